@@ -1,0 +1,59 @@
+# funnelkit entry points. `make` alone lists them.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= data/sample
+OUT    ?= reports
+
+.DEFAULT_GOAL := help
+
+## help: list the targets
+help:
+	@grep -E '^## ' $(MAKEFILE_LIST) | sed 's/^## /  /'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+## install: create .venv and install funnelkit with its dev extras
+install: $(STAMP)
+
+## browser: install Debian's chromium for the report browser test (needs root; skipped otherwise)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium not installed and not root; the browser test will be skipped"; fi; }
+
+## report: render the funnel review on the bundled sample data into reports/ and print its path
+report: $(STAMP)
+	$(BIN)/funnelkit report notebooks/funnel_review.ipynb --data $(DATA) --out $(OUT)
+
+## test: install, then run the whole test suite
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+## lint: ruff check and format check
+lint: $(STAMP)
+	$(BIN)/ruff check funnelkit tests benchmarks
+	$(BIN)/ruff format --check funnelkit tests benchmarks
+
+## sample: regenerate the bundled sample in data/sample
+sample: $(STAMP)
+	$(BIN)/funnelkit sample --leads 4000 --format salesforce --seed 7 --out $(DATA)
+
+## bench: benchmark at 1M leads against DuckDB (BENCH_LEADS=... to change)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --leads $${BENCH_LEADS:-1000000}
+
+## clean: remove the venv, caches and rendered reports
+clean:
+	rm -rf $(VENV) .funnelkit-cache reports/*/ reports/index.html
+
+.PHONY: help install browser report test lint sample bench clean

@@ -1,0 +1,48 @@
+"""funnelkit: funnel analytics for revenue teams.
+
+Load CRM exports into one canonical model, measure the funnel with honest
+uncertainty, and render reports leadership can read.
+
+>>> import funnelkit as fk
+>>> data = fk.load("data/sample")                       # doctest: +SKIP
+>>> fk.win_rate(data, by="source", period="Q")          # doctest: +SKIP
+"""
+
+from .dataset import Dataset, LoadSummary
+from .errors import (
+    AmbiguousDateError,
+    FunnelkitError,
+    FunnelkitWarning,
+    InputFileError,
+    ParameterError,
+    Reason,
+    ReportError,
+    SchemaError,
+    SmallSampleWarning,
+    StageError,
+)
+from .schema import Stages
+
+# --- loading (funnelkit/load) ---
+# --- sample data (funnelkit/sample.py) ---
+# --- metrics (funnelkit/metrics) ---
+# --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmbiguousDateError",
+    "Dataset",
+    "FunnelkitError",
+    "FunnelkitWarning",
+    "InputFileError",
+    "LoadSummary",
+    "ParameterError",
+    "Reason",
+    "ReportError",
+    "SchemaError",
+    "SmallSampleWarning",
+    "StageError",
+    "Stages",
+    "__version__",
+]

@@ -1,0 +1,317 @@
+"""The loaded dataset and its funnel view (one row per lead or lead-less opportunity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from . import schema as s
+from .schema import Stages, stage_column
+
+FUNNEL_KEYS = ["entity_id", "entity", s.LEAD_ID, s.OPPORTUNITY_ID]
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """Row accounting per file: ``rows_read == rows_kept + rows_quarantined``.
+
+    ``table`` columns: ``file``, ``adapter``, ``table`` (leads, opportunities,
+    history), ``rows_read``, ``rows_kept``, ``rows_quarantined``,
+    ``footer_lines`` (report footer lines recognised and set aside),
+    ``encoding``, ``delimiter``, ``date_order`` (how ambiguous dates were read).
+    """
+
+    table: pd.DataFrame
+
+    @property
+    def balanced(self) -> bool:
+        t = self.table
+        return bool((t["rows_read"] == t["rows_kept"] + t["rows_quarantined"]).all())
+
+    def __str__(self) -> str:
+        return self.table.to_string(index=False)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything :func:`funnelkit.load` read, in the canonical model.
+
+    Attributes
+    ----------
+    leads, opportunities, events : pandas.DataFrame
+        The canonical tables (columns documented in :mod:`funnelkit.schema`).
+    quarantine : pandas.DataFrame
+        One row per failing value: ``file, line, column, value, reason, detail``.
+    summary : LoadSummary
+        Rows read, kept and quarantined per file.
+    stages : Stages
+        The funnel's stages.
+    as_of : pandas.Timestamp
+        The moment results are computed against (censoring, cohort maturity).
+        Defaults to the latest timestamp in the data, never the machine's clock.
+    notes : list of str
+        Plain-language remarks from loading (assumptions, stage skips, ...).
+    """
+
+    leads: pd.DataFrame
+    opportunities: pd.DataFrame
+    events: pd.DataFrame
+    quarantine: pd.DataFrame = field(default_factory=s.empty_quarantine)
+    summary: LoadSummary = field(default_factory=lambda: LoadSummary(pd.DataFrame()))
+    stages: Stages = field(default_factory=Stages)
+    as_of: pd.Timestamp | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.as_of is None:
+            object.__setattr__(self, "as_of", latest_timestamp(self))
+        else:
+            object.__setattr__(self, "as_of", to_utc_timestamp(self.as_of))
+
+    @cached_property
+    def funnel(self) -> pd.DataFrame:
+        """One row per funnel entity (a lead, or an opportunity with no lead).
+
+        Columns: ``entity_id``, ``entity`` ("lead"/"opportunity"), ``lead_id``,
+        ``opportunity_id``, ``source``, ``source_basis`` ("lead": original
+        source of the lead; "opportunity": the opportunity's own source),
+        ``owner``, one ``<stage>_at`` per funnel stage (skipped stages filled
+        with the next later stage's time), ``entry_index`` (stage position where
+        the entity entered the funnel), ``furthest_index`` (furthest stage
+        reached), ``furthest_stage``, ``skipped_stages`` (stages passed without
+        a date of their own), ``is_closed``, ``is_won``, ``is_lost``,
+        ``closed_at``, ``amount``, ``currency``, ``first_touch_at``, ``touches``,
+        and the leads' and opportunities' extra attribute columns.
+        """
+        return build_funnel(self.leads, self.opportunities, self.events, self.stages)
+
+    def reached(self, stage: str) -> pd.Series:
+        """Boolean mask over :attr:`funnel`: entities that reached ``stage``."""
+        i = self.stages.index(stage)
+        f = self.funnel
+        return (f["entry_index"] <= i) & (f["furthest_index"] >= i)
+
+    def with_as_of(self, as_of) -> Dataset:
+        """A copy computed against another as-of moment."""
+        return Dataset(
+            self.leads,
+            self.opportunities,
+            self.events,
+            self.quarantine,
+            self.summary,
+            self.stages,
+            to_utc_timestamp(as_of),
+            self.notes,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<funnelkit.Dataset: {len(self.leads):,} leads, {len(self.opportunities):,} "
+            f"opportunities, {len(self.events):,} events, {len(self.quarantine):,} quarantined "
+            f"values; stages {' > '.join(self.stages.names)}; as of {self.as_of}>"
+        )
+
+
+def to_utc_timestamp(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def latest_timestamp(data: Dataset) -> pd.Timestamp | None:
+    latest = []
+    for frame in (data.leads, data.opportunities, data.events):
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.DatetimeTZDtype) and frame[col].notna().any():
+                latest.append(frame[col].max())
+    return max(latest) if latest else None
+
+
+def _earliest(*series: pd.Series | None) -> pd.Series | None:
+    present = [x for x in series if x is not None]
+    if not present:
+        return None
+    out = present[0]
+    for other in present[1:]:
+        out = out.where(out.notna() & ~(other < out), other)
+    return out
+
+
+def _first_entries(events: pd.DataFrame, entity: str, stage_names) -> pd.DataFrame:
+    """Earliest entry time per entity and stage (recycled entries count once)."""
+    ev = events[(events[s.ENTITY] == entity) & events[s.STAGE].isin(stage_names)]
+    if ev.empty:
+        return pd.DataFrame()
+    first = ev.groupby([s.ENTITY_ID, s.STAGE], observed=True)[s.AT].min().unstack(s.STAGE)
+    return first.rename(columns=stage_column)
+
+
+def build_funnel(
+    leads: pd.DataFrame, opportunities: pd.DataFrame, events: pd.DataFrame, stages: Stages
+) -> pd.DataFrame:
+    """Join leads to their opportunities and lay out stage times side by side.
+
+    Semantics (documented in the README): a stage reached without a date of its
+    own takes the next later stage's time; a stage entered several times counts
+    at its first entry; an opportunity with no lead enters at the opportunity
+    stage and takes its own source.
+    """
+    names = stages.names
+    opp_index = names.index(stages.opportunity)
+    leads = leads.copy()
+    opps = opportunities.copy()
+
+    lead_events = _first_entries(events, "lead", names)
+    if not lead_events.empty:
+        leads = leads.join(lead_events.add_prefix("ev_"), on=s.LEAD_ID)
+    opp_events = _first_entries(events, "opportunity", names)
+    if not opp_events.empty:
+        opps = opps.join(opp_events.add_prefix("ev_"), on=s.OPPORTUNITY_ID)
+
+    # Pair each lead with one opportunity: its converted opportunity, else one naming it.
+    by_lead = opps.loc[opps[s.LEAD_ID].notna()].drop_duplicates(s.LEAD_ID)
+    pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]].copy()
+    fallback = pairing[s.LEAD_ID].map(by_lead.set_index(s.LEAD_ID)[s.OPPORTUNITY_ID])
+    pairing[s.OPPORTUNITY_ID] = pairing[s.OPPORTUNITY_ID].fillna(fallback)
+    known_opps = opps[s.OPPORTUNITY_ID]
+    pairing.loc[~pairing[s.OPPORTUNITY_ID].isin(known_opps), s.OPPORTUNITY_ID] = None
+    paired = set(pairing[s.OPPORTUNITY_ID].dropna())
+
+    opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
+    lead_rows = leads.drop(columns=[s.OPPORTUNITY_ID]).merge(
+        pairing, on=s.LEAD_ID, how="left"
+    ).merge(opps.rename(columns=opp_cols), on=s.OPPORTUNITY_ID, how="left")
+    lead_rows["entity"] = "lead"
+    lead_rows["entity_id"] = lead_rows[s.LEAD_ID]
+
+    orphans = opps.loc[~opps[s.OPPORTUNITY_ID].isin(paired)].rename(columns=opp_cols)
+    orphans["entity"] = "opportunity"
+    orphans["entity_id"] = orphans[s.OPPORTUNITY_ID]
+    orphans[s.LEAD_ID] = orphans.pop(f"opp__{s.LEAD_ID}")
+    rows = pd.concat([lead_rows, orphans], ignore_index=True, sort=False)
+    is_lead = rows["entity"].eq("lead").to_numpy()
+
+    def col(name: str) -> pd.Series | None:
+        return rows[name] if name in rows.columns else None
+
+    times = {}
+    for i, name in enumerate(names):
+        at = stage_column(name)
+        candidates = [col(at), col(f"ev_{at}"), col(f"opp__{at}"), col(f"opp__ev_{at}")]
+        if i == 0:
+            candidates.insert(0, col(s.CREATED_AT).where(is_lead))
+        if name == stages.opportunity:
+            candidates += [col(f"opp__{s.CREATED_AT}"), col(s.CONVERTED_AT)]
+        if name == stages.won:
+            won = col(f"opp__{s.IS_WON}")
+            if won is not None:
+                candidates.append(col(f"opp__{s.CLOSED_AT}").where(won.fillna(False).astype(bool)))
+        series = _earliest(*candidates)
+        times[at] = (
+            as_utc(series)
+            if series is not None
+            else pd.Series(pd.NaT, index=rows.index, dtype=s.TIMESTAMP)
+        )
+
+    n = len(names)
+    stamp = np.column_stack([times[c].notna().to_numpy() for c in stages.columns]) if len(rows) else np.zeros((0, n), bool)
+    idx = np.arange(n)
+    dated_max = np.where(stamp, idx, -1).max(axis=1) if len(rows) else np.zeros(0, int)
+
+    label_index = pd.Series(-1, index=rows.index)
+    position = {name: i for i, name in enumerate(names)}
+    current = []
+    if s.STATUS in rows.columns:
+        current.append(stages.map_labels(rows[s.STATUS]))
+    if f"opp__{s.STAGE}" in rows.columns:
+        current.append(rows[f"opp__{s.STAGE}"])
+    for stage_names in current:
+        mapped = stage_names.map(position).fillna(-1).astype(int)
+        label_index = np.maximum(label_index, mapped)
+    has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
+    entry = np.where(is_lead, 0, opp_index)
+    furthest = np.maximum.reduce([dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry])
+
+    # Fill skipped stages backwards with the next later stage's time.
+    skipped = np.zeros(len(rows), dtype=int)
+    for i in range(n - 2, -1, -1):
+        at, later = stages.columns[i], stages.columns[i + 1]
+        gap = times[at].isna().to_numpy() & (entry <= i) & (furthest >= i) & times[later].notna().to_numpy()
+        skipped += gap
+        times[at] = times[at].where(~gap, times[later])
+
+    out = pd.DataFrame(
+        {
+            "entity_id": rows["entity_id"].astype("str"),
+            "entity": rows["entity"],
+            s.LEAD_ID: rows[s.LEAD_ID],
+            s.OPPORTUNITY_ID: rows[s.OPPORTUNITY_ID],
+        }
+    )
+    lead_source = col(s.SOURCE)
+    opp_source = col(f"opp__{s.SOURCE}")
+    if lead_source is None:
+        lead_source = pd.Series(pd.NA, index=rows.index, dtype="str")
+    if opp_source is None:
+        opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
+    out[s.SOURCE] = lead_source.where(lead_source.notna(), opp_source)
+    out["source_basis"] = np.where(lead_source.notna(), "lead", np.where(opp_source.notna(), "opportunity", None))
+    lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")
+    out[s.OWNER] = _coalesce(opp_owner, lead_owner, rows.index)
+    for at in stages.columns:
+        out[at] = times[at]
+    out["entry_index"] = entry
+    out["furthest_index"] = furthest
+    out["furthest_stage"] = np.asarray(names, dtype=object)[np.clip(furthest, 0, n - 1)]
+    out["skipped_stages"] = skipped
+    closed = _bool(col(f"opp__{s.IS_CLOSED}"), rows.index)
+    won = _bool(col(f"opp__{s.IS_WON}"), rows.index)
+    out[s.IS_CLOSED] = closed
+    out[s.IS_WON] = won
+    out["is_lost"] = closed & ~won
+    out[s.CLOSED_AT] = _coalesce(col(f"opp__{s.CLOSED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
+    out[s.AMOUNT] = _coalesce(col(f"opp__{s.AMOUNT}"), None, rows.index, dtype="float64")
+    out[s.CURRENCY] = _coalesce(col(f"opp__{s.CURRENCY}"), None, rows.index)
+    for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.STATUS):
+        if extra in rows.columns:
+            out[extra] = rows[extra]
+    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
+    out[s.LOST_REASON] = _coalesce(col(f"opp__{s.LOST_REASON}"), None, rows.index)
+    canonical = set(s.LEAD_COLUMNS) | set(s.OPPORTUNITY_COLUMNS) | set(stages.columns)
+    for c in leads.columns:
+        if c not in canonical and not c.endswith("_at") and c not in out.columns:
+            out[c] = rows[c]
+    for c in opps.columns:
+        if c not in canonical and not c.startswith("ev_") and not c.endswith("_at") and c not in out.columns:
+            out[c] = rows[opp_cols[c]]
+    return out
+
+
+def as_utc(series: pd.Series) -> pd.Series:
+    """The series as ``datetime64[ns, UTC]`` (naive values are taken as UTC)."""
+    if not isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = pd.to_datetime(series).dt.tz_localize("UTC")
+    return series.astype(s.TIMESTAMP)
+
+
+def _bool(series: pd.Series | None, index) -> pd.Series:
+    if series is None:
+        return pd.Series(False, index=index)
+    return series.fillna(False).astype(bool)
+
+
+def _coalesce(first: pd.Series | None, second: pd.Series | None, index, dtype="str") -> pd.Series:
+    if dtype == s.TIMESTAMP:
+        first, second = (None if x is None else as_utc(x) for x in (first, second))
+    if first is None and second is None:
+        return pd.Series(pd.NA if dtype == "str" else np.nan, index=index).astype(dtype)
+    if first is None:
+        return second.astype(dtype)
+    if second is None:
+        return first.astype(dtype)
+    return first.where(first.notna(), second).astype(dtype)

@@ -1,0 +1,293 @@
+"""The canonical funnel model: table columns, their types, and the funnel stages.
+
+Every adapter turns an export into these tables; every metric reads only these.
+
+leads (one row per lead)
+    ``lead_id`` (str), ``created_at`` (UTC timestamp; the moment the lead entered
+    the first funnel stage), ``source`` (original / first-touch source),
+    ``owner``, one ``<stage>_at`` UTC timestamp per lead-level funnel stage it
+    reached (``mql_at``, ``sql_at``, ...), ``status`` (the CRM's current status
+    label), ``converted_at`` (lead converted to an opportunity), ``opportunity_id``,
+    ``first_touch_at`` (first sales response), ``touches`` (sales touches within
+    14 days), ``disqualified_at``, ``disqualify_reason``, and any segment
+    attributes the export holds (``employees``, ``industry``, ``region``...).
+opportunities (one row per opportunity)
+    ``opportunity_id``, ``lead_id`` (when it came from a lead), ``created_at``,
+    ``closed_at`` (null while open), ``stage`` (funnel stage name of the CRM's
+    current stage, or ``lost``), ``stage_label`` (the CRM's own label),
+    ``is_closed``, ``is_won`` (bool), ``amount`` (float), ``currency`` (ISO code),
+    ``source``, ``owner``, ``lost_reason``, plus ``<stage>_at`` columns for
+    custom opportunity stages and extra attributes (``product``, ``account``...).
+events (one row per stage entry)
+    ``entity_id``, ``entity`` ("lead" or "opportunity"), ``stage`` (funnel stage
+    name), ``stage_label`` (CRM label), ``at`` (UTC timestamp), ``origin``
+    ("history" when read from a stage-history export, "snapshot" when derived
+    from stage timestamps).
+quarantine (one row per failing value)
+    ``file``, ``line`` (1-based physical line in the file, or Excel row),
+    ``column`` (the export's own header), ``value`` (the raw text), ``reason``
+    (a :class:`funnelkit.errors.Reason` value), ``detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .errors import ParameterError
+
+# Column names, written once.
+LEAD_ID = "lead_id"
+OPPORTUNITY_ID = "opportunity_id"
+CREATED_AT = "created_at"
+CLOSED_AT = "closed_at"
+CONVERTED_AT = "converted_at"
+SOURCE = "source"
+OWNER = "owner"
+STATUS = "status"
+STAGE = "stage"
+STAGE_LABEL = "stage_label"
+IS_CLOSED = "is_closed"
+IS_WON = "is_won"
+AMOUNT = "amount"
+CURRENCY = "currency"
+LOST_REASON = "lost_reason"
+FIRST_TOUCH_AT = "first_touch_at"
+TOUCHES = "touches"
+DISQUALIFIED_AT = "disqualified_at"
+DISQUALIFY_REASON = "disqualify_reason"
+ENTITY_ID = "entity_id"
+ENTITY = "entity"
+AT = "at"
+ORIGIN = "origin"
+LOST = "lost"
+
+QUARANTINE_COLUMNS = ["file", "line", "column", "value", "reason", "detail"]
+EVENT_COLUMNS = [ENTITY_ID, ENTITY, STAGE, STAGE_LABEL, AT, ORIGIN]
+
+TIMESTAMP = "datetime64[ns, UTC]"
+TEXT = "str"
+
+#: Columns every leads table has (after loading), with their dtypes.
+LEAD_COLUMNS: dict[str, str] = {
+    LEAD_ID: TEXT,
+    CREATED_AT: TIMESTAMP,
+    SOURCE: TEXT,
+    OWNER: TEXT,
+    STATUS: TEXT,
+    CONVERTED_AT: TIMESTAMP,
+    OPPORTUNITY_ID: TEXT,
+    FIRST_TOUCH_AT: TIMESTAMP,
+    TOUCHES: "Float64",
+    DISQUALIFIED_AT: TIMESTAMP,
+    DISQUALIFY_REASON: TEXT,
+}
+
+#: Columns every opportunities table has (after loading), with their dtypes.
+OPPORTUNITY_COLUMNS: dict[str, str] = {
+    OPPORTUNITY_ID: TEXT,
+    LEAD_ID: TEXT,
+    CREATED_AT: TIMESTAMP,
+    CLOSED_AT: TIMESTAMP,
+    STAGE: TEXT,
+    STAGE_LABEL: TEXT,
+    IS_CLOSED: "bool",
+    IS_WON: "bool",
+    AMOUNT: "float64",
+    CURRENCY: TEXT,
+    SOURCE: TEXT,
+    OWNER: TEXT,
+    LOST_REASON: TEXT,
+}
+
+
+def stage_column(stage: str) -> str:
+    """Name of the timestamp column for ``stage`` (``"mql"`` -> ``"mql_at"``)."""
+    return f"{stage}_at"
+
+
+def _normalise_label(label: str) -> str:
+    return " ".join(str(label).replace("_", " ").split()).casefold()
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The funnel's stages, in order, and how CRM labels map onto them.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Stage names in funnel order. The first is where every lead starts; the
+        last is the won stage.
+    opportunity : str
+        The stage an opportunity enters when it is created.
+    lost : str
+        Name of the lost outcome (not a stage of the funnel's path).
+    labels : mapping of str to str
+        CRM stage or status label -> stage name (or ``lost``). Matching ignores
+        case, underscores and repeated spaces. Labels not listed here that equal
+        a stage name also match.
+    open_labels : iterable of str
+        Labels that mean "still in the funnel at its current entry stage"
+        without a stage of their own (e.g. lead status "Open", "Working").
+
+    Examples
+    --------
+    >>> s = Stages()
+    >>> s.names
+    ('lead', 'mql', 'sql', 'opportunity', 'won')
+    >>> s.stage_of("Closed Won"), s.stage_of("closed lost"), s.stage_of("Marketing Qualified Lead")
+    ('won', 'lost', 'mql')
+    """
+
+    names: tuple[str, ...] = ("lead", "mql", "sql", "opportunity", "won")
+    opportunity: str = "opportunity"
+    lost: str = LOST
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = tuple(str(n) for n in self.names)
+        object.__setattr__(self, "names", names)
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ParameterError(
+                f"stages must name at least two distinct stages in order; got {list(names)}"
+            )
+        if self.opportunity not in names:
+            raise ParameterError(
+                f"opportunity stage {self.opportunity!r} is not one of the stages {list(names)}"
+            )
+        merged = {**DEFAULT_LABELS, **{str(k): str(v) for k, v in dict(self.labels).items()}}
+        table = {}
+        for label, stage in merged.items():
+            if stage in names or stage == self.lost:
+                table[_normalise_label(label)] = stage
+        for name in names:
+            table[_normalise_label(name)] = name
+        table[_normalise_label(self.lost)] = self.lost
+        object.__setattr__(self, "_table", table)
+
+    @property
+    def first(self) -> str:
+        return self.names[0]
+
+    @property
+    def won(self) -> str:
+        return self.names[-1]
+
+    @property
+    def columns(self) -> list[str]:
+        """Timestamp column names, one per stage, in order."""
+        return [stage_column(n) for n in self.names]
+
+    def index(self, stage: str) -> int:
+        """Position of ``stage`` in the funnel (raises ParameterError if unknown)."""
+        try:
+            return self.names.index(stage)
+        except ValueError:
+            raise ParameterError(
+                f"unknown stage {stage!r}; the funnel's stages are {list(self.names)}"
+            ) from None
+
+    def stage_of(self, label: str) -> str | None:
+        """Stage name for a CRM label, or None when the label is not mapped."""
+        return self._table.get(_normalise_label(label))  # type: ignore[attr-defined]
+
+    def map_labels(self, labels: pd.Series) -> pd.Series:
+        """Vectorised :meth:`stage_of` over a Series of labels (unmapped -> NA)."""
+        uniques = pd.Series(labels.dropna().unique())
+        lookup = {u: self.stage_of(u) for u in uniques}  # one call per distinct label
+        return labels.map(lookup).astype("str")
+
+    def with_labels(self, labels: Mapping[str, str]) -> Stages:
+        """A copy with more label mappings."""
+        return Stages(
+            names=self.names,
+            opportunity=self.opportunity,
+            lost=self.lost,
+            labels={**dict(self.labels), **dict(labels)},
+        )
+
+    @classmethod
+    def from_config(cls, config: Mapping | None) -> Stages:
+        """Build from a mapping-file section: ``{names: [...], opportunity:, lost:, labels: {}}``."""
+        if not config:
+            return cls()
+        unknown = set(config) - {"names", "opportunity", "lost", "labels"}
+        if unknown:
+            raise ParameterError(
+                f"unknown keys {sorted(unknown)} in the stages section; "
+                "allowed: names, opportunity, lost, labels"
+            )
+        names = tuple(config.get("names", cls.names))
+        return cls(
+            names=names,
+            opportunity=config.get("opportunity", "opportunity" if "opportunity" in names else names[0]),
+            lost=config.get("lost", LOST),
+            labels=dict(config.get("labels", {})),
+        )
+
+
+#: Labels the big CRMs use out of the box, mapped onto the default funnel.
+DEFAULT_LABELS: dict[str, str] = {
+    # Salesforce lead statuses and opportunity stages
+    "Open - Not Contacted": "lead",
+    "Working - Contacted": "lead",
+    "Open": "lead",
+    "New": "lead",
+    "Working": "lead",
+    "Nurture": "lead",
+    "Unqualified": "lead",
+    "Marketing Qualified": "mql",
+    "Marketing Qualified Lead": "mql",
+    "MQL": "mql",
+    "Sales Qualified": "sql",
+    "Sales Qualified Lead": "sql",
+    "SQL": "sql",
+    "Closed - Converted": "opportunity",
+    "Converted": "opportunity",
+    "Prospecting": "opportunity",
+    "Qualification": "opportunity",
+    "Needs Analysis": "opportunity",
+    "Value Proposition": "opportunity",
+    "Id. Decision Makers": "opportunity",
+    "Perception Analysis": "opportunity",
+    "Proposal/Price Quote": "opportunity",
+    "Negotiation/Review": "opportunity",
+    "Closed Won": "won",
+    "Won": "won",
+    "Closed Lost": "lost",
+    "Lost": "lost",
+    # HubSpot lifecycle stages (internal values and labels) and default deal stages
+    "subscriber": "lead",
+    "Lead": "lead",
+    "marketingqualifiedlead": "mql",
+    "salesqualifiedlead": "sql",
+    "Opportunity": "opportunity",
+    "Customer": "won",
+    "appointmentscheduled": "opportunity",
+    "Appointment Scheduled": "opportunity",
+    "qualifiedtobuy": "opportunity",
+    "Qualified To Buy": "opportunity",
+    "presentationscheduled": "opportunity",
+    "Presentation Scheduled": "opportunity",
+    "decisionmakerboughtin": "opportunity",
+    "Decision Maker Bought-In": "opportunity",
+    "contractsent": "opportunity",
+    "Contract Sent": "opportunity",
+    "closedwon": "won",
+    "closedlost": "lost",
+}
+
+
+def empty_frame(columns: Mapping[str, str] | Iterable[str]) -> pd.DataFrame:
+    """An empty DataFrame with the given columns (and dtypes, when given a mapping)."""
+    if isinstance(columns, Mapping):
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+
+
+def empty_quarantine() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="str") for c in QUARANTINE_COLUMNS})
+    return frame.astype({"line": "int64"})
