@@ -24,6 +24,7 @@ from .errors import (
 from .schema import Stages
 
 # --- loading (funnelkit/load) ---
+from .load import ADAPTERS, load
 # --- sample data (funnelkit/sample.py) ---
 # --- metrics (funnelkit/metrics) ---
 # --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
@@ -31,6 +32,8 @@ from .schema import Stages
 __version__ = "0.1.0"
 
 __all__ = [
+    "ADAPTERS",
+    "load",
     "AmbiguousDateError",
     "Dataset",
     "FunnelkitError",
