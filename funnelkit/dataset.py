@@ -176,7 +176,7 @@ def build_funnel(
     # Pair each lead with one opportunity: its converted opportunity, else one naming it.
     by_lead = opps.loc[opps[s.LEAD_ID].notna()].drop_duplicates(s.LEAD_ID)
     pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]].copy()
-    fallback = pairing[s.LEAD_ID].map(by_lead.set_index(s.LEAD_ID)[s.OPPORTUNITY_ID])
+    fallback = pairing[s.LEAD_ID].map(by_lead.set_index(s.LEAD_ID)[s.OPPORTUNITY_ID]).astype("str")
     pairing[s.OPPORTUNITY_ID] = pairing[s.OPPORTUNITY_ID].fillna(fallback)
     known_opps = opps[s.OPPORTUNITY_ID]
     pairing.loc[~pairing[s.OPPORTUNITY_ID].isin(known_opps), s.OPPORTUNITY_ID] = None

@@ -239,6 +239,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "Working": "lead",
     "Nurture": "lead",
     "Unqualified": "lead",
+    "Closed - Not Converted": "lead",
     "Marketing Qualified": "mql",
     "Marketing Qualified Lead": "mql",
     "MQL": "mql",
@@ -277,6 +278,12 @@ DEFAULT_LABELS: dict[str, str] = {
     "contractsent": "opportunity",
     "Contract Sent": "opportunity",
     "closedwon": "won",
+    # Pipedrive default pipeline
+    "Qualified": "opportunity",
+    "Contact Made": "opportunity",
+    "Demo Scheduled": "opportunity",
+    "Proposal Made": "opportunity",
+    "Negotiations Started": "opportunity",
     "closedlost": "lost",
 }
 

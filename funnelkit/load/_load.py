@@ -341,7 +341,8 @@ def _id_header(part: FileResult, id_col: str) -> str:
 
 def _finish_leads(leads: pd.DataFrame, stages: Stages) -> pd.DataFrame:
     leads = _with_columns(leads, s.LEAD_COLUMNS)
-    for col in stages.columns:
+    lead_level = stages.names[1 : stages.names.index(stages.opportunity)]
+    for col in map(stage_column, lead_level):
         if col not in leads:
             leads[col] = pd.Series(pd.NaT, index=leads.index, dtype=s.TIMESTAMP)
     leads[s.SOURCE] = leads[s.SOURCE].fillna("(not set)")
@@ -353,8 +354,6 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
     opps = _with_columns(opps, s.OPPORTUNITY_COLUMNS)
     if not len(opps):
         return opps
-    if opps[s.STAGE_LABEL].notna().any():
-        opps[s.STAGE] = stage_of_labels(opps[s.STAGE_LABEL], stages, file="opportunities", header="stage")
     if not had_flags[s.IS_WON]:
         opps[s.IS_WON] = (opps[s.STAGE] == stages.won).to_numpy()
     if not had_flags[s.IS_CLOSED]:
@@ -410,6 +409,7 @@ def _history_rows(result: FileResult) -> pd.DataFrame:
         {
             s.ENTITY_ID: f[s.OPPORTUNITY_ID].to_numpy(),
             s.ENTITY: "opportunity",
+            s.STAGE: f[s.STAGE].to_numpy(),
             s.STAGE_LABEL: f[s.STAGE_LABEL].to_numpy(),
             s.AT: f[s.AT].to_numpy(),
             s.ORIGIN: "history",
@@ -422,7 +422,8 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
     parts = []
     if history:
         hist = pd.concat(history, ignore_index=True).drop(columns="_row", errors="ignore")
-        hist[s.STAGE] = stage_of_labels(hist[s.STAGE_LABEL], stages, file="stage history", header="stage")
+        if s.STAGE not in hist or hist[s.STAGE].isna().any():
+            hist[s.STAGE] = stage_of_labels(hist[s.STAGE_LABEL], stages, file="stage history", header="stage")
         parts.append(hist)
     have_history = set(parts[0][s.ENTITY_ID]) if parts else set()
     for name in stages.names:
@@ -442,10 +443,12 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
                 continue
             present = stamps.notna().to_numpy()
             if entity == "opportunity" and have_history:
-                present &= ~frame[id_col].isin(have_history).to_numpy()
+                present = present & ~frame[id_col].isin(have_history).to_numpy()
             parts.append(_snapshot(frame[id_col], stamps, present, entity, name))
     if len(opps):
         lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[s.CLOSED_AT].notna().to_numpy()
+        if have_history:
+            lost = lost & ~opps[s.OPPORTUNITY_ID].isin(have_history).to_numpy()
         parts.append(_snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})

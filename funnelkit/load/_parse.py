@@ -75,7 +75,10 @@ def date_order_evidence(values: pd.Series) -> tuple[bool, bool]:
     parts = values.str.extract(_SLASH_DATE)
     a = pd.to_numeric(parts["a"], errors="coerce")
     b = pd.to_numeric(parts["b"], errors="coerce")
-    return bool((a > 12).any()), bool((b > 12).any())
+    # Only values valid in exactly one order count: 31/31/2025 is evidence of nothing.
+    day_first = (a > 12) & (a <= 31) & (b <= 12)
+    month_first = (b > 12) & (b <= 31) & (a <= 12)
+    return bool(day_first.any()), bool(month_first.any())
 
 
 def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str) -> str:
@@ -227,7 +230,7 @@ def parse_amounts(values: pd.Series, *, default_currency: str | None) -> tuple[p
     amount = pd.to_numeric(canonical.where(matched, None), errors="coerce")
     bad_number = matched & amount.isna().to_numpy()
     amount = amount.where(~negative, -amount).astype("float64")
-    code = parts["pre"].fillna(parts["post"]).map(lambda c: _CURRENCY_SYMBOLS.get(c, c))
+    code = parts["pre"].fillna(parts["post"]).astype("str").replace(_CURRENCY_SYMBOLS)
     currency = code.fillna(default_currency) if default_currency else code
     currency = currency.where(~empty).astype("str")
     unparsed = ~empty & (~matched | bad_number)

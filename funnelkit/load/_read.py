@@ -119,9 +119,15 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
         if raw.startswith(bom):
             return _transcode(path, raw[2:], name), "utf-16"
     head = raw[:4096]
-    if head.count(b"\x00") > len(head) // 4:
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise InputFileError(
+            f"{path}: this is not a text export but a zip or Excel workbook with a .csv "
+            "name; rename it to .xlsx or export the report as CSV"
+        )
+    odd_nuls, even_nuls = head[1::2].count(b"\x00"), head[0::2].count(b"\x00")
+    if max(odd_nuls, even_nuls) > len(head) // 4 and min(odd_nuls, even_nuls) < len(head) // 50 + 1:
         # UTF-16 without a byte-order mark: every other byte is NUL.
-        name = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+        name = "utf-16-le" if odd_nuls > even_nuls else "utf-16-be"
         return _transcode(path, raw, name), name
     if b"\x00" in head or _looks_binary(head):
         raise InputFileError(

@@ -235,6 +235,9 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
             if name and name not in typed.columns:
                 typed[name] = _parse.clean_text(frame[header])
     typed = adapter.finish(typed, kind, ctx, raw)
+    if s.STAGE_LABEL in typed and kind in (OPPORTUNITIES, HISTORY):
+        header = next((h for h, c in mapping.items() if c == s.STAGE_LABEL), s.STAGE_LABEL)
+        typed[s.STAGE] = stage_of_labels(typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header)
     events = adapter.history_events(raw, typed, ctx)
     failures = fails.table()
     return Converted(kind=kind, frame=typed, failures=failures, events=events, date_order=order)
@@ -299,4 +302,4 @@ def lookup_ci(mapping: Mapping[str, str], key: str) -> str | None:
 
 
 def rows_with_failures(failures: pd.DataFrame) -> np.ndarray:
-    return np.unique(failures["row"].to_numpy()) if len(failures) else np.empty(0, dtype=int)
+    return np.unique(failures["row"].to_numpy(dtype=np.int64)) if len(failures) else np.empty(0, dtype=np.int64)

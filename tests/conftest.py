@@ -1,0 +1,33 @@
+"""Shared fixtures: paths to the hand-written exports and to ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own Parquet cache folder, never the user's."""
+    monkeypatch.setenv("FUNNELKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared/data; skips (or fails in CI) when the folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing in CI, where ../shared must be present")
+        pytest.skip(f"{path} not present (../shared/data is only in the team's checkout and CI)")
+    return path

@@ -1,0 +1,201 @@
+"""Bad rows are quarantined with file, line, column and reason; bad files fail clearly.
+
+Every test checks the accounting: rows read == rows kept + rows quarantined.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+import funnelkit as fk
+
+
+def write(path, text: str, encoding: str = "utf-8") -> None:
+    path.write_bytes(text.encode(encoding))
+
+
+def copy_fixture(data_dir, tmp_path):
+    target = tmp_path / "export"
+    shutil.copytree(data_dir / "salesforce_report", target)
+    return target
+
+
+def replace_in(path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_three_corrupted_rows_are_quarantined_and_nothing_else_changes(data_dir, tmp_path):
+    clean = fk.load(data_dir / "salesforce_report", cache=False)
+    export = copy_fixture(data_dir, tmp_path)
+    leads, opps = export / "leads.csv", export / "opportunities.csv"
+    replace_in(leads, '"01/20/2025 02:05 PM"', '"01/2O/2025 02:05 PM"')  # letter O, line 3
+    replace_in(leads, '"00Q000000000006AAA"', '""')  # missing id, line 7
+    replace_in(opps, '"USD 4,000.50"', '"abc"')  # line 3
+
+    data = fk.load(export, cache=False)
+
+    q = data.quarantine.sort_values(["file", "line"])
+    assert q[["line", "column", "value", "reason"]].values.tolist() == [
+        [3, "Create Date", "01/2O/2025 02:05 PM", "bad_date"],
+        [7, "Lead ID", "", "missing_id"],
+        [3, "Amount", "abc", "bad_amount"],
+    ]
+    assert [p.split("/")[-1] for p in q["file"]] == ["leads.csv", "leads.csv", "opportunities.csv"]
+    summary = data.summary.table.set_index("table")
+    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [6, 4, 2]
+    assert summary.loc["opportunities", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [3, 2, 1]
+    assert data.summary.balanced
+    # the other rows are exactly as in the clean load
+    kept = clean.leads[clean.leads["lead_id"].isin(data.leads["lead_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(data.leads.reset_index(drop=True), kept)
+    kept_opps = clean.opportunities[clean.opportunities["opportunity_id"] != "006000000000002AAA"]
+    pd.testing.assert_frame_equal(data.opportunities.reset_index(drop=True), kept_opps.reset_index(drop=True))
+
+
+def test_ragged_rows_are_quarantined_with_their_line(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(
+        path,
+        "id,status,add_time,value\n"
+        '1,won,2025-01-01 10:00:00,100\n'
+        '2,"lost\nreally",2025-01-02 10:00:00\n'  # too few fields, spans lines 3-4
+        "3,open,2025-01-03 10:00:00,300,extra\n"  # too many, line 5
+        "4,open,2025-01-04 10:00:00,400\n",
+    )
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert data.quarantine[["line", "reason"]].values.tolist() == [[3, "ragged_row"], [5, "ragged_row"]]
+    assert "3 fields where the header has 4" in data.quarantine["detail"].iloc[0]
+    assert data.opportunities["opportunity_id"].tolist() == ["1", "4"]
+    assert data.summary.table.loc[0, ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [4, 2, 2]
+
+
+def test_duplicate_ids_keep_the_first_row(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(
+        path,
+        "id,status,add_time,value\n"
+        "7,won,2025-01-01 10:00:00,100\n"
+        "8,lost,2025-01-02 10:00:00,200\n"
+        " 7 ,open,2025-01-03 10:00:00,300\n",  # same id once spaces are trimmed
+    )
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert data.opportunities["amount"].tolist() == [100.0, 200.0]
+    q = data.quarantine
+    assert q[["line", "value", "reason"]].values.tolist() == [[4, "7", "duplicate_id"]]
+    assert "deals.csv line 2" in q["detail"].iloc[0]
+    assert data.summary.table.loc[0, ["rows_kept", "rows_quarantined"]].tolist() == [2, 1]
+    assert data.summary.balanced
+
+
+def test_footer_count_must_match_rows(data_dir, tmp_path):
+    export = copy_fixture(data_dir, tmp_path)
+    replace_in(export / "leads.csv", "Grand Totals (6 records)", "Grand Totals (7 records)")
+    with pytest.raises(fk.InputFileError, match=r"leads.csv: the report footer says 7 records but the file holds 6"):
+        fk.load(export, cache=False)
+
+
+def test_dates_that_fit_both_orders_need_a_decision(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time\n1,open,03/04/2025\n2,open,05/06/2025\n")
+    with pytest.raises(fk.AmbiguousDateError, match="add_time"):
+        fk.load(path, source="pipedrive", cache=False)
+    us = fk.load(path, source="pipedrive", date_order="mdy", cache=False)
+    eu = fk.load(path, source="pipedrive", date_order="dmy", cache=False)
+    assert us.opportunities["created_at"].iloc[0] == pd.Timestamp("2025-03-04", tz="UTC")
+    assert eu.opportunities["created_at"].iloc[0] == pd.Timestamp("2025-04-03", tz="UTC")
+
+
+def test_day_first_is_detected_from_the_data(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time\n1,open,03/04/2025\n2,open,25/06/2025\n")
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert data.summary.table.loc[0, "date_order"] == "dmy"
+    assert data.opportunities["created_at"].tolist() == [
+        pd.Timestamp("2025-04-03", tz="UTC"),
+        pd.Timestamp("2025-06-25", tz="UTC"),
+    ]
+
+
+def test_a_column_mixing_day_first_and_month_first_fails(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time\n1,open,13/04/2025\n2,open,04/13/2025\n")
+    with pytest.raises(fk.AmbiguousDateError, match="day-first in .* but month-first"):
+        fk.load(path, source="pipedrive", cache=False)
+
+
+def test_windows_1252_and_utf16_exports(tmp_path):
+    text = "id,status,add_time,org_name\n1,open,2025-01-01 10:00:00,Caf\u00e9 \u201cBleu\u201d\n"
+    cp = tmp_path / "cp1252.csv"
+    write(cp, text, "cp1252")
+    u16 = tmp_path / "utf16.csv"
+    u16.write_bytes(text.encode("utf-16"))  # with BOM, as Excel's "Unicode text"
+    for path, encoding in ((cp, "cp1252"), (u16, "utf-16")):
+        data = fk.load(path, source="pipedrive", cache=False)
+        assert data.opportunities["account"].iloc[0] == "Caf\u00e9 \u201cBleu\u201d"
+        assert data.summary.table.loc[0, "encoding"] == encoding
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"<!DOCTYPE html><html><body>Session expired</body></html>", "web page"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00binary", "not a text export"),
+        (b"id,id,status\n1,1,open\n", "appears twice"),
+    ],
+)
+def test_unreadable_files_fail_with_the_file_name(tmp_path, content, message):
+    path = tmp_path / "export.csv"
+    path.write_bytes(content)
+    with pytest.raises(fk.FunnelkitError, match=message) as err:
+        fk.load(path, source="pipedrive", cache=False)
+    assert "export.csv" in str(err.value)
+
+
+def test_header_only_file_loads_empty(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time\n")
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert len(data.opportunities) == 0
+    assert data.summary.table.loc[0, "rows_read"] == 0
+
+
+def test_dates_out_of_range_are_quarantined(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time\n1,open,2025-01-01\n2,open,2999-01-01\n3,open,1899-12-31\n")
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert data.quarantine[["line", "reason"]].values.tolist() == [[3, "date_out_of_range"], [4, "date_out_of_range"]]
+    assert data.opportunities["opportunity_id"].tolist() == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "currency"),
+    [
+        ("USD 1,234.00", 1234.0, "USD"),
+        ("$1.234,50", 1234.5, "USD"),
+        ("(1,234.00)", -1234.0, None),
+        ("EUR 12,5", 12.5, "EUR"),
+        ("-12.5", -12.5, None),
+        ("0", 0.0, None),
+    ],
+)
+def test_amount_formats(tmp_path, text, amount, currency):
+    path = tmp_path / "deals.csv"
+    write(path, f'id,status,add_time,value\n1,won,2025-01-01,"{text}"\n')
+    data = fk.load(path, source="pipedrive", cache=False)
+    opp = data.opportunities.iloc[0]
+    assert opp["amount"] == amount
+    assert (opp["currency"] if pd.notna(opp["currency"]) else None) == currency
+
+
+def test_close_before_create_is_kept_and_flagged(tmp_path):
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time,close_time\n1,won,2025-02-01,2025-01-01\n2,won,2025-01-01,2025-02-01\n")
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert data.opportunities["closed_before_created"].tolist() == [True, False]
+    assert any("close before they were created" in n for n in data.notes)
