@@ -199,3 +199,47 @@ def test_close_before_create_is_kept_and_flagged(tmp_path):
     data = fk.load(path, source="pipedrive", cache=False)
     assert data.opportunities["closed_before_created"].tolist() == [True, False]
     assert any("close before they were created" in n for n in data.notes)
+
+
+def _renumbered(text: str) -> str:
+    return text.replace("AAA\"", "BBB\"")
+
+
+def test_concatenated_salesforce_exports_with_footer_in_the_middle(data_dir, tmp_path):
+    original = (data_dir / "salesforce_report" / "leads.csv").read_bytes().decode("utf-8")
+    body_only = original.split("\r\n", 1)[1]
+    for name, text, header_rows in (
+        ("without_header.csv", original + _renumbered(body_only), 0),
+        ("with_header.csv", original + _renumbered(original), 1),
+    ):
+        path = tmp_path / name
+        path.write_bytes(text.encode("utf-8"))
+        data = fk.load(path, cache=False)
+        summary = data.summary.table.iloc[0]
+        assert len(data.leads) == 12
+        assert summary["footer_lines"] == 10  # two footers of five lines
+        assert summary["rows_read"] == 12 + header_rows
+        assert data.quarantine["reason"].tolist() == ["repeated_header_row"] * header_rows
+        if header_rows:
+            assert data.quarantine["line"].tolist() == [15]
+        assert data.summary.balanced
+
+
+def test_links_to_missing_records_are_kept_with_a_note(tmp_path):
+    (tmp_path / "Lead.csv").write_text(
+        "Id,LeadSource,Status,CreatedDate,IsConverted,ConvertedDate,ConvertedOpportunityId\n"
+        "L1,Web,Open,2025-01-01T00:00:00Z,false,,\n"
+        "L2,Web,Closed - Converted,2025-01-02T00:00:00Z,true,2025-01-05,O9\n"
+    )
+    (tmp_path / "Opportunity.csv").write_text(
+        "Id,StageName,Amount,CloseDate,IsClosed,IsWon,CreatedDate,LeadSource\n"
+        "O1,Prospecting,10,2025-03-01,false,false,2025-01-10T00:00:00Z,Partner\n"
+    )
+    data = fk.load(tmp_path, cache=False)
+    assert any("1 leads name a converted opportunity that is not in" in n for n in data.notes)
+    funnel = data.funnel.set_index("entity_id")
+    # L2 converted (to an opportunity not exported): it passed the opportunity stage
+    assert funnel.loc["L2", "furthest_stage"] == "opportunity"
+    assert funnel.loc["L2", "opportunity_at"] == pd.Timestamp("2025-01-05", tz="UTC")
+    assert funnel.loc["O1", "entity"] == "opportunity"
+    assert len(data.funnel) == 3

@@ -323,7 +323,7 @@ def _account_rows(table: RawTable, header: list[str], records: _RecordIndex | No
     skipped = body[~fits]
     texts = [records.text(i) for i in skipped]  # only the malformed records
     is_footer = np.array([bool(FOOTER_PATTERNS.match(t)) for t in texts], dtype=bool)
-    _extend_footer_block(skipped, kept, is_footer)
+    _extend_footer_block(records, skipped, kept, is_footer)
     totals = [int(re.sub(r"[^\d]", "", m.group(1))) for t in texts if (m := GRAND_TOTAL.search(t))]
     table.footer_lines = int(is_footer.sum())
     table.footer_total = sum(totals) if totals else None
@@ -347,11 +347,20 @@ def _clean_lines(records: _RecordIndex) -> np.ndarray:
     return records.start_lines[body[~records.blank[body]]].astype(np.int64)
 
 
-def _extend_footer_block(skipped: np.ndarray, kept: np.ndarray, is_footer: np.ndarray) -> None:
-    """Malformed lines after the last data row belong to a footer that has a footer line.
+def _extend_footer_block(records: _RecordIndex, skipped: np.ndarray, kept: np.ndarray, is_footer: np.ndarray) -> None:
+    """Footer lines no pattern can know (the org's name Salesforce writes last).
 
-    That takes in the org-name line Salesforce writes last, which no pattern can know.
+    A one-field line right after a footer line belongs to the footer, and so
+    does every malformed line after the last data row once a footer line is there.
     """
+    position = np.arange(len(records.ends))
+    last_nonblank = np.maximum.accumulate(np.where(records.blank, -1, position))
+    footer_records = set(skipped[is_footer].tolist())
+    for k in np.flatnonzero(~is_footer):  # malformed lines only
+        previous = last_nonblank[skipped[k] - 1] if skipped[k] > 0 else -1
+        if records.fields[skipped[k]] == 1 and previous in footer_records:
+            is_footer[k] = True
+            footer_records.add(int(skipped[k]))
     after_data = skipped > (kept.max() if len(kept) else 0)
     if (is_footer & after_data).any():
         is_footer |= after_data
