@@ -149,7 +149,7 @@ def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool,
         kind = _mapped_kind(adapter, kind, path, raw)
     else:
         adapter, kind, score = detect(raw.headers, source)
-    if kind is None or score < MIN_SCORE and source == "auto":
+    if kind is None or (score < MIN_SCORE and source == "auto"):
         raise SchemaError(
             f"{path}: cannot tell which CRM export this is from its columns {raw.headers[:12]}"
             f"{' ...' if len(raw.headers) > 12 else ''}. Pass source= one of {sorted(n for n in ADAPTERS if n != 'mapped')} "
@@ -260,7 +260,7 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     tables = {}
     for kind, id_col in ((LEADS, s.LEAD_ID), (OPPORTUNITIES, s.OPPORTUNITY_ID)):
         parts = [r for r in results if r.kind == kind]
-        frame, dupes = _dedupe(parts, id_col)
+        frame, dupes = _dedupe(parts, id_col, notes)
         if len(dupes):
             quarantine.append(dupes)
             for path, n in dupes.groupby("file").size().items():
@@ -287,16 +287,19 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     )
 
 
-def _dedupe(parts: list[FileResult], id_col: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Concatenate files of one table; a repeated id keeps its first row, the rest are quarantined."""
     if not parts:
         return pd.DataFrame(), s.empty_quarantine()
-    frames = []
-    for i, part in enumerate(parts):
-        f = part.frame
-        f = f.assign(_file=np.int32(i))
-        frames.append(f)
+    frames = [part.frame.assign(_file=np.int32(i)) for i, part in enumerate(parts)]
     frame = pd.concat(frames, ignore_index=True, sort=False)
+    folded = frame[id_col].str.casefold()
+    case_only = int(folded.duplicated().sum() - frame[id_col].duplicated().sum())
+    if case_only:
+        notes.append(
+            f"{case_only:,} {id_col} values differ from another only by upper/lower case; "
+            "they are kept as different records (Salesforce's 15-character ids are case-sensitive)"
+        )
     repeated = frame[id_col].duplicated(keep="first").to_numpy()
     if not repeated.any():
         return frame.drop(columns=["_file", "_row"]), s.empty_quarantine()
@@ -381,6 +384,9 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
             f"amounts are in several currencies ({', '.join(sorted(opps[s.CURRENCY].dropna().unique()))}); "
             "revenue figures are given per currency, never summed across them"
         )
+    negative = int((opps[s.AMOUNT] < 0).sum())
+    if negative:
+        notes.append(f"{negative:,} opportunities have a negative amount; they are kept as they are")
     opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
 

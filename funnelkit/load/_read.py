@@ -222,6 +222,12 @@ def _read_csv(path: Path) -> RawTable:
     # The header may contain a quoted newline; give csv a generous slice.
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(path, head_text)
     header = _parse_header(path, data[:65536].decode("utf-8", "replace"), delimiter)
+    if data.count(b'"') % 2:
+        records = _RecordIndex(data, delimiter)
+        raise InputFileError(
+            f"{path}: line {records.start_lines[-1]}: the file ends inside a quoted field "
+            "(a quote is opened and never closed); the file looks truncated. Export it again"
+        )
 
     invalid: list[tuple[int, str]] = []
 

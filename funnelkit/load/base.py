@@ -120,6 +120,7 @@ class Adapter:
         """Share of this adapter's signature headers the file has, for its best table kind."""
         present = {normalise_header(h) for h in headers}
         best, best_kind = 0.0, None
+        best_partial, partial_kind = 0, None
         for kind in self.columns:
             signature = self.signature.get(kind) or tuple(
                 a for aliases in self.columns[kind] for a in (aliases if isinstance(aliases, tuple) else (aliases,))
@@ -132,7 +133,10 @@ class Adapter:
             score = hits / len(groups) if groups and required_ok else 0.0
             if score > best:
                 best, best_kind = score, kind
-        return best, best_kind
+            elif best_kind is None and hits > best_partial:
+                # remembered so that an explicit source= can name what is missing
+                best_partial, partial_kind = hits, kind
+        return best, best_kind or partial_kind
 
     def _aliases_of(self, kind: str, canonical: str) -> tuple[str, ...]:
         return tuple(
