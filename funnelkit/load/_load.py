@@ -460,17 +460,18 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
         return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
     events = pd.concat(parts, ignore_index=True)[s.EVENT_COLUMNS]
     events[s.AT] = events[s.AT].astype(s.TIMESTAMP)
-    return events.sort_values([s.ENTITY, s.ENTITY_ID, s.AT], kind="stable", ignore_index=True)
+    return events
 
 
 def _snapshot(ids, stamps, present, entity, stage) -> pd.DataFrame:
+    n = int(present.sum())
     return pd.DataFrame(
         {
-            s.ENTITY_ID: ids.to_numpy()[present],
-            s.ENTITY: entity,
-            s.STAGE: stage,
-            s.STAGE_LABEL: stage,
-            s.AT: stamps.to_numpy()[present],
+            s.ENTITY_ID: ids[present].array,
+            s.ENTITY: pd.Series(entity, index=range(n), dtype="str").array,
+            s.STAGE: pd.Series(stage, index=range(n), dtype="str").array,
+            s.STAGE_LABEL: pd.Series(stage, index=range(n), dtype="str").array,
+            s.AT: stamps[present].array,
             s.ORIGIN: "snapshot",
         }
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import AmbiguousDateError, Reason
 from ..schema import TIMESTAMP
@@ -70,11 +72,35 @@ class Failures:
 # ---------------------------------------------------------------- dates --
 
 
+def arrow(values: pd.Series) -> pa.Array:
+    """The Series' text as an Arrow array (zero-copy for pandas' Arrow-backed strings)."""
+    array = pa.array(values if values.dtype != object else values.astype("str"), type=pa.large_string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
+    """``Series.str.extract`` in Arrow's RE2 engine (pandas falls back to a Python loop)."""
+    groups = pc.extract_regex(arrow(values), pattern)
+    valid = groups.is_valid()
+    names = [groups.type.field(i).name for i in range(groups.type.num_fields)]
+    columns = {}
+    for name in names:
+        field = groups.field(name)
+        # RE2 gives "" for an optional group that did not take part; pandas gives NaN
+        keep = pc.and_(valid, pc.not_equal(field, ""))
+        columns[name] = pc.if_else(keep, field, None).to_pandas(types_mapper=_as_str)
+    return pd.DataFrame(columns, index=values.index)
+
+
+def _as_str(arrow_type):
+    return pd.StringDtype(na_value=np.nan) if pa.types.is_large_string(arrow_type) or pa.types.is_string(arrow_type) else None
+
+
 def date_order_evidence(values: pd.Series) -> tuple[bool, bool]:
     """(needs day-first, needs month-first) judged from slash-style dates in ``values``."""
-    parts = values.str.extract(_SLASH_DATE)
-    a = pd.to_numeric(parts["a"], errors="coerce")
-    b = pd.to_numeric(parts["b"], errors="coerce")
+    parts = extract(values, _SLASH_DATE.pattern)
+    a = parts["a"].astype("float64")  # digits only, by the pattern
+    b = parts["b"].astype("float64")
     # Only values valid in exactly one order count: 31/31/2025 is evidence of nothing.
     day_first = (a > 12) & (a <= 31) & (b <= 12)
     month_first = (b > 12) & (b <= 31) & (a <= 12)
@@ -96,11 +122,10 @@ def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str)
         return date_order
     dayfirst_cols, monthfirst_cols, slash_cols = [], [], []
     for name, values in columns.items():
-        sample = values[values != ""]
-        if not sample.str.contains("/", regex=False).any() and not sample.str.match(r"^\d{1,2}\.\d{1,2}\.\d{4}").any():
+        if not values.str.contains(r"^\d{1,2}[/.]\d{1,2}[/.]\d{4}", regex=True).any():
             continue
         slash_cols.append(name)
-        day, month = date_order_evidence(sample)
+        day, month = date_order_evidence(values)
         if day:
             dayfirst_cols.append(name)
         if month:
@@ -127,66 +152,70 @@ def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str)
 def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parse export text to UTC timestamps.
 
-    Returns ``(timestamps, unparsed, out_of_range)``: the parsed values, cells that
-    are not empty but match no supported format for ``order``, and dates before
-    1990 or from 2100 on (kept as NaT in the result).
+    Each supported format is tried in turn on the cells still unparsed (Arrow's
+    ``strptime`` must consume the whole cell, so formats cannot overlap).
+    Returns ``(timestamps, unparsed, out_of_range)``: the parsed values; cells
+    that are not empty but match no format for ``order``; dates before 1990 or
+    from 2100 on (NaT in the result).
     """
-    text = values.str.strip()
-    empty = (text == "").to_numpy()
-    result = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
-    # Years outside the range are caught before parsing: 2999 would overflow pandas' range.
-    year = pd.to_numeric(text.str.extract(r"(?<!\d)(\d{4})(?!\d)")[0], errors="coerce")
-    far = ((year < EARLIEST.year) | (year >= LATEST.year)).fillna(False).to_numpy()
-    todo = ~empty & ~far
-    for fmt, pattern in _formats(order):
-        if not todo.any():
+    text = pc.utf8_trim_whitespace(arrow(values))
+    text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
+    text = pc.replace_substring_regex(text, r"\s+", " ")
+    empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
+    seconds = pa.nulls(len(text), pa.timestamp("s"))
+    for fmt in _formats(order):
+        todo = pc.is_null(seconds)
+        if not pc.any(todo).as_py():
             break
-        subset = text[todo]
-        matches = subset.str.match(pattern).to_numpy() if pattern is not None else np.ones(len(subset), bool)
-        if not matches.any():
-            continue
-        cand = subset[matches]
-        parsed = _to_datetime(cand, fmt, tz)
-        ok = parsed.notna().to_numpy()
-        index = cand.index[ok]
-        result.loc[index] = parsed[ok]
-        done = np.zeros(len(values), bool)
-        done[values.index.get_indexer(index)] = True
-        todo &= ~done
-    return result, todo, far
+        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        seconds = pc.coalesce(seconds, parsed)
+    naive = pd.Series(seconds.to_numpy(zero_copy_only=False), index=values.index)
+    iso = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
+    far = ((naive < EARLIEST.tz_localize(None)) | (naive >= LATEST.tz_localize(None))).to_numpy()
+    remaining = naive.isna().to_numpy() & ~empty
+    if remaining.any():
+        rest = pd.Series(text.to_numpy(zero_copy_only=False), index=values.index)[remaining]
+        rest = rest[rest.str.match(_ISO_DATE.pattern)]
+        years = pd.to_numeric(rest.str.slice(0, 4), errors="coerce")
+        far_iso = ((years < EARLIEST.year) | (years >= LATEST.year)).to_numpy()
+        far = far | values.index.isin(rest.index[far_iso])
+        iso.loc[rest.index[~far_iso]] = _iso(rest[~far_iso], tz)
+    in_range = naive.where(~far)
+    result = _localize(in_range.astype("datetime64[ns]"), tz).where(naive.notna(), iso).where(~far)
+    unparsed = ~empty & naive.isna().to_numpy() & iso.isna().to_numpy() & ~far
+    return result.astype(TIMESTAMP), unparsed, far
 
 
 def _formats(order: str):
     if order in ("mdy", "dmy"):
         first, second = ("%m", "%d") if order == "mdy" else ("%d", "%m")
         for sep in ("/", ".", "-"):
-            esc = re.escape(sep)
             base = f"{first}{sep}{second}{sep}%Y"
-            date = rf"^\d{{1,2}}{esc}\d{{1,2}}{esc}\d{{4}}"
-            yield f"{base} %I:%M %p", date + r" \d{1,2}:\d{2} ?[AaPp][Mm]$"
-            yield f"{base} %I:%M:%S %p", date + r" \d{1,2}:\d{2}:\d{2} ?[AaPp][Mm]$"
-            yield f"{base} %H:%M", date + r" \d{1,2}:\d{2}$"
-            yield f"{base} %H:%M:%S", date + r" \d{1,2}:\d{2}:\d{2}$"
-            yield base, date + "$"
-    yield "ISO8601", _ISO_DATE.pattern
+            yield f"{base} %I:%M %p"
+            yield f"{base} %I:%M:%S %p"
+            yield f"{base} %H:%M"
+            yield f"{base} %H:%M:%S"
+            yield base
+    # ISO-like without a zone, the fast way; zoned ISO strings go through pandas
+    yield "%Y-%m-%d %H:%M:%S"
+    yield "%Y-%m-%dT%H:%M:%S"
+    yield "%Y-%m-%d %H:%M"
+    yield "%Y-%m-%d"
 
 
-def _to_datetime(values: pd.Series, fmt: str, tz: str) -> pd.Series:
-    if fmt == "ISO8601":
-        has_offset = values.str.contains(r"(?:Z|[+-]\d{2}:?\d{2}|UTC)$", regex=True)
-        out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
-        if has_offset.any():
-            aware = values[has_offset].str.replace(r"\s*UTC$", "Z", regex=True)
-            out.loc[has_offset] = pd.to_datetime(aware, format="ISO8601", utc=True, errors="coerce")
-        naive = ~has_offset
-        if naive.any():
-            parsed = pd.to_datetime(values[naive], format="ISO8601", errors="coerce")
-            out.loc[naive] = _localize(parsed, tz)
+def _iso(values: pd.Series, tz: str) -> pd.Series:
+    """ISO 8601 text with zones, offsets or fractions (the rare rest after the fast formats)."""
+    out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
+    if values.empty:
         return out
-    normalised = values.str.replace(r"\s*([AaPp])\.?([Mm])\.?$", lambda m: " " + (m.group(1) + m.group(2)).upper(), regex=True)
-    normalised = normalised.str.replace(r"\s+", " ", regex=True)
-    parsed = pd.to_datetime(normalised, format=fmt, errors="coerce")
-    return _localize(parsed, tz)
+    has_offset = values.str.contains(r"(?:Z|[+-]\d{2}:?\d{2}|UTC)$", regex=True)
+    if has_offset.any():
+        aware = values[has_offset].str.replace(r"\s*UTC$", "Z", regex=True)
+        out.loc[aware.index] = pd.to_datetime(aware, format="ISO8601", utc=True, errors="coerce")
+    naive = values[~has_offset]
+    if len(naive):
+        out.loc[naive.index] = _localize(pd.to_datetime(naive, format="ISO8601", errors="coerce"), tz)
+    return out
 
 
 def _localize(parsed: pd.Series, tz: str) -> pd.Series:
@@ -220,7 +249,7 @@ def parse_amounts(values: pd.Series, *, default_currency: str | None) -> tuple[p
     empty = (text == "").to_numpy()
     paren = text.str.match(r"^\(.*\)$").to_numpy()
     inner = text.where(~paren, text.str.slice(1, -1)).str.strip()
-    parts = inner.str.extract(_AMOUNT)
+    parts = extract(inner, _AMOUNT.pattern)
     matched = parts["num"].notna().to_numpy()
     negative = paren | parts["neg1"].notna().to_numpy() | parts["neg2"].notna().to_numpy()
     number = parts["num"].fillna("").str.replace(r"['\s]", "", regex=True)
@@ -241,7 +270,7 @@ def _comma_is_decimal(number: pd.Series) -> pd.Series:
     has_comma = number.str.contains(",", regex=False)
     has_dot = number.str.contains(".", regex=False)
     both = has_comma & has_dot
-    comma_last = number.str.rfind(",") > number.str.rfind(".")
+    comma_last = number.str.contains(r",[^.]*$", regex=True)
     lone_comma_decimal = has_comma & ~has_dot & ~number.str.match(r"^\d{1,3}(,\d{3})+$")
     lone_dot_decimal = has_dot & ~has_comma & ~number.str.match(r"^\d{1,3}(\.\d{3}){2,}$")
     decided_comma = (both & comma_last) | lone_comma_decimal
@@ -265,10 +294,13 @@ def parse_booleans(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    text = values.str.strip().str.replace(r"[,\s']", "", regex=True)
-    empty = (text == "").to_numpy()
-    number = pd.to_numeric(text.where(~empty, None), errors="coerce").astype("Float64")
-    return number, ~empty & number.isna().to_numpy()
+    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(arrow(values)), r"[,\s']", "")
+    empty = pc.equal(text, "")
+    valid = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+    numbers = pc.cast(pc.if_else(valid, text, None), pa.float64())
+    result = pd.Series(numbers.to_numpy(zero_copy_only=False), index=values.index).astype("Float64")
+    bad = pc.and_(pc.invert(empty), pc.invert(valid)).to_numpy(zero_copy_only=False)
+    return result, bad
 
 
 def clean_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
