@@ -144,7 +144,9 @@ def _earliest(*series: pd.Series | None) -> pd.Series | None:
 
 def _first_entries(events: pd.DataFrame, entity: str, stage_names) -> pd.DataFrame:
     """Earliest entry time per entity and stage (recycled entries count once)."""
-    ev = events[(events[s.ENTITY] == entity) & events[s.STAGE].isin(stage_names)]
+    # snapshot events repeat the tables' own timestamps; only history adds information
+    ev = events[(events[s.ORIGIN] == "history") & (events[s.ENTITY] == entity)]
+    ev = ev[ev[s.STAGE].isin(stage_names)]
     if ev.empty:
         return pd.DataFrame()
     first = ev.groupby([s.ENTITY_ID, s.STAGE], observed=True)[s.AT].min().unstack(s.STAGE)
@@ -231,8 +233,9 @@ def build_funnel(
     if f"opp__{s.STAGE}" in rows.columns:
         current.append(rows[f"opp__{s.STAGE}"])
     for stage_names in current:
-        mapped = stage_names.map(position).fillna(-1).astype(int)
-        label_index = np.maximum(label_index, mapped)
+        codes, uniques = pd.factorize(stage_names)
+        positions = np.array([position.get(u, -1) for u in uniques] + [-1])
+        label_index = np.maximum(label_index, positions[codes])
     has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
     entry = np.where(is_lead, 0, opp_index)
     furthest = np.maximum.reduce([dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry])

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .errors import ParameterError
@@ -196,9 +197,9 @@ class Stages:
 
     def map_labels(self, labels: pd.Series) -> pd.Series:
         """Vectorised :meth:`stage_of` over a Series of labels (unmapped -> NA)."""
-        uniques = pd.Series(labels.dropna().unique())
-        lookup = {u: self.stage_of(u) for u in uniques}  # one call per distinct label
-        return labels.map(lookup).astype("str")
+        codes, uniques = pd.factorize(labels)
+        stages = np.array([self.stage_of(u) for u in uniques] + [None], dtype=object)  # per distinct label
+        return pd.Series(stages[codes], index=labels.index, dtype="str")
 
     def with_labels(self, labels: Mapping[str, str]) -> Stages:
         """A copy with more label mappings."""
