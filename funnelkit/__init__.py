@@ -21,10 +21,11 @@ from .errors import (
     SmallSampleWarning,
     StageError,
 )
-from .schema import Stages
 
 # --- loading (funnelkit/load) ---
 from .load import ADAPTERS, load
+from .schema import Stages
+
 # --- sample data (funnelkit/sample.py) ---
 # --- metrics (funnelkit/metrics) ---
 # --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---

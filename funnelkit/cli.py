@@ -35,7 +35,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for note in data.notes:
         print(f"note: {note}")
     if len(data.quarantine):
-        print(f"\n{len(data.quarantine):,} values quarantined; the first {min(args.show, len(data.quarantine))}:")
+        print(
+            f"\n{len(data.quarantine):,} values quarantined; "
+            f"the first {min(args.show, len(data.quarantine))}:"
+        )
         print(data.quarantine.head(args.show).to_string(index=False))
     return 0
 
@@ -72,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--source", default="auto", help="adapter name (default: detect)")
     validate.add_argument("--mapping", type=Path, help="column mapping file (YAML or JSON)")
     validate.add_argument(
-        "--date-order", choices=["auto", "mdy", "dmy", "ymd"], default="auto",
+        "--date-order",
+        choices=["auto", "mdy", "dmy", "ymd"],
+        default="auto",
         help="how to read dates like 03/04/2025 (default: detect, fail if undecidable)",
     )
     validate.add_argument("--tz", default="UTC", help="time zone of naive timestamps (default UTC)")
@@ -88,13 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="execute a report notebook and render HTML")
     report.add_argument(
-        "notebook", nargs="?", default="notebooks/funnel_review.ipynb", type=Path,
+        "notebook",
+        nargs="?",
+        default="notebooks/funnel_review.ipynb",
+        type=Path,
         help="notebook to run (default: notebooks/funnel_review.ipynb)",
     )
     report.add_argument("--data", required=True, type=Path, help="export file or folder")
     report.add_argument("--out", default=Path("reports"), type=Path, help="reports folder")
     report.add_argument(
-        "-p", "--parameter", action="append", default=[], type=_parameter, metavar="NAME=VALUE",
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        type=_parameter,
+        metavar="NAME=VALUE",
         help="notebook parameter (validated against the notebook's parameters cell)",
     )
     report.add_argument("--timeout", type=int, default=600, help="seconds per cell")

@@ -185,9 +185,11 @@ def build_funnel(
     paired = set(pairing[s.OPPORTUNITY_ID].dropna())
 
     opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
-    lead_rows = leads.drop(columns=[s.OPPORTUNITY_ID]).merge(
-        pairing, on=s.LEAD_ID, how="left"
-    ).merge(opps.rename(columns=opp_cols), on=s.OPPORTUNITY_ID, how="left")
+    lead_rows = (
+        leads.drop(columns=[s.OPPORTUNITY_ID])
+        .merge(pairing, on=s.LEAD_ID, how="left")
+        .merge(opps.rename(columns=opp_cols), on=s.OPPORTUNITY_ID, how="left")
+    )
     lead_rows["entity"] = "lead"
     lead_rows["entity_id"] = lead_rows[s.LEAD_ID]
 
@@ -221,7 +223,11 @@ def build_funnel(
         )
 
     n = len(names)
-    stamp = np.column_stack([times[c].notna().to_numpy() for c in stages.columns]) if len(rows) else np.zeros((0, n), bool)
+    stamp = (
+        np.column_stack([times[c].notna().to_numpy() for c in stages.columns])
+        if len(rows)
+        else np.zeros((0, n), bool)
+    )
     idx = np.arange(n)
     dated_max = np.where(stamp, idx, -1).max(axis=1) if len(rows) else np.zeros(0, int)
 
@@ -238,13 +244,20 @@ def build_funnel(
         label_index = np.maximum(label_index, positions[codes])
     has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
     entry = np.where(is_lead, 0, opp_index)
-    furthest = np.maximum.reduce([dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry])
+    furthest = np.maximum.reduce(
+        [dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry]
+    )
 
     # Fill skipped stages backwards with the next later stage's time.
     skipped = np.zeros(len(rows), dtype=int)
     for i in range(n - 2, -1, -1):
         at, later = stages.columns[i], stages.columns[i + 1]
-        gap = times[at].isna().to_numpy() & (entry <= i) & (furthest >= i) & times[later].notna().to_numpy()
+        gap = (
+            times[at].isna().to_numpy()
+            & (entry <= i)
+            & (furthest >= i)
+            & times[later].notna().to_numpy()
+        )
         skipped += gap
         times[at] = times[at].where(~gap, times[later])
 
@@ -263,7 +276,9 @@ def build_funnel(
     if opp_source is None:
         opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
     out[s.SOURCE] = lead_source.where(lead_source.notna(), opp_source)
-    out["source_basis"] = np.where(lead_source.notna(), "lead", np.where(opp_source.notna(), "opportunity", None))
+    out["source_basis"] = np.where(
+        lead_source.notna(), "lead", np.where(opp_source.notna(), "opportunity", None)
+    )
     lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")
     out[s.OWNER] = _coalesce(opp_owner, lead_owner, rows.index)
     for at in stages.columns:
@@ -283,14 +298,21 @@ def build_funnel(
     for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.STATUS):
         if extra in rows.columns:
             out[extra] = rows[extra]
-    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
+    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(
+        col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP
+    )
     out[s.LOST_REASON] = _coalesce(col(f"opp__{s.LOST_REASON}"), None, rows.index)
     canonical = set(s.LEAD_COLUMNS) | set(s.OPPORTUNITY_COLUMNS) | set(stages.columns)
     for c in leads.columns:
         if c not in canonical and not c.endswith("_at") and c not in out.columns:
             out[c] = rows[c]
     for c in opps.columns:
-        if c not in canonical and not c.startswith("ev_") and not c.endswith("_at") and c not in out.columns:
+        if (
+            c not in canonical
+            and not c.startswith("ev_")
+            and not c.endswith("_at")
+            and c not in out.columns
+        ):
             out[c] = rows[opp_cols[c]]
     return out
 

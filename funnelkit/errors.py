@@ -8,12 +8,12 @@ quarantine table.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import pandas as pd
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a row was quarantined or a value rejected (the quarantine's ``reason``)."""
 
     BAD_DATE = "bad_date"

@@ -198,7 +198,9 @@ class Stages:
     def map_labels(self, labels: pd.Series) -> pd.Series:
         """Vectorised :meth:`stage_of` over a Series of labels (unmapped -> NA)."""
         codes, uniques = pd.factorize(labels)
-        stages = np.array([self.stage_of(u) for u in uniques] + [None], dtype=object)  # per distinct label
+        stages = np.array(
+            [self.stage_of(u) for u in uniques] + [None], dtype=object
+        )  # per distinct label
         return pd.Series(stages[codes], index=labels.index, dtype="str")
 
     def with_labels(self, labels: Mapping[str, str]) -> Stages:
@@ -212,7 +214,7 @@ class Stages:
 
     @classmethod
     def from_config(cls, config: Mapping | None) -> Stages:
-        """Build from a mapping-file section: ``{names: [...], opportunity:, lost:, labels: {}}``."""
+        """Build from a mapping file's section ``{names: [...], opportunity:, lost:, labels:}``."""
         if not config:
             return cls()
         unknown = set(config) - {"names", "opportunity", "lost", "labels"}
@@ -224,7 +226,9 @@ class Stages:
         names = tuple(config.get("names", cls.names))
         return cls(
             names=names,
-            opportunity=config.get("opportunity", "opportunity" if "opportunity" in names else names[0]),
+            opportunity=config.get(
+                "opportunity", "opportunity" if "opportunity" in names else names[0]
+            ),
             lost=config.get("lost", LOST),
             labels=dict(config.get("labels", {})),
         )

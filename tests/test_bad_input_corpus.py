@@ -33,7 +33,11 @@ LOADS = {
     "duplicate_records.csv": (3, 2, [(4, "opportunity_id", "duplicate_id")]),
     "ids_case_whitespace.csv": (3, 2, [(3, "opportunity_id", "duplicate_id")]),
     "mixed_date_formats.csv": (4, 3, [(4, "add_time", "bad_date")]),
-    "dates_out_of_range.csv": (3, 1, [(3, "add_time", "date_out_of_range"), (4, "add_time", "date_out_of_range")]),
+    "dates_out_of_range.csv": (
+        3,
+        1,
+        [(3, "add_time", "date_out_of_range"), (4, "add_time", "date_out_of_range")],
+    ),
     "close_before_created.csv": (2, 2, []),
     "amounts.csv": (4, 3, [(4, "value", "bad_amount")]),
     "mixed_currencies.csv": (3, 3, []),
@@ -62,7 +66,11 @@ def test_file_loads_with_exact_quarantine(name):
     read, kept, expected = LOADS[name]
     data = fk.load(BAD / name, cache=False)
     row = data.summary.table.iloc[0]
-    assert (row["rows_read"], row["rows_kept"], row["rows_quarantined"]) == (read, kept, read - kept)
+    assert (row["rows_read"], row["rows_kept"], row["rows_quarantined"]) == (
+        read,
+        kept,
+        read - kept,
+    )
     assert data.summary.balanced
     got = [tuple(r) for r in data.quarantine[["line", "column", "reason"]].itertuples(index=False)]
     assert got == expected
@@ -98,7 +106,11 @@ def test_values_of_tricky_files():
     quoted = fk.load(BAD / "quoted_newlines.csv", cache=False).opportunities
     assert quoted["lost_reason"].iloc[0] == "Price,\nand timing"
     mixed = fk.load(BAD / "mixed_date_formats.csv", cache=False).opportunities
-    assert mixed["created_at"].tolist() == [ts("2025-01-03 10:00"), ts("2025-01-24 10:00"), ts("2025-01-06 08:00")]
+    assert mixed["created_at"].tolist() == [
+        ts("2025-01-03 10:00"),
+        ts("2025-01-24 10:00"),
+        ts("2025-01-06 08:00"),
+    ]
     amounts = fk.load(BAD / "amounts.csv", cache=False)
     assert amounts.opportunities["amount"].tolist() == [-250.0, 0.0, 12500.0]
     assert any("negative amount" in n for n in amounts.notes)

@@ -28,8 +28,14 @@ def test_salesforce_report_counts_and_footer(data_dir):
     data = fk.load(data_dir / "salesforce_report", cache=False)
     summary = data.summary.table.set_index("table")
     assert summary.loc["leads", "adapter"] == "salesforce_report"
-    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined", "footer_lines"]].tolist() == [6, 6, 0, 5]
-    assert summary.loc["opportunities", ["rows_read", "rows_kept", "footer_lines"]].tolist() == [3, 3, 5]
+    assert summary.loc[
+        "leads", ["rows_read", "rows_kept", "rows_quarantined", "footer_lines"]
+    ].tolist() == [6, 6, 0, 5]
+    assert summary.loc["opportunities", ["rows_read", "rows_kept", "footer_lines"]].tolist() == [
+        3,
+        3,
+        5,
+    ]
     assert summary.loc["leads", "date_order"] == "mdy"
     assert data.summary.balanced
     assert data.quarantine.empty
@@ -40,7 +46,9 @@ def test_salesforce_report_values(data_dir):
     leads = data.leads.set_index("lead_id")
     assert leads.loc["00Q000000000001AAA", "created_at"] == ts("2025-01-15 09:30")
     assert leads.loc["00Q000000000005AAA", "created_at"] == ts("2025-03-01 16:59")  # 04:59 PM
-    assert leads.loc["00Q000000000003AAA", "converted_at"] == ts("2025-02-14")  # date-only: midnight UTC
+    assert leads.loc["00Q000000000003AAA", "converted_at"] == ts(
+        "2025-02-14"
+    )  # date-only: midnight UTC
     assert leads.loc["00Q000000000002AAA", "company"] == "O'Brien & Søn"
     opps = data.opportunities.set_index("opportunity_id")
     assert opps.loc["006000000000001AAA", "amount"] == 12345.0
@@ -75,7 +83,9 @@ def test_salesforce_report_funnel_by_source(data_dir):
     skipped = data.funnel.set_index("entity_id")["skipped_stages"]
     assert skipped["00Q000000000004AAA"] == 1
     # the skipped SQL stage takes the next stage's time (the conversion date)
-    assert data.funnel.set_index("entity_id").loc["00Q000000000004AAA", "sql_at"] == ts("2025-02-20")
+    assert data.funnel.set_index("entity_id").loc["00Q000000000004AAA", "sql_at"] == ts(
+        "2025-02-20"
+    )
 
 
 def test_time_zone_of_naive_timestamps(data_dir):
@@ -114,7 +124,11 @@ def test_hubspot_contacts_and_deals(data_dir):
 def test_salesforce_data_export(data_dir):
     data = fk.load(data_dir / "salesforce_api", cache=False)
     summary = data.summary.table.set_index("table")
-    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [4, 3, 1]
+    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [
+        4,
+        3,
+        1,
+    ]
     assert summary.loc["history", "rows_read"] == 5
     q = data.quarantine
     assert q[["line", "column", "reason"]].values.tolist() == [[5, "IsDeleted", "deleted_record"]]
@@ -128,7 +142,11 @@ def test_salesforce_data_export(data_dir):
     assert f.loc["00Q000000000003AAA", "won_at"] == ts("2025-03-20")
     # an opportunity with no lead enters at the opportunity stage with its own source
     orphan = f.loc["006000000000009AAA"]
-    assert (orphan["entity"], orphan["source"], orphan["source_basis"]) == ("opportunity", "Web", "opportunity")
+    assert (orphan["entity"], orphan["source"], orphan["source_basis"]) == (
+        "opportunity",
+        "Web",
+        "opportunity",
+    )
     assert not data.reached("lead")[f.index.get_loc("006000000000009AAA")]
 
 
@@ -184,12 +202,22 @@ def test_mapped_excel_with_title_rows(tmp_path):
 
 def test_unknown_stage_labels_are_listed_with_counts(tmp_path):
     path = tmp_path / "deals.csv"
-    path.write_text("id,status,stage,add_time\n1,open,Hot,2025-01-01 10:00:00\n2,open,Hot,2025-01-02 10:00:00\n3,open,Cold,2025-01-03 10:00:00\n")
+    path.write_text(
+        "id,status,stage,add_time\n"
+        "1,open,Hot,2025-01-01 10:00:00\n"
+        "2,open,Hot,2025-01-02 10:00:00\n"
+        "3,open,Cold,2025-01-03 10:00:00\n"
+    )
     with pytest.raises(fk.StageError) as err:
         fk.load(path, source="pipedrive", cache=False)
     assert "'Hot' (2 rows)" in str(err.value) and "'Cold' (1 rows)" in str(err.value)
     assert "deals.csv" in str(err.value)
-    data = fk.load(path, source="pipedrive", stages=fk.Stages(labels={"Hot": "opportunity", "Cold": "opportunity"}), cache=False)
+    data = fk.load(
+        path,
+        source="pipedrive",
+        stages=fk.Stages(labels={"Hot": "opportunity", "Cold": "opportunity"}),
+        cache=False,
+    )
     assert len(data.opportunities) == 3
 
 

@@ -47,14 +47,22 @@ def test_three_corrupted_rows_are_quarantined_and_nothing_else_changes(data_dir,
     ]
     assert [p.split("/")[-1] for p in q["file"]] == ["leads.csv", "leads.csv", "opportunities.csv"]
     summary = data.summary.table.set_index("table")
-    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [6, 4, 2]
-    assert summary.loc["opportunities", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [3, 2, 1]
+    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [
+        6,
+        4,
+        2,
+    ]
+    assert summary.loc[
+        "opportunities", ["rows_read", "rows_kept", "rows_quarantined"]
+    ].tolist() == [3, 2, 1]
     assert data.summary.balanced
     # the other rows are exactly as in the clean load
     kept = clean.leads[clean.leads["lead_id"].isin(data.leads["lead_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(data.leads.reset_index(drop=True), kept)
     kept_opps = clean.opportunities[clean.opportunities["opportunity_id"] != "006000000000002AAA"]
-    pd.testing.assert_frame_equal(data.opportunities.reset_index(drop=True), kept_opps.reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        data.opportunities.reset_index(drop=True), kept_opps.reset_index(drop=True)
+    )
 
 
 def test_ragged_rows_are_quarantined_with_their_line(tmp_path):
@@ -62,16 +70,23 @@ def test_ragged_rows_are_quarantined_with_their_line(tmp_path):
     write(
         path,
         "id,status,add_time,value\n"
-        '1,won,2025-01-01 10:00:00,100\n'
+        "1,won,2025-01-01 10:00:00,100\n"
         '2,"lost\nreally",2025-01-02 10:00:00\n'  # too few fields, spans lines 3-4
         "3,open,2025-01-03 10:00:00,300,extra\n"  # too many, line 5
         "4,open,2025-01-04 10:00:00,400\n",
     )
     data = fk.load(path, source="pipedrive", cache=False)
-    assert data.quarantine[["line", "reason"]].values.tolist() == [[3, "ragged_row"], [5, "ragged_row"]]
+    assert data.quarantine[["line", "reason"]].values.tolist() == [
+        [3, "ragged_row"],
+        [5, "ragged_row"],
+    ]
     assert "3 fields where the header has 4" in data.quarantine["detail"].iloc[0]
     assert data.opportunities["opportunity_id"].tolist() == ["1", "4"]
-    assert data.summary.table.loc[0, ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [4, 2, 2]
+    assert data.summary.table.loc[0, ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [
+        4,
+        2,
+        2,
+    ]
 
 
 def test_duplicate_ids_keep_the_first_row(tmp_path):
@@ -95,7 +110,9 @@ def test_duplicate_ids_keep_the_first_row(tmp_path):
 def test_footer_count_must_match_rows(data_dir, tmp_path):
     export = copy_fixture(data_dir, tmp_path)
     replace_in(export / "leads.csv", "Grand Totals (6 records)", "Grand Totals (7 records)")
-    with pytest.raises(fk.InputFileError, match=r"leads.csv: the report footer says 7 records but the file holds 6"):
+    with pytest.raises(
+        fk.InputFileError, match=r"leads.csv: the report footer says 7 records but the file holds 6"
+    ):
         fk.load(export, cache=False)
 
 
@@ -169,7 +186,10 @@ def test_dates_out_of_range_are_quarantined(tmp_path):
     path = tmp_path / "deals.csv"
     write(path, "id,status,add_time\n1,open,2025-01-01\n2,open,2999-01-01\n3,open,1899-12-31\n")
     data = fk.load(path, source="pipedrive", cache=False)
-    assert data.quarantine[["line", "reason"]].values.tolist() == [[3, "date_out_of_range"], [4, "date_out_of_range"]]
+    assert data.quarantine[["line", "reason"]].values.tolist() == [
+        [3, "date_out_of_range"],
+        [4, "date_out_of_range"],
+    ]
     assert data.opportunities["opportunity_id"].tolist() == ["1"]
 
 
@@ -195,14 +215,17 @@ def test_amount_formats(tmp_path, text, amount, currency):
 
 def test_close_before_create_is_kept_and_flagged(tmp_path):
     path = tmp_path / "deals.csv"
-    write(path, "id,status,add_time,close_time\n1,won,2025-02-01,2025-01-01\n2,won,2025-01-01,2025-02-01\n")
+    write(
+        path,
+        "id,status,add_time,close_time\n1,won,2025-02-01,2025-01-01\n2,won,2025-01-01,2025-02-01\n",
+    )
     data = fk.load(path, source="pipedrive", cache=False)
     assert data.opportunities["closed_before_created"].tolist() == [True, False]
     assert any("close before they were created" in n for n in data.notes)
 
 
 def _renumbered(text: str) -> str:
-    return text.replace("AAA\"", "BBB\"")
+    return text.replace('AAA"', 'BBB"')
 
 
 def test_concatenated_salesforce_exports_with_footer_in_the_middle(data_dir, tmp_path):

@@ -19,7 +19,11 @@ def maven():
 def test_known_stage_counts(maven):
     counts = maven.opportunities["stage"].value_counts().to_dict()
     assert counts == {"won": 4238, "lost": 2473, "engaging": 1589, "prospecting": 500}
-    assert maven.summary.table.loc[0, ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [8800, 8800, 0]
+    assert maven.summary.table.loc[0, ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [
+        8800,
+        8800,
+        0,
+    ]
     assert maven.stages.names == ("prospecting", "engaging", "won")
 
 

@@ -28,7 +28,10 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
 def test_readme_starts_with_the_two_setup_commands():
     readme = (ROOT / "README.md").read_text()
     first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
-    assert [line.strip() for line in first_block.strip().splitlines()] == ["make report", "make test"]
+    assert [line.strip() for line in first_block.strip().splitlines()] == [
+        "make report",
+        "make test",
+    ]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -19,16 +19,20 @@ def truth():
 
 def loaded_counts(data: fk.Dataset) -> pd.DataFrame:
     f = data.funnel
-    counts = pd.DataFrame(
-        {
-            "leads": data.reached("lead"),
-            "mqls": data.reached("mql"),
-            "sqls": data.reached("sql"),
-            "opportunities": data.reached("opportunity"),
-            "won": f["is_won"],
-            "lost": f["is_lost"],
-        }
-    ).groupby(f["source"]).sum()
+    counts = (
+        pd.DataFrame(
+            {
+                "leads": data.reached("lead"),
+                "mqls": data.reached("mql"),
+                "sqls": data.reached("sql"),
+                "opportunities": data.reached("opportunity"),
+                "won": f["is_won"],
+                "lost": f["is_lost"],
+            }
+        )
+        .groupby(f["source"])
+        .sum()
+    )
     return counts.astype("int64")
 
 
@@ -62,4 +66,6 @@ def test_bundled_sample_loads_cleanly():
     data = fk.load(folder, cache=False)
     assert data.quarantine.empty and data.summary.balanced
     assert data.funnel["source"].nunique() >= 5
-    assert int(data.funnel["is_won"].sum()) > 0 and int((~data.opportunities["is_closed"]).sum()) > 0
+    assert (
+        int(data.funnel["is_won"].sum()) > 0 and int((~data.opportunities["is_closed"]).sum()) > 0
+    )

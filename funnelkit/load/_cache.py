@@ -40,7 +40,12 @@ def key(path: Path, *, source: str, config: dict, ctx) -> str:
             "mtime_ns": stat.st_mtime_ns,
             "source": source,
             "config": config,
-            "stages": [stages.names, stages.opportunity, stages.lost, sorted(dict(stages.labels).items())],
+            "stages": [
+                stages.names,
+                stages.opportunity,
+                stages.lost,
+                sorted(dict(stages.labels).items()),
+            ],
             "date_order": ctx.date_order,
             "tz": ctx.tz,
             "currency": ctx.currency,

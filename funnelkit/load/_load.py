@@ -16,10 +16,10 @@ from ..schema import Stages, stage_column
 from . import _cache
 from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, RawTable, read_table
 from .base import (
+    ADAPTERS,
     HISTORY,
     LEADS,
     OPPORTUNITIES,
-    ADAPTERS,
     Context,
     Converted,
     detect,
@@ -122,7 +122,9 @@ def expand_paths(paths) -> list[Path]:
         path = Path(given)
         if path.is_dir():
             found = sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
             )
             if not found:
                 raise InputFileError(f"{path}: the folder holds no CSV or Excel exports")
@@ -134,7 +136,9 @@ def expand_paths(paths) -> list[Path]:
     return files
 
 
-def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool, cache_dir) -> FileResult:
+def _load_file(
+    path: Path, source: str, config: dict, ctx: Context, cache: bool, cache_dir
+) -> FileResult:
     key = _cache.key(path, source=source, config=config, ctx=ctx) if cache else None
     if key is not None:
         hit = _cache.get(key, cache_dir)
@@ -152,11 +156,18 @@ def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool,
     if kind is None or (score < MIN_SCORE and source == "auto"):
         raise SchemaError(
             f"{path}: cannot tell which CRM export this is from its columns {raw.headers[:12]}"
-            f"{' ...' if len(raw.headers) > 12 else ''}. Pass source= one of {sorted(n for n in ADAPTERS if n != 'mapped')} "
+            f"{' ...' if len(raw.headers) > 12 else ''}. Pass source= one of "
+            f"{sorted(n for n in ADAPTERS if n != 'mapped')} "
             "or a mapping= of your columns"
         )
     if isinstance(adapter, Mapped):
-        ctx_file = Context(ctx.stages, ctx.date_order, ctx.tz, adapter.table_currency(kind) or ctx.currency, ctx.notes)
+        ctx_file = Context(
+            ctx.stages,
+            ctx.date_order,
+            ctx.tz,
+            adapter.table_currency(kind) or ctx.currency,
+            ctx.notes,
+        )
     else:
         ctx_file = ctx
     converted = adapter.convert(raw, kind, ctx_file)
@@ -195,7 +206,12 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
         if deleted.any():
             rows = np.flatnonzero(deleted)
             failures = pd.concat(
-                [failures, _quarantine_rows(raw, rows, "IsDeleted", "true", Reason.DELETED, "record deleted in the CRM")],
+                [
+                    failures,
+                    _quarantine_rows(
+                        raw, rows, "IsDeleted", "true", Reason.DELETED, "record deleted in the CRM"
+                    ),
+                ],
                 ignore_index=True,
             )
         frame = frame.drop(columns="is_deleted")
@@ -207,7 +223,9 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     events = converted.events
     if events is not None and "_row" in events:
         events = events.loc[keep[events["_row"].to_numpy()]]
-    quarantine = pd.concat([raw.rejected, failures.drop(columns="row", errors="ignore")], ignore_index=True)
+    quarantine = pd.concat(
+        [raw.rejected, failures.drop(columns="row", errors="ignore")], ignore_index=True
+    )
     quarantine["line"] = quarantine["line"].astype(np.int64)
     ragged = int((raw.rejected["reason"] == str(Reason.RAGGED_ROW)).sum())
     if raw.footer_total is not None and raw.footer_total != len(raw.frame) + ragged:
@@ -228,7 +246,9 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
         "delimiter": raw.delimiter,
         "date_order": converted.date_order,
     }
-    return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
+    return FileResult(
+        raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes)
+    )
 
 
 def _quarantine_rows(raw, rows, column, value, reason, detail) -> pd.DataFrame:
@@ -273,7 +293,9 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     history += [_history_rows(r) for r in results if r.kind == HISTORY and len(r.frame)]
     events = _events(leads, opps, history, stages)
     _note_links(leads, opps, notes)
-    quarantine_table = pd.concat(quarantine, ignore_index=True) if quarantine else s.empty_quarantine()
+    quarantine_table = (
+        pd.concat(quarantine, ignore_index=True) if quarantine else s.empty_quarantine()
+    )
     quarantine_table = quarantine_table.reindex(columns=s.QUARANTINE_COLUMNS)
     return Dataset(
         leads=leads,
@@ -287,8 +309,10 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     )
 
 
-def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Concatenate files of one table; a repeated id keeps its first row, the rest are quarantined."""
+def _dedupe(
+    parts: list[FileResult], id_col: str, notes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Concatenate the files of a table; a repeated id keeps its first row, quarantines the rest."""
     if not parts:
         return pd.DataFrame(), s.empty_quarantine()
     frames = [part.frame.assign(_file=np.int32(i)) for i, part in enumerate(parts)]
@@ -307,9 +331,12 @@ def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.
     dup = frame.loc[repeated, [id_col, "_file", "_row"]]
     firsts = first_pos.loc[dup[id_col]]
     lines_of = [_lines_of(p) for p in parts]
-    dup_lines = np.array([lines_of[f][r] for f, r in zip(dup["_file"], dup["_row"], strict=True)], dtype=np.int64)
+    dup_lines = np.array(
+        [lines_of[f][r] for f, r in zip(dup["_file"], dup["_row"], strict=True)], dtype=np.int64
+    )
     first_desc = [
-        f"{Path(parts[f].path).name} line {lines_of[f][r]}" for f, r in zip(firsts["_file"], firsts["_row"], strict=True)
+        f"{Path(parts[f].path).name} line {lines_of[f][r]}"
+        for f, r in zip(firsts["_file"], firsts["_row"], strict=True)
     ]
     quarantine = pd.DataFrame(
         {
@@ -360,7 +387,9 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
     if not had_flags[s.IS_WON]:
         opps[s.IS_WON] = (opps[s.STAGE] == stages.won).to_numpy()
     if not had_flags[s.IS_CLOSED]:
-        opps[s.IS_CLOSED] = opps[s.STAGE].isin([stages.won, stages.lost]).to_numpy() | opps[s.IS_WON].to_numpy()
+        opps[s.IS_CLOSED] = (
+            opps[s.STAGE].isin([stages.won, stages.lost]).to_numpy() | opps[s.IS_WON].to_numpy()
+        )
     won = opps[s.IS_WON].to_numpy(dtype=bool)
     closed = opps[s.IS_CLOSED].to_numpy(dtype=bool) | won
     opps[s.IS_CLOSED] = closed
@@ -368,7 +397,8 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
     open_dated = (~closed & opps[s.CLOSED_AT].notna()).sum()
     if open_dated:
         notes.append(
-            f"{open_dated:,} open opportunities carry a close date (Salesforce's expected close date); "
+            f"{open_dated:,} open opportunities carry a close date "
+            "(Salesforce's expected close date); "
             "it is not used as a close"
         )
     opps[s.CLOSED_AT] = opps[s.CLOSED_AT].where(closed)
@@ -381,12 +411,15 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
         )
     if opps[s.CURRENCY].nunique() > 1:
         notes.append(
-            f"amounts are in several currencies ({', '.join(sorted(opps[s.CURRENCY].dropna().unique()))}); "
+            f"amounts are in several currencies "
+            f"({', '.join(sorted(opps[s.CURRENCY].dropna().unique()))}); "
             "revenue figures are given per currency, never summed across them"
         )
     negative = int((opps[s.AMOUNT] < 0).sum())
     if negative:
-        notes.append(f"{negative:,} opportunities have a negative amount; they are kept as they are")
+        notes.append(
+            f"{negative:,} opportunities have a negative amount; they are kept as they are"
+        )
     opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
 
@@ -396,9 +429,9 @@ def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     frame = frame.copy() if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
     for col, dtype in columns.items():
         if col not in frame:
-            frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(
-                dtype if dtype != s.TIMESTAMP else "datetime64[ns]"
-            )
+            frame[col] = pd.Series(
+                np.nan if dtype not in ("bool",) else False, index=frame.index
+            ).astype(dtype if dtype != s.TIMESTAMP else "datetime64[ns]")
             if dtype == s.TIMESTAMP:
                 frame[col] = frame[col].dt.tz_localize("UTC")
         elif dtype == "bool":
@@ -429,19 +462,28 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
     if history:
         hist = pd.concat(history, ignore_index=True).drop(columns="_row", errors="ignore")
         if s.STAGE not in hist or hist[s.STAGE].isna().any():
-            hist[s.STAGE] = stage_of_labels(hist[s.STAGE_LABEL], stages, file="stage history", header="stage")
+            hist[s.STAGE] = stage_of_labels(
+                hist[s.STAGE_LABEL], stages, file="stage history", header="stage"
+            )
         parts.append(hist)
     have_history = set(parts[0][s.ENTITY_ID]) if parts else set()
     for name in stages.names:
         col = stage_column(name)
-        for entity, frame, id_col in (("lead", leads, s.LEAD_ID), ("opportunity", opps, s.OPPORTUNITY_ID)):
+        for entity, frame, id_col in (
+            ("lead", leads, s.LEAD_ID),
+            ("opportunity", opps, s.OPPORTUNITY_ID),
+        ):
             stamps = None
             if col in frame:
                 stamps = frame[col]
             if name == stages.first and entity == "lead":
-                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
+                stamps = (
+                    frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
+                )
             if name == stages.opportunity and entity == "opportunity":
-                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
+                stamps = (
+                    frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
+                )
             if name == stages.won and entity == "opportunity" and len(frame):
                 won_at = frame[s.CLOSED_AT].where(frame[s.IS_WON])
                 stamps = won_at if stamps is None else stamps.fillna(won_at)
@@ -452,12 +494,18 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
                 present = present & ~frame[id_col].isin(have_history).to_numpy()
             parts.append(_snapshot(frame[id_col], stamps, present, entity, name))
     if len(opps):
-        lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[s.CLOSED_AT].notna().to_numpy()
+        lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[
+            s.CLOSED_AT
+        ].notna().to_numpy()
         if have_history:
             lost = lost & ~opps[s.OPPORTUNITY_ID].isin(have_history).to_numpy()
-        parts.append(_snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost))
+        parts.append(
+            _snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost)
+        )
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype(
+            {s.AT: s.TIMESTAMP}
+        )
     events = pd.concat(parts, ignore_index=True)[s.EVENT_COLUMNS]
     events[s.AT] = events[s.AT].astype(s.TIMESTAMP)
     return events
@@ -484,13 +532,15 @@ def _note_links(leads, opps, notes: list[str]) -> None:
     dangling = ~linked.isin(opps[s.OPPORTUNITY_ID])
     if dangling.any():
         notes.append(
-            f"{int(dangling.sum()):,} leads name a converted opportunity that is not in the opportunities "
+            f"{int(dangling.sum()):,} leads name a converted opportunity that is not in the "
+            "opportunities "
             "export; they count as converted at their converted date"
         )
     orphan_leads = opps[s.LEAD_ID].dropna()
     missing = ~orphan_leads.isin(leads[s.LEAD_ID])
     if missing.any():
         notes.append(
-            f"{int(missing.sum()):,} opportunities point to a lead that is not in the leads export; "
+            f"{int(missing.sum()):,} opportunities point to a lead that is not in the leads "
+            "export; "
             "they enter the funnel at the opportunity stage with their own source"
         )

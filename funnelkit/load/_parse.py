@@ -40,7 +40,9 @@ class Failures:
     lines: object  # callable returning the physical line per row, computed only if needed
     parts: list[pd.DataFrame] = field(default_factory=list)
 
-    def add(self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, reason: Reason, detail) -> None:
+    def add(
+        self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, reason: Reason, detail
+    ) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -55,18 +57,26 @@ class Failures:
                     "column": column,
                     "value": np.asarray(values.to_numpy()[rows], dtype=object).astype(str),
                     "reason": str(reason),
-                    "detail": np.asarray(detail_values, dtype=object) if not isinstance(detail_values, str) else detail_values,
+                    "detail": np.asarray(detail_values, dtype=object)
+                    if not isinstance(detail_values, str)
+                    else detail_values,
                 }
             )
         )
 
     def table(self) -> pd.DataFrame:
         if not self.parts:
-            return pd.DataFrame(columns=["file", "row", "line", "column", "value", "reason", "detail"])
+            return pd.DataFrame(
+                columns=["file", "row", "line", "column", "value", "reason", "detail"]
+            )
         return pd.concat(self.parts, ignore_index=True)
 
     def rows(self) -> np.ndarray:
-        return np.unique(np.concatenate([p["row"].to_numpy() for p in self.parts])) if self.parts else np.empty(0, int)
+        return (
+            np.unique(np.concatenate([p["row"].to_numpy() for p in self.parts]))
+            if self.parts
+            else np.empty(0, int)
+        )
 
 
 # ---------------------------------------------------------------- dates --
@@ -74,7 +84,9 @@ class Failures:
 
 def arrow(values: pd.Series) -> pa.Array:
     """The Series' text as an Arrow array (zero-copy for pandas' Arrow-backed strings)."""
-    array = pa.array(values if values.dtype != object else values.astype("str"), type=pa.large_string())
+    array = pa.array(
+        values if values.dtype != object else values.astype("str"), type=pa.large_string()
+    )
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
@@ -93,7 +105,11 @@ def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
 
 
 def _as_str(arrow_type):
-    return pd.StringDtype(na_value=np.nan) if pa.types.is_large_string(arrow_type) or pa.types.is_string(arrow_type) else None
+    return (
+        pd.StringDtype(na_value=np.nan)
+        if pa.types.is_large_string(arrow_type) or pa.types.is_string(arrow_type)
+        else None
+    )
 
 
 def date_order_evidence(values: pd.Series) -> tuple[bool, bool]:
@@ -149,7 +165,9 @@ def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str)
     )
 
 
-def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def parse_datetimes(
+    values: pd.Series, *, order: str, tz: str
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parse export text to UTC timestamps.
 
     Each supported format is tried in turn on the cells still unparsed (Arrow's
@@ -214,7 +232,9 @@ def _iso(values: pd.Series, tz: str) -> pd.Series:
         out.loc[aware.index] = pd.to_datetime(aware, format="ISO8601", utc=True, errors="coerce")
     naive = values[~has_offset]
     if len(naive):
-        out.loc[naive.index] = _localize(pd.to_datetime(naive, format="ISO8601", errors="coerce"), tz)
+        out.loc[naive.index] = _localize(
+            pd.to_datetime(naive, format="ISO8601", errors="coerce"), tz
+        )
     return out
 
 
@@ -230,13 +250,23 @@ def _localize(parsed: pd.Series, tz: str) -> pd.Series:
 
 # ---------------------------------------------------------------- amounts --
 
-_CURRENCY_SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "CHF": "CHF"}
+_CURRENCY_SYMBOLS = {
+    "$": "USD",
+    "US$": "USD",
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "₹": "INR",
+    "CHF": "CHF",
+}
 _AMOUNT = re.compile(
     r"^(?P<neg1>-)?\s*(?P<pre>[A-Z]{3}|US\$|[$€£¥₹])?\s*(?P<neg2>-)?\s*(?P<num>\d[\d.,'\s]*)\s*(?P<post>[A-Z]{3}|[$€£¥₹])?$"
 )
 
 
-def parse_amounts(values: pd.Series, *, default_currency: str | None) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def parse_amounts(
+    values: pd.Series, *, default_currency: str | None
+) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """Parse amounts such as ``USD 1,234.00``, ``$1.234,50``, ``(1,234.00)``, ``-12.5 EUR``.
 
     Thousands and decimal separators are decided per cell where the cell shows
@@ -254,7 +284,9 @@ def parse_amounts(values: pd.Series, *, default_currency: str | None) -> tuple[p
     negative = paren | parts["neg1"].notna().to_numpy() | parts["neg2"].notna().to_numpy()
     number = parts["num"].fillna("").str.replace(r"['\s]", "", regex=True)
     comma_decimal = _comma_is_decimal(number)
-    canonical = number.where(~comma_decimal, number.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    canonical = number.where(
+        ~comma_decimal, number.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    )
     canonical = canonical.where(comma_decimal, canonical.str.replace(",", "", regex=False))
     amount = pd.to_numeric(canonical.where(matched, None), errors="coerce")
     bad_number = matched & amount.isna().to_numpy()
@@ -282,7 +314,22 @@ def _comma_is_decimal(number: pd.Series) -> pd.Series:
 
 # ---------------------------------------------------------------- others --
 
-_TRUE = {"1", "true", "yes", "y", "t", "x", "won", "closed", "wahr", "vrai", "oui", "ja", "sí", "si"}
+_TRUE = {
+    "1",
+    "true",
+    "yes",
+    "y",
+    "t",
+    "x",
+    "won",
+    "closed",
+    "wahr",
+    "vrai",
+    "oui",
+    "ja",
+    "sí",
+    "si",
+}
 _FALSE = {"0", "false", "no", "n", "f", "", "faux", "falsch", "non", "nein"}
 
 

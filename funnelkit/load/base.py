@@ -32,7 +32,11 @@ NUMBER_COLUMNS = {s.TOUCHES, "employees", "annual_revenue", "probability"}
 BOOL_COLUMNS = {s.IS_CLOSED, s.IS_WON, "is_converted", "is_deleted"}
 ID_COLUMNS = {s.LEAD_ID, s.OPPORTUNITY_ID}
 #: what each table cannot do without
-REQUIRED = {LEADS: (s.LEAD_ID,), OPPORTUNITIES: (s.OPPORTUNITY_ID,), HISTORY: (s.OPPORTUNITY_ID, s.STAGE_LABEL, s.AT)}
+REQUIRED = {
+    LEADS: (s.LEAD_ID,),
+    OPPORTUNITIES: (s.OPPORTUNITY_ID,),
+    HISTORY: (s.OPPORTUNITY_ID, s.STAGE_LABEL, s.AT),
+}
 
 
 def column_kind(canonical: str) -> str:
@@ -123,12 +127,15 @@ class Adapter:
         best_partial, partial_kind = 0, None
         for kind in self.columns:
             signature = self.signature.get(kind) or tuple(
-                a for aliases in self.columns[kind] for a in (aliases if isinstance(aliases, tuple) else (aliases,))
+                a
+                for aliases in self.columns[kind]
+                for a in (aliases if isinstance(aliases, tuple) else (aliases,))
             )
             groups = [g if isinstance(g, tuple) else (g,) for g in signature]
             hits = sum(any(normalise_header(a) in present for a in g) for g in groups)
             required_ok = all(
-                any(normalise_header(a) in present for a in self._aliases_of(kind, req)) for req in REQUIRED[kind]
+                any(normalise_header(a) in present for a in self._aliases_of(kind, req))
+                for req in REQUIRED[kind]
             )
             score = hits / len(groups) if groups and required_ok else 0.0
             if score > best:
@@ -166,7 +173,9 @@ class Adapter:
         """CRM-specific clean-up after typing (default: none)."""
         return frame
 
-    def history_events(self, raw: RawTable, frame: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
+    def history_events(
+        self, raw: RawTable, frame: pd.DataFrame, ctx: Context
+    ) -> pd.DataFrame | None:
         """Stage entries carried by this file besides its snapshot columns (default: none)."""
         return None
 
@@ -186,7 +195,9 @@ def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str, 
         if source not in ADAPTERS:
             from ..errors import ParameterError
 
-            raise ParameterError(f"source must be 'auto' or one of {sorted(ADAPTERS)}; got {source!r}")
+            raise ParameterError(
+                f"source must be 'auto' or one of {sorted(ADAPTERS)}; got {source!r}"
+            )
         adapter = ADAPTERS[source]()
         score, kind = adapter.score(raw_headers)
         return adapter, kind, score
@@ -209,7 +220,9 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     """Type a raw table's mapped columns; collect every failing value."""
     headers = raw.headers
     mapping = adapter.header_map(kind, headers)
-    mapping.update({h: c for h, c in adapter.stage_columns(headers, ctx).items() if c not in mapping.values()})
+    mapping.update(
+        {h: c for h, c in adapter.stage_columns(headers, ctx).items() if c not in mapping.values()}
+    )
     missing = [c for c in REQUIRED[kind] if c not in mapping.values()]
     if missing:
         raise SchemaError(
@@ -220,7 +233,9 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     fails = _parse.Failures(str(raw.file), lambda: raw.lines)
     frame = raw.frame
     date_headers = [h for h, c in mapping.items() if column_kind(c) == "datetime"]
-    order = _parse.decide_date_order(str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order)
+    order = _parse.decide_date_order(
+        str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order
+    )
     out: dict[str, pd.Series] = {}
     for header, canonical in mapping.items():
         out.update(_typed(frame[header], header, canonical, order, ctx, fails))
@@ -230,8 +245,13 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         out[s.CURRENCY] = pd.Series(ctx.currency, index=frame.index, dtype="str")
     typed = pd.DataFrame(out, index=frame.index)
     primary = REQUIRED[kind][0]
-    fails.add(typed[primary].isna(), _key_of(mapping, primary), frame[_key_of(mapping, primary)],
-              Reason.MISSING_ID, "the record has no id")
+    fails.add(
+        typed[primary].isna(),
+        _key_of(mapping, primary),
+        frame[_key_of(mapping, primary)],
+        Reason.MISSING_ID,
+        "the record has no id",
+    )
     # extra attributes ride along as text, under snake_case names
     for header in headers:
         if header not in mapping:
@@ -241,7 +261,9 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     typed = adapter.finish(typed, kind, ctx, raw)
     if s.STAGE_LABEL in typed and kind in (OPPORTUNITIES, HISTORY):
         header = next((h for h, c in mapping.items() if c == s.STAGE_LABEL), s.STAGE_LABEL)
-        typed[s.STAGE] = stage_of_labels(typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header)
+        typed[s.STAGE] = stage_of_labels(
+            typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header
+        )
     events = adapter.history_events(raw, typed, ctx)
     failures = fails.table()
     return Converted(kind=kind, frame=typed, failures=failures, events=events, date_order=order)
@@ -259,7 +281,13 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
         return {canonical: ids}
     if kind == "datetime":
         stamps, unparsed, far = _parse.parse_datetimes(values, order=order, tz=ctx.tz)
-        fails.add(unparsed, header, values, Reason.BAD_DATE, f"not a date in the file's format ({_ORDER_TEXT[order]})")
+        fails.add(
+            unparsed,
+            header,
+            values,
+            Reason.BAD_DATE,
+            f"not a date in the file's format ({_ORDER_TEXT[order]})",
+        )
         fails.add(far, header, values, Reason.DATE_OUT_OF_RANGE, "date before 1990 or after 2099")
         return {canonical: stamps}
     if kind == "amount":
@@ -268,7 +296,9 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
         return {canonical: amount, s.CURRENCY: currency}
     if kind == "bool":
         flags, unparsed = _parse.parse_booleans(values)
-        fails.add(unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no")
+        fails.add(
+            unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no"
+        )
         return {canonical: flags}
     if kind == "number":
         numbers, unparsed = _parse.parse_numbers(values)
@@ -277,7 +307,11 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
     return {canonical: _parse.clean_text(values)}
 
 
-_ORDER_TEXT = {"mdy": "month-first, MM/DD/YYYY", "dmy": "day-first, DD/MM/YYYY", "ymd": "ISO, YYYY-MM-DD"}
+_ORDER_TEXT = {
+    "mdy": "month-first, MM/DD/YYYY",
+    "dmy": "day-first, DD/MM/YYYY",
+    "ymd": "ISO, YYYY-MM-DD",
+}
 
 
 def _snake(header: str) -> str:
@@ -306,4 +340,8 @@ def lookup_ci(mapping: Mapping[str, str], key: str) -> str | None:
 
 
 def rows_with_failures(failures: pd.DataFrame) -> np.ndarray:
-    return np.unique(failures["row"].to_numpy(dtype=np.int64)) if len(failures) else np.empty(0, dtype=np.int64)
+    return (
+        np.unique(failures["row"].to_numpy(dtype=np.int64))
+        if len(failures)
+        else np.empty(0, dtype=np.int64)
+    )

@@ -33,7 +33,11 @@ class SalesforceReport(Adapter):
             "Converted Date": s.CONVERTED_AT,
             ("Converted Opportunity ID", "Converted Opportunity Id"): s.OPPORTUNITY_ID,
             ("Disqualified Date", "Disqualified_Date__c"): s.DISQUALIFIED_AT,
-            ("Disqualify Reason", "Disqualified Reason", "Disqualify_Reason__c"): s.DISQUALIFY_REASON,
+            (
+                "Disqualify Reason",
+                "Disqualified Reason",
+                "Disqualify_Reason__c",
+            ): s.DISQUALIFY_REASON,
             ("Employees", "No. of Employees"): "employees",
             "Industry": "industry",
             ("Region", "Country"): "region",
@@ -61,8 +65,20 @@ class SalesforceReport(Adapter):
         },
     }
     signature = {
-        LEADS: ("Lead ID", "Lead Source", "Lead Status", ("Create Date", "Created Date"), "Converted Date"),
-        OPPORTUNITIES: ("Opportunity ID", "Stage", "Amount", "Close Date", ("Created Date", "Create Date")),
+        LEADS: (
+            "Lead ID",
+            "Lead Source",
+            "Lead Status",
+            ("Create Date", "Created Date"),
+            "Converted Date",
+        ),
+        OPPORTUNITIES: (
+            "Opportunity ID",
+            "Stage",
+            "Amount",
+            "Close Date",
+            ("Created Date", "Create Date"),
+        ),
         HISTORY: ("Opportunity ID", ("To Stage", "From Stage"), ("Last Modified", "Edit Date")),
     }
 
@@ -115,8 +131,14 @@ class SalesforceApi(Adapter):
         },
     }
     signature = {
-        LEADS: ("Id", "LeadSource", "Status", "CreatedDate", "IsConverted", "ConvertedOpportunityId"),
+        LEADS: (
+            "Id",
+            "LeadSource",
+            "Status",
+            "CreatedDate",
+            "IsConverted",
+            "ConvertedOpportunityId",
+        ),
         OPPORTUNITIES: ("Id", "StageName", "Amount", "CloseDate", "IsClosed", "IsWon"),
         HISTORY: ("OpportunityId", "StageName", "CreatedDate"),
     }
-
