@@ -46,7 +46,7 @@ lint: $(STAMP)
 
 ## sample: regenerate the bundled sample in data/sample
 sample: $(STAMP)
-	$(BIN)/funnelkit sample --leads 4000 --format salesforce --seed 7 --out $(DATA)
+	$(BIN)/funnelkit sample --leads 6000 --format salesforce --seed 7 --out $(DATA)
 
 ## bench: benchmark at 1M leads against DuckDB (BENCH_LEADS=... to change)
 bench: $(STAMP)

@@ -24,15 +24,20 @@ from .errors import (
 
 # --- loading (funnelkit/load) ---
 from .load import ADAPTERS, load
-from .schema import Stages
 
 # --- sample data (funnelkit/sample.py) ---
+from .sample import SampleTruth, generate_sample, write_sample
+from .schema import Stages
+
 # --- metrics (funnelkit/metrics) ---
 # --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SampleTruth",
+    "generate_sample",
+    "write_sample",
     "ADAPTERS",
     "load",
     "AmbiguousDateError",
