@@ -1,0 +1,240 @@
+"""Speed and memory of funnelkit against DuckDB, on a generated export.
+
+    python benchmarks/run.py --leads 1000000
+    python benchmarks/run.py --leads 10000000 --skip-report
+
+Generates a Salesforce report export with the sample generator (cached under
+``benchmarks/.cache``), then runs every step in a fresh Python process so that
+peak memory (max RSS) is the step's own: first load from CSV, cached
+(Parquet) load, the funnel view, each metric, the full metric set of the
+funnel review, and the same headline numbers in DuckDB SQL straight from the
+CSVs. It checks that funnelkit and DuckDB agree, prints one table with the
+ratio funnelkit / DuckDB, and writes it as JSON to ``benchmarks/results/``.
+Timings are never asserted in tests; this script is where they live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+RESULTS = HERE / "results"
+
+
+# ---------------------------------------------------------------- steps --
+# Each step runs in its own interpreter: ``python run.py --step NAME --folder F``.
+
+
+def _step_generate(folder: Path, leads: int, seed: int) -> dict:
+    from funnelkit.sample import write_sample
+
+    write_sample(leads, folder, format="salesforce", seed=seed)
+    return {}
+
+
+def _load(folder: Path, cache: bool, cache_dir: Path):
+    import funnelkit as fk
+
+    return fk.load(folder, cache=cache, cache_dir=cache_dir)
+
+
+def _step_load_csv(folder: Path, cache_dir: Path) -> dict:
+    data = _load(folder, cache=True, cache_dir=cache_dir)  # parses and fills the cache
+    return {"rows": int(data.summary.table["rows_read"].sum()), "memory_tables": _table_bytes(data)}
+
+
+def _step_load_cached(folder: Path, cache_dir: Path) -> dict:
+    data = _load(folder, cache=True, cache_dir=cache_dir)
+    return {"rows": int(data.summary.table["rows_read"].sum())}
+
+
+def _table_bytes(data) -> int:
+    frames = (data.leads, data.opportunities, data.events)
+    return int(sum(f.memory_usage(deep=True).sum() for f in frames))
+
+
+def _step_funnelkit_metrics(folder: Path, cache_dir: Path) -> dict:
+    import headline
+
+    data = _load(folder, cache=True, cache_dir=cache_dir)
+    started = time.perf_counter()
+    funnel = data.funnel
+    timings = {"funnel view": time.perf_counter() - started}
+    numbers, metric_timings = headline.funnelkit_headline(data)
+    timings.update(metric_timings)
+    return {"timings": timings, "numbers": numbers, "rows": len(funnel)}
+
+
+def _step_funnelkit_end_to_end(folder: Path, cache_dir: Path) -> dict:
+    """First load from CSV (cache off) plus every headline metric: the peer's whole job."""
+    import headline
+
+    data = _load(folder, cache=False, cache_dir=cache_dir)
+    numbers, _ = headline.funnelkit_headline(data)
+    return {"numbers": numbers}
+
+
+def _step_duckdb(folder: Path, cache_dir: Path) -> dict:
+    import headline
+
+    return {"numbers": headline.duckdb_headline(folder)}
+
+
+STEPS = {
+    "load_csv": _step_load_csv,
+    "load_cached": _step_load_cached,
+    "funnelkit_metrics": _step_funnelkit_metrics,
+    "funnelkit_end_to_end": _step_funnelkit_end_to_end,
+    "duckdb_end_to_end": _step_duckdb,
+}
+
+
+def _run_step(name: str, folder: Path, cache_dir: Path) -> dict:
+    """Run one step in a fresh interpreter; wall time and peak RSS are measured here."""
+    command = [
+        sys.executable,
+        __file__,
+        "--step",
+        name,
+        "--folder",
+        str(folder),
+        "--cache-dir",
+        str(cache_dir),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"step {name} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["seconds"] = seconds
+    # ru_maxrss of children is the largest child so far; steps run largest-last is not
+    # guaranteed, so each step also reports its own peak from inside.
+    result.setdefault("peak_rss_mb", max(after.ru_maxrss, before.ru_maxrss) / 1024)
+    return result
+
+
+def _child(name: str, folder: Path, cache_dir: Path) -> None:
+    result = STEPS[name](folder, cache_dir)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result, default=float))
+
+
+# ---------------------------------------------------------------- driver --
+
+
+def ensure_export(leads: int, seed: int) -> Path:
+    folder = CACHE / f"salesforce-{leads}-seed{seed}"
+    if not (folder / "opportunities.csv").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        _step_generate(folder, leads, seed)
+        print(f"generated {leads:,} leads in {time.perf_counter() - started:.1f}s -> {folder}")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help="JSON result file")
+    args = parser.parse_args(argv)
+    if args.step:
+        _child(args.step, args.folder, args.cache_dir)
+        return 0
+
+    folder = ensure_export(args.leads, args.seed)
+    size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+    with tempfile.TemporaryDirectory(prefix="funnelkit-bench-cache-") as cache_dir:
+        cache = Path(cache_dir)
+        results = {name: _run_step(name, folder, cache) for name in STEPS}
+
+    import headline
+
+    agree = headline.compare(
+        results["funnelkit_end_to_end"]["numbers"], results["duckdb_end_to_end"]["numbers"]
+    )
+    rows = _table_rows(results)
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "leads": args.leads,
+        "export_mb": round(size_mb, 1),
+        "rows": rows,
+        "numbers_agree": agree,
+        "memory_tables_mb": round(results["load_csv"]["memory_tables"] / 2**20, 1),
+    }
+    _print(report)
+    RESULTS.mkdir(exist_ok=True)
+    out = args.out or RESULTS / f"bench-{args.leads}.json"
+    out.write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nwritten to {out}")
+    return 0 if agree["all"] else 1
+
+
+def _table_rows(results: dict) -> list[dict]:
+    duck = results["duckdb_end_to_end"]["seconds"]
+    rows = [
+        {"step": "first load from CSV", "seconds": results["load_csv"]["seconds"],
+         "peak_rss_mb": results["load_csv"]["peak_rss_mb"]},
+        {"step": "cached (Parquet) load", "seconds": results["load_cached"]["seconds"],
+         "peak_rss_mb": results["load_cached"]["peak_rss_mb"]},
+    ]  # fmt: skip
+    for name, seconds in results["funnelkit_metrics"]["timings"].items():
+        rows.append({"step": f"  {name} (in process)", "seconds": seconds, "peak_rss_mb": None})
+    rows.append(
+        {"step": "headline metrics from CSV: funnelkit", "seconds": results["funnelkit_end_to_end"]["seconds"],
+         "peak_rss_mb": results["funnelkit_end_to_end"]["peak_rss_mb"],
+         "ratio_vs_duckdb": results["funnelkit_end_to_end"]["seconds"] / duck}
+    )  # fmt: skip
+    rows.append(
+        {"step": "headline metrics from CSV: DuckDB", "seconds": duck,
+         "peak_rss_mb": results["duckdb_end_to_end"]["peak_rss_mb"], "ratio_vs_duckdb": 1.0}
+    )  # fmt: skip
+    rows.append(
+        {"step": "cached load speed-up", "seconds": None, "peak_rss_mb": None,
+         "ratio_vs_duckdb": None,
+         "value": results["load_csv"]["seconds"] / results["load_cached"]["seconds"]}
+    )  # fmt: skip
+    return rows
+
+
+def _print(report: dict) -> None:
+    print(f"\nfunnelkit benchmark: {report['leads']:,} leads, export {report['export_mb']} MB, "
+          f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}")  # fmt: skip
+    print(f"{'step':<44}{'seconds':>10}{'peak RSS MB':>14}{'x DuckDB':>10}")
+    for row in report["rows"]:
+        seconds = "" if row.get("seconds") is None else f"{row['seconds']:.2f}"
+        rss = "" if row.get("peak_rss_mb") is None else f"{row['peak_rss_mb']:.0f}"
+        ratio = row.get("ratio_vs_duckdb")
+        ratio = (
+            f"{ratio:.2f}"
+            if ratio is not None
+            else (f"{row['value']:.1f}x" if "value" in row else "")
+        )
+        print(f"{row['step']:<44}{seconds:>10}{rss:>14}{ratio:>10}")
+    print(f"loaded tables in memory: {report['memory_tables_mb']} MB")
+    print(f"funnelkit and DuckDB agree: {report['numbers_agree']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
