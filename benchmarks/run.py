@@ -191,30 +191,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if agree["all"] else 1
 
 
+def _row(step: str, result: dict | None = None, *, duck: float | None = None, **extra) -> dict:
+    seconds = result["seconds"] if result else extra.pop("seconds", None)
+    return {
+        "step": step,
+        "seconds": seconds,
+        "peak_rss_mb": result["peak_rss_mb"] if result else None,
+        "ratio_vs_duckdb": seconds / duck if duck and seconds is not None else None,
+        **extra,
+    }
+
+
 def _table_rows(results: dict) -> list[dict]:
     duck = results["duckdb_end_to_end"]["seconds"]
     rows = [
-        {"step": "first load from CSV", "seconds": results["load_csv"]["seconds"],
-         "peak_rss_mb": results["load_csv"]["peak_rss_mb"]},
-        {"step": "cached (Parquet) load", "seconds": results["load_cached"]["seconds"],
-         "peak_rss_mb": results["load_cached"]["peak_rss_mb"]},
-    ]  # fmt: skip
+        _row("first load from CSV", results["load_csv"]),
+        _row("cached (Parquet) load", results["load_cached"]),
+    ]
     for name, seconds in results["funnelkit_metrics"]["timings"].items():
-        rows.append({"step": f"  {name} (in process)", "seconds": seconds, "peak_rss_mb": None})
+        rows.append(_row(f"  {name} (in process)", seconds=seconds))
     rows.append(
-        {"step": "headline metrics from CSV: funnelkit", "seconds": results["funnelkit_end_to_end"]["seconds"],
-         "peak_rss_mb": results["funnelkit_end_to_end"]["peak_rss_mb"],
-         "ratio_vs_duckdb": results["funnelkit_end_to_end"]["seconds"] / duck}
-    )  # fmt: skip
-    rows.append(
-        {"step": "headline metrics from CSV: DuckDB", "seconds": duck,
-         "peak_rss_mb": results["duckdb_end_to_end"]["peak_rss_mb"], "ratio_vs_duckdb": 1.0}
-    )  # fmt: skip
-    rows.append(
-        {"step": "cached load speed-up", "seconds": None, "peak_rss_mb": None,
-         "ratio_vs_duckdb": None,
-         "value": results["load_csv"]["seconds"] / results["load_cached"]["seconds"]}
-    )  # fmt: skip
+        _row("headline metrics from CSV: funnelkit", results["funnelkit_end_to_end"], duck=duck)
+    )
+    rows.append(_row("headline metrics from CSV: DuckDB", results["duckdb_end_to_end"], duck=duck))
+    speedup = results["load_csv"]["seconds"] / results["load_cached"]["seconds"]
+    rows.append(_row("cached load speed-up", value=speedup))
     return rows
 
 
