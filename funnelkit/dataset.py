@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema as s
+from ._arrow import isin
 from .schema import Stages, stage_column
 
 FUNNEL_KEYS = ["entity_id", "entity", s.LEAD_ID, s.OPPORTUNITY_ID]
@@ -181,8 +182,8 @@ def build_funnel(
     fallback = pairing[s.LEAD_ID].map(by_lead.set_index(s.LEAD_ID)[s.OPPORTUNITY_ID]).astype("str")
     pairing[s.OPPORTUNITY_ID] = pairing[s.OPPORTUNITY_ID].fillna(fallback)
     known_opps = opps[s.OPPORTUNITY_ID]
-    pairing.loc[~pairing[s.OPPORTUNITY_ID].isin(known_opps), s.OPPORTUNITY_ID] = None
-    paired = set(pairing[s.OPPORTUNITY_ID].dropna())
+    pairing.loc[~isin(pairing[s.OPPORTUNITY_ID], known_opps), s.OPPORTUNITY_ID] = None
+    paired = pairing[s.OPPORTUNITY_ID].dropna()
 
     opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
     lead_rows = (
@@ -193,7 +194,7 @@ def build_funnel(
     lead_rows["entity"] = "lead"
     lead_rows["entity_id"] = lead_rows[s.LEAD_ID]
 
-    orphans = opps.loc[~opps[s.OPPORTUNITY_ID].isin(paired)].rename(columns=opp_cols)
+    orphans = opps.loc[~isin(opps[s.OPPORTUNITY_ID], paired)].rename(columns=opp_cols)
     orphans["entity"] = "opportunity"
     orphans["entity_id"] = orphans[s.OPPORTUNITY_ID]
     orphans[s.LEAD_ID] = orphans.pop(f"opp__{s.LEAD_ID}")

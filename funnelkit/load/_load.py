@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as s
+from .._arrow import isin
 from ..dataset import Dataset, LoadSummary
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
@@ -466,7 +467,7 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
                 hist[s.STAGE_LABEL], stages, file="stage history", header="stage"
             )
         parts.append(hist)
-    have_history = set(parts[0][s.ENTITY_ID]) if parts else set()
+    have_history = parts[0][s.ENTITY_ID].drop_duplicates() if parts else pd.Series([], dtype="str")
     for name in stages.names:
         col = stage_column(name)
         for entity, frame, id_col in (
@@ -490,15 +491,15 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
             if stamps is None or not len(frame):
                 continue
             present = stamps.notna().to_numpy()
-            if entity == "opportunity" and have_history:
-                present = present & ~frame[id_col].isin(have_history).to_numpy()
+            if entity == "opportunity" and len(have_history):
+                present = present & ~isin(frame[id_col], have_history)
             parts.append(_snapshot(frame[id_col], stamps, present, entity, name))
     if len(opps):
         lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[
             s.CLOSED_AT
         ].notna().to_numpy()
-        if have_history:
-            lost = lost & ~opps[s.OPPORTUNITY_ID].isin(have_history).to_numpy()
+        if len(have_history):
+            lost = lost & ~isin(opps[s.OPPORTUNITY_ID], have_history)
         parts.append(
             _snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost)
         )
@@ -529,7 +530,7 @@ def _note_links(leads, opps, notes: list[str]) -> None:
     if not len(leads) or not len(opps):
         return
     linked = leads[s.OPPORTUNITY_ID].dropna()
-    dangling = ~linked.isin(opps[s.OPPORTUNITY_ID])
+    dangling = ~isin(linked, opps[s.OPPORTUNITY_ID])
     if dangling.any():
         notes.append(
             f"{int(dangling.sum()):,} leads name a converted opportunity that is not in the "
@@ -537,7 +538,7 @@ def _note_links(leads, opps, notes: list[str]) -> None:
             "export; they count as converted at their converted date"
         )
     orphan_leads = opps[s.LEAD_ID].dropna()
-    missing = ~orphan_leads.isin(leads[s.LEAD_ID])
+    missing = ~isin(orphan_leads, leads[s.LEAD_ID])
     if missing.any():
         notes.append(
             f"{int(missing.sum()):,} opportunities point to a lead that is not in the leads "

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._arrow import arrow
 from ..errors import AmbiguousDateError, Reason
 from ..schema import TIMESTAMP
 
@@ -82,14 +83,6 @@ class Failures:
 # ---------------------------------------------------------------- dates --
 
 
-def arrow(values: pd.Series) -> pa.Array:
-    """The Series' text as an Arrow array (zero-copy for pandas' Arrow-backed strings)."""
-    array = pa.array(
-        values if values.dtype != object else values.astype("str"), type=pa.large_string()
-    )
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
 def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
     """``Series.str.extract`` in Arrow's RE2 engine (pandas falls back to a Python loop)."""
     groups = pc.extract_regex(arrow(values), pattern)
@@ -112,15 +105,20 @@ def _as_str(arrow_type):
     )
 
 
+_DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.\-](0?[1-9]|1[0-2])[/.\-]\d{4}"
+_MONTH_FIRST = r"^\s*(0?[1-9]|1[0-2])[/.\-](1[3-9]|2\d|3[01])[/.\-]\d{4}"
+
+
 def date_order_evidence(values: pd.Series) -> tuple[bool, bool]:
-    """(needs day-first, needs month-first) judged from slash-style dates in ``values``."""
-    parts = extract(values, _SLASH_DATE.pattern)
-    a = parts["a"].astype("float64")  # digits only, by the pattern
-    b = parts["b"].astype("float64")
-    # Only values valid in exactly one order count: 31/31/2025 is evidence of nothing.
-    day_first = (a > 12) & (a <= 31) & (b <= 12)
-    month_first = (b > 12) & (b <= 31) & (a <= 12)
-    return bool(day_first.any()), bool(month_first.any())
+    """(needs day-first, needs month-first) judged from slash-style dates in ``values``.
+
+    Only a date valid in exactly one order is evidence: 25/06/2025 is day-first,
+    06/25/2025 month-first, 31/31/2025 evidence of nothing.
+    """
+    text = arrow(values)
+    day_first = pc.any(pc.match_substring_regex(text, _DAY_FIRST)).as_py()
+    month_first = pc.any(pc.match_substring_regex(text, _MONTH_FIRST)).as_py()
+    return bool(day_first), bool(month_first)
 
 
 def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str) -> str:
@@ -179,10 +177,11 @@ def parse_datetimes(
     text = pc.utf8_trim_whitespace(arrow(values))
     text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
     text = pc.replace_substring_regex(text, r"\s+", " ")
-    empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
+    is_empty = pc.equal(text, "")
+    empty = is_empty.to_numpy(zero_copy_only=False)
     seconds = pa.nulls(len(text), pa.timestamp("s"))
     for fmt in _formats(order):
-        todo = pc.is_null(seconds)
+        todo = pc.and_not(pc.is_null(seconds), is_empty)
         if not pc.any(todo).as_py():
             break
         parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)

@@ -228,6 +228,7 @@ def _read_csv(path: Path) -> RawTable:
             "(a quote is opened and never closed); the file looks truncated. Export it again"
         )
 
+    data, footer_lines, footer_total = _split_footer(data, delimiter)
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row) -> str:
@@ -265,10 +266,42 @@ def _read_csv(path: Path) -> RawTable:
     else:
         # Clean file: lines are only needed if a value fails to parse later.
         raw_table.line_source = lambda: _clean_lines(_RecordIndex(data, delimiter))
+    raw_table.footer_lines += footer_lines
+    if footer_total is not None:
+        raw_table.footer_total = (raw_table.footer_total or 0) + footer_total
     _reject_repeated_headers(raw_table, header)
     if encoding == "cp1252":
         raw_table.notes.append(f"{path.name}: read as Windows-1252 (not valid UTF-8)")
     return raw_table
+
+
+def _split_footer(data: bytes, delimiter: str) -> tuple[bytes, int, int | None]:
+    """Cut a report footer off the end of the file: ``(body, footer lines, stated total)``.
+
+    Walking back from the end, blank lines and one-field lines are footer
+    candidates; the block counts as a footer only if one of its lines is a
+    known footer line ("Grand Totals (N records)", copyright, ...). Taking it
+    off before parsing spares clean exports the slower record-by-record scan.
+    """
+    tail_start = max(0, len(data) - 8192)
+    lines = data[tail_start:].split(b"\n")
+    cut = len(lines)
+    matched = False
+    for i in range(len(lines) - 1, 0, -1):  # the tail's first line may be partial
+        line = lines[i].decode("utf-8", "replace").strip()
+        if line and (_count_unquoted(line, delimiter) > 0 or len(line) > 200):
+            break
+        matched |= bool(FOOTER_PATTERNS.match(line))
+        cut = i
+    if not matched:
+        return data, 0, None
+    body_end = tail_start + sum(len(line) + 1 for line in lines[:cut])
+    footer = [line.decode("utf-8", "replace") for line in lines[cut:]]
+    footer_lines = sum(1 for line in footer if line.strip())
+    totals = [
+        int(re.sub(r"[^\d]", "", m.group(1))) for line in footer if (m := GRAND_TOTAL.search(line))
+    ]
+    return data[:body_end], footer_lines, (sum(totals) if totals else None)
 
 
 class _RecordIndex:
