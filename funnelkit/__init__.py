@@ -25,16 +25,49 @@ from .errors import (
 # --- loading (funnelkit/load) ---
 from .load import ADAPTERS, load
 
+# --- metrics (funnelkit/metrics) ---
+from .metrics import (
+    SLAResult,
+    conversion,
+    drift,
+    dropoff,
+    km_curve,
+    lead_value,
+    mix_decomposition,
+    overall_conversion,
+    plan,
+    qualify,
+    sla,
+    stage_durations,
+    time_to_close,
+    velocity,
+    win_rate,
+)
+
 # --- sample data (funnelkit/sample.py) ---
 from .sample import SampleTruth, generate_sample, write_sample
 from .schema import Stages
 
-# --- metrics (funnelkit/metrics) ---
 # --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SLAResult",
+    "conversion",
+    "dropoff",
+    "drift",
+    "km_curve",
+    "lead_value",
+    "mix_decomposition",
+    "overall_conversion",
+    "plan",
+    "qualify",
+    "sla",
+    "stage_durations",
+    "time_to_close",
+    "velocity",
+    "win_rate",
     "SampleTruth",
     "generate_sample",
     "write_sample",

@@ -1,0 +1,178 @@
+"""Shared helpers of the metrics: periods with fiscal years, ``by=`` groups, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import Dataset
+from ..errors import ParameterError
+
+PERIODS = ("W", "M", "Q", "Y")
+
+
+def check_choice(name: str, value, allowed: Iterable) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ParameterError(f"{name} must be one of {list(allowed)}; got {value!r}")
+
+
+def by_columns(data: Dataset, by) -> list[str]:
+    """``by`` as a list of funnel columns, each checked to exist."""
+    if by is None:
+        return []
+    columns = [by] if isinstance(by, str) else list(by)
+    funnel = data.funnel
+    missing = [c for c in columns if c not in funnel.columns]
+    if missing:
+        choices = [c for c in funnel.columns if not c.endswith("_at") and not c.endswith("_index")]
+        raise ParameterError(f"by={missing} is not a column of the data; choose from {choices}")
+    return columns
+
+
+def group_keys(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The ``by`` columns with missing values shown as "(not set)" so no row drops out."""
+    keys = frame[by].copy()
+    for column in by:
+        if keys[column].dtype == object or pd.api.types.is_string_dtype(keys[column]):
+            keys[column] = keys[column].fillna("(not set)")
+    return keys
+
+
+def period_labels(stamps: pd.Series, period: str, *, fiscal_year_start: int = 1) -> pd.Series:
+    """Label each timestamp with its period.
+
+    Quarters and years follow the fiscal year, named by the calendar year in
+    which it ends: with ``fiscal_year_start=2``, February 2025 - January 2026
+    is FY2026 and February-April 2025 is "FY2026 Q1". With the default
+    calendar year the labels are "2025 Q1", "2025". Months are "2025-03";
+    weeks are labelled by their Monday, "2025-03-03".
+
+    Examples
+    --------
+    >>> s = pd.Series(pd.to_datetime(["2025-01-15", "2025-02-01", "2025-12-31"], utc=True))
+    >>> period_labels(s, "Q").tolist()
+    ['2025 Q1', '2025 Q1', '2025 Q4']
+    >>> period_labels(s, "Q", fiscal_year_start=2).tolist()
+    ['FY2025 Q4', 'FY2026 Q1', 'FY2026 Q4']
+    """
+    check_choice("period", period, PERIODS)
+    if not 1 <= int(fiscal_year_start) <= 12:
+        raise ParameterError(
+            f"fiscal_year_start must be a month number 1-12; got {fiscal_year_start!r}"
+        )
+    valid = stamps.notna()
+    if period == "M":
+        labels = stamps.dt.strftime("%Y-%m")
+    elif period == "W":
+        labels = (
+            stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")
+        ).dt.strftime("%Y-%m-%d")
+    else:
+        shifted_month = (stamps.dt.month - fiscal_year_start) % 12  # 0 = first fiscal month
+        fiscal_year = stamps.dt.year + (stamps.dt.month >= fiscal_year_start).astype(int)
+        if fiscal_year_start == 1:
+            fiscal_year = stamps.dt.year
+        prefix = "" if fiscal_year_start == 1 else "FY"
+        year = prefix + fiscal_year.astype("Int64").astype(str)
+        if period == "Y":
+            labels = year
+        else:
+            labels = year + " Q" + (shifted_month // 3 + 1).astype("Int64").astype(str)
+    return labels.where(valid).astype("str")
+
+
+def period_bounds(labels: pd.Series, stamps: pd.Series) -> pd.DataFrame:
+    """First and last timestamp seen for each period label (for maturity checks)."""
+    frame = pd.DataFrame({"period": labels, "at": stamps}).dropna()
+    return frame.groupby("period")["at"].agg(period_start="min", period_end="max")
+
+
+def period_end(labels: pd.Series, period: str, *, fiscal_year_start: int = 1) -> pd.Series:
+    """Exclusive end of each labelled period, as a UTC timestamp."""
+    out = pd.Series(pd.NaT, index=labels.index, dtype="datetime64[ns, UTC]")
+    for label in labels.dropna().unique():  # one per distinct period
+        out[labels == label] = _end_of(label, period, fiscal_year_start)
+    return out
+
+
+def _end_of(label: str, period: str, fiscal_year_start: int) -> pd.Timestamp:
+    if period == "M":
+        return pd.Timestamp(label + "-01", tz="UTC") + pd.offsets.MonthBegin(1)
+    if period == "W":
+        return pd.Timestamp(label, tz="UTC") + pd.Timedelta(days=7)
+    year = int(label.split()[0].removeprefix("FY"))
+    first_year = year if fiscal_year_start == 1 else year - 1
+    start = pd.Timestamp(year=first_year, month=fiscal_year_start, day=1, tz="UTC")
+    if period == "Y":
+        return start + pd.DateOffset(years=1)
+    quarter = int(label.split("Q")[-1])
+    return start + pd.DateOffset(months=3 * quarter)
+
+
+def date_window(frame: pd.DataFrame, column: str, start=None, end=None) -> pd.DataFrame:
+    """Rows whose ``column`` falls in [start, end) (UTC); no filter when both are None."""
+    if start is None and end is None:
+        return frame
+    stamps = frame[column]
+    keep = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        keep &= (stamps >= _utc(start)).to_numpy()
+    if end is not None:
+        keep &= (stamps < _utc(end)).to_numpy()
+    return frame[keep]
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def to_timedelta(value, name: str) -> pd.Timedelta | None:
+    if value is None:
+        return None
+    try:
+        delta = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise ParameterError(
+            f"{name} must be a duration such as '90D' or '30min'; got {value!r}"
+        ) from None
+    if delta <= pd.Timedelta(0):
+        raise ParameterError(f"{name} must be positive; got {value!r}")
+    return delta
+
+
+def days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (later - earlier).dt.total_seconds() / 86400.0
+
+
+def stage_pairs(data: Dataset, from_stage=None, to_stage=None) -> list[tuple[str, str]]:
+    names = data.stages.names
+    if from_stage is not None or to_stage is not None:
+        a = names[0] if from_stage is None else from_stage
+        b = names[-1] if to_stage is None else to_stage
+        if data.stages.index(b) <= data.stages.index(a):
+            raise ParameterError(
+                f"to_stage {b!r} must come after from_stage {a!r} in {list(names)}"
+            )
+        return [(a, b)]
+    return list(zip(names[:-1], names[1:], strict=True))
+
+
+def require_stage(data: Dataset, stage: str, what: str) -> None:
+    if stage not in data.stages.names:
+        raise ParameterError(
+            f"{what} needs the stage {stage!r}, but this data's funnel is {list(data.stages.names)}"
+        )
+
+
+def require_column(data: Dataset, column: str, what: str) -> pd.Series:
+    f = data.funnel
+    if column not in f.columns or f[column].notna().sum() == 0:
+        raise ParameterError(
+            f"{what} needs the column {column!r}, which this export does not fill; "
+            "map it with a mapping file if your CRM has it"
+        )
+    return f[column]

@@ -1,0 +1,210 @@
+"""Quarter-by-quarter drift: what changed beyond noise, and whether mix or rates moved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+from ..dataset import Dataset
+from ..errors import ParameterError
+from ._common import by_columns, check_choice, days_between, group_keys, period_labels
+from .conversion import conversion
+from .win_rate import win_rate
+
+METRICS = ("conversion", "win_rate", "time_to_close")
+
+
+def drift(
+    data: Dataset,
+    *,
+    metric: str = "win_rate",
+    period: str = "Q",
+    by="source",
+    from_stage: str | None = None,
+    to_stage: str | None = None,
+    alpha: float = 0.05,
+    compare_to: str = "previous",
+    fiscal_year_start: int = 1,
+) -> pd.DataFrame:
+    """Each group's value per period, its change from the previous period, and whether
+    the change is beyond noise.
+
+    Parameters
+    ----------
+    metric : {"win_rate", "conversion", "time_to_close"}
+        Rates are compared with a two-proportion z-test; time to close (days,
+        closed deals) with a Mann-Whitney test.
+    period : {"W", "M", "Q", "Y"}
+    by : str or list of str, optional
+    from_stage, to_stage : str, optional
+        The conversion step (default: the first stage to the next).
+    alpha : float
+        Significance level after Holm's correction over every comparison in
+        the table.
+    compare_to : {"previous", "first"}
+        Compare each period with the one before (quarter-on-quarter), or with
+        the group's first period (a slow drift shows here before it does
+        quarter-on-quarter).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``by`` columns, ``period``, ``n``, ``value``,
+        ``previous_value``, ``change``, ``p_value``, ``p_adjusted``,
+        ``significant``; for rates also ``successes``, ``ci_low``, ``ci_high``.
+        Only mature cohorts are compared for ``conversion`` (an immature
+        quarter would read as a collapse).
+    """
+    check_choice("metric", metric, METRICS)
+    check_choice("compare_to", compare_to, ("previous", "first"))
+    by = by_columns(data, by)
+    if metric == "time_to_close":
+        table = _durations_by_period(data, by, period, fiscal_year_start)
+    else:
+        table = _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
+    table = table.sort_values([*by, "period"], kind="stable").reset_index(drop=True)
+    previous = _baseline(table, by, compare_to)
+    table["previous_value"] = previous["value"]
+    table["change"] = table["value"] - table["previous_value"]
+    if metric == "time_to_close":
+        table["p_value"] = [
+            stats.mann_whitney_pvalue(cur, prev) if isinstance(prev, np.ndarray) else np.nan
+            for cur, prev in zip(table["_sample"], previous["_sample"], strict=True)
+        ]
+        table = table.drop(columns="_sample")
+    else:
+        table["p_value"] = stats.two_proportion_pvalue(
+            table["successes"], table["n"], previous["successes"], previous["n"]
+        )
+    table["p_adjusted"] = stats.holm(table["p_value"])
+    table["significant"] = (table["p_adjusted"] < alpha).fillna(False)
+    return table
+
+
+def _baseline(table: pd.DataFrame, by: list[str], compare_to: str) -> pd.DataFrame:
+    """The row each period is compared with: the previous one, or the group's first."""
+    grouped = table.groupby(by, dropna=False) if by else table.groupby(lambda _: 0)
+    if compare_to == "previous":
+        return grouped.shift(1)
+    first = grouped.transform("first")
+    is_first = grouped.cumcount() == 0
+    return first.mask(is_first)
+
+
+def _rates_by_period(
+    data, metric, by, period, from_stage, to_stage, fiscal_year_start
+) -> pd.DataFrame:
+    if metric == "win_rate":
+        rates = win_rate(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+        rates = rates.rename(columns={"won": "successes", "closed": "n"})
+    else:
+        names = data.stages.names
+        a = from_stage or names[0]
+        b = to_stage or names[data.stages.index(a) + 1]
+        rates = conversion(
+            data,
+            from_stage=a,
+            to_stage=b,
+            by=by,
+            period=period,
+            fiscal_year_start=fiscal_year_start,
+        )
+        rates = rates[rates["mature"]].rename(columns={"converted": "successes", "entered": "n"})
+    keep = [*by, "period", "n", "successes", "rate", "ci_low", "ci_high"]
+    return rates[keep].rename(columns={"rate": "value"}).dropna(subset=["period"])
+
+
+def _durations_by_period(data, by, period, fiscal_year_start) -> pd.DataFrame:
+    f = data.funnel
+    closed = f[f["is_closed"] & f["opportunity_created_at"].notna()]
+    days = days_between(closed["closed_at"], closed["opportunity_created_at"])
+    closed = closed[days >= 0]
+    days = days[days >= 0]
+    keys = group_keys(closed, by)
+    keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
+    grouped = keys.assign(_days=days).groupby([*by, "period"], dropna=False)["_days"]
+    out = grouped.agg(n="size", value="median").reset_index()
+    out["_sample"] = [group.to_numpy() for _, group in grouped]
+    return out
+
+
+def mix_decomposition(
+    data: Dataset,
+    *,
+    current: str,
+    previous: str,
+    by="source",
+    metric: str = "conversion",
+    from_stage: str | None = None,
+    to_stage: str | None = None,
+    period: str = "Q",
+    fiscal_year_start: int = 1,
+) -> pd.DataFrame:
+    """Split the change of an overall rate between two periods into mix and rate effects.
+
+    overall rate = sum over groups of (share of the group) x (its rate). The
+    change is split symmetrically (Shapley): ``mix_effect`` = sum of
+    (share change) x (mean rate), ``rate_effect`` = sum of (rate change) x
+    (mean share); the two add up to the total change exactly.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and a final ``(total)`` row. Columns: the ``by``
+        column, ``share_previous``, ``share_current``, ``rate_previous``,
+        ``rate_current``, ``mix_effect``, ``rate_effect``, ``total_change``.
+    """
+    by = by_columns(data, by)
+    if len(by) != 1:
+        raise ParameterError("mix_decomposition needs exactly one by column, e.g. by='source'")
+    if metric == "win_rate":
+        rates = win_rate(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+        rates = rates.rename(columns={"won": "successes", "closed": "n"})
+    else:
+        a = from_stage or data.stages.names[0]
+        b = to_stage or data.stages.names[data.stages.index(a) + 1]
+        rates = conversion(
+            data,
+            from_stage=a,
+            to_stage=b,
+            by=by,
+            period=period,
+            fiscal_year_start=fiscal_year_start,
+        )
+        rates = rates.rename(columns={"converted": "successes", "entered": "n"})
+    missing = {current, previous} - set(rates["period"].dropna())
+    if missing:
+        raise ParameterError(
+            f"period(s) {sorted(missing)} not in the data; "
+            f"available: {sorted(rates['period'].dropna().unique())}"
+        )
+    wide = rates[rates["period"].isin([current, previous])].pivot_table(
+        index=by[0], columns="period", values=["n", "successes"], aggfunc="sum", fill_value=0
+    )
+    n_prev, n_cur = wide["n"].get(previous, 0), wide["n"].get(current, 0)
+    x_prev, x_cur = wide["successes"].get(previous, 0), wide["successes"].get(current, 0)
+    w_prev, w_cur = n_prev / n_prev.sum(), n_cur / n_cur.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_prev = (x_prev / n_prev).where(n_prev > 0)
+        r_cur = (x_cur / n_cur).where(n_cur > 0)
+    # a group absent in one period carries no weight there; give it the other rate
+    r_prev, r_cur = r_prev.fillna(r_cur).fillna(0), r_cur.fillna(r_prev).fillna(0)
+    out = pd.DataFrame(
+        {
+            "share_previous": w_prev,
+            "share_current": w_cur,
+            "rate_previous": r_prev,
+            "rate_current": r_cur,
+            "mix_effect": (w_cur - w_prev) * (r_cur + r_prev) / 2,
+            "rate_effect": (r_cur - r_prev) * (w_cur + w_prev) / 2,
+        }
+    )
+    out["total_change"] = out["mix_effect"] + out["rate_effect"]
+    total = out.sum().to_frame("(total)").T
+    total[["rate_previous", "rate_current"]] = [
+        (w_prev * r_prev).sum(),
+        (w_cur * r_cur).sum(),
+    ]
+    out = pd.concat([out, total])
+    return out.rename_axis(by[0]).reset_index()

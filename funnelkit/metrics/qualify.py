@@ -1,0 +1,74 @@
+"""MQL-definition workbench: what a candidate qualification rule would have delivered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+from ..dataset import Dataset
+from ..errors import ParameterError
+from ..schema import stage_column
+from ._common import period_labels, require_stage
+
+
+def qualify(
+    data: Dataset, rule, *, period: str = "M", mql_stage: str = "mql", fiscal_year_start: int = 1
+) -> pd.DataFrame:
+    """Compare a candidate MQL rule with the current MQL definition.
+
+    Parameters
+    ----------
+    rule : str or callable
+        A pandas query over the funnel table's columns (e.g. ``"employees >= 100
+        and source != 'Trade Show'"``) or a function taking the funnel table
+        and returning a boolean mask.
+    period : {"W", "M", "Q", "Y"}
+        Volume is counted per period of lead creation (rule) or MQL date (current).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per definition ("rule", "current") and period, plus an
+        ``(all)`` period per definition. Columns: ``definition``, ``period``,
+        ``leads`` (qualified volume), ``opportunities``, ``won``,
+        ``to_opportunity_rate`` and ``win_rate`` (won / qualified) with
+        Wilson intervals (``*_ci_low``, ``*_ci_high``).
+    """
+    require_stage(data, mql_stage, "qualify()")
+    f = data.funnel[data.funnel["entity"].eq("lead")]
+    try:
+        mask = f.eval(rule) if isinstance(rule, str) else rule(f)
+    except Exception as exc:  # pandas raises many types for a bad expression
+        raise ParameterError(
+            f"the rule {rule!r} cannot be evaluated on the lead table: {exc}"
+        ) from None
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=f.index)
+    first = stage_column(data.stages.first)
+    opp = data.reached(data.stages.opportunity)[f.index]
+    definitions = {
+        "rule": (mask, f[first]),
+        "current": (f[stage_column(mql_stage)].notna(), f[stage_column(mql_stage)]),
+    }
+    parts = []
+    for name, (selected, when) in definitions.items():
+        chosen = f[selected]
+        labels = period_labels(when[selected], period, fiscal_year_start=fiscal_year_start)
+        table = pd.DataFrame(
+            {
+                "period": labels,
+                "leads": 1,
+                "opportunities": opp[selected].astype(int),
+                "won": chosen["is_won"].astype(int),
+            }
+        )
+        by_period = table.groupby("period").sum().reset_index()
+        overall = table[["leads", "opportunities", "won"]].sum().to_frame().T.assign(period="(all)")
+        both = pd.concat([by_period, overall], ignore_index=True)
+        both.insert(0, "definition", name)
+        parts.append(both)
+    out = pd.concat(parts, ignore_index=True)
+    out = out.astype({"leads": "int64", "opportunities": "int64", "won": "int64"})
+    stats.add_rate(out, "opportunities", "leads", prefix="to_opportunity_")
+    stats.add_rate(out, "won", "leads", prefix="win_")
+    return out

@@ -1,0 +1,186 @@
+"""Time to close as a distribution, with open deals censored rather than dropped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import stats
+from ..dataset import Dataset
+from ..schema import stage_column
+from ._common import by_columns, check_choice, days_between, group_keys, period_labels
+
+STARTS = ("opportunity", "lead")
+
+
+def _durations(data: Dataset, start: str) -> pd.DataFrame:
+    """Per deal: days from start to close (closed) or to as_of (open, censored)."""
+    check_choice("start", start, STARTS)
+    f = data.funnel
+    begin_col = (
+        "opportunity_created_at" if start == "opportunity" else stage_column(data.stages.first)
+    )
+    has_deal = f["opportunity_created_at"].notna() | f["is_closed"]
+    frame = f[has_deal & f[begin_col].notna()]
+    closed = frame["is_closed"].to_numpy() & frame["closed_at"].notna().to_numpy()
+    end = frame["closed_at"].where(closed, data.as_of)
+    days = days_between(end, frame[begin_col])
+    # a close before the start is a data error: left out (the loader flags such deals)
+    valid = (days >= 0).to_numpy()
+    frame = frame[valid].assign(
+        _days=days[valid].to_numpy(), _closed=closed[valid], _begin=frame[begin_col][valid]
+    )
+    return frame
+
+
+def time_to_close(
+    data: Dataset,
+    *,
+    start: str = "opportunity",
+    by=None,
+    period: str | None = None,
+    fiscal_year_start: int = 1,
+) -> pd.DataFrame:
+    """Median and quartiles of days to close, open deals right-censored at ``data.as_of``.
+
+    Parameters
+    ----------
+    data : Dataset
+    start : {"opportunity", "lead"}
+        Count from opportunity creation (default) or from lead creation.
+    by : str or list of str, optional
+    period : {"W", "M", "Q", "Y"}, optional
+        Period of the start date (a cohort of deals).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``by`` columns, ``period`` (when asked), ``n`` (deals),
+        ``n_closed``, ``n_censored`` (still open), ``median``, ``q25``,
+        ``q75`` (Kaplan-Meier, days; NaN when too few deals have closed to
+        say), ``closed_median`` (plain median of closed deals only, for
+        comparison: it is biased low when many deals are open),
+        ``small_sample``.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> data = fk.load("tests/data/salesforce_report", cache=False)
+    >>> fk.time_to_close(data)[["n", "n_closed", "n_censored", "closed_median"]].values.tolist()
+    [[3, 2, 1, 28.5]]
+    """
+    frame = _durations(data, start)
+    by = by_columns(data, by)
+    keys = group_keys(frame, by)
+    if period:
+        keys["period"] = period_labels(frame["_begin"], period, fiscal_year_start=fiscal_year_start)
+    cols = list(keys.columns)
+    table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
+    groups = table.groupby(cols, dropna=False) if cols else [((), table)]
+    rows = []
+    for key, group in groups:  # one Kaplan-Meier fit per group
+        q25, median, q75 = stats.km_quantiles(group["_days"], group["_closed"])
+        closed_days = group.loc[group["_closed"], "_days"]
+        row = dict(zip(cols, key if isinstance(key, tuple) else (key,), strict=True))
+        row.update(
+            n=len(group),
+            n_closed=int(group["_closed"].sum()),
+            n_censored=int((~group["_closed"]).sum()),
+            median=median,
+            q25=q25,
+            q75=q75,
+            closed_median=float(closed_days.median()) if len(closed_days) else np.nan,
+        )
+        rows.append(row)
+    out = pd.DataFrame(
+        rows,
+        columns=[*cols, "n", "n_closed", "n_censored", "median", "q25", "q75", "closed_median"],
+    )
+    out["small_sample"] = out["n"] < stats.SMALL_N
+    return out
+
+
+def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFrame:
+    """Kaplan-Meier curve of time to close: share of deals still open after ``days``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``by`` columns, ``days``, ``survival``, ``n`` (deals in the group).
+    """
+    frame = _durations(data, start)
+    by = by_columns(data, by)
+    keys = group_keys(frame, by)
+    table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
+    groups = table.groupby(by, dropna=False) if by else [((), table)]
+    parts = []
+    for key, group in groups:
+        curve = stats.km_curve(group["_days"], group["_closed"])
+        for column, value in zip(by, key if isinstance(key, tuple) else (key,), strict=True):
+            curve[column] = value
+        curve["n"] = len(group)
+        parts.append(curve)
+    return pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]]
+
+
+def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
+    """Days spent in each stage (entry to the next stage's entry) and backward moves.
+
+    Only entities with dates of their own for both stages count (a skipped
+    stage has no duration).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``by`` columns, ``stage``, ``next_stage``, ``n``,
+        ``median``, ``q25``, ``q75`` (days), ``backward_moves`` (times a deal
+        returned from a later stage to this one, from stage history).
+    """
+    by = by_columns(data, by)
+    f = data.funnel
+    backward = _backward_moves(data)
+    keys = group_keys(f, by)
+    parts = []
+    names = data.stages.names
+    for a, b in zip(names[:-1], names[1:], strict=True):
+        own = f["skipped_stages"] == 0
+        days = days_between(f[stage_column(b)], f[stage_column(a)])
+        ok = days.notna() & (days >= 0) & own
+        table = keys[ok].assign(_days=days[ok])
+        grouped = table.groupby(by, dropna=False)["_days"] if by else None
+        if grouped is not None:
+            summary = grouped.agg(
+                n="size",
+                median="median",
+                q25=lambda d: d.quantile(0.25),
+                q75=lambda d: d.quantile(0.75),
+            ).reset_index()
+        else:
+            d = table["_days"]
+            summary = pd.DataFrame(
+                {
+                    "n": [len(d)],
+                    "median": [d.median()],
+                    "q25": [d.quantile(0.25)],
+                    "q75": [d.quantile(0.75)],
+                }
+            )
+        summary.insert(len(by), "next_stage", b)
+        summary.insert(len(by), "stage", a)
+        summary["backward_moves"] = int(backward.get(a, 0))
+        parts.append(summary)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _backward_moves(data: Dataset) -> pd.Series:
+    """Count of returns to each stage from a later one, from stage history events."""
+    ev = data.events
+    ev = ev[(ev["origin"] == "history") & ev["stage"].isin(data.stages.names)]
+    if ev.empty:
+        return pd.Series(dtype="int64")
+    position = {name: i for i, name in enumerate(data.stages.names)}
+    ev = ev.sort_values(["entity_id", "at"], kind="stable")
+    index = ev["stage"].map(position).to_numpy()
+    same = ev["entity_id"].to_numpy()[1:] == ev["entity_id"].to_numpy()[:-1]
+    back = np.concatenate([[False], same & (index[1:] < index[:-1])])
+    return ev.loc[back, "stage"].value_counts()

@@ -1,0 +1,60 @@
+"""Sales velocity: how much revenue the pipeline produces per day."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import Dataset
+from ._common import by_columns, days_between, group_keys, period_labels
+
+
+def velocity(
+    data: Dataset, *, period: str = "Q", by=None, fiscal_year_start: int = 1
+) -> pd.DataFrame:
+    """Sales velocity per period of opportunity creation.
+
+    velocity = opportunities x win rate x average won deal size / median cycle days
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the ``by`` columns, ``period``, ``opportunities``, ``won``,
+        ``closed``, ``win_rate``, ``avg_deal_size``, ``cycle_days`` (median
+        days to close of the closed ones), ``velocity_per_day``.
+    """
+    by = by_columns(data, by)
+    f = data.funnel
+    opps = f[f["opportunity_created_at"].notna()]
+    keys = group_keys(opps, by)
+    keys["period"] = period_labels(
+        opps["opportunity_created_at"], period, fiscal_year_start=fiscal_year_start
+    )
+    cycle = days_between(opps["closed_at"], opps["opportunity_created_at"]).where(opps["is_closed"])
+    table = keys.assign(
+        opportunities=1,
+        won=opps["is_won"].astype(int),
+        closed=opps["is_closed"].astype(int),
+        _won_amount=opps["amount"].where(opps["is_won"]),
+        _cycle=cycle.where(cycle >= 0),
+    )
+    out = (
+        table.groupby(list(keys.columns), dropna=False)
+        .agg(
+            opportunities=("opportunities", "sum"),
+            won=("won", "sum"),
+            closed=("closed", "sum"),
+            avg_deal_size=("_won_amount", "mean"),
+            cycle_days=("_cycle", "median"),
+        )
+        .reset_index()
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["win_rate"] = out["won"] / out["closed"].where(out["closed"] > 0)
+        out["velocity_per_day"] = (
+            out["opportunities"]
+            * out["win_rate"]
+            * out["avg_deal_size"]
+            / out["cycle_days"].where(out["cycle_days"] > 0)
+        )
+    return out
