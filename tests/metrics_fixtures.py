@@ -2,7 +2,7 @@
 
     lead  source  created     mql        sql         opportunity        outcome
     L1    A       2025-01-05  01-06      01-10       O1 01-15           won 02-14 (30 days), 1,000
-    L2    A       2025-01-10  01-12      -           -                  disqualified 01-20 "No budget"
+    L2    A       2025-01-10  01-12      -           -             disqualified 01-20, "No budget"
     L3    A       2025-02-01  -          -           -                  -
     L4    B       2025-01-20  01-21      01-25       O2 02-01           lost 02-11 (10 days), 500
     L5    B       2025-04-02  04-03      (skipped)   O3 04-10           open at as_of (81 days)

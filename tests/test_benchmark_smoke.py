@@ -22,5 +22,9 @@ def test_benchmark_runs_and_agrees_with_duckdb(tmp_path):
     report = json.loads(out.read_text())
     assert report["numbers_agree"]["all"] is True
     steps = {row["step"] for row in report["rows"]}
-    assert {"first load from CSV", "cached (Parquet) load", "headline metrics from CSV: DuckDB"} <= steps
+    assert {
+        "first load from CSV",
+        "cached (Parquet) load",
+        "headline metrics from CSV: DuckDB",
+    } <= steps
     assert "funnelkit benchmark: 5,000 leads" in done.stdout

@@ -1,4 +1,4 @@
-"""Conversion, drop-off and the MQL workbench, against counts worked out by hand (see metrics_fixtures)."""
+"""Conversion, drop-off and the MQL workbench, against counts worked out by hand."""
 
 from __future__ import annotations
 
