@@ -10,17 +10,34 @@ from ..dataset import Dataset
 from ..schema import stage_column
 from ._common import by_columns, check_choice, days_between, group_keys, period_labels
 
-STARTS = ("opportunity", "lead")
+
+def _start_column(data: Dataset, start: str) -> str:
+    """``opportunity``: deal creation; ``lead``: the first stage; or any stage's entry."""
+    if start == "opportunity":
+        return "opportunity_created_at"
+    if start == "lead":
+        return stage_column(data.stages.first)
+    check_choice("start", start, ("opportunity", "lead", *data.stages.names))
+    return stage_column(start)
+
+
+def default_start(data: Dataset) -> str:
+    """Deal creation when the export has it, else the first stage deals have dates for."""
+    f = data.funnel
+    if f["opportunity_created_at"].notna().any():
+        return "opportunity"
+    deals = f[f["is_closed"] | f["opportunity_id"].notna()]
+    for stage in data.stages.names[:-1]:
+        if deals[stage_column(stage)].notna().any():
+            return stage
+    return "opportunity"
 
 
 def _durations(data: Dataset, start: str) -> pd.DataFrame:
     """Per deal: days from start to close (closed) or to as_of (open, censored)."""
-    check_choice("start", start, STARTS)
+    begin_col = _start_column(data, start)
     f = data.funnel
-    begin_col = (
-        "opportunity_created_at" if start == "opportunity" else stage_column(data.stages.first)
-    )
-    has_deal = f["opportunity_created_at"].notna() | f["is_closed"]
+    has_deal = f["opportunity_created_at"].notna() | f["is_closed"] | f["opportunity_id"].notna()
     frame = f[has_deal & f[begin_col].notna()]
     closed = frame["is_closed"].to_numpy() & frame["closed_at"].notna().to_numpy()
     end = frame["closed_at"].where(closed, data.as_of)
@@ -46,8 +63,10 @@ def time_to_close(
     Parameters
     ----------
     data : Dataset
-    start : {"opportunity", "lead"}
-        Count from opportunity creation (default) or from lead creation.
+    start : str
+        Count from opportunity creation (``"opportunity"``, default), from
+        lead creation (``"lead"``), or from entry into any named stage (for an
+        export without deal creation dates, e.g. ``"engaging"``).
     by : str or list of str, optional
     period : {"W", "M", "Q", "Y"}, optional
         Period of the start date (a cohort of deals).
@@ -113,7 +132,7 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
     keys = group_keys(frame, by)
     table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
     groups = table.groupby(by, dropna=False) if by else [((), table)]
-    parts = []
+    parts = [pd.DataFrame(columns=[*by, "days", "survival", "n"])]
     for key, group in groups:
         curve = stats.km_curve(group["_days"], group["_closed"])
         for column, value in zip(by, key if isinstance(key, tuple) else (key,), strict=True):

@@ -1,0 +1,295 @@
+"""The funnel review: every section of the leadership report, computed in one call.
+
+The notebook ``notebooks/funnel_review.ipynb`` only displays what
+:func:`review` returns, so the report's logic is tested here and not in cells.
+Sections the data cannot support are left out with the reason, never shown
+as an empty chart.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+from .errors import FunnelkitError
+from .metrics import (
+    conversion,
+    drift,
+    dropoff,
+    km_curve,
+    lead_value,
+    mix_decomposition,
+    period_labels,
+    time_to_close,
+    win_rate,
+)
+from .metrics._common import days_between
+from .metrics.time_to_close import _start_column, default_start
+from .schema import stage_column
+
+STAGE_TITLES = {
+    "lead": "New leads",
+    "mql": "New MQLs",
+    "sql": "New SQLs",
+    "opportunity": "New opportunities",
+}
+
+
+@dataclass
+class Review:
+    """What the funnel review shows, section by section.
+
+    Attributes
+    ----------
+    headline : DataFrame
+        ``measure``, ``this_period``, ``previous_period``, ``change``, ``note``:
+        the numbers that matter this period against the one before.
+    period, previous : str
+        Labels of the latest complete-enough period and the one before it.
+    sections : dict of str to DataFrame
+        Tables by section name (``dropoff``, ``conversion``, ``win_rate``,
+        ``time_to_close``, ``km``, ``lead_value``, ``drift``, ``mix``).
+    skipped : dict of str to str
+        Sections left out and why.
+    findings : list of str
+        Plain-language sentences for the summary (CRM text already escaped).
+    """
+
+    headline: pd.DataFrame
+    period: str | None
+    previous: str | None
+    sections: dict[str, pd.DataFrame] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    findings: list[str] = field(default_factory=list)
+
+    def has(self, section: str) -> bool:
+        return section in self.sections and not self.sections[section].empty
+
+
+def review(
+    data: Dataset,
+    *,
+    period: str = "Q",
+    by: str = "source",
+    fiscal_year_start: int = 1,
+    stall_days: float = 90,
+) -> Review:
+    """Compute every section of the funnel review.
+
+    Parameters
+    ----------
+    data : Dataset
+    period : {"M", "Q", "Y"}
+        The reporting period (headline compares the last two).
+    by : str
+        Breakdown of the trend sections (default ``source``; any funnel column).
+    fiscal_year_start : int
+    stall_days : float
+        Open deals older than this count as lost in the broad win rate.
+
+    Returns
+    -------
+    Review
+    """
+    if by not in data.funnel.columns or data.funnel[by].nunique() < 1:
+        by = None
+    sections: dict[str, pd.DataFrame] = {}
+    skipped: dict[str, str] = {}
+    options = {"fiscal_year_start": fiscal_year_start}
+
+    def attempt(name: str, compute, reason_if_empty: str):
+        try:
+            table = compute()
+        except FunnelkitError as exc:
+            skipped[name] = str(exc)
+            return
+        if table is None or len(table) == 0:
+            skipped[name] = reason_if_empty
+        else:
+            sections[name] = table
+
+    f = data.funnel
+    has_deals = bool(f["opportunity_id"].notna().any() or f["is_closed"].any())
+    has_closed = bool(f["is_closed"].any())
+    attempt("dropoff", lambda: dropoff(data), "the data holds no funnel entities")
+    attempt(
+        "conversion",
+        lambda: conversion(data, by=by, period=period, **options),
+        "no stage has dated entries to form cohorts",
+    )
+    if has_closed:
+        attempt(
+            "win_rate",
+            lambda: win_rate(data, by=by, period=period, stall_days=stall_days, **options),
+            "",
+        )
+        attempt(
+            "win_rate_total",
+            lambda: win_rate(data, period=period, stall_days=stall_days, **options),
+            "",
+        )
+    else:
+        skipped["win_rate"] = "no deal in the data has closed yet"
+    if has_deals and has_closed:
+        start = default_start(data)
+        attempt(
+            "time_to_close",
+            lambda: time_to_close(data, by=by, start=start),
+            "no deal has a start date",
+        )
+        attempt("km", lambda: km_curve(data, by=by, start=start), "no deal has a start date")
+    else:
+        skipped["time_to_close"] = "the data has no opportunities with creation and close dates"
+    if (f["entity"] == "lead").any() and has_closed:
+        attempt("lead_value", lambda: lead_value(data, by=by or "source"), "no matured leads yet")
+    else:
+        skipped["lead_value"] = (
+            "lead value needs leads linked to closed deals; this export has no leads"
+        )
+    if has_closed:
+        attempt(
+            "drift",
+            lambda: drift(data, metric="win_rate", period=period, by=by, **options),
+            "fewer than two periods of closed deals",
+        )
+    current, previous = _last_two_periods(data, period, fiscal_year_start)
+    if current and previous and by:
+        attempt("mix", lambda: _mix(data, by, current, previous, period, fiscal_year_start), "")
+    headline = _headline(data, period, current, previous, fiscal_year_start)
+    result = Review(headline, current, previous, sections, skipped)
+    result.findings = _findings(result, data)
+    return result
+
+
+def _last_two_periods(
+    data: Dataset, period: str, fiscal_year_start: int
+) -> tuple[str | None, str | None]:
+    first_at = data.funnel[stage_column(data.stages.first)].dropna()
+    stamps = first_at if len(first_at) else data.funnel["closed_at"].dropna()
+    if stamps.empty:
+        return None, None
+    labels = sorted(
+        period_labels(stamps, period, fiscal_year_start=fiscal_year_start).dropna().unique()
+    )
+    if len(labels) < 2:
+        return (labels[-1] if labels else None), None
+    return labels[-1], labels[-2]
+
+
+def _mix(data, by, current, previous, period, fiscal_year_start) -> pd.DataFrame:
+    """Mix vs rate split of the win rate's change (or the first step's, without closed deals)."""
+    options = {"current": current, "previous": previous, "by": by, "period": period,
+               "fiscal_year_start": fiscal_year_start}  # fmt: skip
+    if data.funnel["is_closed"].any():
+        return mix_decomposition(data, metric="win_rate", **options)
+    names = data.stages.names
+    return mix_decomposition(data, from_stage=names[0], to_stage=names[1], **options)
+
+
+def _headline(
+    data: Dataset, period: str, current, previous, fiscal_year_start: int
+) -> pd.DataFrame:
+    """The five or six numbers that matter, this period against the previous one."""
+    f = data.funnel
+    rows = []
+    label = lambda stamps: period_labels(stamps, period, fiscal_year_start=fiscal_year_start)  # noqa: E731
+
+    def count_row(name: str, stamps: pd.Series, note: str = "") -> None:
+        labels = label(stamps.dropna())
+        now, before = int((labels == current).sum()), int((labels == previous).sum())
+        rows.append((name, now, before, _change(now, before), note))
+
+    names = data.stages.names
+    for stage, after in zip(names[:-1], names[1:], strict=True):
+        at = f[stage_column(stage)]
+        # a stage whose every date was borrowed from the next (skipped) says nothing new
+        own = at.notna() & (at != f[stage_column(after)])
+        if own.any():
+            count_row(STAGE_TITLES.get(stage, f"Entered {stage}"), at)
+    closed = f[f["is_closed"] & f["closed_at"].notna()]
+    if len(closed):
+        labels = label(closed["closed_at"])
+        now = closed[labels == current]
+        before = closed[labels == previous]
+        rate_now = now["is_won"].mean() if len(now) else np.nan
+        rate_before = before["is_won"].mean() if len(before) else np.nan
+        rows.append(("Win rate", rate_now, rate_before, rate_now - rate_before,
+                     f"{int(now['is_won'].sum())} won of {len(now)} closed"))  # fmt: skip
+        revenue_now = now.loc[now["is_won"], "amount"].sum()
+        revenue_before = before.loc[before["is_won"], "amount"].sum()
+        currencies = closed["currency"].dropna().unique()
+        note = (
+            f"in {currencies[0]}" if len(currencies) == 1 else "several currencies: see lead value"
+        )
+        rows.append(
+            ("Won revenue", revenue_now, revenue_before, _change(revenue_now, revenue_before), note)
+        )
+        start = _start_column(data, default_start(data))
+        days = days_between(closed["closed_at"], closed[start])
+        med_now = days[(labels == current) & (days >= 0)].median()
+        med_before = days[(labels == previous) & (days >= 0)].median()
+        note = "open deals are censored in the time-to-close section"
+        rows.append(
+            ("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note)
+        )
+    return pd.DataFrame(
+        rows, columns=["measure", "this_period", "previous_period", "change", "note"]
+    )
+
+
+def _change(now: float, before: float) -> float:
+    return (now - before) / before if before else np.nan
+
+
+def _findings(result: Review, data: Dataset) -> list[str]:
+    """Sentences for the summary. Group names come from the CRM: they are escaped here."""
+    out = []
+    if result.period:
+        out.append(
+            f"Latest period: <b>{html.escape(result.period)}</b>"
+            + (f", compared with {html.escape(result.previous)}." if result.previous else ".")
+            + f" Figures are as of {data.as_of:%Y-%m-%d %H:%M} UTC;"
+            + " the latest period may still be filling."
+        )
+    if result.has("dropoff"):
+        d = result.sections["dropoff"]
+        d = d[d["stage"] != data.stages.won]
+        worst = d.loc[d["stopped_share"].idxmax()] if d["stopped_share"].notna().any() else None
+        if worst is not None:
+            out.append(
+                f"The funnel loses most at <b>{html.escape(str(worst['stage']))}</b>: "
+                f"{int(worst['stopped']):,} of {int(worst['reached']):,} "
+                f"({worst['stopped_share']:.0%}) went no further."
+            )
+    if result.has("drift"):
+        moved = result.sections["drift"]
+        moved = moved[moved["significant"]]
+        if moved.empty:
+            out.append("No change in win rate between periods is beyond noise (Holm-adjusted, 5%).")
+        for row in moved.tail(3).itertuples():
+            group = " / ".join(
+                html.escape(str(getattr(row, c)))
+                for c in moved.columns[: moved.columns.get_loc("period")]
+            )
+            out.append(
+                f"Win rate of <b>{group or 'all deals'}</b> moved from {row.previous_value:.0%} to "
+                f"{row.value:.0%} in {html.escape(str(row.period))}: "
+                f"beyond noise (adjusted p = {row.p_adjusted:.3f})."
+            )
+    if result.has("mix"):
+        total = result.sections["mix"].iloc[-1]
+        out.append(
+            f"Of the overall change of {total['total_change']:+.1%}, "
+            f"{total['mix_effect']:+.1%} came from a shift in mix and "
+            f"{total['rate_effect']:+.1%} from rates within groups."
+        )
+    for section, reason in result.skipped.items():
+        out.append(
+            f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: "
+            f"{html.escape(reason)}"
+        )
+    return out
