@@ -51,12 +51,7 @@ def _conversion(data: fk.Dataset) -> list[dict]:
         }
     )[leads]
     table = counts.groupby([f["source"][leads], _quarter(f["lead_at"][leads])]).sum()
-    return (
-        table.rename_axis(["source", "quarter"])
-        .reset_index()
-        .astype({"source": str})
-        .to_dict("records")
-    )
+    return table.rename_axis(["source", "quarter"]).reset_index().astype({"source": str}).to_dict("records")
 
 
 def _win_rate(data: fk.Dataset) -> list[dict]:
@@ -88,9 +83,7 @@ def duckdb_headline(folder) -> dict:
     return {
         "conversion": peer["conversion"].to_dict("records"),
         "win_rate": win[["quarter", "won", "closed", "rate"]].to_dict("records"),
-        "lead_value": peer["lead_value"][
-            ["source", "won_revenue", "leads", "revenue_per_lead"]
-        ].to_dict("records"),
+        "lead_value": peer["lead_value"][["source", "won_revenue", "leads", "revenue_per_lead"]].to_dict("records"),
         "median_days": float(peer["time_to_close"]["median_days"].iloc[0]),
     }
 

@@ -167,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import headline
 
-    agree = headline.compare(
-        results["funnelkit_end_to_end"]["numbers"], results["duckdb_end_to_end"]["numbers"]
-    )
+    agree = headline.compare(results["funnelkit_end_to_end"]["numbers"], results["duckdb_end_to_end"]["numbers"])
     rows = _table_rows(results)
     report = {
         "machine": {
@@ -210,9 +208,7 @@ def _table_rows(results: dict) -> list[dict]:
     ]
     for name, seconds in results["funnelkit_metrics"]["timings"].items():
         rows.append(_row(f"  {name} (in process)", seconds=seconds))
-    rows.append(
-        _row("headline metrics from CSV: funnelkit", results["funnelkit_end_to_end"], duck=duck)
-    )
+    rows.append(_row("headline metrics from CSV: funnelkit", results["funnelkit_end_to_end"], duck=duck))
     rows.append(_row("headline metrics from CSV: DuckDB", results["duckdb_end_to_end"], duck=duck))
     speedup = results["load_csv"]["seconds"] / results["load_cached"]["seconds"]
     rows.append(_row("cached load speed-up", value=speedup))
@@ -227,11 +223,7 @@ def _print(report: dict) -> None:
         seconds = "" if row.get("seconds") is None else f"{row['seconds']:.2f}"
         rss = "" if row.get("peak_rss_mb") is None else f"{row['peak_rss_mb']:.0f}"
         ratio = row.get("ratio_vs_duckdb")
-        ratio = (
-            f"{ratio:.2f}"
-            if ratio is not None
-            else (f"{row['value']:.1f}x" if "value" in row else "")
-        )
+        ratio = f"{ratio:.2f}" if ratio is not None else (f"{row['value']:.1f}x" if "value" in row else "")
         print(f"{row['step']:<44}{seconds:>10}{rss:>14}{ratio:>10}")
     print(f"loaded tables in memory: {report['memory_tables_mb']} MB")
     print(f"funnelkit and DuckDB agree: {report['numbers_agree']}")

@@ -8,6 +8,8 @@ uncertainty, and render reports leadership can read.
 >>> fk.win_rate(data, by="source", period="Q")          # doctest: +SKIP
 """
 
+# --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
+from . import plots
 from .dataset import Dataset, LoadSummary
 from .errors import (
     AmbiguousDateError,
@@ -43,16 +45,24 @@ from .metrics import (
     velocity,
     win_rate,
 )
+from .report import RunResult, render_report
+from .review import Review, review
+from .safety import redact_dataset, to_csv_safe
 
 # --- sample data (funnelkit/sample.py) ---
 from .sample import SampleTruth, generate_sample, write_sample
 from .schema import Stages
 
-# --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
-
 __version__ = "0.1.0"
 
 __all__ = [
+    "Review",
+    "RunResult",
+    "plots",
+    "redact_dataset",
+    "render_report",
+    "review",
+    "to_csv_safe",
     "SLAResult",
     "conversion",
     "dropoff",

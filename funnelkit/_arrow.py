@@ -17,10 +17,6 @@ def arrow(values: pd.Series) -> pa.Array:
 
 def isin(values: pd.Series, candidates) -> np.ndarray:
     """``values.isin(candidates)`` for text, hashed in Arrow (pandas loops over large sets)."""
-    pool = (
-        candidates
-        if isinstance(candidates, pd.Series)
-        else pd.Series(list(candidates), dtype="str")
-    )
+    pool = candidates if isinstance(candidates, pd.Series) else pd.Series(list(candidates), dtype="str")
     found = pc.is_in(arrow(values), value_set=arrow(pool.dropna()), skip_nulls=True)
     return found.fill_null(False).to_numpy(zero_copy_only=False)

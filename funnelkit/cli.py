@@ -35,10 +35,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for note in data.notes:
         print(f"note: {note}")
     if len(data.quarantine):
-        print(
-            f"\n{len(data.quarantine):,} values quarantined; "
-            f"the first {min(args.show, len(data.quarantine))}:"
-        )
+        print(f"\n{len(data.quarantine):,} values quarantined; the first {min(args.show, len(data.quarantine))}:")
         print(data.quarantine.head(args.show).to_string(index=False))
     return 0
 

@@ -217,17 +217,11 @@ def build_funnel(
             if won is not None:
                 candidates.append(col(f"opp__{s.CLOSED_AT}").where(won.fillna(False).astype(bool)))
         series = _earliest(*candidates)
-        times[at] = (
-            as_utc(series)
-            if series is not None
-            else pd.Series(pd.NaT, index=rows.index, dtype=s.TIMESTAMP)
-        )
+        times[at] = as_utc(series) if series is not None else pd.Series(pd.NaT, index=rows.index, dtype=s.TIMESTAMP)
 
     n = len(names)
     stamp = (
-        np.column_stack([times[c].notna().to_numpy() for c in stages.columns])
-        if len(rows)
-        else np.zeros((0, n), bool)
+        np.column_stack([times[c].notna().to_numpy() for c in stages.columns]) if len(rows) else np.zeros((0, n), bool)
     )
     idx = np.arange(n)
     dated_max = np.where(stamp, idx, -1).max(axis=1) if len(rows) else np.zeros(0, int)
@@ -245,20 +239,13 @@ def build_funnel(
         label_index = np.maximum(label_index, positions[codes])
     has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
     entry = np.where(is_lead, 0, opp_index)
-    furthest = np.maximum.reduce(
-        [dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry]
-    )
+    furthest = np.maximum.reduce([dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry])
 
     # Fill skipped stages backwards with the next later stage's time.
     skipped = np.zeros(len(rows), dtype=int)
     for i in range(n - 2, -1, -1):
         at, later = stages.columns[i], stages.columns[i + 1]
-        gap = (
-            times[at].isna().to_numpy()
-            & (entry <= i)
-            & (furthest >= i)
-            & times[later].notna().to_numpy()
-        )
+        gap = times[at].isna().to_numpy() & (entry <= i) & (furthest >= i) & times[later].notna().to_numpy()
         skipped += gap
         times[at] = times[at].where(~gap, times[later])
 
@@ -277,9 +264,7 @@ def build_funnel(
     if opp_source is None:
         opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
     out[s.SOURCE] = lead_source.where(lead_source.notna(), opp_source)
-    out["source_basis"] = np.where(
-        lead_source.notna(), "lead", np.where(opp_source.notna(), "opportunity", None)
-    )
+    out["source_basis"] = np.where(lead_source.notna(), "lead", np.where(opp_source.notna(), "opportunity", None))
     lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")
     out[s.OWNER] = _coalesce(opp_owner, lead_owner, rows.index)
     for at in stages.columns:
@@ -299,21 +284,14 @@ def build_funnel(
     for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.STATUS):
         if extra in rows.columns:
             out[extra] = rows[extra]
-    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(
-        col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP
-    )
+    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
     out[s.LOST_REASON] = _coalesce(col(f"opp__{s.LOST_REASON}"), None, rows.index)
     canonical = set(s.LEAD_COLUMNS) | set(s.OPPORTUNITY_COLUMNS) | set(stages.columns)
     for c in leads.columns:
         if c not in canonical and not c.endswith("_at") and c not in out.columns:
             out[c] = rows[c]
     for c in opps.columns:
-        if (
-            c not in canonical
-            and not c.startswith("ev_")
-            and not c.endswith("_at")
-            and c not in out.columns
-        ):
+        if c not in canonical and not c.startswith("ev_") and not c.endswith("_at") and c not in out.columns:
             out[c] = rows[opp_cols[c]]
     return out
 

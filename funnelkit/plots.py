@@ -29,9 +29,7 @@ def _axes(ax):
     return ax
 
 
-def plot_funnel(
-    dropoff: pd.DataFrame, *, ax=None, title: str = "Funnel: how many reach each stage"
-):
+def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "Funnel: how many reach each stage"):
     """Horizontal funnel from :func:`funnelkit.dropoff`: bars of ``reached`` with the share kept."""
     ax = _axes(ax)
     table = dropoff.groupby("stage", sort=False)[["reached", "stopped"]].sum().reset_index()
@@ -54,16 +52,12 @@ def plot_funnel(
     return ax
 
 
-def plot_conversion_trend(
-    table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None
-):
+def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None):
     """Rate per period with its Wilson band, one line per group (from a rate table with
     ``period``, ``rate``, ``ci_low``, ``ci_high``: :func:`funnelkit.conversion` for one
     step, or :func:`funnelkit.win_rate`). Immature cohorts are drawn hollow."""
     ax = _axes(ax)
-    groups = (
-        [(None, table)] if by is None or by not in table else list(table.groupby(by, sort=True))
-    )
+    groups = [(None, table)] if by is None or by not in table else list(table.groupby(by, sort=True))
     colours = palette([g for g, _ in groups if g is not None]) if by in table else {}
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
@@ -103,15 +97,11 @@ def plot_km(
 ):
     """Share of deals still open against days since creation (from :func:`funnelkit.km_curve`)."""
     ax = _axes(ax)
-    groups = (
-        [(None, curve)] if by is None or by not in curve else list(curve.groupby(by, sort=True))
-    )
+    groups = [(None, curve)] if by is None or by not in curve else list(curve.groupby(by, sort=True))
     colours = palette([g for g, _ in groups if g is not None]) if by in curve else {}
     for name, group in groups:
         label = (
-            f"{name} (n={int(group['n'].iloc[0]):,})"
-            if name is not None
-            else f"all (n={int(group['n'].iloc[0]):,})"
+            f"{name} (n={int(group['n'].iloc[0]):,})" if name is not None else f"all (n={int(group['n'].iloc[0]):,})"
         )
         ax.step(
             group["days"],
@@ -130,20 +120,14 @@ def plot_km(
     return ax
 
 
-def plot_lead_value(
-    table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead"
-):
+def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead"):
     """Bars of ``revenue_per_lead`` per group (:func:`funnelkit.lead_value`), with lead counts."""
     ax = _axes(ax)
     table = table.sort_values("revenue_per_lead")
     colours = palette(table[by])
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
-    currency = (
-        table["currency"].dropna().iloc[0]
-        if "currency" in table and table["currency"].notna().any()
-        else ""
-    )
+    currency = table["currency"].dropna().iloc[0] if "currency" in table and table["currency"].notna().any() else ""
     for yi, (_, row) in zip(y, table.iterrows(), strict=True):
         ax.text(
             row["revenue_per_lead"],
@@ -163,9 +147,7 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
     """Heatmap of a :func:`funnelkit.drift` table: groups by periods, significant cells starred."""
     ax = _axes(ax)
     grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first")
-    marks = table.pivot_table(
-        index=by, columns="period", values="significant", aggfunc="first"
-    ).reindex_like(grid)
+    marks = table.pivot_table(index=by, columns="period", values="significant", aggfunc="first").reindex_like(grid)
     image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
     for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
         if not np.isnan(v):
@@ -185,18 +167,14 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
     return ax
 
 
-def plot_sla_delivery(
-    delivery: pd.DataFrame, *, ax=None, title: str = "MQLs delivered against the commitment"
-):
+def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs delivered against the commitment"):
     """MQLs per period as bars against the target's tolerance band (``SLAResult.delivery``)."""
     ax = _axes(ax)
     colours = delivery["status"].map({"under": "#d62728", "within": "#2ca02c", "over": "#1f77b4"})
     x = np.arange(len(delivery))
     ax.bar(x, delivery["mqls"], color=colours)
     band = (delivery["low"].iloc[0], delivery["high"].iloc[0])
-    ax.fill_between(
-        [-0.5, len(delivery) - 0.5], *band, color="grey", alpha=0.2, label="target +/- tolerance"
-    )
+    ax.fill_between([-0.5, len(delivery) - 0.5], *band, color="grey", alpha=0.2, label="target +/- tolerance")
     ax.axhline(delivery["target"].iloc[0], color="black", linewidth=1, label="target")
     ax.set_xticks(x, delivery["period"], rotation=45, ha="right")
     ax.set_ylabel("MQLs delivered (count)")
@@ -204,3 +182,22 @@ def plot_sla_delivery(
     ax.set_title(title)
     ax.legend(frameon=False)
     return ax
+
+
+def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", columns: int = 2):
+    """Small multiples of :func:`plot_conversion_trend`, one panel per funnel step
+    (from :func:`funnelkit.conversion` with ``period``). Returns the Figure."""
+    steps = list(dict.fromkeys(zip(table["from_stage"], table["to_stage"], strict=True)))
+    rows = -(-len(steps) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(8 * columns, 4.2 * rows), squeeze=False)
+    for ax, (a, b) in zip(axes.flat, steps, strict=False):
+        part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
+        plot_conversion_trend(part, by=by, ax=ax, title=f"{a} → {b}")
+        if ax is not axes.flat[columns - 1]:
+            legend = ax.get_legend()
+            if legend is not None:
+                legend.remove()
+    for ax in list(axes.flat)[len(steps) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -147,9 +147,7 @@ def review(
     if (f["entity"] == "lead").any() and has_closed:
         attempt("lead_value", lambda: lead_value(data, by=by or "source"), "no matured leads yet")
     else:
-        skipped["lead_value"] = (
-            "lead value needs leads linked to closed deals; this export has no leads"
-        )
+        skipped["lead_value"] = "lead value needs leads linked to closed deals; this export has no leads"
     if has_closed:
         attempt(
             "drift",
@@ -165,16 +163,12 @@ def review(
     return result
 
 
-def _last_two_periods(
-    data: Dataset, period: str, fiscal_year_start: int
-) -> tuple[str | None, str | None]:
+def _last_two_periods(data: Dataset, period: str, fiscal_year_start: int) -> tuple[str | None, str | None]:
     first_at = data.funnel[stage_column(data.stages.first)].dropna()
     stamps = first_at if len(first_at) else data.funnel["closed_at"].dropna()
     if stamps.empty:
         return None, None
-    labels = sorted(
-        period_labels(stamps, period, fiscal_year_start=fiscal_year_start).dropna().unique()
-    )
+    labels = sorted(period_labels(stamps, period, fiscal_year_start=fiscal_year_start).dropna().unique())
     if len(labels) < 2:
         return (labels[-1] if labels else None), None
     return labels[-1], labels[-2]
@@ -190,9 +184,7 @@ def _mix(data, by, current, previous, period, fiscal_year_start) -> pd.DataFrame
     return mix_decomposition(data, from_stage=names[0], to_stage=names[1], **options)
 
 
-def _headline(
-    data: Dataset, period: str, current, previous, fiscal_year_start: int
-) -> pd.DataFrame:
+def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: int) -> pd.DataFrame:
     """The five or six numbers that matter, this period against the previous one."""
     f = data.funnel
     rows = []
@@ -222,23 +214,15 @@ def _headline(
         revenue_now = now.loc[now["is_won"], "amount"].sum()
         revenue_before = before.loc[before["is_won"], "amount"].sum()
         currencies = closed["currency"].dropna().unique()
-        note = (
-            f"in {currencies[0]}" if len(currencies) == 1 else "several currencies: see lead value"
-        )
-        rows.append(
-            ("Won revenue", revenue_now, revenue_before, _change(revenue_now, revenue_before), note)
-        )
+        note = f"in {currencies[0]}" if len(currencies) == 1 else "several currencies: see lead value"
+        rows.append(("Won revenue", revenue_now, revenue_before, _change(revenue_now, revenue_before), note))
         start = _start_column(data, default_start(data))
         days = days_between(closed["closed_at"], closed[start])
         med_now = days[(labels == current) & (days >= 0)].median()
         med_before = days[(labels == previous) & (days >= 0)].median()
         note = "open deals are censored in the time-to-close section"
-        rows.append(
-            ("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note)
-        )
-    return pd.DataFrame(
-        rows, columns=["measure", "this_period", "previous_period", "change", "note"]
-    )
+        rows.append(("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note))
+    return pd.DataFrame(rows, columns=["measure", "this_period", "previous_period", "change", "note"])
 
 
 def _change(now: float, before: float) -> float:
@@ -272,8 +256,7 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             out.append("No change in win rate between periods is beyond noise (Holm-adjusted, 5%).")
         for row in moved.tail(3).itertuples():
             group = " / ".join(
-                html.escape(str(getattr(row, c)))
-                for c in moved.columns[: moved.columns.get_loc("period")]
+                html.escape(str(getattr(row, c))) for c in moved.columns[: moved.columns.get_loc("period")]
             )
             out.append(
                 f"Win rate of <b>{group or 'all deals'}</b> moved from {row.previous_value:.0%} to "
@@ -288,8 +271,5 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             f"{total['rate_effect']:+.1%} from rates within groups."
         )
     for section, reason in result.skipped.items():
-        out.append(
-            f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: "
-            f"{html.escape(reason)}"
-        )
+        out.append(f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: {html.escape(reason)}")
     return out

@@ -127,9 +127,7 @@ class SampleTruth:
         return table.groupby(leads[s.SOURCE].to_numpy()).sum().rename_axis("source").astype("int64")
 
 
-def generate_sample(
-    n_leads: int, *, seed: int = 0, start="2024-01-01", end="2025-12-31", as_of=None
-) -> SampleTruth:
+def generate_sample(n_leads: int, *, seed: int = 0, start="2024-01-01", end="2025-12-31", as_of=None) -> SampleTruth:
     """Draw a realistic funnel of ``n_leads`` leads created between ``start`` and ``end``.
 
     Parameters
@@ -212,9 +210,7 @@ def generate_sample(
         }
     )
     leads[s.STATUS] = _salesforce_status(leads)
-    opportunities = _opportunities(
-        rng, leads[converted], p_win[converted], profiles, src[converted], as_of
-    )
+    opportunities = _opportunities(rng, leads[converted], p_win[converted], profiles, src[converted], as_of)
     params = {
         "sources": {p.name: p.__dict__ for p in SOURCES},
         "delays_median_days": {
@@ -294,11 +290,7 @@ def _people(rng, n) -> dict:
     first = rng.choice(FIRST, n)
     last = rng.choice(LAST, n)
     company = pd.Series(rng.choice(COMPANY, n)) + " " + pd.Series(rng.choice(SUFFIX, n))
-    local = (
-        (pd.Series(first) + "." + pd.Series(last))
-        .str.lower()
-        .str.replace(r"[^a-z.]", "", regex=True)
-    )
+    local = (pd.Series(first) + "." + pd.Series(last)).str.lower().str.replace(r"[^a-z.]", "", regex=True)
     domain = pd.Series(rng.choice(COMPANY, n)).str.lower().str.replace(r"[^a-z]", "", regex=True)
     return {
         "first_name": pd.array(first, dtype="str"),
@@ -366,9 +358,7 @@ def _opportunities(rng, converted: pd.DataFrame, p_win, profiles, src, as_of) ->
 # ---------------------------------------------------------------- writing --
 
 
-def write_sample(
-    truth_or_n: SampleTruth | int, out_dir, *, format: str = "salesforce", seed: int = 0
-) -> list[Path]:
+def write_sample(truth_or_n: SampleTruth | int, out_dir, *, format: str = "salesforce", seed: int = 0) -> list[Path]:
     """Write a generated funnel as a CRM export folder.
 
     Parameters
@@ -393,11 +383,7 @@ def write_sample(
     """
     if format not in FORMATS:
         raise ParameterError(f"format must be one of {FORMATS}; got {format!r}")
-    truth = (
-        truth_or_n
-        if isinstance(truth_or_n, SampleTruth)
-        else generate_sample(int(truth_or_n), seed=seed)
-    )
+    truth = truth_or_n if isinstance(truth_or_n, SampleTruth) else generate_sample(int(truth_or_n), seed=seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     writer = _write_salesforce if format == "salesforce" else _write_hubspot
@@ -488,9 +474,7 @@ def _write_hubspot(truth: SampleTruth, out: Path) -> list[Path]:
     deal_ids = pd.Series(np.arange(len(opps)) + 5_000_001, index=opps.index).astype(str)
     deal_of_lead = pd.Series(deal_ids.to_numpy(), index=opps[s.LEAD_ID].to_numpy())
     contact_deal = leads[s.LEAD_ID].map(deal_of_lead)
-    outcome = leads[[s.LEAD_ID]].merge(
-        opps[[s.LEAD_ID, s.IS_WON, s.CLOSED_AT]], on=s.LEAD_ID, how="left"
-    )
+    outcome = leads[[s.LEAD_ID]].merge(opps[[s.LEAD_ID, s.IS_WON, s.CLOSED_AT]], on=s.LEAD_ID, how="left")
     won_at = outcome[s.CLOSED_AT].where(outcome[s.IS_WON].fillna(False).astype(bool))
     reached = np.select(
         [
@@ -550,13 +534,9 @@ def _write_hubspot(truth: SampleTruth, out: Path) -> list[Path]:
 
 
 def _hubspot_stage(opps: pd.DataFrame) -> pd.Series:
-    open_index = pd.Series(opps[s.STAGE_LABEL]).map(
-        {label: i for i, label in enumerate(SF_OPEN_STAGES)}
-    )
+    open_index = pd.Series(opps[s.STAGE_LABEL]).map({label: i for i, label in enumerate(SF_OPEN_STAGES)})
     open_label = open_index.fillna(0).astype(int).map(dict(enumerate(HS_STAGES[1:])))
-    return open_label.where(
-        ~opps[s.IS_CLOSED].to_numpy(), np.where(opps[s.IS_WON], "Closed Won", "Closed Lost")
-    )
+    return open_label.where(~opps[s.IS_CLOSED].to_numpy(), np.where(opps[s.IS_WON], "Closed Won", "Closed Lost"))
 
 
 def _date_entered(opps: pd.DataFrame, as_of) -> dict:
@@ -569,12 +549,8 @@ def _date_entered(opps: pd.DataFrame, as_of) -> dict:
     for i, label in enumerate(HS_STAGES):  # one pass per stage column, not per deal
         entered = created + (end - created) * (i / len(HS_STAGES))
         reached = (level >= i) | (i == 0) | (opps[s.IS_CLOSED] & (i <= 1))
-        columns[f'Date entered "{label} (Sales Pipeline)"'] = _iso_minutes(
-            entered.where(reached.to_numpy())
-        )
-    columns['Date entered "Closed Won (Sales Pipeline)"'] = _iso_minutes(
-        closed.where(opps[s.IS_WON])
-    )
+        columns[f'Date entered "{label} (Sales Pipeline)"'] = _iso_minutes(entered.where(reached.to_numpy()))
+    columns['Date entered "Closed Won (Sales Pipeline)"'] = _iso_minutes(closed.where(opps[s.IS_WON]))
     lost = opps[s.IS_CLOSED] & ~opps[s.IS_WON]
     columns['Date entered "Closed Lost (Sales Pipeline)"'] = _iso_minutes(closed.where(lost))
     return columns
@@ -584,12 +560,8 @@ def _write_csv(path: Path, columns: dict, *, quote_all: bool, bom: bool = False)
     n = max((len(v) for v in columns.values() if not isinstance(v, str)), default=0)
     arrays = {}
     for name, values in columns.items():
-        series = pd.Series(
-            np.full(n, values) if isinstance(values, str) else np.asarray(values, dtype=object)
-        )
-        arrays[name] = pa.array(
-            series.fillna("").astype(str).to_numpy(dtype=object), type=pa.string()
-        )
+        series = pd.Series(np.full(n, values) if isinstance(values, str) else np.asarray(values, dtype=object))
+        arrays[name] = pa.array(series.fillna("").astype(str).to_numpy(dtype=object), type=pa.string())
     table = pa.table(arrays)
     options = pacsv.WriteOptions(quoting_style="all_valid" if quote_all else "needed")
     with path.open("wb") as handle:

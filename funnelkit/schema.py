@@ -152,13 +152,9 @@ class Stages:
         names = tuple(str(n) for n in self.names)
         object.__setattr__(self, "names", names)
         if len(names) < 2 or len(set(names)) != len(names):
-            raise ParameterError(
-                f"stages must name at least two distinct stages in order; got {list(names)}"
-            )
+            raise ParameterError(f"stages must name at least two distinct stages in order; got {list(names)}")
         if self.opportunity not in names:
-            raise ParameterError(
-                f"opportunity stage {self.opportunity!r} is not one of the stages {list(names)}"
-            )
+            raise ParameterError(f"opportunity stage {self.opportunity!r} is not one of the stages {list(names)}")
         merged = {**DEFAULT_LABELS, **{str(k): str(v) for k, v in dict(self.labels).items()}}
         table = {}
         for label, stage in merged.items():
@@ -187,9 +183,7 @@ class Stages:
         try:
             return self.names.index(stage)
         except ValueError:
-            raise ParameterError(
-                f"unknown stage {stage!r}; the funnel's stages are {list(self.names)}"
-            ) from None
+            raise ParameterError(f"unknown stage {stage!r}; the funnel's stages are {list(self.names)}") from None
 
     def stage_of(self, label: str) -> str | None:
         """Stage name for a CRM label, or None when the label is not mapped."""
@@ -198,9 +192,7 @@ class Stages:
     def map_labels(self, labels: pd.Series) -> pd.Series:
         """Vectorised :meth:`stage_of` over a Series of labels (unmapped -> NA)."""
         codes, uniques = pd.factorize(labels)
-        stages = np.array(
-            [self.stage_of(u) for u in uniques] + [None], dtype=object
-        )  # per distinct label
+        stages = np.array([self.stage_of(u) for u in uniques] + [None], dtype=object)  # per distinct label
         return pd.Series(stages[codes], index=labels.index, dtype="str")
 
     def with_labels(self, labels: Mapping[str, str]) -> Stages:
@@ -220,15 +212,12 @@ class Stages:
         unknown = set(config) - {"names", "opportunity", "lost", "labels"}
         if unknown:
             raise ParameterError(
-                f"unknown keys {sorted(unknown)} in the stages section; "
-                "allowed: names, opportunity, lost, labels"
+                f"unknown keys {sorted(unknown)} in the stages section; allowed: names, opportunity, lost, labels"
             )
         names = tuple(config.get("names", cls.names))
         return cls(
             names=names,
-            opportunity=config.get(
-                "opportunity", "opportunity" if "opportunity" in names else names[0]
-            ),
+            opportunity=config.get("opportunity", "opportunity" if "opportunity" in names else names[0]),
             lost=config.get("lost", LOST),
             labels=dict(config.get("labels", {})),
         )

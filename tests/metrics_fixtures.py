@@ -31,9 +31,7 @@ def _column(values):
 
 
 def empty_events() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype(
-        {s.AT: s.TIMESTAMP}
-    )
+    return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
 
 
 def tiny() -> fk.Dataset:
@@ -42,9 +40,7 @@ def tiny() -> fk.Dataset:
     leads = pd.DataFrame(
         {
             s.LEAD_ID: ["L1", "L2", "L3", "L4", "L5", "L6"],
-            s.CREATED_AT: _column(
-                ["2025-01-05", "2025-01-10", "2025-02-01", "2025-01-20", "2025-04-02", "2025-04-05"]
-            ),
+            s.CREATED_AT: _column(["2025-01-05", "2025-01-10", "2025-02-01", "2025-01-20", "2025-04-02", "2025-04-05"]),
             s.SOURCE: ["A", "A", "A", "B", "B", "B"],
             s.OWNER: ["ann", "ann", "bob", "bob", "ann", "bob"],
             s.STATUS: [
@@ -57,9 +53,7 @@ def tiny() -> fk.Dataset:
             ],  # fmt: skip
             "mql_at": _column(mql),
             "sql_at": _column(["2025-01-10", None, None, "2025-01-25", None, "2025-04-08"]),
-            s.CONVERTED_AT: _column(
-                ["2025-01-15", None, None, "2025-02-01", "2025-04-10", "2025-04-09"]
-            ),
+            s.CONVERTED_AT: _column(["2025-01-15", None, None, "2025-02-01", "2025-04-10", "2025-04-09"]),
             s.OPPORTUNITY_ID: ["O1", None, None, "O2", "O3", "O4"],
             s.FIRST_TOUCH_AT: _column(touch),
             s.TOUCHES: [3.0, 1.0, 0.0, 4.0, 2.0, 0.0],

@@ -39,9 +39,7 @@ def test_conversion_counts_match_duckdb(data_dir, folder):
     ours = funnelkit_conversion(data)
     pd.testing.assert_frame_equal(
         ours.sort_values(["source", "quarter"]).reset_index(drop=True),
-        peer.astype({c: "int64" for c in peer.columns[2:]}).astype(
-            {"source": "str", "quarter": "str"}
-        ),
+        peer.astype({c: "int64" for c in peer.columns[2:]}).astype({"source": "str", "quarter": "str"}),
         check_dtype=False,
     )
 
@@ -58,10 +56,6 @@ def test_generated_export_matches_duckdb(tmp_path):
     closed = opps[opps["is_closed"] & ~opps["closed_before_created"]]
     days = (closed["closed_at"] - closed["created_at"]).dt.total_seconds() / 86400
     assert days.median() == pytest.approx(peer["time_to_close"]["median_days"].iloc[0])
-    won_by_source = data.funnel.assign(
-        won_amount=data.funnel["amount"].where(data.funnel["is_won"], 0.0)
-    )
+    won_by_source = data.funnel.assign(won_amount=data.funnel["amount"].where(data.funnel["is_won"], 0.0))
     value = won_by_source.groupby("source")["won_amount"].sum()
-    assert value.to_dict() == pytest.approx(
-        peer["lead_value"].set_index("source")["won_revenue"].to_dict()
-    )
+    assert value.to_dict() == pytest.approx(peer["lead_value"].set_index("source")["won_revenue"].to_dict())

@@ -28,9 +28,7 @@ def test_salesforce_report_counts_and_footer(data_dir):
     data = fk.load(data_dir / "salesforce_report", cache=False)
     summary = data.summary.table.set_index("table")
     assert summary.loc["leads", "adapter"] == "salesforce_report"
-    assert summary.loc[
-        "leads", ["rows_read", "rows_kept", "rows_quarantined", "footer_lines"]
-    ].tolist() == [6, 6, 0, 5]
+    assert summary.loc["leads", ["rows_read", "rows_kept", "rows_quarantined", "footer_lines"]].tolist() == [6, 6, 0, 5]
     assert summary.loc["opportunities", ["rows_read", "rows_kept", "footer_lines"]].tolist() == [
         3,
         3,
@@ -46,9 +44,7 @@ def test_salesforce_report_values(data_dir):
     leads = data.leads.set_index("lead_id")
     assert leads.loc["00Q000000000001AAA", "created_at"] == ts("2025-01-15 09:30")
     assert leads.loc["00Q000000000005AAA", "created_at"] == ts("2025-03-01 16:59")  # 04:59 PM
-    assert leads.loc["00Q000000000003AAA", "converted_at"] == ts(
-        "2025-02-14"
-    )  # date-only: midnight UTC
+    assert leads.loc["00Q000000000003AAA", "converted_at"] == ts("2025-02-14")  # date-only: midnight UTC
     assert leads.loc["00Q000000000002AAA", "company"] == "O'Brien & Søn"
     opps = data.opportunities.set_index("opportunity_id")
     assert opps.loc["006000000000001AAA", "amount"] == 12345.0
@@ -83,9 +79,7 @@ def test_salesforce_report_funnel_by_source(data_dir):
     skipped = data.funnel.set_index("entity_id")["skipped_stages"]
     assert skipped["00Q000000000004AAA"] == 1
     # the skipped SQL stage takes the next stage's time (the conversion date)
-    assert data.funnel.set_index("entity_id").loc["00Q000000000004AAA", "sql_at"] == ts(
-        "2025-02-20"
-    )
+    assert data.funnel.set_index("entity_id").loc["00Q000000000004AAA", "sql_at"] == ts("2025-02-20")
 
 
 def test_time_zone_of_naive_timestamps(data_dir):

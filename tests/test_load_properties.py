@@ -14,18 +14,14 @@ import funnelkit as fk
 HEADER = ["id", "status", "add_time", "value", "currency", "org_name"]
 
 cell_text = st.one_of(
-    st.sampled_from(
-        ["", " ", "won", "lost", "open", "abc", "=cmd()", "1,5", '"', "\n", "€", "(12.00)"]
-    ),
+    st.sampled_from(["", " ", "won", "lost", "open", "abc", "=cmd()", "1,5", '"', "\n", "€", "(12.00)"]),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
 )
 dates = st.one_of(
-    st.dates(
-        min_value=pd.Timestamp("1985-01-01").date(), max_value=pd.Timestamp("2030-12-31").date()
-    ).map(lambda d: d.isoformat()),
-    st.sampled_from(
-        ["", "13/13/2025", "2025-02-30", "01/02/2025", "31/12/2024", "not a date", "2999-01-01"]
+    st.dates(min_value=pd.Timestamp("1985-01-01").date(), max_value=pd.Timestamp("2030-12-31").date()).map(
+        lambda d: d.isoformat()
     ),
+    st.sampled_from(["", "13/13/2025", "2025-02-30", "01/02/2025", "31/12/2024", "not a date", "2999-01-01"]),
 )
 amounts = st.one_of(
     st.floats(min_value=-1e7, max_value=1e7, allow_nan=False).map(lambda x: f"{x:.2f}"),
@@ -56,9 +52,7 @@ def to_csv(records, *, ragged_every: int = 0) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=rows, ragged_every=st.integers(0, 5))
 def test_rows_always_balance_or_a_funnelkit_error_explains(tmp_path_factory, records, ragged_every):
     path = tmp_path_factory.mktemp("prop") / "deals.csv"
@@ -75,9 +69,7 @@ def test_rows_always_balance_or_a_funnelkit_error_explains(tmp_path_factory, rec
     assert quarantined_lines == row["rows_quarantined"]
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(max_size=300))
 def test_arbitrary_bytes_never_escape_as_a_bare_exception(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("bytes") / "export.csv"
@@ -89,9 +81,7 @@ def test_arbitrary_bytes_never_escape_as_a_bare_exception(tmp_path_factory, cont
     assert data.summary.balanced
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=rows, seed=st.integers(0, 10_000))
 def test_shuffling_rows_changes_no_count(tmp_path_factory, records, seed):
     records = [r for r in records if r[0].strip()]

@@ -52,17 +52,13 @@ def test_three_corrupted_rows_are_quarantined_and_nothing_else_changes(data_dir,
         4,
         2,
     ]
-    assert summary.loc[
-        "opportunities", ["rows_read", "rows_kept", "rows_quarantined"]
-    ].tolist() == [3, 2, 1]
+    assert summary.loc["opportunities", ["rows_read", "rows_kept", "rows_quarantined"]].tolist() == [3, 2, 1]
     assert data.summary.balanced
     # the other rows are exactly as in the clean load
     kept = clean.leads[clean.leads["lead_id"].isin(data.leads["lead_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(data.leads.reset_index(drop=True), kept)
     kept_opps = clean.opportunities[clean.opportunities["opportunity_id"] != "006000000000002AAA"]
-    pd.testing.assert_frame_equal(
-        data.opportunities.reset_index(drop=True), kept_opps.reset_index(drop=True)
-    )
+    pd.testing.assert_frame_equal(data.opportunities.reset_index(drop=True), kept_opps.reset_index(drop=True))
 
 
 def test_ragged_rows_are_quarantined_with_their_line(tmp_path):
@@ -110,9 +106,7 @@ def test_duplicate_ids_keep_the_first_row(tmp_path):
 def test_footer_count_must_match_rows(data_dir, tmp_path):
     export = copy_fixture(data_dir, tmp_path)
     replace_in(export / "leads.csv", "Grand Totals (6 records)", "Grand Totals (7 records)")
-    with pytest.raises(
-        fk.InputFileError, match=r"leads.csv: the report footer says 7 records but the file holds 6"
-    ):
+    with pytest.raises(fk.InputFileError, match=r"leads.csv: the report footer says 7 records but the file holds 6"):
         fk.load(export, cache=False)
 
 

@@ -92,9 +92,7 @@ def test_lead_value_by_source(data):
 
 
 def test_lead_value_with_spend(data):
-    spend = pd.DataFrame(
-        {"source": ["A", "B"], "period": ["2025 Q1", "2025 Q1"], "spend": [300.0, 4000.0]}
-    )
+    spend = pd.DataFrame({"source": ["A", "B"], "period": ["2025 Q1", "2025 Q1"], "spend": [300.0, 4000.0]})
     table = fk.lead_value(data, matured_only=False, spend=spend).set_index("source")
     assert table.loc["A", "cost_per_lead"] == pytest.approx(100.0)
     assert table.loc["A", "roi"] == pytest.approx((1000 - 300) / 300)
@@ -118,9 +116,7 @@ def test_velocity(data):
 
 
 def test_plan_reproduces_the_known_example():
-    table = fk.plan(
-        quota=500_000, deal_size=2_000, win_rate=0.23, sql_to_opportunity=0.82, mql_to_sql=0.34
-    )
+    table = fk.plan(quota=500_000, deal_size=2_000, win_rate=0.23, sql_to_opportunity=0.82, mql_to_sql=0.34)
     assert table.set_index("stage")["needed"].to_dict() == {
         "won": 250,
         "opportunity": 1087,

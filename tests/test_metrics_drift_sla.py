@@ -16,9 +16,7 @@ def generated():
 
 
 def test_planted_drift_is_flagged_and_the_flat_source_is_not(generated):
-    table = fk.drift(
-        generated, metric="conversion", from_stage="mql", to_stage="sql", compare_to="first"
-    )
+    table = fk.drift(generated, metric="conversion", from_stage="mql", to_stage="sql", compare_to="first")
     social = table[table["source"] == "Paid Social"]
     referrals = table[table["source"] == "Referrals"]
     assert social["significant"].iloc[-1]  # 0.35 -> ~0.18 over the quarters
@@ -65,9 +63,7 @@ def test_mix_and_rate_effects_add_up_to_the_total_change(generated):
         total["rate_current"] - total["rate_previous"], abs=1e-12
     )
     # the overall rates are the plain rates of the two quarters
-    conv = fk.conversion(generated, from_stage="mql", to_stage="sql", period="Q").set_index(
-        "period"
-    )
+    conv = fk.conversion(generated, from_stage="mql", to_stage="sql", period="Q").set_index("period")
     assert total["rate_previous"] == pytest.approx(conv.loc["2024 Q2", "rate"])
     assert total["rate_current"] == pytest.approx(conv.loc["2025 Q2", "rate"])
 
@@ -114,9 +110,7 @@ def test_sla_scorecard():
     assert delivery["mqls"].to_dict() == {"2025-01": 3, "2025-04": 2}
     assert delivery["status"].to_dict() == {"2025-01": "over", "2025-04": "within"}
     response = result.response.iloc[0]
-    assert response[
-        ["mqls", "touched", "within_target", "within_max", "never_touched"]
-    ].tolist() == [5, 4, 2, 3, 1]
+    assert response[["mqls", "touched", "within_target", "within_max", "never_touched"]].tolist() == [5, 4, 2, 3, 1]
     assert response["median_minutes"] == pytest.approx(32.5)  # of 10, 20, 45, 2,880 minutes
     assert response["followed_up"] == 2  # L1 (3 touches) and L4 (4)
     assert result.feedback.to_dict("records") == [{"reason": "No budget", "mqls": 1}]

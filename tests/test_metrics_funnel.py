@@ -47,16 +47,12 @@ def test_cohorts_by_source_and_quarter(data):
 
 
 def test_young_cohorts_are_flagged_not_read_as_a_drop(data):
-    table = fk.conversion(data, from_stage="opportunity", to_stage="won", period="Q").set_index(
-        "period"
-    )
+    table = fk.conversion(data, from_stage="opportunity", to_stage="won", period="Q").set_index("period")
     # horizon: the 90th percentile of the observed step times 30 and 30 days = 30 days
     assert table.loc["2025 Q2", "horizon_days"] == pytest.approx(30.0)
     # Q1 ended 1 April: 30 days later is before as_of (30 June). Q2 ends 1 July: not yet.
     assert bool(table.loc["2025 Q1", "mature"]) and not bool(table.loc["2025 Q2", "mature"])
-    later = fk.conversion(
-        data.with_as_of("2025-08-15"), from_stage="opportunity", to_stage="won", period="Q"
-    )
+    later = fk.conversion(data.with_as_of("2025-08-15"), from_stage="opportunity", to_stage="won", period="Q")
     assert bool(later.set_index("period").loc["2025 Q2", "mature"])
 
 

@@ -66,6 +66,4 @@ def test_bundled_sample_loads_cleanly():
     data = fk.load(folder, cache=False)
     assert data.quarantine.empty and data.summary.balanced
     assert data.funnel["source"].nunique() >= 5
-    assert (
-        int(data.funnel["is_won"].sum()) > 0 and int((~data.opportunities["is_closed"]).sum()) > 0
-    )
+    assert int(data.funnel["is_won"].sum()) > 0 and int((~data.opportunities["is_closed"]).sum()) > 0

@@ -34,9 +34,7 @@ def test_wilson_covers_the_truth_about_95_percent_of_the_time():
 
 def test_two_proportion_test_known_value():
     # 30/100 vs 50/100: pooled p 0.4, z = -0.2 / sqrt(0.4*0.6*0.02) = -2.887, p = 0.00389
-    assert stats.two_proportion_pvalue([30], [100], [50], [100])[0] == pytest.approx(
-        0.00389, abs=1e-5
-    )
+    assert stats.two_proportion_pvalue([30], [100], [50], [100])[0] == pytest.approx(0.00389, abs=1e-5)
     assert np.isnan(stats.two_proportion_pvalue([1], [0], [1], [2])[0])
 
 
@@ -67,9 +65,7 @@ def test_kaplan_meier_recovers_an_exponential_median_under_censoring():
 
 
 def test_fiscal_quarter_labels():
-    stamps = pd.Series(
-        pd.to_datetime(["2025-01-31", "2025-02-01", "2025-07-01", "2026-01-31"], utc=True)
-    )
+    stamps = pd.Series(pd.to_datetime(["2025-01-31", "2025-02-01", "2025-07-01", "2026-01-31"], utc=True))
     assert period_labels(stamps, "Q").tolist() == ["2025 Q1", "2025 Q1", "2025 Q3", "2026 Q1"]
     assert period_labels(stamps, "Q", fiscal_year_start=2).tolist() == [
         "FY2025 Q4", "FY2026 Q1", "FY2026 Q2", "FY2026 Q4"

@@ -137,9 +137,7 @@ def expand_paths(paths) -> list[Path]:
     return files
 
 
-def _load_file(
-    path: Path, source: str, config: dict, ctx: Context, cache: bool, cache_dir
-) -> FileResult:
+def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool, cache_dir) -> FileResult:
     key = _cache.key(path, source=source, config=config, ctx=ctx) if cache else None
     if key is not None:
         hit = _cache.get(key, cache_dir)
@@ -209,9 +207,7 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
             failures = pd.concat(
                 [
                     failures,
-                    _quarantine_rows(
-                        raw, rows, "IsDeleted", "true", Reason.DELETED, "record deleted in the CRM"
-                    ),
+                    _quarantine_rows(raw, rows, "IsDeleted", "true", Reason.DELETED, "record deleted in the CRM"),
                 ],
                 ignore_index=True,
             )
@@ -224,9 +220,7 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     events = converted.events
     if events is not None and "_row" in events:
         events = events.loc[keep[events["_row"].to_numpy()]]
-    quarantine = pd.concat(
-        [raw.rejected, failures.drop(columns="row", errors="ignore")], ignore_index=True
-    )
+    quarantine = pd.concat([raw.rejected, failures.drop(columns="row", errors="ignore")], ignore_index=True)
     quarantine["line"] = quarantine["line"].astype(np.int64)
     ragged = int((raw.rejected["reason"] == str(Reason.RAGGED_ROW)).sum())
     if raw.footer_total is not None and raw.footer_total != len(raw.frame) + ragged:
@@ -247,9 +241,7 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
         "delimiter": raw.delimiter,
         "date_order": converted.date_order,
     }
-    return FileResult(
-        raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes)
-    )
+    return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
 
 
 def _quarantine_rows(raw, rows, column, value, reason, detail) -> pd.DataFrame:
@@ -294,9 +286,7 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     history += [_history_rows(r) for r in results if r.kind == HISTORY and len(r.frame)]
     events = _events(leads, opps, history, stages)
     _note_links(leads, opps, notes)
-    quarantine_table = (
-        pd.concat(quarantine, ignore_index=True) if quarantine else s.empty_quarantine()
-    )
+    quarantine_table = pd.concat(quarantine, ignore_index=True) if quarantine else s.empty_quarantine()
     quarantine_table = quarantine_table.reindex(columns=s.QUARANTINE_COLUMNS)
     return Dataset(
         leads=leads,
@@ -310,9 +300,7 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     )
 
 
-def _dedupe(
-    parts: list[FileResult], id_col: str, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Concatenate the files of a table; a repeated id keeps its first row, quarantines the rest."""
     if not parts:
         return pd.DataFrame(), s.empty_quarantine()
@@ -332,9 +320,7 @@ def _dedupe(
     dup = frame.loc[repeated, [id_col, "_file", "_row"]]
     firsts = first_pos.loc[dup[id_col]]
     lines_of = [_lines_of(p) for p in parts]
-    dup_lines = np.array(
-        [lines_of[f][r] for f, r in zip(dup["_file"], dup["_row"], strict=True)], dtype=np.int64
-    )
+    dup_lines = np.array([lines_of[f][r] for f, r in zip(dup["_file"], dup["_row"], strict=True)], dtype=np.int64)
     first_desc = [
         f"{Path(parts[f].path).name} line {lines_of[f][r]}"
         for f, r in zip(firsts["_file"], firsts["_row"], strict=True)
@@ -388,9 +374,7 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
     if not had_flags[s.IS_WON]:
         opps[s.IS_WON] = (opps[s.STAGE] == stages.won).to_numpy()
     if not had_flags[s.IS_CLOSED]:
-        opps[s.IS_CLOSED] = (
-            opps[s.STAGE].isin([stages.won, stages.lost]).to_numpy() | opps[s.IS_WON].to_numpy()
-        )
+        opps[s.IS_CLOSED] = opps[s.STAGE].isin([stages.won, stages.lost]).to_numpy() | opps[s.IS_WON].to_numpy()
     won = opps[s.IS_WON].to_numpy(dtype=bool)
     closed = opps[s.IS_CLOSED].to_numpy(dtype=bool) | won
     opps[s.IS_CLOSED] = closed
@@ -418,9 +402,7 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
         )
     negative = int((opps[s.AMOUNT] < 0).sum())
     if negative:
-        notes.append(
-            f"{negative:,} opportunities have a negative amount; they are kept as they are"
-        )
+        notes.append(f"{negative:,} opportunities have a negative amount; they are kept as they are")
     opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
 
@@ -430,9 +412,9 @@ def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     frame = frame.copy() if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
     for col, dtype in columns.items():
         if col not in frame:
-            frame[col] = pd.Series(
-                np.nan if dtype not in ("bool",) else False, index=frame.index
-            ).astype(dtype if dtype != s.TIMESTAMP else "datetime64[ns]")
+            frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(
+                dtype if dtype != s.TIMESTAMP else "datetime64[ns]"
+            )
             if dtype == s.TIMESTAMP:
                 frame[col] = frame[col].dt.tz_localize("UTC")
         elif dtype == "bool":
@@ -463,9 +445,7 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
     if history:
         hist = pd.concat(history, ignore_index=True).drop(columns="_row", errors="ignore")
         if s.STAGE not in hist or hist[s.STAGE].isna().any():
-            hist[s.STAGE] = stage_of_labels(
-                hist[s.STAGE_LABEL], stages, file="stage history", header="stage"
-            )
+            hist[s.STAGE] = stage_of_labels(hist[s.STAGE_LABEL], stages, file="stage history", header="stage")
         parts.append(hist)
     have_history = parts[0][s.ENTITY_ID].drop_duplicates() if parts else pd.Series([], dtype="str")
     for name in stages.names:
@@ -478,13 +458,9 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
             if col in frame:
                 stamps = frame[col]
             if name == stages.first and entity == "lead":
-                stamps = (
-                    frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
-                )
+                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
             if name == stages.opportunity and entity == "opportunity":
-                stamps = (
-                    frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
-                )
+                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
             if name == stages.won and entity == "opportunity" and len(frame):
                 won_at = frame[s.CLOSED_AT].where(frame[s.IS_WON])
                 stamps = won_at if stamps is None else stamps.fillna(won_at)
@@ -495,18 +471,12 @@ def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.Data
                 present = present & ~isin(frame[id_col], have_history)
             parts.append(_snapshot(frame[id_col], stamps, present, entity, name))
     if len(opps):
-        lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[
-            s.CLOSED_AT
-        ].notna().to_numpy()
+        lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[s.CLOSED_AT].notna().to_numpy()
         if len(have_history):
             lost = lost & ~isin(opps[s.OPPORTUNITY_ID], have_history)
-        parts.append(
-            _snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost)
-        )
+        parts.append(_snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost))
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype(
-            {s.AT: s.TIMESTAMP}
-        )
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
     events = pd.concat(parts, ignore_index=True)[s.EVENT_COLUMNS]
     events[s.AT] = events[s.AT].astype(s.TIMESTAMP)
     return events

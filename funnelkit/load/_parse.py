@@ -26,9 +26,7 @@ _SLASH_DATE = re.compile(
     r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4})"
     r"(?:[ T]+(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?)?$"
 )
-_ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$"
-)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$")
 
 DATE_ORDERS = ("auto", "mdy", "dmy", "ymd")
 
@@ -41,9 +39,7 @@ class Failures:
     lines: object  # callable returning the physical line per row, computed only if needed
     parts: list[pd.DataFrame] = field(default_factory=list)
 
-    def add(
-        self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, reason: Reason, detail
-    ) -> None:
+    def add(self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, reason: Reason, detail) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -67,17 +63,11 @@ class Failures:
 
     def table(self) -> pd.DataFrame:
         if not self.parts:
-            return pd.DataFrame(
-                columns=["file", "row", "line", "column", "value", "reason", "detail"]
-            )
+            return pd.DataFrame(columns=["file", "row", "line", "column", "value", "reason", "detail"])
         return pd.concat(self.parts, ignore_index=True)
 
     def rows(self) -> np.ndarray:
-        return (
-            np.unique(np.concatenate([p["row"].to_numpy() for p in self.parts]))
-            if self.parts
-            else np.empty(0, int)
-        )
+        return np.unique(np.concatenate([p["row"].to_numpy() for p in self.parts])) if self.parts else np.empty(0, int)
 
 
 # ---------------------------------------------------------------- dates --
@@ -163,9 +153,7 @@ def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str)
     )
 
 
-def parse_datetimes(
-    values: pd.Series, *, order: str, tz: str
-) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parse export text to UTC timestamps.
 
     Each supported format is tried in turn on the cells still unparsed (Arrow's
@@ -231,9 +219,7 @@ def _iso(values: pd.Series, tz: str) -> pd.Series:
         out.loc[aware.index] = pd.to_datetime(aware, format="ISO8601", utc=True, errors="coerce")
     naive = values[~has_offset]
     if len(naive):
-        out.loc[naive.index] = _localize(
-            pd.to_datetime(naive, format="ISO8601", errors="coerce"), tz
-        )
+        out.loc[naive.index] = _localize(pd.to_datetime(naive, format="ISO8601", errors="coerce"), tz)
     return out
 
 
@@ -241,9 +227,7 @@ def _localize(parsed: pd.Series, tz: str) -> pd.Series:
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         return parsed.dt.tz_convert("UTC").astype(TIMESTAMP)
     return (
-        parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-        .dt.tz_convert("UTC")
-        .astype(TIMESTAMP)
+        parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert("UTC").astype(TIMESTAMP)
     )
 
 
@@ -263,9 +247,7 @@ _AMOUNT = re.compile(
 )
 
 
-def parse_amounts(
-    values: pd.Series, *, default_currency: str | None
-) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def parse_amounts(values: pd.Series, *, default_currency: str | None) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """Parse amounts such as ``USD 1,234.00``, ``$1.234,50``, ``(1,234.00)``, ``-12.5 EUR``.
 
     Thousands and decimal separators are decided per cell where the cell shows

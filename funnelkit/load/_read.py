@@ -99,9 +99,7 @@ def read_table(path: Path, *, header_hint=None) -> RawTable:
     if path.suffix.lower() in EXCEL_SUFFIXES:
         return _read_excel(path, header_hint=header_hint)
     if path.suffix.lower() == ".xls":
-        raise InputFileError(
-            f"{path}: old-style .xls workbooks are not supported; save it as .xlsx or CSV"
-        )
+        raise InputFileError(f"{path}: old-style .xls workbooks are not supported; save it as .xlsx or CSV")
     return _read_csv(path)
 
 
@@ -198,8 +196,7 @@ def _parse_header(path: Path, text_head: str, delimiter: str) -> list[str]:
     blanks = [i + 1 for i, h in enumerate(header) if not h]
     if blanks:
         raise SchemaError(
-            f"{path}: line 1: column(s) {blanks} have no name in the header row; "
-            "name them or delete them"
+            f"{path}: line 1: column(s) {blanks} have no name in the header row; name them or delete them"
         )
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
@@ -298,9 +295,7 @@ def _split_footer(data: bytes, delimiter: str) -> tuple[bytes, int, int | None]:
     body_end = tail_start + sum(len(line) + 1 for line in lines[:cut])
     footer = [line.decode("utf-8", "replace") for line in lines[cut:]]
     footer_lines = sum(1 for line in footer if line.strip())
-    totals = [
-        int(re.sub(r"[^\d]", "", m.group(1))) for line in footer if (m := GRAND_TOTAL.search(line))
-    ]
+    totals = [int(re.sub(r"[^\d]", "", m.group(1))) for line in footer if (m := GRAND_TOTAL.search(line))]
     return data[:body_end], footer_lines, (sum(totals) if totals else None)
 
 
@@ -373,10 +368,7 @@ def _account_rows(table: RawTable, header: list[str], records: _RecordIndex | No
             "column": "(whole row)",
             "value": [t[:200] for t, r in zip(texts, ragged, strict=True) if r],
             "reason": str(Reason.RAGGED_ROW),
-            "detail": [
-                f"{records.fields[i]} fields where the header has {n_fields}"
-                for i in skipped[ragged]
-            ],
+            "detail": [f"{records.fields[i]} fields where the header has {n_fields}" for i in skipped[ragged]],
         }
     )
 
@@ -386,9 +378,7 @@ def _clean_lines(records: _RecordIndex) -> np.ndarray:
     return records.start_lines[body[~records.blank[body]]].astype(np.int64)
 
 
-def _extend_footer_block(
-    records: _RecordIndex, skipped: np.ndarray, kept: np.ndarray, is_footer: np.ndarray
-) -> None:
+def _extend_footer_block(records: _RecordIndex, skipped: np.ndarray, kept: np.ndarray, is_footer: np.ndarray) -> None:
     """Footer lines no pattern can know (the org's name Salesforce writes last).
 
     A one-field line right after a footer line belongs to the footer, and so
@@ -456,29 +446,19 @@ def _empty_rejected() -> pd.DataFrame:
 
 def _read_excel(path: Path, *, header_hint=None) -> RawTable:
     try:
-        sheet = pd.read_excel(
-            path, header=None, dtype=str, keep_default_na=False, engine="openpyxl"
-        )
+        sheet = pd.read_excel(path, header=None, dtype=str, keep_default_na=False, engine="openpyxl")
     except Exception as exc:  # openpyxl raises many unrelated types on a bad workbook
-        raise InputFileError(
-            f"{path}: the workbook cannot be opened ({type(exc).__name__}: {exc})"
-        ) from None
+        raise InputFileError(f"{path}: the workbook cannot be opened ({type(exc).__name__}: {exc})") from None
     sheet = sheet.fillna("").astype("str")
     if sheet.empty:
         raise InputFileError(f"{path}: the first sheet is empty")
     header_row = _find_header_row(sheet, header_hint)
     header = [str(h).strip() for h in sheet.iloc[header_row]]
     # trailing unnamed columns that are empty everywhere are layout, not data
-    while (
-        header
-        and not header[-1]
-        and not sheet.iloc[header_row + 1 :, len(header) - 1].str.strip().any()
-    ):
+    while header and not header[-1] and not sheet.iloc[header_row + 1 :, len(header) - 1].str.strip().any():
         header.pop()
     sheet = sheet.iloc[:, : len(header)]
-    _parse_header(
-        path, ",".join(f'"{h}"' for h in header) if all(header) else ",".join(header), ","
-    )
+    _parse_header(path, ",".join(f'"{h}"' for h in header) if all(header) else ",".join(header), ",")
     body = sheet.iloc[header_row + 1 :].reset_index(drop=True)
     body.columns = header
     body = body.apply(lambda c: c.str.strip())
@@ -487,11 +467,7 @@ def _read_excel(path: Path, *, header_hint=None) -> RawTable:
     first_cells = body.iloc[:, 0]
     others_blank = (body.iloc[:, 1:] == "").all(axis=1).to_numpy() if body.shape[1] > 1 else blank
     footer = others_blank & first_cells.str.match(FOOTER_PATTERNS).to_numpy()
-    totals = [
-        int(re.sub(r"[^\d]", "", m.group(1)))
-        for t in first_cells[footer]
-        if (m := GRAND_TOTAL.search(t))
-    ]
+    totals = [int(re.sub(r"[^\d]", "", m.group(1))) for t in first_cells[footer] if (m := GRAND_TOTAL.search(t))]
     keep = ~(blank | footer)
     table = RawTable(
         file=path,
@@ -504,9 +480,7 @@ def _read_excel(path: Path, *, header_hint=None) -> RawTable:
         delimiter="",
     )
     if header_row:
-        table.notes.append(
-            f"{path.name}: header found on row {header_row + 1} (title rows above it skipped)"
-        )
+        table.notes.append(f"{path.name}: header found on row {header_row + 1} (title rows above it skipped)")
     _reject_repeated_headers(table, header)
     return table
 
@@ -516,10 +490,7 @@ def _find_header_row(sheet: pd.DataFrame, header_hint) -> int:
     top = sheet.head(30)
     filled = (top != "").sum(axis=1)
     if header_hint is not None:
-        scores = [
-            header_hint([str(v).strip() for v in row if str(v).strip()])
-            for row in top.itertuples(index=False)
-        ]
+        scores = [header_hint([str(v).strip() for v in row if str(v).strip()]) for row in top.itertuples(index=False)]
         best = int(np.argmax(scores))
         if scores[best] > 0:
             return best

@@ -127,15 +127,12 @@ class Adapter:
         best_partial, partial_kind = 0, None
         for kind in self.columns:
             signature = self.signature.get(kind) or tuple(
-                a
-                for aliases in self.columns[kind]
-                for a in (aliases if isinstance(aliases, tuple) else (aliases,))
+                a for aliases in self.columns[kind] for a in (aliases if isinstance(aliases, tuple) else (aliases,))
             )
             groups = [g if isinstance(g, tuple) else (g,) for g in signature]
             hits = sum(any(normalise_header(a) in present for a in g) for g in groups)
             required_ok = all(
-                any(normalise_header(a) in present for a in self._aliases_of(kind, req))
-                for req in REQUIRED[kind]
+                any(normalise_header(a) in present for a in self._aliases_of(kind, req)) for req in REQUIRED[kind]
             )
             score = hits / len(groups) if groups and required_ok else 0.0
             if score > best:
@@ -173,9 +170,7 @@ class Adapter:
         """CRM-specific clean-up after typing (default: none)."""
         return frame
 
-    def history_events(
-        self, raw: RawTable, frame: pd.DataFrame, ctx: Context
-    ) -> pd.DataFrame | None:
+    def history_events(self, raw: RawTable, frame: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
         """Stage entries carried by this file besides its snapshot columns (default: none)."""
         return None
 
@@ -195,9 +190,7 @@ def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str, 
         if source not in ADAPTERS:
             from ..errors import ParameterError
 
-            raise ParameterError(
-                f"source must be 'auto' or one of {sorted(ADAPTERS)}; got {source!r}"
-            )
+            raise ParameterError(f"source must be 'auto' or one of {sorted(ADAPTERS)}; got {source!r}")
         adapter = ADAPTERS[source]()
         score, kind = adapter.score(raw_headers)
         return adapter, kind, score
@@ -220,9 +213,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     """Type a raw table's mapped columns; collect every failing value."""
     headers = raw.headers
     mapping = adapter.header_map(kind, headers)
-    mapping.update(
-        {h: c for h, c in adapter.stage_columns(headers, ctx).items() if c not in mapping.values()}
-    )
+    mapping.update({h: c for h, c in adapter.stage_columns(headers, ctx).items() if c not in mapping.values()})
     missing = [c for c in REQUIRED[kind] if c not in mapping.values()]
     if missing:
         raise SchemaError(
@@ -233,9 +224,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     fails = _parse.Failures(str(raw.file), lambda: raw.lines)
     frame = raw.frame
     date_headers = [h for h, c in mapping.items() if column_kind(c) == "datetime"]
-    order = _parse.decide_date_order(
-        str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order
-    )
+    order = _parse.decide_date_order(str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order)
     out: dict[str, pd.Series] = {}
     for header, canonical in mapping.items():
         out.update(_typed(frame[header], header, canonical, order, ctx, fails))
@@ -261,9 +250,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     typed = adapter.finish(typed, kind, ctx, raw)
     if s.STAGE_LABEL in typed and kind in (OPPORTUNITIES, HISTORY):
         header = next((h for h, c in mapping.items() if c == s.STAGE_LABEL), s.STAGE_LABEL)
-        typed[s.STAGE] = stage_of_labels(
-            typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header
-        )
+        typed[s.STAGE] = stage_of_labels(typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header)
     events = adapter.history_events(raw, typed, ctx)
     failures = fails.table()
     return Converted(kind=kind, frame=typed, failures=failures, events=events, date_order=order)
@@ -296,9 +283,7 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
         return {canonical: amount, s.CURRENCY: currency}
     if kind == "bool":
         flags, unparsed = _parse.parse_booleans(values)
-        fails.add(
-            unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no"
-        )
+        fails.add(unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no")
         return {canonical: flags}
     if kind == "number":
         numbers, unparsed = _parse.parse_numbers(values)
@@ -340,8 +325,4 @@ def lookup_ci(mapping: Mapping[str, str], key: str) -> str | None:
 
 
 def rows_with_failures(failures: pd.DataFrame) -> np.ndarray:
-    return (
-        np.unique(failures["row"].to_numpy(dtype=np.int64))
-        if len(failures)
-        else np.empty(0, dtype=np.int64)
-    )
+    return np.unique(failures["row"].to_numpy(dtype=np.int64)) if len(failures) else np.empty(0, dtype=np.int64)

@@ -11,9 +11,7 @@ from .. import schema as s
 from . import _parse
 from .base import LEADS, OPPORTUNITIES, Adapter, Context, register
 
-DATE_ENTERED = re.compile(
-    r'^Date entered "(?P<stage>.+?)(?: \((?P<pipeline>[^()]+)\))?"$', re.IGNORECASE
-)
+DATE_ENTERED = re.compile(r'^Date entered "(?P<stage>.+?)(?: \((?P<pipeline>[^()]+)\))?"$', re.IGNORECASE)
 
 
 @register

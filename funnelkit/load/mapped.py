@@ -56,22 +56,17 @@ def read_mapping(mapping: Mapping | str | Path | None) -> dict:
         raise SchemaError(f"{source}: a mapping must be a dictionary with a 'tables' section")
     unknown = set(config) - MAPPING_KEYS
     if unknown:
-        raise SchemaError(
-            f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(MAPPING_KEYS)}"
-        )
+        raise SchemaError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(MAPPING_KEYS)}")
     tables = config.get("tables") or {}
     for kind, table in tables.items():
         if kind not in TABLE_KINDS:
             raise SchemaError(f"{source}: table {kind!r} is not one of {list(TABLE_KINDS)}")
         if not isinstance(table, Mapping) or not isinstance(table.get("columns"), Mapping):
-            raise SchemaError(
-                f"{source}: table {kind!r} needs a 'columns' dictionary (canonical: header)"
-            )
+            raise SchemaError(f"{source}: table {kind!r} needs a 'columns' dictionary (canonical: header)")
         extra = set(table) - TABLE_KEYS
         if extra:
             raise SchemaError(
-                f"{source}: table {kind!r} has unknown keys {sorted(extra)}; "
-                f"allowed: {sorted(TABLE_KEYS)}"
+                f"{source}: table {kind!r} has unknown keys {sorted(extra)}; allowed: {sorted(TABLE_KEYS)}"
             )
     return dict(config)
 

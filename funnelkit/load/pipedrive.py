@@ -45,18 +45,12 @@ class Pipedrive(Adapter):
     }
 
     def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw) -> pd.DataFrame:
-        status = (
-            frame.pop("pipedrive_status").str.casefold() if "pipedrive_status" in frame else None
-        )
+        status = frame.pop("pipedrive_status").str.casefold() if "pipedrive_status" in frame else None
         if status is None:
             return frame
         frame[s.IS_WON] = (status == "won").to_numpy()
         frame[s.IS_CLOSED] = status.isin(["won", "lost"]).to_numpy()
-        label = (
-            frame[s.STAGE_LABEL]
-            if s.STAGE_LABEL in frame
-            else pd.Series(pd.NA, index=frame.index, dtype="str")
-        )
+        label = frame[s.STAGE_LABEL] if s.STAGE_LABEL in frame else pd.Series(pd.NA, index=frame.index, dtype="str")
         frame[s.STAGE_LABEL] = label.mask(status == "won", "Won").mask(status == "lost", "Lost")
         closed = frame.get(s.CLOSED_AT)
         for col in ("won_time_at", "lost_time_at"):

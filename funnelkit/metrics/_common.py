@@ -60,16 +60,12 @@ def period_labels(stamps: pd.Series, period: str, *, fiscal_year_start: int = 1)
     """
     check_choice("period", period, PERIODS)
     if not 1 <= int(fiscal_year_start) <= 12:
-        raise ParameterError(
-            f"fiscal_year_start must be a month number 1-12; got {fiscal_year_start!r}"
-        )
+        raise ParameterError(f"fiscal_year_start must be a month number 1-12; got {fiscal_year_start!r}")
     valid = stamps.notna()
     if period == "M":
         labels = stamps.dt.strftime("%Y-%m")
     elif period == "W":
-        labels = (
-            stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")
-        ).dt.strftime("%Y-%m-%d")
+        labels = (stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
     else:
         shifted_month = (stamps.dt.month - fiscal_year_start) % 12  # 0 = first fiscal month
         fiscal_year = stamps.dt.year + (stamps.dt.month >= fiscal_year_start).astype(int)
@@ -77,10 +73,8 @@ def period_labels(stamps: pd.Series, period: str, *, fiscal_year_start: int = 1)
             fiscal_year = stamps.dt.year
         prefix = "" if fiscal_year_start == 1 else "FY"
         year = prefix + fiscal_year.astype("Int64").astype(str)
-        if period == "Y":
-            labels = year
-        else:
-            labels = year + " Q" + (shifted_month // 3 + 1).astype("Int64").astype(str)
+        quarter = " Q" + (shifted_month // 3 + 1).astype("Int64").astype(str)
+        labels = year if period == "Y" else year + quarter
     return labels.where(valid).astype("str")
 
 
@@ -136,9 +130,7 @@ def to_timedelta(value, name: str) -> pd.Timedelta | None:
     try:
         delta = pd.Timedelta(value)
     except (ValueError, TypeError):
-        raise ParameterError(
-            f"{name} must be a duration such as '90D' or '30min'; got {value!r}"
-        ) from None
+        raise ParameterError(f"{name} must be a duration such as '90D' or '30min'; got {value!r}") from None
     if delta <= pd.Timedelta(0):
         raise ParameterError(f"{name} must be positive; got {value!r}")
     return delta
@@ -154,18 +146,14 @@ def stage_pairs(data: Dataset, from_stage=None, to_stage=None) -> list[tuple[str
         a = names[0] if from_stage is None else from_stage
         b = names[-1] if to_stage is None else to_stage
         if data.stages.index(b) <= data.stages.index(a):
-            raise ParameterError(
-                f"to_stage {b!r} must come after from_stage {a!r} in {list(names)}"
-            )
+            raise ParameterError(f"to_stage {b!r} must come after from_stage {a!r} in {list(names)}")
         return [(a, b)]
     return list(zip(names[:-1], names[1:], strict=True))
 
 
 def require_stage(data: Dataset, stage: str, what: str) -> None:
     if stage not in data.stages.names:
-        raise ParameterError(
-            f"{what} needs the stage {stage!r}, but this data's funnel is {list(data.stages.names)}"
-        )
+        raise ParameterError(f"{what} needs the stage {stage!r}, but this data's funnel is {list(data.stages.names)}")
 
 
 def require_column(data: Dataset, column: str, what: str) -> pd.Series:

@@ -86,9 +86,7 @@ def conversion(
     parts = []
     for a, b in stage_pairs(data, from_stage, to_stage):
         if basis == "cohort":
-            parts.append(
-                _cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start)
-            )
+            parts.append(_cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start))
         else:
             parts.append(_period_step(data, a, b, by, period, start, end, fiscal_year_start))
     return pd.concat(parts, ignore_index=True)
@@ -137,12 +135,8 @@ def _cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start) 
         )
         counts["cumulative_rate"] = cumulative.to_numpy()
     else:
-        counts = pd.DataFrame(
-            {"entered": [len(table)], "converted": [int(table["converted"].sum())]}
-        )
-        counts["cumulative_rate"] = stats.km_probability(
-            table["_duration"], table["_event"], horizon
-        )
+        counts = pd.DataFrame({"entered": [len(table)], "converted": [int(table["converted"].sum())]})
+        counts["cumulative_rate"] = stats.km_probability(table["_duration"], table["_event"], horizon)
     counts["converted"] = counts["converted"].astype("int64")
     counts["entered"] = counts["entered"].astype("int64")
     stats.add_rate(counts, "converted", "entered")
@@ -171,24 +165,16 @@ def _period_step(data, a, b, by, period, start, end, fiscal_year_start) -> pd.Da
         frame = date_window(f[at.notna() & data.reached(stage)], stage_column(stage), start, end)
         keys = group_keys(frame, by)
         if period:
-            keys["period"] = period_labels(
-                frame[stage_column(stage)], period, fiscal_year_start=fiscal_year_start
-            )
+            keys["period"] = period_labels(frame[stage_column(stage)], period, fiscal_year_start=fiscal_year_start)
         group_cols = list(keys.columns)
         counted = keys.assign(**{name: 1})
-        rows.append(
-            counted.groupby(group_cols, dropna=False)[name].sum()
-            if group_cols
-            else counted[name].sum()
-        )
+        rows.append(counted.groupby(group_cols, dropna=False)[name].sum() if group_cols else counted[name].sum())
     if by or period:
         table = pd.concat(rows, axis=1).fillna(0).astype("int64").reset_index()
     else:
         table = pd.DataFrame({"entered": [int(rows[0])], "converted": [int(rows[1])]})
     with np.errstate(divide="ignore", invalid="ignore"):
-        table["rate"] = np.where(
-            table["entered"] > 0, table["converted"] / table["entered"], np.nan
-        )
+        table["rate"] = np.where(table["entered"] > 0, table["converted"] / table["entered"], np.nan)
     table["small_sample"] = table["entered"] < stats.SMALL_N
     table.insert(0, "to_stage", b)
     table.insert(0, "from_stage", a)
@@ -210,9 +196,7 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     by = by_columns(data, by)
     f = data.funnel
     keys = group_keys(f, by)
-    disqualified = (
-        f["disqualified_at"].notna() if "disqualified_at" in f else pd.Series(False, index=f.index)
-    )
+    disqualified = f["disqualified_at"].notna() if "disqualified_at" in f else pd.Series(False, index=f.index)
     parts = []
     for i, stage in enumerate(data.stages.names):
         reached = data.reached(stage)
@@ -227,9 +211,7 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
             still_open=stopped & ~lost & ~disq & ~f["is_won"],
             lost_value=f["amount"].where(lost, 0.0).fillna(0.0),
         )
-        summed = (
-            table.groupby(by, dropna=False).sum().reset_index() if by else table.sum().to_frame().T
-        )
+        summed = table.groupby(by, dropna=False).sum().reset_index() if by else table.sum().to_frame().T
         summed.insert(len(by), "stage", stage)
         parts.append(summed)
     out = pd.concat(parts, ignore_index=True)

@@ -92,9 +92,7 @@ def _baseline(table: pd.DataFrame, by: list[str], compare_to: str) -> pd.DataFra
     return first.mask(is_first)
 
 
-def _rates_by_period(
-    data, metric, by, period, from_stage, to_stage, fiscal_year_start
-) -> pd.DataFrame:
+def _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year_start) -> pd.DataFrame:
     if metric == "win_rate":
         rates = win_rate(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
         rates = rates.rename(columns={"won": "successes", "closed": "n"})
@@ -176,8 +174,7 @@ def mix_decomposition(
     missing = {current, previous} - set(rates["period"].dropna())
     if missing:
         raise ParameterError(
-            f"period(s) {sorted(missing)} not in the data; "
-            f"available: {sorted(rates['period'].dropna().unique())}"
+            f"period(s) {sorted(missing)} not in the data; available: {sorted(rates['period'].dropna().unique())}"
         )
     wide = rates[rates["period"].isin([current, previous])].pivot_table(
         index=by[0], columns="period", values=["n", "successes"], aggfunc="sum", fill_value=0

@@ -72,11 +72,7 @@ def lead_value(
     if "mql" in data.stages.names:
         table["mqls"] = data.reached("mql")[leads.index].astype(int)
     agg = {c: "sum" for c in ("leads", "won", "won_revenue", "mqls") if c in table}
-    out = (
-        table.groupby(by, dropna=False).agg(agg).reset_index()
-        if by
-        else table.agg(agg).to_frame().T
-    )
+    out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
     out = _split_currencies(table, by, out)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["revenue_per_lead"] = out["won_revenue"] / out["leads"].where(out["leads"] > 0)
@@ -111,8 +107,7 @@ def _with_spend(out, spend, by, fiscal_year_start) -> pd.DataFrame:
     required = {"source", "spend"}
     if not required <= set(spend.columns):
         raise ParameterError(
-            f"spend needs columns {sorted(required)} (and optionally 'period'); "
-            f"got {list(spend.columns)}"
+            f"spend needs columns {sorted(required)} (and optionally 'period'); got {list(spend.columns)}"
         )
     if by != ["source"]:
         raise ParameterError("spend can only be joined when by='source'")

@@ -99,9 +99,7 @@ def plan(
         rows.append((stage, needed, rates[name], basis[name]))
     out = pd.DataFrame(rows, columns=["stage", "needed", "rate_to_next", "rate_basis"])
     out["value_per_unit"] = quota / out["needed"]
-    out["lead_time_days"] = (
-        [_lead_time(data, stage) for stage in out["stage"]] if data is not None else np.nan
-    )
+    out["lead_time_days"] = [_lead_time(data, stage) for stage in out["stage"]] if data is not None else np.nan
     return out
 
 

@@ -40,9 +40,7 @@ def qualify(
     try:
         mask = f.eval(rule) if isinstance(rule, str) else rule(f)
     except Exception as exc:  # pandas raises many types for a bad expression
-        raise ParameterError(
-            f"the rule {rule!r} cannot be evaluated on the lead table: {exc}"
-        ) from None
+        raise ParameterError(f"the rule {rule!r} cannot be evaluated on the lead table: {exc}") from None
     mask = pd.Series(np.asarray(mask, dtype=bool), index=f.index)
     first = stage_column(data.stages.first)
     opp = data.reached(data.stages.opportunity)[f.index]

@@ -116,9 +116,7 @@ def sla(
     mqls = f[mql_at.notna()]
     delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
     require_column(data, "first_touch_at", "the response part of sla()")
-    response = _response(
-        data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by)
-    )
+    response = _response(data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by))
     return SLAResult(delivery=delivery, response=response, feedback=_feedback(mqls))
 
 
@@ -128,9 +126,7 @@ def _delivery(mql_at, target, period, tolerance, fiscal_year_start) -> pd.DataFr
     out["target"] = float(target)
     out["ratio"] = out["mqls"] / out["target"]
     out["low"], out["high"] = target * (1 - tolerance), target * (1 + tolerance)
-    out["status"] = np.select(
-        [out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within"
-    )
+    out["status"] = np.select([out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within")
     return out
 
 
@@ -165,11 +161,7 @@ def _feedback(mqls: pd.DataFrame) -> pd.DataFrame:
     if "disqualified_at" not in mqls:
         return pd.DataFrame({"reason": [], "mqls": []})
     rejected = mqls[mqls["disqualified_at"].notna()]
-    reasons = (
-        rejected["disqualify_reason"].fillna("(no reason given)")
-        if "disqualify_reason" in rejected
-        else None
-    )
+    reasons = rejected["disqualify_reason"].fillna("(no reason given)") if "disqualify_reason" in rejected else None
     if reasons is None:
         return pd.DataFrame({"reason": ["(no reason given)"], "mqls": [len(rejected)]})
     return reasons.value_counts().rename_axis("reason").reset_index(name="mqls")

@@ -44,9 +44,7 @@ def _durations(data: Dataset, start: str) -> pd.DataFrame:
     days = days_between(end, frame[begin_col])
     # a close before the start is a data error: left out (the loader flags such deals)
     valid = (days >= 0).to_numpy()
-    frame = frame[valid].assign(
-        _days=days[valid].to_numpy(), _closed=closed[valid], _begin=frame[begin_col][valid]
-    )
+    frame = frame[valid].assign(_days=days[valid].to_numpy(), _closed=closed[valid], _begin=frame[begin_col][valid])
     return frame
 
 

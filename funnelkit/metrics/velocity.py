@@ -9,9 +9,7 @@ from ..dataset import Dataset
 from ._common import by_columns, days_between, group_keys, period_labels
 
 
-def velocity(
-    data: Dataset, *, period: str = "Q", by=None, fiscal_year_start: int = 1
-) -> pd.DataFrame:
+def velocity(data: Dataset, *, period: str = "Q", by=None, fiscal_year_start: int = 1) -> pd.DataFrame:
     """Sales velocity per period of opportunity creation.
 
     velocity = opportunities x win rate x average won deal size / median cycle days
@@ -27,9 +25,7 @@ def velocity(
     f = data.funnel
     opps = f[f["opportunity_created_at"].notna()]
     keys = group_keys(opps, by)
-    keys["period"] = period_labels(
-        opps["opportunity_created_at"], period, fiscal_year_start=fiscal_year_start
-    )
+    keys["period"] = period_labels(opps["opportunity_created_at"], period, fiscal_year_start=fiscal_year_start)
     cycle = days_between(opps["closed_at"], opps["opportunity_created_at"]).where(opps["is_closed"])
     table = keys.assign(
         opportunities=1,

@@ -56,9 +56,7 @@ def win_rate(
     closed = date_window(f[f["is_closed"]], "closed_at", start, end)
     keys = group_keys(closed, by)
     if period:
-        keys["period"] = period_labels(
-            closed["closed_at"], period, fiscal_year_start=fiscal_year_start
-        )
+        keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
     table = keys.assign(won=closed["is_won"].astype(int), lost=closed["is_lost"].astype(int))
     cols = list(keys.columns)
     counts = (
@@ -85,9 +83,7 @@ def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFr
     cols = list(keys.columns)
     if cols:
         extra = keys.assign(stalled=1).groupby(cols, dropna=False)["stalled"].sum().reset_index()
-        counts = counts.merge(extra, on=cols, how="outer").fillna(
-            {"won": 0, "lost": 0, "closed": 0}
-        )
+        counts = counts.merge(extra, on=cols, how="outer").fillna({"won": 0, "lost": 0, "closed": 0})
     else:
         counts["stalled"] = len(stalled)
     counts["stalled"] = counts["stalled"].fillna(0).astype("int64")
