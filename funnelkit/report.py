@@ -263,11 +263,42 @@ def _check_every_cell_ran(executed: Path) -> None:
             raise ReportError(f"{executed.name}: cell {index} did not complete; nothing was published")
 
 
+#: what report outputs may contain after sanitizing: text structure and tables, nothing active
+REPORT_TAGS = frozenset(
+    {"a", "abbr", "b", "blockquote", "br", "caption", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+     "hr", "i", "li", "ol", "p", "pre", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot",
+     "th", "thead", "tr", "ul"}
+)  # fmt: skip
+REPORT_ATTRIBUTES = {
+    "*": ["class", "id"],
+    "a": ["href", "title"],
+    "td": ["colspan", "rowspan"],
+    "th": ["colspan", "rowspan"],
+}
+
+
+def clean_html(element) -> str:
+    """Sanitize HTML from Markdown cells and outputs: anything not on the allowlist is removed,
+    links may only be http(s) or mailto (no ``javascript:``), no ``on*=`` attribute survives."""
+    import bleach
+
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    return bleach.clean(
+        text,
+        tags=REPORT_TAGS,
+        attributes=REPORT_ATTRIBUTES,
+        protocols={"http", "https", "mailto"},
+        strip=True,
+        strip_comments=True,
+    )
+
+
 def export_html(executed: Path) -> str:
     """Self-contained HTML without code: images embedded, outputs sanitized, no remote assets."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
+        filters={"clean_html": clean_html},
         template_name="funnelkit_report",
         extra_template_basedirs=[str(TEMPLATES)],
         exclude_input=True,
