@@ -227,7 +227,8 @@ def _execute(notebook, executed, values, facts, timeout, kernel_name, progress) 
         )
     except PapermillExecutionError as exc:
         # ename only: evalue and tracebacks can quote raw CRM values
-        raise ReportError(f"{notebook.name}: cell {exc.cell_index} failed with {exc.ename}") from None
+        cell = _source_index(executed, exc.cell_index)
+        raise ReportError(f"{notebook.name}: cell {cell} failed with {exc.ename}") from None
     except Exception as exc:  # nbclient's timeout and dead-kernel errors, among others
         name = type(exc).__name__
         if "Timeout" in name:
@@ -240,23 +241,37 @@ def _execute(notebook, executed, values, facts, timeout, kernel_name, progress) 
         os.environ.pop(FACTS_ENV, None)
 
 
+def _source_index(executed: Path, index: int) -> int:
+    """Position of an executed cell in the user's notebook (papermill inserts a parameters cell)."""
+    try:
+        nb = _read_notebook(executed)
+    except ReportError:
+        return index
+    injected = sum(1 for cell in nb.cells[:index] if "injected-parameters" in cell.get("metadata", {}).get("tags", []))
+    return index - injected
+
+
 def _running_cell(executed: Path) -> str:
     try:
         nb = _read_notebook(executed)
     except ReportError:
         return "?"
     for index, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            return str(index)
+        # the stopped cell is the first that did not complete or that ends in an error
+        status = cell.get("metadata", {}).get("papermill", {}).get("status")
+        errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        if cell.cell_type == "code" and (status != "completed" or errored):
+            return str(_source_index(executed, index))
     return "?"
 
 
 def _check_every_cell_ran(executed: Path) -> None:
     """A notebook that stops early (``sys.exit(0)``) looks like success to papermill."""
     nb = _read_notebook(executed)
-    for index, cell in enumerate(nb.cells):
+    for position, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
+        index = _source_index(executed, position)
         status = cell.get("metadata", {}).get("papermill", {}).get("status")
         errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
         if cell.get("execution_count") is None or status != "completed" or errored:
