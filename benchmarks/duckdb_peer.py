@@ -123,3 +123,14 @@ def peer_metrics(folder: str | Path, *, threads: int | None = None) -> dict[str,
     }
     con.close()
     return result
+
+
+def duckdb_headline(folder) -> dict:
+    peer = peer_metrics(folder)
+    win = peer["win_rate"].assign(closed=lambda t: t["won"] + t["lost"])
+    return {
+        "conversion": peer["conversion"].to_dict("records"),
+        "win_rate": win[["quarter", "won", "closed", "rate"]].to_dict("records"),
+        "lead_value": peer["lead_value"][["source", "won_revenue", "leads", "revenue_per_lead"]].to_dict("records"),
+        "median_days": float(peer["time_to_close"]["median_days"].iloc[0]),
+    }

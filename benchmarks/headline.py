@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-from duckdb_peer import peer_metrics
 
 import funnelkit as fk
 
@@ -36,6 +35,28 @@ def funnelkit_headline(data: fk.Dataset) -> tuple[dict, dict]:
         "median_days": timed("median time to close", lambda: _median_days(data)),
     }
     return numbers, timings
+
+
+def metric_suite(data: fk.Dataset) -> dict[str, float]:
+    """Seconds of each public metric as the funnel review calls it, and of the whole review."""
+    calls = {
+        "fk.conversion(by=source, period=Q)": lambda: fk.conversion(data, by="source", period="Q"),
+        "fk.dropoff()": lambda: fk.dropoff(data),
+        "fk.win_rate(by=source, period=Q)": lambda: fk.win_rate(data, by="source", period="Q", stall_days=90),
+        "fk.time_to_close(by=source)": lambda: fk.time_to_close(data, by="source"),
+        "fk.km_curve(by=source)": lambda: fk.km_curve(data, by="source"),
+        "fk.lead_value(by=source)": lambda: fk.lead_value(data),
+        "fk.drift(win_rate, by=source)": lambda: fk.drift(data, metric="win_rate"),
+        "fk.sla(mql_target=1000)": lambda: fk.sla(data, mql_target=1000),
+        "fk.velocity(period=Q)": lambda: fk.velocity(data),
+        "fk.review() (all funnel-review sections)": lambda: fk.review(data),
+    }
+    timings = {}
+    for name, call in calls.items():
+        started = time.perf_counter()
+        call()
+        timings[name] = time.perf_counter() - started
+    return timings
 
 
 def _conversion(data: fk.Dataset) -> list[dict]:
@@ -75,17 +96,6 @@ def _median_days(data: fk.Dataset) -> float:
     opps = data.opportunities
     closed = opps[opps["is_closed"] & ~opps["closed_before_created"]]
     return float(((closed["closed_at"] - closed["created_at"]).dt.total_seconds() / 86400).median())
-
-
-def duckdb_headline(folder) -> dict:
-    peer = peer_metrics(folder)
-    win = peer["win_rate"].assign(closed=lambda t: t["won"] + t["lost"])
-    return {
-        "conversion": peer["conversion"].to_dict("records"),
-        "win_rate": win[["quarter", "won", "closed", "rate"]].to_dict("records"),
-        "lead_value": peer["lead_value"][["source", "won_revenue", "leads", "revenue_per_lead"]].to_dict("records"),
-        "median_days": float(peer["time_to_close"]["median_days"].iloc[0]),
-    }
 
 
 def compare(ours: dict, theirs: dict) -> dict:

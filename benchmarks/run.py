@@ -72,7 +72,25 @@ def _step_funnelkit_metrics(folder: Path, cache_dir: Path) -> dict:
     timings = {"funnel view": time.perf_counter() - started}
     numbers, metric_timings = headline.funnelkit_headline(data)
     timings.update(metric_timings)
+    timings.update(headline.metric_suite(data))
     return {"timings": timings, "numbers": numbers, "rows": len(funnel)}
+
+
+def _step_report(folder: Path, cache_dir: Path) -> dict:
+    """``funnelkit report`` of the funnel review, end to end (kernel, every section, HTML)."""
+    from funnelkit.report import render_report
+
+    with tempfile.TemporaryDirectory() as out:
+        env_cache = os.environ.get("FUNNELKIT_CACHE")
+        os.environ["FUNNELKIT_CACHE"] = str(cache_dir / "report")  # a first, uncached load
+        try:
+            render_report(HERE.parent / "notebooks" / "funnel_review.ipynb", data=folder, out=out, progress=False)
+        finally:
+            if env_cache is None:
+                os.environ.pop("FUNNELKIT_CACHE", None)
+            else:
+                os.environ["FUNNELKIT_CACHE"] = env_cache
+    return {}
 
 
 def _step_funnelkit_end_to_end(folder: Path, cache_dir: Path) -> dict:
@@ -85,9 +103,9 @@ def _step_funnelkit_end_to_end(folder: Path, cache_dir: Path) -> dict:
 
 
 def _step_duckdb(folder: Path, cache_dir: Path) -> dict:
-    import headline
+    import duckdb_peer  # imports DuckDB and pandas only, not funnelkit
 
-    return {"numbers": headline.duckdb_headline(folder)}
+    return {"numbers": duckdb_peer.duckdb_headline(folder)}
 
 
 STEPS = {
@@ -96,6 +114,7 @@ STEPS = {
     "funnelkit_metrics": _step_funnelkit_metrics,
     "funnelkit_end_to_end": _step_funnelkit_end_to_end,
     "duckdb_end_to_end": _step_duckdb,
+    "report": _step_report,
 }
 
 
@@ -154,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help="JSON result file")
+    parser.add_argument("--skip-report", action="store_true", help="do not time `funnelkit report`")
     args = parser.parse_args(argv)
     if args.step:
         _child(args.step, args.folder, args.cache_dir)
@@ -163,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
     with tempfile.TemporaryDirectory(prefix="funnelkit-bench-cache-") as cache_dir:
         cache = Path(cache_dir)
-        results = {name: _run_step(name, folder, cache) for name in STEPS}
+        steps = [name for name in STEPS if not (name == "report" and args.skip_report)]
+        results = {name: _run_step(name, folder, cache) for name in steps}
 
     import headline
 
@@ -212,6 +233,8 @@ def _table_rows(results: dict) -> list[dict]:
     rows.append(_row("headline metrics from CSV: DuckDB", results["duckdb_end_to_end"], duck=duck))
     speedup = results["load_csv"]["seconds"] / results["load_cached"]["seconds"]
     rows.append(_row("cached load speed-up", value=speedup))
+    if "report" in results:
+        rows.append(_row("funnelkit report funnel_review (end to end)", results["report"]))
     return rows
 
 

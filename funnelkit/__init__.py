@@ -9,7 +9,6 @@ uncertainty, and render reports leadership can read.
 """
 
 # --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
-from . import plots
 from .dataset import Dataset, LoadSummary
 from .errors import (
     AmbiguousDateError,
@@ -54,6 +53,16 @@ from .sample import SampleTruth, generate_sample, write_sample
 from .schema import Stages
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # plots imports matplotlib (slow); load it on first use of fk.plots
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'funnelkit' has no attribute {name!r}")
+
 
 __all__ = [
     "Review",

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nbformat
-
 from .errors import ParameterError, ReportError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -327,6 +325,8 @@ def export_html(executed: Path) -> str:
 
 
 def _read_notebook(path: Path):
+    import nbformat  # imported here: it takes a second to import and only reports need it
+
     try:
         return nbformat.read(str(path), as_version=4)
     except (OSError, ValueError) as exc:

@@ -12,9 +12,16 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .errors import SmallSampleWarning
+
+
+def _sps():
+    """scipy.stats, imported on first use (it takes half a second to import)."""
+    from scipy import stats
+
+    return stats
+
 
 #: below this many observations a rate is shown as a count, not a precise-looking percentage
 SMALL_N = 20
@@ -42,7 +49,7 @@ def wilson(successes, trials, *, confidence: float = 0.95) -> tuple[np.ndarray, 
     """
     x = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
-    z = sps.norm.ppf(0.5 + confidence / 2)
+    z = _sps().norm.ppf(0.5 + confidence / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = x / n
         denominator = 1 + z**2 / n
@@ -66,7 +73,7 @@ def two_proportion_pvalue(x1, n1, x2, n2) -> np.ndarray:
         pooled = (x1 + x2) / (n1 + n2)
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        p = 2 * sps.norm.sf(np.abs(z))
+        p = 2 * _sps().norm.sf(np.abs(z))
     # identical proportions with zero variance: no evidence of a difference
     p = np.where((se == 0) & (n1 > 0) & (n2 > 0), 1.0, p)
     return np.where((n1 > 0) & (n2 > 0), p, np.nan)
@@ -98,10 +105,10 @@ def mann_whitney_pvalue(a, b) -> float:
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) == 0 or len(b) == 0:
         return float("nan")
-    return float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return float(_sps().mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def kaplan_meier(durations, observed) -> sps._survival.ECDFResult | None:
+def kaplan_meier(durations, observed) -> object | None:
     """Kaplan-Meier fit of durations where ``observed`` is False for right-censored ones."""
     durations = np.asarray(durations, dtype=float)
     observed = np.asarray(observed, dtype=bool)
@@ -109,8 +116,8 @@ def kaplan_meier(durations, observed) -> sps._survival.ECDFResult | None:
     durations, observed = np.maximum(durations[keep], 0.0), observed[keep]
     if not observed.any():
         return None
-    sample = sps.CensoredData(uncensored=durations[observed], right=durations[~observed])
-    return sps.ecdf(sample)
+    sample = _sps().CensoredData(uncensored=durations[observed], right=durations[~observed])
+    return _sps().ecdf(sample)
 
 
 def km_quantiles(durations, observed, qs=(0.25, 0.5, 0.75)) -> list[float]:
