@@ -96,7 +96,7 @@ def load(
     Examples
     --------
     >>> import funnelkit as fk
-    >>> data = fk.load("data/sample")
+    >>> data = fk.load("data/sample", cache=False)
     >>> data.summary.balanced
     True
     """

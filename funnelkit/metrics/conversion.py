@@ -77,8 +77,9 @@ def conversion(
     >>> import funnelkit as fk
     >>> data = fk.load("tests/data/salesforce_report", cache=False)
     >>> table = fk.conversion(data, from_stage="mql", to_stage="sql")
-    >>> table[["entered", "converted", "rate"]].values.tolist()
-    [[4, 3, 0.75]]
+    >>> print(table[["entered", "converted", "rate"]].to_string(index=False))
+     entered  converted  rate
+           4          3  0.75
     """
     check_choice("basis", basis, BASES)
     window = to_timedelta(window, "window")

@@ -83,8 +83,9 @@ def time_to_close(
     --------
     >>> import funnelkit as fk
     >>> data = fk.load("tests/data/salesforce_report", cache=False)
-    >>> fk.time_to_close(data)[["n", "n_closed", "n_censored", "closed_median"]].values.tolist()
-    [[3, 2, 1, 28.5]]
+    >>> print(fk.time_to_close(data)[["n", "n_closed", "n_censored", "closed_median"]].to_string(index=False))
+     n  n_closed  n_censored  closed_median
+     3         2           1           28.5
     """
     frame = _durations(data, start)
     by = by_columns(data, by)

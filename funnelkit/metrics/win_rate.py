@@ -48,8 +48,9 @@ def win_rate(
     --------
     >>> import funnelkit as fk
     >>> data = fk.load("tests/data/salesforce_report", cache=False)
-    >>> fk.win_rate(data)[["won", "lost", "rate"]].values.tolist()
-    [[1, 1, 0.5]]
+    >>> print(fk.win_rate(data)[["won", "lost", "rate"]].to_string(index=False))
+     won  lost  rate
+       1     1   0.5
     """
     by = by_columns(data, by)
     f = data.funnel
