@@ -59,7 +59,8 @@ def metric_suite(data: fk.Dataset) -> dict[str, float]:
     return timings
 
 
-def _conversion(data: fk.Dataset) -> list[dict]:
+def conversion_counts(data: fk.Dataset) -> pd.DataFrame:
+    """Leads of each source and quarter of creation, and how many reached each later stage."""
     f = data.funnel
     leads = f["entity"].eq("lead").to_numpy()
     counts = pd.DataFrame(
@@ -71,8 +72,12 @@ def _conversion(data: fk.Dataset) -> list[dict]:
             "won": f["is_won"],
         }
     )[leads]
-    table = counts.groupby([f["source"][leads], _quarter(f["lead_at"][leads])]).sum()
-    return table.rename_axis(["source", "quarter"]).reset_index().astype({"source": str}).to_dict("records")
+    table = counts.groupby([f["source"][leads], _quarter(f["lead_at"][leads])]).sum().astype("int64")
+    return table.rename_axis(["source", "quarter"]).reset_index().astype({"source": str})
+
+
+def _conversion(data: fk.Dataset) -> list[dict]:
+    return conversion_counts(data).to_dict("records")
 
 
 def _win_rate(data: fk.Dataset) -> list[dict]:

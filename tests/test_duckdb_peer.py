@@ -12,31 +12,14 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from duckdb_peer import peer_metrics  # noqa: E402
-
-
-def funnelkit_conversion(data: fk.Dataset) -> pd.DataFrame:
-    f = data.funnel
-    created = f["lead_at"]
-    quarter = created.dt.year.astype(str) + "-Q" + created.dt.quarter.astype(str)
-    counts = pd.DataFrame(
-        {
-            "leads": data.reached("lead"),
-            "mqls": data.reached("mql"),
-            "sqls": data.reached("sql"),
-            "opportunities": data.reached("opportunity"),
-            "won": f["is_won"],
-        }
-    )
-    counts = counts[f["entity"].eq("lead").to_numpy()]
-    table = counts.groupby([f["source"], quarter]).sum().astype("int64")
-    return table.rename_axis(["source", "quarter"]).reset_index()
+from headline import conversion_counts  # noqa: E402
 
 
 @pytest.mark.parametrize("folder", ["salesforce_report"])
 def test_conversion_counts_match_duckdb(data_dir, folder):
     data = fk.load(data_dir / folder, cache=False)
     peer = peer_metrics(data_dir / folder)["conversion"]
-    ours = funnelkit_conversion(data)
+    ours = conversion_counts(data)
     pd.testing.assert_frame_equal(
         ours.sort_values(["source", "quarter"]).reset_index(drop=True),
         peer.astype({c: "int64" for c in peer.columns[2:]}).astype({"source": "str", "quarter": "str"}),
@@ -49,7 +32,7 @@ def test_generated_export_matches_duckdb(tmp_path):
     sample.write_sample(20_000, tmp_path, format="salesforce", seed=5)
     data = fk.load(tmp_path, cache=False)
     peer = peer_metrics(tmp_path)
-    ours = funnelkit_conversion(data).sort_values(["source", "quarter"]).reset_index(drop=True)
+    ours = conversion_counts(data).sort_values(["source", "quarter"]).reset_index(drop=True)
     theirs = peer["conversion"].astype({"source": "str", "quarter": "str"})
     pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
     opps = data.opportunities

@@ -504,14 +504,12 @@ def _note_links(leads, opps, notes: list[str]) -> None:
     if dangling.any():
         notes.append(
             f"{int(dangling.sum()):,} leads name a converted opportunity that is not in the "
-            "opportunities "
-            "export; they count as converted at their converted date"
+            "opportunities export; they count as converted at their converted date"
         )
     orphan_leads = opps[s.LEAD_ID].dropna()
     missing = ~isin(orphan_leads, leads[s.LEAD_ID])
     if missing.any():
         notes.append(
             f"{int(missing.sum()):,} opportunities point to a lead that is not in the leads "
-            "export; "
-            "they enter the funnel at the opportunity stage with their own source"
+            "export; they enter the funnel at the opportunity stage with their own source"
         )

@@ -92,23 +92,22 @@ def _baseline(table: pd.DataFrame, by: list[str], compare_to: str) -> pd.DataFra
     return first.mask(is_first)
 
 
-def _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year_start) -> pd.DataFrame:
+def _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start) -> pd.DataFrame:
+    """Win rate or one conversion step per group and period, as ``successes`` of ``n``."""
     if metric == "win_rate":
         rates = win_rate(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
-        rates = rates.rename(columns={"won": "successes", "closed": "n"})
-    else:
-        names = data.stages.names
-        a = from_stage or names[0]
-        b = to_stage or names[data.stages.index(a) + 1]
-        rates = conversion(
-            data,
-            from_stage=a,
-            to_stage=b,
-            by=by,
-            period=period,
-            fiscal_year_start=fiscal_year_start,
-        )
-        rates = rates[rates["mature"]].rename(columns={"converted": "successes", "entered": "n"})
+        return rates.rename(columns={"won": "successes", "closed": "n"})
+    names = data.stages.names
+    a = from_stage or names[0]
+    b = to_stage or names[data.stages.index(a) + 1]
+    rates = conversion(data, from_stage=a, to_stage=b, by=by, period=period, fiscal_year_start=fiscal_year_start)
+    return rates.rename(columns={"converted": "successes", "entered": "n"})
+
+
+def _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year_start) -> pd.DataFrame:
+    rates = _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
+    if "mature" in rates:
+        rates = rates[rates["mature"]]
     keep = [*by, "period", "n", "successes", "rate", "ci_low", "ci_high"]
     return rates[keep].rename(columns={"rate": "value"}).dropna(subset=["period"])
 
@@ -156,21 +155,7 @@ def mix_decomposition(
     by = by_columns(data, by)
     if len(by) != 1:
         raise ParameterError("mix_decomposition needs exactly one by column, e.g. by='source'")
-    if metric == "win_rate":
-        rates = win_rate(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
-        rates = rates.rename(columns={"won": "successes", "closed": "n"})
-    else:
-        a = from_stage or data.stages.names[0]
-        b = to_stage or data.stages.names[data.stages.index(a) + 1]
-        rates = conversion(
-            data,
-            from_stage=a,
-            to_stage=b,
-            by=by,
-            period=period,
-            fiscal_year_start=fiscal_year_start,
-        )
-        rates = rates.rename(columns={"converted": "successes", "entered": "n"})
+    rates = _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
     missing = {current, previous} - set(rates["period"].dropna())
     if missing:
         raise ParameterError(
