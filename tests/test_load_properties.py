@@ -99,3 +99,27 @@ def test_shuffling_rows_changes_no_count(tmp_path_factory, records, seed):
     assert sorted(a.quarantine["reason"]) == sorted(b.quarantine["reason"])
     # which duplicate is kept depends on order; the set of ids does not
     assert set(a.opportunities["opportunity_id"]) == set(b.opportunities["opportunity_id"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1000), cut=st.floats(0.1, 0.9))
+def test_splitting_an_export_into_two_files_changes_no_metric(tmp_path_factory, seed, cut):
+    truth = fk.generate_sample(400, seed=seed)
+    whole = tmp_path_factory.mktemp("whole")
+    fk.write_sample(truth, whole, format="salesforce")
+    split = tmp_path_factory.mktemp("split")
+    for name in ("leads.csv", "opportunities.csv"):
+        lines = (whole / name).read_bytes().decode("utf-8").split("\n")
+        header, body = lines[0], [line for line in lines[1:] if line.startswith('"00')]
+        k = int(len(body) * cut)
+        for part, rows in (("a", body[:k]), ("b", body[k:])):
+            (split / f"{part}_{name}").write_text("\n".join([header, *rows]) + "\n")
+    a, b = fk.load(whole, cache=False), fk.load(split, cache=False)
+    assert a.summary.table["rows_kept"].sum() == b.summary.table["rows_kept"].sum()
+    for metric in (
+        lambda d: fk.conversion(d, by="source"),
+        lambda d: fk.win_rate(d, period="Q"),
+        lambda d: fk.time_to_close(d),
+        lambda d: fk.lead_value(d),
+    ):
+        pd.testing.assert_frame_equal(metric(a), metric(b))
