@@ -157,7 +157,8 @@ def render_report(
     values["data_path"] = str(data.resolve())
 
     stem = notebook.stem
-    report_dir = Path(out) / stem
+    out = Path(out).resolve()  # the kernel runs in the notebook's folder: hand it absolute paths
+    report_dir = out / stem
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=report_dir, delete=True)  # noqa: SIM115
@@ -180,11 +181,11 @@ def render_report(
             _write_atomic(html_path, export_html(executed))
         except ReportError as exc:
             _finish_manifest(manifest, run_dir, executed, facts, started, status="failed", reason=str(exc))
-            write_index(Path(out))
+            write_index(out)
             raise
         _finish_manifest(manifest, run_dir, executed, facts, started, status="succeeded")
         _write_atomic(report_dir / "latest.html", html_path.read_text(encoding="utf-8"))
-        write_index(Path(out))
+        write_index(out)
     return RunResult(html_path=html_path, notebook_path=executed, run_dir=run_dir, manifest=manifest)
 
 

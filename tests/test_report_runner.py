@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import funnelkit as fk
+from conftest import ROOT
 from funnelkit.cli import main
 from funnelkit.report import render_report
 
@@ -126,3 +127,13 @@ def test_cli_exit_codes(data_file, tmp_path, capsys):
     assert "cell 2 failed with ValueError" in err and "Traceback" not in err
     assert main(["report", str(NOTEBOOKS / "ok.ipynb"), "--data", str(data_file), "--out", str(tmp_path / "r")]) == 0
     assert capsys.readouterr().out.strip().endswith("ok.html")
+
+
+def test_relative_output_folder(data_file, tmp_path, monkeypatch):
+    # `make report` passes --out reports: relative to the caller, while the kernel runs elsewhere
+    monkeypatch.chdir(tmp_path)
+    notebook = ROOT / "notebooks" / "funnel_review.ipynb"
+    result = render_report(notebook, data=ROOT / "data" / "sample", out="reports", progress=False)
+    assert result.html_path.is_absolute() and result.html_path.exists()
+    assert (tmp_path / "reports" / "funnel_review" / "latest.html").exists()
+    assert result.manifest["rows"]["read"] == 6531  # the notebook reached the runner's facts file
