@@ -163,17 +163,13 @@ def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Serie
     from 2100 on (NaT in the result).
     """
     text = pc.utf8_trim_whitespace(arrow(values))
-    text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
-    text = pc.replace_substring_regex(text, r"\s+", " ")
+    # normalise "4:59 p.m." and doubled spaces, only when a column has them (a full pass is costly)
+    if pc.any(pc.match_substring_regex(text, r"[ap]\.?m\.?$|\.m\.?$|\s\s", ignore_case=False)).as_py():
+        text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
+        text = pc.replace_substring_regex(text, r"\s+", " ")
     is_empty = pc.equal(text, "")
     empty = is_empty.to_numpy(zero_copy_only=False)
-    seconds = pa.nulls(len(text), pa.timestamp("s"))
-    for fmt in _formats(order):
-        todo = pc.and_not(pc.is_null(seconds), is_empty)
-        if not pc.any(todo).as_py():
-            break
-        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        seconds = pc.coalesce(seconds, parsed)
+    seconds = _strptime_first_match(text, is_empty, _formats(order))
     naive = pd.Series(seconds.to_numpy(zero_copy_only=False), index=values.index)
     iso = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
     far = ((naive < EARLIEST.tz_localize(None)) | (naive >= LATEST.tz_localize(None))).to_numpy()
@@ -189,6 +185,32 @@ def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Serie
     result = _localize(in_range.astype("datetime64[ns]"), tz).where(naive.notna(), iso).where(~far)
     unparsed = ~empty & naive.isna().to_numpy() & iso.isna().to_numpy() & ~far
     return result.astype(TIMESTAMP), unparsed, far
+
+
+def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Array:
+    """Seconds since the epoch from the first format that parses each cell (null if none does).
+
+    Each format after the first sees only the cells still unparsed.
+    """
+    seconds = pa.nulls(len(text), pa.timestamp("s"))
+    todo = pc.invert(is_empty)
+    for fmt in formats:
+        positions = pc.indices_nonzero(todo)
+        if len(positions) == 0:
+            break
+        parsed = pc.strptime(pc.take(text, positions), format=fmt, unit="s", error_is_null=True)
+        hit = pc.is_valid(parsed)
+        if not pc.any(hit).as_py():
+            continue
+        found = pc.filter(positions, hit).to_numpy()
+        values = seconds.to_numpy(zero_copy_only=False).copy() if seconds.null_count < len(seconds) else None
+        merged = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[s]") if values is None else values
+        merged[found] = pc.filter(parsed, hit).to_numpy(zero_copy_only=False)
+        seconds = pa.array(merged, type=pa.timestamp("s"), from_pandas=True)
+        done = np.zeros(len(text), dtype=bool)
+        done[found] = True
+        todo = pc.and_not(todo, pa.array(done))
+    return seconds
 
 
 def _formats(order: str):

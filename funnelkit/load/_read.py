@@ -137,9 +137,10 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
             f"{path}: this file is a web page (HTML), not a CSV export; the download "
             "probably failed or needed a login. Download the export again"
         )
+    if _is_utf8(raw):
+        return raw, "utf-8"
     try:
         raw.decode("utf-8")
-        return raw, "utf-8"
     except UnicodeDecodeError as exc:
         utf8_error = exc
     try:
@@ -151,6 +152,15 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
             f"{path}: line {line}: byte {raw[pos : pos + 1]!r} is neither UTF-8 nor "
             "Windows-1252 text; re-export the file as UTF-8"
         ) from None
+
+
+def _is_utf8(raw: bytes) -> bool:
+    """UTF-8 validation in Arrow (several times faster than decoding the file in Python)."""
+    try:
+        pa.array([raw], type=pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _transcode(path: Path, raw: bytes, encoding: str) -> bytes:
