@@ -17,8 +17,18 @@ PERCENT_COLUMNS = ("rate", "ci_low", "ci_high", "broad_rate", "cumulative_rate",
                    "change", "stopped_share", "share_previous", "share_current", "rate_previous", "rate_current",
                    "mix_effect", "rate_effect", "total_change", "win_rate")  # fmt: skip
 MONEY_COLUMNS = ("won_revenue", "revenue_per_lead", "revenue_per_mql", "avg_deal_size", "lost_value", "spend",
-                 "cost_per_lead", "cost_per_won", "velocity_per_day")  # fmt: skip
-DAY_COLUMNS = ("median", "q25", "q75", "closed_median", "horizon_days", "cycle_days")
+                 "cost_per_lead", "value_per_unit", "target", "low", "high", "cost_per_won",
+                 "velocity_per_day")  # fmt: skip
+DAY_COLUMNS = (
+    "median",
+    "q25",
+    "q75",
+    "closed_median",
+    "horizon_days",
+    "cycle_days",
+    "lead_time_days",
+    "median_minutes",
+)
 
 
 def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60) -> str:

@@ -88,3 +88,21 @@ def test_opportunity_only_export_gets_the_sections_it_supports(tmp_path):
     assert "This section is left out: lead value needs leads linked to closed deals" in html
     assert ">Time to close" in html and "Traceback" not in html
     assert result.manifest["rows"]["read"] == 8800
+
+
+@pytest.mark.parametrize(
+    ("notebook", "parameters", "expected"),
+    [
+        ("sla_scorecard", {"mql_target": "100"}, ["MQLs delivered against the commitment", "periods on target"]),
+        ("lead_plan", {"quota": "500000"}, ["What the quota needs", "measured"]),
+    ],
+)
+def test_the_other_notebooks_render_on_the_sample(tmp_path, notebook, parameters, expected):
+    result = render_report(
+        ROOT / "notebooks" / f"{notebook}.ipynb", data=ROOT / "data" / "sample", out=tmp_path,
+        parameters=parameters, progress=False,
+    )  # fmt: skip
+    html = result.html_path.read_text()
+    for words in expected:
+        assert words in html
+    assert live_markup(html) == []
