@@ -59,7 +59,7 @@ def _step_load_cached(folder: Path, cache_dir: Path) -> dict:
 
 
 def _table_bytes(data) -> int:
-    frames = (data.leads, data.opportunities, data.events)
+    frames = (data.leads, data.opportunities, data.history)
     return int(sum(f.memory_usage(deep=True).sum() for f in frames))
 
 

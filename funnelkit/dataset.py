@@ -45,8 +45,12 @@ class Dataset:
 
     Attributes
     ----------
-    leads, opportunities, events : pandas.DataFrame
+    leads, opportunities : pandas.DataFrame
         The canonical tables (columns documented in :mod:`funnelkit.schema`).
+    history : pandas.DataFrame
+        Stage entries read from history exports (Salesforce OpportunityHistory,
+        HubSpot "Date entered" columns), in the events table's columns; often
+        empty. :attr:`events` adds the entries implied by stage timestamps.
     quarantine : pandas.DataFrame
         One row per failing value: ``file, line, column, value, reason, detail``.
     summary : LoadSummary
@@ -62,7 +66,7 @@ class Dataset:
 
     leads: pd.DataFrame
     opportunities: pd.DataFrame
-    events: pd.DataFrame
+    history: pd.DataFrame = field(default_factory=lambda: empty_history())
     quarantine: pd.DataFrame = field(default_factory=s.empty_quarantine)
     summary: LoadSummary = field(default_factory=lambda: LoadSummary(pd.DataFrame()))
     stages: Stages = field(default_factory=Stages)
@@ -90,7 +94,14 @@ class Dataset:
         ``closed_at``, ``amount``, ``currency``, ``first_touch_at``, ``touches``,
         and the leads' and opportunities' extra attribute columns.
         """
-        return build_funnel(self.leads, self.opportunities, self.events, self.stages)
+        return build_funnel(self.leads, self.opportunities, self.history, self.stages)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """The long stage log: ``entity_id``, ``entity``, ``stage``, ``stage_label``, ``at``,
+        ``origin`` ("history" from history exports; "snapshot" derived from stage timestamps
+        for entities without history). Built on first use: it repeats the tables' dates."""
+        return snapshot_events(self.leads, self.opportunities, self.history, self.stages)
 
     def reached(self, stage: str) -> pd.Series:
         """Boolean mask over :attr:`funnel`: entities that reached ``stage``."""
@@ -103,7 +114,7 @@ class Dataset:
         return Dataset(
             self.leads,
             self.opportunities,
-            self.events,
+            self.history,
             self.quarantine,
             self.summary,
             self.stages,
@@ -114,7 +125,7 @@ class Dataset:
     def __repr__(self) -> str:
         return (
             f"<funnelkit.Dataset: {len(self.leads):,} leads, {len(self.opportunities):,} "
-            f"opportunities, {len(self.events):,} events, {len(self.quarantine):,} quarantined "
+            f"opportunities, {len(self.history):,} history events, {len(self.quarantine):,} quarantined "
             f"values; stages {' > '.join(self.stages.names)}; as of {self.as_of}>"
         )
 
@@ -126,7 +137,7 @@ def to_utc_timestamp(value) -> pd.Timestamp:
 
 def latest_timestamp(data: Dataset) -> pd.Timestamp | None:
     latest = []
-    for frame in (data.leads, data.opportunities, data.events):
+    for frame in (data.leads, data.opportunities, data.history):
         for col in frame.columns:
             if isinstance(frame[col].dtype, pd.DatetimeTZDtype) and frame[col].notna().any():
                 latest.append(frame[col].max())
@@ -319,3 +330,60 @@ def _coalesce(first: pd.Series | None, second: pd.Series | None, index, dtype="s
     if second is None:
         return first.astype(dtype)
     return first.where(first.notna(), second).astype(dtype)
+
+
+def empty_history() -> pd.DataFrame:
+    """An events table with no rows."""
+    return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
+
+
+def snapshot_events(leads, opps, history: pd.DataFrame, stages: Stages) -> pd.DataFrame:
+    """History entries, plus entries derived from stage timestamps for entities without history."""
+    parts = [history] if len(history) else []
+    have_history = history[s.ENTITY_ID].drop_duplicates() if len(history) else pd.Series([], dtype="str")
+    for name in stages.names:
+        col = stage_column(name)
+        for entity, frame, id_col in (
+            ("lead", leads, s.LEAD_ID),
+            ("opportunity", opps, s.OPPORTUNITY_ID),
+        ):
+            stamps = None
+            if col in frame:
+                stamps = frame[col]
+            if name == stages.first and entity == "lead":
+                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
+            if name == stages.opportunity and entity == "opportunity":
+                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
+            if name == stages.won and entity == "opportunity" and len(frame):
+                won_at = frame[s.CLOSED_AT].where(frame[s.IS_WON])
+                stamps = won_at if stamps is None else stamps.fillna(won_at)
+            if stamps is None or not len(frame):
+                continue
+            present = stamps.notna().to_numpy()
+            if entity == "opportunity" and len(have_history):
+                present = present & ~isin(frame[id_col], have_history)
+            parts.append(_snapshot(frame[id_col], stamps, present, entity, name))
+    if len(opps):
+        lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[s.CLOSED_AT].notna().to_numpy()
+        if len(have_history):
+            lost = lost & ~isin(opps[s.OPPORTUNITY_ID], have_history)
+        parts.append(_snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost))
+    if not parts:
+        return empty_history()
+    events = pd.concat(parts, ignore_index=True)[s.EVENT_COLUMNS]
+    events[s.AT] = events[s.AT].astype(s.TIMESTAMP)
+    return events
+
+
+def _snapshot(ids, stamps, present, entity, stage) -> pd.DataFrame:
+    n = int(present.sum())
+    return pd.DataFrame(
+        {
+            s.ENTITY_ID: ids[present].array,
+            s.ENTITY: pd.Series(entity, index=range(n), dtype="str").array,
+            s.STAGE: pd.Series(stage, index=range(n), dtype="str").array,
+            s.STAGE_LABEL: pd.Series(stage, index=range(n), dtype="str").array,
+            s.AT: stamps[present].array,
+            s.ORIGIN: "snapshot",
+        }
+    )

@@ -120,7 +120,7 @@ def redact_dataset(data, *, salt: str = ""):
     return Dataset(
         clean(data.leads),
         clean(data.opportunities),
-        data.events,
+        data.history,
         data.quarantine.assign(value="(redacted)") if len(data.quarantine) else data.quarantine,
         data.summary,
         data.stages,

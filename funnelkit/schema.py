@@ -18,7 +18,7 @@ opportunities (one row per opportunity)
     ``is_closed``, ``is_won`` (bool), ``amount`` (float), ``currency`` (ISO code),
     ``source``, ``owner``, ``lost_reason``, plus ``<stage>_at`` columns for
     custom opportunity stages and extra attributes (``product``, ``account``...).
-events (one row per stage entry)
+events (one row per stage entry; ``Dataset.history`` holds the ones read from history exports)
     ``entity_id``, ``entity`` ("lead" or "opportunity"), ``stage`` (funnel stage
     name), ``stage_label`` (CRM label), ``at`` (UTC timestamp), ``origin``
     ("history" when read from a stage-history export, "snapshot" when derived

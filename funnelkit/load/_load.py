@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import schema as s
 from .._arrow import isin
-from ..dataset import Dataset, LoadSummary
+from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
 from . import _cache
@@ -284,14 +284,14 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     opps = _finish_opportunities(tables[OPPORTUNITIES], stages, notes)
     history = [r.events for r in results if r.events is not None and len(r.events)]
     history += [_history_rows(r) for r in results if r.kind == HISTORY and len(r.frame)]
-    events = _events(leads, opps, history, stages)
+    history_table = _history_table(history, stages)
     _note_links(leads, opps, notes)
     quarantine_table = pd.concat(quarantine, ignore_index=True) if quarantine else s.empty_quarantine()
     quarantine_table = quarantine_table.reindex(columns=s.QUARANTINE_COLUMNS)
     return Dataset(
         leads=leads,
         opportunities=opps,
-        events=events,
+        history=history_table,
         quarantine=quarantine_table,
         summary=LoadSummary(summary),
         stages=stages,
@@ -439,61 +439,16 @@ def _history_rows(result: FileResult) -> pd.DataFrame:
     )
 
 
-def _events(leads, opps, history: list[pd.DataFrame], stages: Stages) -> pd.DataFrame:
-    """The long stage log: history exports where present, else stage timestamps."""
-    parts = []
-    if history:
-        hist = pd.concat(history, ignore_index=True).drop(columns="_row", errors="ignore")
-        if s.STAGE not in hist or hist[s.STAGE].isna().any():
-            hist[s.STAGE] = stage_of_labels(hist[s.STAGE_LABEL], stages, file="stage history", header="stage")
-        parts.append(hist)
-    have_history = parts[0][s.ENTITY_ID].drop_duplicates() if parts else pd.Series([], dtype="str")
-    for name in stages.names:
-        col = stage_column(name)
-        for entity, frame, id_col in (
-            ("lead", leads, s.LEAD_ID),
-            ("opportunity", opps, s.OPPORTUNITY_ID),
-        ):
-            stamps = None
-            if col in frame:
-                stamps = frame[col]
-            if name == stages.first and entity == "lead":
-                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
-            if name == stages.opportunity and entity == "opportunity":
-                stamps = frame[s.CREATED_AT] if stamps is None else stamps.fillna(frame[s.CREATED_AT])
-            if name == stages.won and entity == "opportunity" and len(frame):
-                won_at = frame[s.CLOSED_AT].where(frame[s.IS_WON])
-                stamps = won_at if stamps is None else stamps.fillna(won_at)
-            if stamps is None or not len(frame):
-                continue
-            present = stamps.notna().to_numpy()
-            if entity == "opportunity" and len(have_history):
-                present = present & ~isin(frame[id_col], have_history)
-            parts.append(_snapshot(frame[id_col], stamps, present, entity, name))
-    if len(opps):
-        lost = (opps[s.IS_CLOSED] & ~opps[s.IS_WON]).to_numpy() & opps[s.CLOSED_AT].notna().to_numpy()
-        if len(have_history):
-            lost = lost & ~isin(opps[s.OPPORTUNITY_ID], have_history)
-        parts.append(_snapshot(opps[s.OPPORTUNITY_ID], opps[s.CLOSED_AT], lost, "opportunity", stages.lost))
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
-    events = pd.concat(parts, ignore_index=True)[s.EVENT_COLUMNS]
-    events[s.AT] = events[s.AT].astype(s.TIMESTAMP)
-    return events
-
-
-def _snapshot(ids, stamps, present, entity, stage) -> pd.DataFrame:
-    n = int(present.sum())
-    return pd.DataFrame(
-        {
-            s.ENTITY_ID: ids[present].array,
-            s.ENTITY: pd.Series(entity, index=range(n), dtype="str").array,
-            s.STAGE: pd.Series(stage, index=range(n), dtype="str").array,
-            s.STAGE_LABEL: pd.Series(stage, index=range(n), dtype="str").array,
-            s.AT: stamps[present].array,
-            s.ORIGIN: "snapshot",
-        }
-    )
+def _history_table(history: list[pd.DataFrame], stages: Stages) -> pd.DataFrame:
+    """Stage entries read from history exports (OpportunityHistory, HubSpot "Date entered")."""
+    if not history:
+        return empty_history()
+    hist = pd.concat(history, ignore_index=True).drop(columns="_row", errors="ignore")
+    if s.STAGE not in hist or hist[s.STAGE].isna().any():
+        hist[s.STAGE] = stage_of_labels(hist[s.STAGE_LABEL], stages, file="stage history", header="stage")
+    hist = hist[s.EVENT_COLUMNS]
+    hist[s.AT] = hist[s.AT].astype(s.TIMESTAMP)
+    return hist
 
 
 def _note_links(leads, opps, notes: list[str]) -> None:

@@ -192,8 +192,8 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
 
 def _backward_moves(data: Dataset) -> pd.Series:
     """Count of returns to each stage from a later one, from stage history events."""
-    ev = data.events
-    ev = ev[(ev["origin"] == "history") & ev["stage"].isin(data.stages.names)]
+    ev = data.history
+    ev = ev[ev["stage"].isin(data.stages.names)]
     if ev.empty:
         return pd.Series(dtype="int64")
     position = {name: i for i, name in enumerate(data.stages.names)}
