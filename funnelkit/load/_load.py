@@ -240,6 +240,7 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
         "encoding": raw.encoding,
         "delimiter": raw.delimiter,
         "date_order": converted.date_order,
+        "id_column": converted.id_header,
     }
     return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
 
@@ -329,7 +330,7 @@ def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.
         {
             "file": [str(parts[f].path) for f in dup["_file"]],
             "line": dup_lines,
-            "column": _id_header(parts[0], id_col),
+            "column": [parts[f].summary.get("id_column", id_col) for f in dup["_file"]],
             "value": dup[id_col].to_numpy(),
             "reason": str(Reason.DUPLICATE_ID),
             "detail": [f"same id as {d}; the first row is kept" for d in first_desc],
@@ -350,10 +351,6 @@ def _lines_of(part: FileResult):
             return int(cached["lines"][row])
 
     return _Lazy()
-
-
-def _id_header(part: FileResult, id_col: str) -> str:
-    return id_col
 
 
 def _finish_leads(leads: pd.DataFrame, stages: Stages) -> pd.DataFrame:

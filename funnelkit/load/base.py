@@ -78,6 +78,7 @@ class Converted:
     failures: pd.DataFrame  # quarantine rows (with the frame's row positions in "row")
     events: pd.DataFrame | None = None
     date_order: str = ""
+    id_header: str = ""
 
 
 class Adapter:
@@ -253,7 +254,14 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         typed[s.STAGE] = stage_of_labels(typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header)
     events = adapter.history_events(raw, typed, ctx)
     failures = fails.table()
-    return Converted(kind=kind, frame=typed, failures=failures, events=events, date_order=order)
+    return Converted(
+        kind=kind,
+        frame=typed,
+        failures=failures,
+        events=events,
+        date_order=order,
+        id_header=_key_of(mapping, primary),
+    )
 
 
 def _key_of(mapping: dict[str, str], canonical: str) -> str:
