@@ -48,3 +48,11 @@ def test_options_are_part_of_the_key(tmp_path, option):
     base = fk.load(path, source="pipedrive", date_order="mdy", cache_dir=cache)
     other = fk.load(path, source="pipedrive", cache_dir=cache, **({"date_order": "mdy"} | option))
     assert base.opportunities["created_at"].iloc[0] != other.opportunities["created_at"].iloc[0]
+
+
+def test_cached_dataset_takes_the_as_of_of_each_call(data_dir, tmp_path):
+    explicit = fk.load(data_dir / "salesforce_report", cache_dir=tmp_path, as_of="2025-06-30")
+    assert explicit.as_of == pd.Timestamp("2025-06-30", tz="UTC")
+    default = fk.load(data_dir / "salesforce_report", cache_dir=tmp_path)
+    assert default.as_of == pd.Timestamp("2025-03-20", tz="UTC")  # the data's latest moment again
+    assert fk.load(data_dir / "salesforce_report", cache_dir=tmp_path).quarantine.equals(default.quarantine)

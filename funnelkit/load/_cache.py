@@ -110,5 +110,66 @@ def put(key: str, result, cache_dir=None) -> None:
         shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
 
 
+def _dataset_key(keys: list[str]) -> str:
+    return "dataset-" + hashlib.sha256("|".join(keys).encode()).hexdigest()[:32]
+
+
+def get_dataset(keys: list[str], cache_dir=None):
+    """The assembled Dataset of exactly these files and options, if cached."""
+    from ..dataset import Dataset, LoadSummary
+    from ..schema import Stages
+
+    folder = cache_root(cache_dir) / _dataset_key(keys)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in DATASET_TABLES}
+    except (OSError, ValueError, KeyError):
+        return None
+    stages = Stages(names=tuple(meta["stages"]["names"]), opportunity=meta["stages"]["opportunity"],
+                    lost=meta["stages"]["lost"], labels=meta["stages"]["labels"])  # fmt: skip
+    return Dataset(
+        leads=tables["leads"],
+        opportunities=tables["opportunities"],
+        history=tables["history"],
+        quarantine=tables["quarantine"],
+        summary=LoadSummary(tables["summary"]),
+        stages=stages,
+        as_of=None,  # the caller's as_of is applied afresh; None means the data's latest moment
+        notes=tuple(meta["notes"]),
+    )
+
+
+DATASET_TABLES = ("leads", "opportunities", "history", "quarantine", "summary")
+
+
+def put_dataset(keys: list[str], data, cache_dir=None) -> None:
+    root = cache_root(cache_dir)
+    final = root / _dataset_key(keys)
+    if final.exists():
+        return
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+        frames = {"leads": data.leads, "opportunities": data.opportunities, "history": data.history,
+                  "quarantine": data.quarantine, "summary": data.summary.table}  # fmt: skip
+        for name, frame in frames.items():
+            frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        stages = data.stages
+        meta = {
+            "notes": list(data.notes),
+            "stages": {
+                "names": list(stages.names),
+                "opportunity": stages.opportunity,
+                "lost": stages.lost,
+                "labels": dict(stages.labels),
+            },  # fmt: skip
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        os.replace(tmp, final)
+    except OSError:
+        # as with files: a cache that cannot be written only costs speed
+        shutil.rmtree(tmp, ignore_errors=True) if "tmp" in locals() else None
+
+
 def clear(cache_dir=None) -> None:
     shutil.rmtree(cache_root(cache_dir), ignore_errors=True)

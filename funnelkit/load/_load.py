@@ -111,8 +111,17 @@ def load(
         currency=currency or config.get("currency"),
     )
     files = expand_paths(paths)
+    if cache:
+        # the whole assembled dataset is cached too, keyed on every file's own key
+        keys = [_cache.key(path, source=source, config=config, ctx=ctx) for path in files]
+        whole = _cache.get_dataset(keys, cache_dir)
+        if whole is not None:
+            return whole.with_as_of(as_of) if as_of is not None else whole
     results = [_load_file(path, source, config, ctx, cache, cache_dir) for path in files]
-    return assemble(results, ctx, as_of=as_of)
+    data = assemble(results, ctx, as_of=as_of)
+    if cache:
+        _cache.put_dataset(keys, data, cache_dir)
+    return data
 
 
 def expand_paths(paths) -> list[Path]:
