@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputFileError, Reason, SchemaError
@@ -257,8 +258,10 @@ def _read_csv(path: Path) -> RawTable:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputFileError(f"{path}: the file cannot be read as CSV: {exc}") from None
-    frame = table.to_pandas()
-    frame = frame.apply(lambda c: c.str.strip()) if len(frame) else frame.astype("str")
+    # trim in Arrow, then convert once: no intermediate pandas copies of every column
+    trimmed = pa.table({name: pc.utf8_trim_whitespace(table.column(i)) for i, name in enumerate(header)})
+    del table
+    frame = trimmed.to_pandas() if trimmed.num_rows else pd.DataFrame({h: pd.Series(dtype="str") for h in header})
 
     raw_table = RawTable(
         file=path,
@@ -271,8 +274,9 @@ def _read_csv(path: Path) -> RawTable:
     if invalid:
         _account_rows(raw_table, header, _RecordIndex(data, delimiter))
     else:
-        # Clean file: lines are only needed if a value fails to parse later.
-        raw_table.line_source = lambda: _clean_lines(_RecordIndex(data, delimiter))
+        # Clean file: lines are only needed if a value fails to parse later, and then the
+        # file is read again rather than kept in memory all along.
+        raw_table.line_source = lambda: _clean_lines(_RecordIndex(_body(path, delimiter), delimiter))
     raw_table.footer_lines += footer_lines
     if footer_total is not None:
         raw_table.footer_total = (raw_table.footer_total or 0) + footer_total
@@ -280,6 +284,12 @@ def _read_csv(path: Path) -> RawTable:
     if encoding == "cp1252":
         raw_table.notes.append(f"{path.name}: read as Windows-1252 (not valid UTF-8)")
     return raw_table
+
+
+def _body(path: Path, delimiter: str) -> bytes:
+    """The file's data as UTF-8 bytes without its report footer (as parsed)."""
+    data, _ = _decode_plan(path, path.read_bytes())
+    return _split_footer(data, delimiter)[0]
 
 
 def _split_footer(data: bytes, delimiter: str) -> tuple[bytes, int, int | None]:
