@@ -8,7 +8,6 @@ uncertainty, and render reports leadership can read.
 >>> fk.win_rate(data, by="source", period="Q")          # doctest: +SKIP
 """
 
-# --- plots and reports (funnelkit/plots.py, funnelkit/report.py) ---
 from .dataset import Dataset, LoadSummary
 from .errors import (
     AmbiguousDateError,
@@ -22,11 +21,7 @@ from .errors import (
     SmallSampleWarning,
     StageError,
 )
-
-# --- loading (funnelkit/load) ---
 from .load import ADAPTERS, load
-
-# --- metrics (funnelkit/metrics) ---
 from .metrics import (
     SLAResult,
     conversion,
@@ -47,8 +42,6 @@ from .metrics import (
 from .report import RunResult, render_report
 from .review import Review, review
 from .safety import redact_dataset, to_csv_safe
-
-# --- sample data (funnelkit/sample.py) ---
 from .sample import SampleTruth, generate_sample, write_sample
 from .schema import Stages
 
@@ -65,45 +58,49 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    # loading
+    "load",
+    "ADAPTERS",
+    "Dataset",
+    "LoadSummary",
+    "Stages",
+    "generate_sample",
+    "write_sample",
+    "SampleTruth",
+    # metrics
+    "conversion",
+    "overall_conversion",
+    "dropoff",
+    "win_rate",
+    "time_to_close",
+    "km_curve",
+    "stage_durations",
+    "lead_value",
+    "velocity",
+    "drift",
+    "mix_decomposition",
+    "sla",
+    "SLAResult",
+    "plan",
+    "qualify",
+    # reports
+    "review",
     "Review",
+    "render_report",
     "RunResult",
     "plots",
     "redact_dataset",
-    "render_report",
-    "review",
     "to_csv_safe",
-    "SLAResult",
-    "conversion",
-    "dropoff",
-    "drift",
-    "km_curve",
-    "lead_value",
-    "mix_decomposition",
-    "overall_conversion",
-    "plan",
-    "qualify",
-    "sla",
-    "stage_durations",
-    "time_to_close",
-    "velocity",
-    "win_rate",
-    "SampleTruth",
-    "generate_sample",
-    "write_sample",
-    "ADAPTERS",
-    "load",
-    "AmbiguousDateError",
-    "Dataset",
+    # errors and warnings
     "FunnelkitError",
-    "FunnelkitWarning",
     "InputFileError",
-    "LoadSummary",
-    "ParameterError",
-    "Reason",
-    "ReportError",
     "SchemaError",
-    "SmallSampleWarning",
+    "AmbiguousDateError",
     "StageError",
-    "Stages",
+    "ParameterError",
+    "ReportError",
+    "Reason",
+    "SmallSampleWarning",
+    "FunnelkitWarning",
     "__version__",
 ]
