@@ -8,6 +8,7 @@ rows naming file, line, column, value and reason.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,11 +39,16 @@ class Failures:
     file: str
     lines: object  # callable returning the physical line per row, computed only if needed
     parts: list[pd.DataFrame] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, reason: Reason, detail) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
+        with self._lock:  # columns are typed in threads; line numbers are computed once
+            self._add(mask, column, values, reason, detail)
+
+    def _add(self, mask, column, values, reason, detail) -> None:
         rows = np.flatnonzero(mask)
         detail_values = detail[mask] if isinstance(detail, (pd.Series, np.ndarray)) else detail
         self.parts.append(
@@ -64,7 +70,8 @@ class Failures:
     def table(self) -> pd.DataFrame:
         if not self.parts:
             return pd.DataFrame(columns=["file", "row", "line", "column", "value", "reason", "detail"])
-        return pd.concat(self.parts, ignore_index=True)
+        # columns finish in any order when typed in threads: sort for a stable table
+        return pd.concat(self.parts, ignore_index=True).sort_values(["row", "column"], kind="stable", ignore_index=True)
 
     def rows(self) -> np.ndarray:
         return np.unique(np.concatenate([p["row"].to_numpy() for p in self.parts])) if self.parts else np.empty(0, int)
