@@ -158,3 +158,13 @@ def test_plan_rejects_impossible_rates():
         fk.plan(quota=1000, deal_size=10, win_rate=1.5, sql_to_opportunity=0.5, mql_to_sql=0.5)
     with pytest.raises(fk.ParameterError, match="deal_size is required"):
         fk.plan(quota=1000, win_rate=0.5, sql_to_opportunity=0.5, mql_to_sql=0.5)
+
+
+def test_plan_per_source_follows_the_current_mix(data):
+    table = fk.plan(quota=3_000, data=data, by="source").set_index(["source", "stage"])
+    # won revenue: A 1,000, B 2,000 -> quotas 1,000 and 2,000
+    assert table.loc[("A", "won"), "quota"] == pytest.approx(1_000)
+    # A: deal 1,000 -> 1 deal; win 1/1 -> 1 opp; sql->opp 1/1 -> 1; mql->sql 1/2 -> 2; lead->mql 2/3 -> 3
+    assert [table.loc[("A", s), "needed"] for s in ("won", "opportunity", "sql", "mql", "lead")] == [1, 1, 1, 2, 3]
+    # B: deal 2,000 -> 1 deal; win 1/2 -> 2 opps; sql->opp 3/3 -> 2; mql->sql 3/3 -> 2; lead->mql 3/3 -> 2
+    assert [table.loc[("B", s), "needed"] for s in ("won", "opportunity", "sql", "mql", "lead")] == [1, 2, 2, 2, 2]

@@ -10,7 +10,7 @@ import pandas as pd
 from ..dataset import Dataset
 from ..errors import ParameterError
 from ..schema import stage_column
-from ._common import days_between
+from ._common import by_columns, days_between, group_keys
 
 STEP_RATES = ("win_rate", "sql_to_opportunity", "mql_to_sql", "lead_to_mql")
 STEP_STAGES = {"win_rate": ("opportunity", "won"), "sql_to_opportunity": ("sql", "opportunity"),
@@ -26,13 +26,15 @@ def plan(
     mql_to_sql: float | None = None,
     lead_to_mql: float | None = None,
     data: Dataset | None = None,
+    by: str | None = None,
 ) -> pd.DataFrame:
     """Reverse funnel: how many deals, opportunities, SQLs, MQLs and leads a quota needs.
 
     Each count is rounded up before the next division. Rates not given are
-    measured from ``data`` (all-time cohort conversion of entities old enough
-    to have moved on); with ``data`` the plan also says how long before the
-    close each stage must be reached (median days from the stage to won).
+    measured from ``data`` (all-time conversion of the entities that reached
+    each stage; win rate over closed deals); with ``data`` the plan also says
+    how long before the close each stage must be reached (median days from
+    the stage to won).
 
     Parameters
     ----------
@@ -43,20 +45,24 @@ def plan(
     win_rate, sql_to_opportunity, mql_to_sql, lead_to_mql : float, optional
         Stage rates (0-1). ``lead_to_mql`` may be left out to stop at MQLs.
     data : Dataset, optional
+    by : str, optional
+        With ``data``: split the quota by each group's share of won revenue
+        (the current mix, e.g. ``by="source"``) and plan each group with its
+        own measured rates and deal size (given rates apply to every group).
 
     Returns
     -------
     pandas.DataFrame
-        One row per stage from won back to lead: ``stage``, ``needed``,
+        One row per stage from won back to lead (per group with ``by``, after
+        the ``by`` column and ``quota``): ``stage``, ``needed``,
         ``rate_to_next`` (the rate used to get from this stage to the next),
-        ``rate_basis`` ("given" / "measured"), ``lead_time_days`` (median days
-        from this stage to won, with ``data``), and ``value_per_unit`` (quota
-        / needed: what one MQL, say, is worth).
+        ``rate_basis`` ("given" / "measured"), ``value_per_unit`` (quota /
+        needed: what one MQL, say, is worth) and ``lead_time_days`` (median
+        days from this stage to won, with ``data``).
 
     Examples
     --------
-    >>> t = plan(quota=500_000, deal_size=2_000, win_rate=0.23,
-    ...          sql_to_opportunity=0.82, mql_to_sql=0.34)
+    >>> t = plan(quota=500_000, deal_size=2_000, win_rate=0.23, sql_to_opportunity=0.82, mql_to_sql=0.34)
     >>> t.set_index("stage")["needed"].to_dict()
     {'won': 250, 'opportunity': 1087, 'sql': 1326, 'mql': 3900}
     """
@@ -68,18 +74,39 @@ def plan(
         "mql_to_sql": mql_to_sql,
         "lead_to_mql": lead_to_mql,
     }
+    for name, value in given.items():
+        if value is not None and not 0 < value <= 1:
+            raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
+    if by is None:
+        return _reverse(quota, deal_size, given, data, None)
+    if data is None:
+        raise ParameterError("by= needs data to measure each group's mix and rates")
+    groups = group_keys(data.funnel, by_columns(data, by))[by]
+    revenue = data.funnel["amount"].where(data.funnel["is_won"], 0.0).fillna(0.0).groupby(groups).sum()
+    if revenue.sum() <= 0:
+        raise ParameterError("by= splits the quota by won revenue, and this data has none")
+    parts = []
+    for group, won in revenue[revenue > 0].items():  # one reverse funnel per group
+        share = won / revenue.sum()
+        part = _reverse(quota * share, deal_size, given, data, (groups == group).to_numpy())
+        part.insert(0, "quota", quota * share)
+        part.insert(0, by, group)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
     rates, basis = {}, {}
     for name, value in given.items():
         if value is not None:
-            if not 0 < value <= 1:
-                raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
             rates[name], basis[name] = float(value), "given"
         elif data is not None:
-            rates[name], basis[name] = _measured(data, *STEP_STAGES[name]), "measured"
+            rates[name], basis[name] = _measured(data, *STEP_STAGES[name], mask=mask), "measured"
     if deal_size is None:
         if data is None:
             raise ParameterError("deal_size is required when no data is given to measure it from")
-        deal_size = float(data.funnel.loc[data.funnel["is_won"], "amount"].mean())
+        won = data.funnel["is_won"].to_numpy() & (True if mask is None else mask)
+        deal_size = float(data.funnel.loc[won, "amount"].mean())
     for required in ("win_rate", "sql_to_opportunity", "mql_to_sql"):
         if required not in rates or not rates[required] > 0:
             raise ParameterError(f"{required} is needed: give it, or data to measure it from")
@@ -87,11 +114,11 @@ def plan(
     deals = math.ceil(quota / deal_size - 1e-9)
     rows = [("won", deals, None, None)]
     needed = deals
-    for name, (stage, _) in (
-        ("win_rate", ("opportunity", None)),
-        ("sql_to_opportunity", ("sql", None)),
-        ("mql_to_sql", ("mql", None)),
-        ("lead_to_mql", ("lead", None)),
+    for name, stage in (
+        ("win_rate", "opportunity"),
+        ("sql_to_opportunity", "sql"),
+        ("mql_to_sql", "mql"),
+        ("lead_to_mql", "lead"),
     ):
         if name not in rates or not rates[name] > 0:
             break
@@ -99,14 +126,14 @@ def plan(
         rows.append((stage, needed, rates[name], basis[name]))
     out = pd.DataFrame(rows, columns=["stage", "needed", "rate_to_next", "rate_basis"])
     out["value_per_unit"] = quota / out["needed"]
-    out["lead_time_days"] = [_lead_time(data, stage) for stage in out["stage"]] if data is not None else np.nan
+    out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
     return out
 
 
-def _measured(data: Dataset, a: str, b: str) -> float:
+def _measured(data: Dataset, a: str, b: str, mask=None) -> float:
     if a not in data.stages.names or b not in data.stages.names:
         return float("nan")
-    reached_a = data.reached(a)
+    reached_a = data.reached(a) if mask is None else data.reached(a) & mask
     if b == data.stages.won:
         # closed deals only: open ones have not decided yet
         decided = reached_a & data.funnel["is_closed"]
@@ -115,9 +142,9 @@ def _measured(data: Dataset, a: str, b: str) -> float:
     return float(moved.mean()) if len(moved) else float("nan")
 
 
-def _lead_time(data: Dataset, stage: str) -> float:
+def _lead_time(data: Dataset, stage: str, mask=None) -> float:
     if stage not in data.stages.names:
         return float("nan")
-    won = data.funnel[data.funnel["is_won"]]
+    won = data.funnel[data.funnel["is_won"].to_numpy() & (True if mask is None else mask)]
     days = days_between(won[stage_column(data.stages.won)], won[stage_column(stage)])
     return float(days.median()) if days.notna().any() else float("nan")
