@@ -157,11 +157,25 @@ def km_curve(durations, observed) -> pd.DataFrame:
 
 
 def km_probability(durations, observed, horizon: float) -> float:
-    """Kaplan-Meier estimate of the share that has had the event by ``horizon``."""
-    fit = kaplan_meier(durations, observed)
-    if fit is None:
+    """Kaplan-Meier estimate of the share that has had the event by ``horizon``.
+
+    The product-limit estimate in plain numpy (it runs once per cohort and
+    group, on millions of rows); tests check it against :func:`scipy.stats.ecdf`.
+    """
+    d = np.asarray(durations, dtype=float)
+    e = np.asarray(observed, dtype=bool)
+    keep = ~np.isnan(d)
+    d, e = np.maximum(d[keep], 0.0), e[keep]
+    if not e.any():
         return 0.0
-    return float(fit.cdf.evaluate(horizon))
+    order = np.argsort(d, kind="stable")
+    d, e = d[order], e[order]
+    times, first = np.unique(d, return_index=True)
+    at_risk = len(d) - first
+    events = np.add.reduceat(e.astype(np.int64), first)
+    survival = np.cumprod(1.0 - events / at_risk)
+    last = np.searchsorted(times, horizon, side="right") - 1
+    return 0.0 if last < 0 else float(1.0 - survival[last])
 
 
 def add_rate(frame: pd.DataFrame, successes: str, trials: str, *, prefix: str = "") -> pd.DataFrame:

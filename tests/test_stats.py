@@ -78,3 +78,15 @@ def test_fiscal_quarter_labels():
     ]
     assert period_labels(stamps, "M").tolist() == ["2025-01", "2025-02", "2025-07", "2026-01"]
     assert period_labels(stamps, "W").tolist()[0] == "2025-01-27"  # the Monday of that week
+
+
+def test_fast_kaplan_meier_probability_matches_scipy():
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(3)
+    durations = np.round(rng.exponential(20, 3_000))  # ties on purpose
+    observed = rng.random(3_000) < 0.7
+    fit = sps.ecdf(sps.CensoredData(uncensored=durations[observed], right=durations[~observed]))
+    for horizon in (0, 5, 17.5, 40, 500):
+        assert stats.km_probability(durations, observed, horizon) == pytest.approx(float(fit.cdf.evaluate(horizon)))
+    assert stats.km_probability([3, 4], [False, False], 10) == 0.0
