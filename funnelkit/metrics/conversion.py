@@ -11,6 +11,7 @@ from ..schema import stage_column
 from ._common import (
     by_columns,
     check_choice,
+    core,
     date_window,
     days_between,
     group_keys,
@@ -99,15 +100,15 @@ def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
     return conversion(data, from_stage=names[0], to_stage=names[-1], **options)
 
 
-def _entrants(data: Dataset, a: str, b: str, start, end) -> pd.DataFrame:
-    f = data.funnel
+def _entrants(data: Dataset, a: str, b: str, start, end, by=()) -> pd.DataFrame:
+    f = core(data, by)
     entered = data.reached(a).to_numpy() & f[stage_column(a)].notna().to_numpy()
     frame = f[entered]
     return date_window(frame, stage_column(a), start, end)
 
 
 def _cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start) -> pd.DataFrame:
-    f = _entrants(data, a, b, start, end)
+    f = _entrants(data, a, b, start, end, by)
     a_at, b_at = f[stage_column(a)], f[stage_column(b)]
     lag = days_between(b_at, a_at).clip(lower=0)
     reached = data.reached(b)[f.index].to_numpy()
@@ -159,7 +160,7 @@ def _horizon(lags: pd.Series) -> float:
 
 
 def _period_step(data, a, b, by, period, start, end, fiscal_year_start) -> pd.DataFrame:
-    f = data.funnel
+    f = core(data, by)
     rows = []
     for stage, name in ((a, "entered"), (b, "converted")):
         at = f[stage_column(stage)]
@@ -195,7 +196,7 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
         deals lost at this stage, when amounts exist).
     """
     by = by_columns(data, by)
-    f = data.funnel
+    f = core(data, by)
     keys = group_keys(f, by)
     disqualified = f["disqualified_at"].notna() if "disqualified_at" in f else pd.Series(False, index=f.index)
     parts = []

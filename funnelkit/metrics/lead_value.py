@@ -8,7 +8,7 @@ import pandas as pd
 from ..dataset import Dataset
 from ..errors import ParameterError
 from ..schema import stage_column
-from ._common import by_columns, days_between, group_keys
+from ._common import by_columns, core, days_between, group_keys
 
 
 def lead_value(
@@ -50,7 +50,7 @@ def lead_value(
         currencies: each currency is its own row.
     """
     by = by_columns(data, by)
-    f = data.funnel
+    f = core(data, by)
     first_at = f[stage_column(data.stages.first)]
     leads = f[f["entity"].eq("lead") & first_at.notna()]
     cutoff = pd.NaT

@@ -12,6 +12,7 @@ from ..dataset import Dataset
 from ._common import (
     by_columns,
     check_choice,
+    core,
     group_keys,
     period_labels,
     require_column,
@@ -111,7 +112,7 @@ def sla(
     within = to_timedelta(response_within, "response_within")
     longest = to_timedelta(max_response, "max_response")
     check_choice("period", period, ("W", "M", "Q", "Y"))
-    f = data.funnel
+    f = core(data, by_columns(data, by))
     mql_at = f[f"{mql_stage}_at"]
     mqls = f[mql_at.notna()]
     delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)

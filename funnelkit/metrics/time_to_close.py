@@ -8,7 +8,7 @@ import pandas as pd
 from .. import stats
 from ..dataset import Dataset
 from ..schema import stage_column
-from ._common import by_columns, check_choice, days_between, group_keys, period_labels
+from ._common import by_columns, check_choice, core, days_between, group_keys, period_labels
 
 
 def _start_column(data: Dataset, start: str) -> str:
@@ -33,10 +33,10 @@ def default_start(data: Dataset) -> str:
     return "opportunity"
 
 
-def _durations(data: Dataset, start: str) -> pd.DataFrame:
+def _durations(data: Dataset, start: str, by=()) -> pd.DataFrame:
     """Per deal: days from start to close (closed) or to as_of (open, censored)."""
     begin_col = _start_column(data, start)
-    f = data.funnel
+    f = core(data, by)
     has_deal = f["opportunity_created_at"].notna() | f["is_closed"] | f["opportunity_id"].notna()
     frame = f[has_deal & f[begin_col].notna()]
     closed = frame["is_closed"].to_numpy() & frame["closed_at"].notna().to_numpy()
@@ -87,8 +87,8 @@ def time_to_close(
      n  n_closed  n_censored  closed_median
      3         2           1           28.5
     """
-    frame = _durations(data, start)
     by = by_columns(data, by)
+    frame = _durations(data, start, by)
     keys = group_keys(frame, by)
     if period:
         keys["period"] = period_labels(frame["_begin"], period, fiscal_year_start=fiscal_year_start)
@@ -126,8 +126,8 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
     pandas.DataFrame
         Columns: the ``by`` columns, ``days``, ``survival``, ``n`` (deals in the group).
     """
-    frame = _durations(data, start)
     by = by_columns(data, by)
+    frame = _durations(data, start, by)
     keys = group_keys(frame, by)
     table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
     groups = table.groupby(by, dropna=False) if by else [((), table)]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from ._common import by_columns, days_between, group_keys, period_labels
+from ._common import by_columns, core, days_between, group_keys, period_labels
 
 
 def velocity(data: Dataset, *, period: str = "Q", by=None, fiscal_year_start: int = 1) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def velocity(data: Dataset, *, period: str = "Q", by=None, fiscal_year_start: in
         days to close of the closed ones), ``velocity_per_day``.
     """
     by = by_columns(data, by)
-    f = data.funnel
+    f = core(data, by)
     opps = f[f["opportunity_created_at"].notna()]
     keys = group_keys(opps, by)
     keys["period"] = period_labels(opps["opportunity_created_at"], period, fiscal_year_start=fiscal_year_start)

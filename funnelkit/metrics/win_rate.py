@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ._common import by_columns, date_window, days_between, group_keys, period_labels
+from ._common import by_columns, core, date_window, days_between, group_keys, period_labels
 
 
 def win_rate(
@@ -53,7 +53,7 @@ def win_rate(
        1     1   0.5
     """
     by = by_columns(data, by)
-    f = data.funnel
+    f = core(data, by)
     closed = date_window(f[f["is_closed"]], "closed_at", start, end)
     keys = group_keys(closed, by)
     if period:
@@ -73,7 +73,7 @@ def win_rate(
 
 
 def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFrame:
-    f = data.funnel
+    f = core(data, by)
     has_opp = f["opportunity_created_at"].notna() & ~f["is_closed"]
     age = days_between(pd.Series(data.as_of, index=f.index), f["opportunity_created_at"])
     stalled = f[has_opp & (age > stall_days)]
