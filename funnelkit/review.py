@@ -30,6 +30,7 @@ from .metrics import (
 from .metrics._common import days_between
 from .metrics.time_to_close import _start_column, default_start
 from .schema import stage_column
+from .stats import wilson
 
 STAGE_TITLES = {
     "lead": "New leads",
@@ -209,8 +210,11 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         before = closed[labels == previous]
         rate_now = now["is_won"].mean() if len(now) else np.nan
         rate_before = before["is_won"].mean() if len(before) else np.nan
+        won_now = int(now["is_won"].sum())
+        low, high = wilson([won_now], [len(now)])
+        interval = f"; 95% CI {low[0]:.0%}-{high[0]:.0%}" if len(now) else ""
         rows.append(("Win rate", rate_now, rate_before, rate_now - rate_before,
-                     f"{int(now['is_won'].sum())} won of {len(now)} closed"))  # fmt: skip
+                     f"{won_now} won of {len(now)} closed{interval}"))  # fmt: skip
         revenue_now = now.loc[now["is_won"], "amount"].sum()
         revenue_before = before.loc[before["is_won"], "amount"].sum()
         currencies = closed["currency"].dropna().unique()
