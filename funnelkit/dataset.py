@@ -177,8 +177,7 @@ def build_funnel(
     """
     names = stages.names
     opp_index = names.index(stages.opportunity)
-    leads = leads.copy()
-    opps = opportunities.copy()
+    opps = opportunities
 
     lead_events = _first_entries(events, "lead", names)
     if not lead_events.empty:
@@ -197,10 +196,15 @@ def build_funnel(
     paired = pairing[s.OPPORTUNITY_ID].dropna()
 
     opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
-    lead_rows = (
-        leads.drop(columns=[s.OPPORTUNITY_ID])
-        .merge(pairing, on=s.LEAD_ID, how="left")
-        .merge(opps.rename(columns=opp_cols), on=s.OPPORTUNITY_ID, how="left")
+    # opportunity ids are unique: look each lead's opportunity up instead of merging wide frames
+    opp_fields = opps.set_index(s.OPPORTUNITY_ID).rename(columns=opp_cols).reindex(pairing[s.OPPORTUNITY_ID])
+    lead_rows = pd.concat(
+        [
+            leads.drop(columns=[s.OPPORTUNITY_ID]).reset_index(drop=True),
+            pairing[[s.OPPORTUNITY_ID]].reset_index(drop=True),
+            opp_fields.reset_index(drop=True),
+        ],
+        axis=1,
     )
     lead_rows["entity"] = "lead"
     lead_rows["entity_id"] = lead_rows[s.LEAD_ID]

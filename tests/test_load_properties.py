@@ -114,7 +114,8 @@ def test_splitting_an_export_into_two_files_changes_no_metric(tmp_path_factory, 
         k = int(len(body) * cut)
         for part, rows in (("a", body[:k]), ("b", body[k:])):
             (split / f"{part}_{name}").write_text("\n".join([header, *rows]) + "\n")
-    a, b = fk.load(whole, cache=False), fk.load(split, cache=False)
+    a = fk.load(whole, date_order="mdy", cache=False)  # a small part may hold only ambiguous dates
+    b = fk.load(split, date_order="mdy", cache=False)
     assert a.summary.table["rows_kept"].sum() == b.summary.table["rows_kept"].sum()
     for metric in (
         lambda d: fk.conversion(d, by="source"),
