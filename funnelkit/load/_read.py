@@ -245,7 +245,7 @@ def _read_csv(path: Path) -> RawTable:
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -292,7 +292,7 @@ def _body(path: Path, delimiter: str) -> bytes:
     return _split_footer(data, delimiter)[0]
 
 
-def _split_footer(data: bytes, delimiter: str) -> tuple[bytes, int, int | None]:
+def _split_footer(data: bytes, delimiter: str) -> tuple[memoryview, int, int | None]:
     """Cut a report footer off the end of the file: ``(body, footer lines, stated total)``.
 
     Walking back from the end, blank lines and one-field lines are footer
@@ -311,12 +311,13 @@ def _split_footer(data: bytes, delimiter: str) -> tuple[bytes, int, int | None]:
         matched |= bool(FOOTER_PATTERNS.match(line))
         cut = i
     if not matched:
-        return data, 0, None
+        return memoryview(data), 0, None
     body_end = tail_start + sum(len(line) + 1 for line in lines[:cut])
     footer = [line.decode("utf-8", "replace") for line in lines[cut:]]
     footer_lines = sum(1 for line in footer if line.strip())
     totals = [int(re.sub(r"[^\d]", "", m.group(1))) for line in footer if (m := GRAND_TOTAL.search(line))]
-    return data[:body_end], footer_lines, (sum(totals) if totals else None)
+    # a view, not a slice: a copy of a multi-gigabyte export would double the peak memory
+    return memoryview(data)[:body_end], footer_lines, (sum(totals) if totals else None)
 
 
 class _RecordIndex:
@@ -353,7 +354,7 @@ class _RecordIndex:
         self._data = data
 
     def text(self, i: int) -> str:
-        return self._data[self.starts[i] : self.ends[i]].decode("utf-8", "replace").rstrip("\r")
+        return bytes(self._data[self.starts[i] : self.ends[i]]).decode("utf-8", "replace").rstrip("\r")
 
 
 def _account_rows(table: RawTable, header: list[str], records: _RecordIndex | None) -> None:
