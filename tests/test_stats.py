@@ -84,9 +84,10 @@ def test_fast_kaplan_meier_probability_matches_scipy():
     from scipy import stats as sps
 
     rng = np.random.default_rng(3)
-    durations = np.round(rng.exponential(20, 3_000))  # ties on purpose
+    days = np.round(rng.exponential(20, 3_000))  # ties on purpose
     observed = rng.random(3_000) < 0.7
-    fit = sps.ecdf(sps.CensoredData(uncensored=durations[observed], right=durations[~observed]))
+    fit = sps.ecdf(sps.CensoredData(uncensored=days[observed], right=days[~observed]))
     for horizon in (0, 5, 17.5, 40, 500):
-        assert stats.km_probability(durations, observed, horizon) == pytest.approx(float(fit.cdf.evaluate(horizon)))
+        expected = float(fit.cdf.evaluate(horizon))
+        assert stats.km_probability(days, observed, horizon) == pytest.approx(expected)
     assert stats.km_probability([3, 4], [False, False], 10) == 0.0
