@@ -2,8 +2,9 @@
 
 Pure, vectorised functions. Proportions get Wilson intervals; two rates are
 compared with a two-proportion z-test; many comparisons are adjusted with
-Holm's method; times to an event with right-censoring use the Kaplan-Meier
-estimator from :func:`scipy.stats.ecdf`.
+Holm's method (family-wise error) or Benjamini-Hochberg (false discovery
+rate); times to an event with right-censoring use the Kaplan-Meier estimator
+from :func:`scipy.stats.ecdf`.
 """
 
 from __future__ import annotations
@@ -99,6 +100,30 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
+def benjamini_hochberg(pvalues) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjustment (false discovery rate); NaN entries stay NaN.
+
+    Examples
+    --------
+    >>> benjamini_hochberg([0.01, 0.04, 0.03]).round(2).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    m = len(present)
+    if m == 0:
+        return out
+    order = present[np.argsort(p[present], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return out
+
+
+#: multiple-comparison corrections by name
+CORRECTIONS = {"holm": holm, "bh": benjamini_hochberg}
+
+
 def mann_whitney_pvalue(a, b) -> float:
     """Two-sided Mann-Whitney U p-value of two samples of durations (NaN if one is empty)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -192,11 +217,14 @@ def add_rate(frame: pd.DataFrame, successes: str, trials: str, *, prefix: str = 
     return frame
 
 
-def warn_small(n: int, what: str) -> None:
-    """Warn when a single headline number rests on fewer than :data:`SMALL_N` observations."""
+def warn_small(n: int, what: str, *, stacklevel: int = 3) -> None:
+    """Warn when a single headline number rests on fewer than :data:`SMALL_N` observations.
+
+    ``stacklevel`` 3 points the warning at the caller of the public function calling this.
+    """
     if n < SMALL_N:
         warnings.warn(
             f"{what} rests on {n} observation(s); treat it as a count, not a rate",
             SmallSampleWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

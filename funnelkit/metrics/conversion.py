@@ -69,7 +69,8 @@ def conversion(
         cohort basis ``cumulative_rate`` (Kaplan-Meier estimate that counts
         not-yet-converted members of young cohorts as censored at
         ``data.as_of``), ``horizon_days`` (the time the cumulative rate looks
-        ahead: ``window``, else the 90th percentile of observed step times)
+        ahead: ``window``, else the 75th percentile of observed step times,
+        the "stall line")
         and ``mature`` (the cohort's period ended at least ``horizon_days``
         before ``data.as_of``: its plain rate is final).
 
@@ -95,9 +96,25 @@ def conversion(
 
 
 def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
-    """First stage to won: :func:`conversion` for that one pair; same options and columns."""
+    """First stage to won: :func:`conversion` for that one pair; same options and columns.
+
+    Warns with :class:`~funnelkit.SmallSampleWarning` when, without ``by``
+    or ``period``, the single rate rests on fewer than 20 entrants.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> data = fk.load("tests/data/salesforce_report", cache=False)
+    >>> table = fk.overall_conversion(data)  # 6 leads: warns SmallSampleWarning
+    >>> print(table[["from_stage", "to_stage", "entered", "converted"]].to_string(index=False))
+    from_stage to_stage  entered  converted
+          lead      won        6          1
+    """
     names = data.stages.names
-    return conversion(data, from_stage=names[0], to_stage=names[-1], **options)
+    table = conversion(data, from_stage=names[0], to_stage=names[-1], **options)
+    if len(table) == 1:
+        stats.warn_small(int(table["entered"].iloc[0]), f"the overall {names[0]} -> {names[-1]} rate")
+    return table
 
 
 def _entrants(data: Dataset, a: str, b: str, start, end, by=()) -> pd.DataFrame:
@@ -151,12 +168,14 @@ def _cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start) 
         counts["mature"] = bool(latest + pd.to_timedelta(horizon, unit="D") <= data.as_of)
     counts.insert(0, "to_stage", b)
     counts.insert(0, "from_stage", a)
-    return counts
+    ordered = ["from_stage", "to_stage", *group_cols, "entered", "converted", "rate", "ci_low", "ci_high",
+               "small_sample", "cumulative_rate", "horizon_days", "mature"]  # fmt: skip
+    return counts[ordered]
 
 
 def _horizon(lags: pd.Series) -> float:
     lags = lags.dropna()
-    return float(np.quantile(lags, 0.9)) if len(lags) else 0.0
+    return float(np.quantile(lags, 0.75)) if len(lags) else 0.0
 
 
 def _period_step(data, a, b, by, period, start, end, fiscal_year_start) -> pd.DataFrame:

@@ -24,6 +24,7 @@ def drift(
     from_stage: str | None = None,
     to_stage: str | None = None,
     alpha: float = 0.05,
+    correction: str = "holm",
     compare_to: str = "previous",
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
@@ -40,8 +41,12 @@ def drift(
     from_stage, to_stage : str, optional
         The conversion step (default: the first stage to the next).
     alpha : float
-        Significance level after Holm's correction over every comparison in
-        the table.
+        Significance level, applied to p-values adjusted over every
+        comparison in the table.
+    correction : {"holm", "bh"}
+        Holm's step-down method (default: controls the chance of any false
+        alarm) or Benjamini-Hochberg (controls the share of false alarms among
+        the flagged changes; more lenient when many groups are compared).
     compare_to : {"previous", "first"}
         Compare each period with the one before (quarter-on-quarter), or with
         the group's first period (a slow drift shows here before it does
@@ -58,6 +63,7 @@ def drift(
     """
     check_choice("metric", metric, METRICS)
     check_choice("compare_to", compare_to, ("previous", "first"))
+    check_choice("correction", correction, tuple(stats.CORRECTIONS))
     by = by_columns(data, by)
     if metric == "time_to_close":
         table = _durations_by_period(data, by, period, fiscal_year_start)
@@ -77,7 +83,7 @@ def drift(
         table["p_value"] = stats.two_proportion_pvalue(
             table["successes"], table["n"], previous["successes"], previous["n"]
         )
-    table["p_adjusted"] = stats.holm(table["p_value"])
+    table["p_adjusted"] = stats.CORRECTIONS[correction](table["p_value"])
     table["significant"] = (table["p_adjusted"] < alpha).fillna(False)
     return table
 

@@ -8,7 +8,7 @@ import pandas as pd
 from ..dataset import Dataset
 from ..errors import ParameterError
 from ..schema import stage_column
-from ._common import by_columns, core, days_between, group_keys
+from ._common import PERIODS, by_columns, check_choice, core, days_between, group_keys, period_end, period_labels
 
 
 def lead_value(
@@ -16,6 +16,7 @@ def lead_value(
     *,
     by="source",
     spend: pd.DataFrame | None = None,
+    spend_period: str = "Q",
     matured_only: bool = True,
     maturity_days: float | None = None,
     fiscal_year_start: int = 1,
@@ -28,15 +29,25 @@ def lead_value(
     by : str or list of str
         Default ``"source"`` (a lead's original source; see ``source_basis``).
     spend : DataFrame, optional
-        Marketing spend with columns ``source``, ``period`` (quarter labels as
-        :func:`funnelkit.metrics.period_labels` writes them, e.g. "2025 Q1")
-        and ``spend``. Adds cost per lead, cost per won deal and ROI.
+        Marketing spend with columns ``source``, ``period`` and ``spend`` (one
+        currency, the revenue's). Needs ``by="source"``. Adds cost per lead,
+        cost per won deal and ROI. So that cost and value describe the same
+        leads, a source with spend counts only its leads created in the
+        periods its spend covers (and, with ``matured_only``, only periods
+        that ended before the maturity cut-off; spend of younger periods is
+        left out too). Sources without spend rows keep all their leads.
+    spend_period : {"W", "M", "Q", "Y"}
+        The kind of period in ``spend["period"]``, labelled as
+        :func:`funnelkit.metrics.period_labels` writes them ("2025 Q1", or
+        "FY2026 Q1" with a fiscal year; "2025-03" for months).
     matured_only : bool
         Count only leads created at least ``maturity_days`` before
         ``data.as_of``, so young leads that have not had time to close do not
         drag the value down (default True).
     maturity_days : float, optional
         Default: the 75th percentile of observed days from lead to won.
+    fiscal_year_start : int
+        First month of the fiscal year (for ``spend`` period labels).
 
     Returns
     -------
@@ -45,29 +56,43 @@ def lead_value(
         the funnel has an ``mql`` stage), ``won``, ``won_revenue``,
         ``revenue_per_lead``, ``revenue_per_mql``, ``avg_deal_size``,
         ``matured_before`` (the cut-off date used, or NaT), and with ``spend``
-        also ``spend``, ``cost_per_lead``, ``cost_per_won``, ``roi``
-        ((won revenue - spend) / spend). Revenue is never summed across
-        currencies: each currency is its own row.
+        also ``spend``, ``spend_periods`` (periods of spend counted),
+        ``cost_per_lead``, ``cost_per_won``, ``roi`` ((won revenue - spend) /
+        spend). Revenue is never summed across currencies: with several, each
+        currency is its own row (lead counts repeat on each), and ``spend``
+        is refused.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> data = fk.load("tests/data/salesforce_report", cache=False)
+    >>> table = fk.lead_value(data, matured_only=False)
+    >>> print(table[["source", "leads", "won", "won_revenue"]].to_string(index=False))
+        source  leads  won  won_revenue
+       Partner      1    0          0.0
+    Trade Show      2    1      12345.0
+           Web      3    0          0.0
     """
     by = by_columns(data, by)
     f = core(data, by)
-    first_at = f[stage_column(data.stages.first)]
-    leads = f[f["entity"].eq("lead") & first_at.notna()]
+    first_at = stage_column(data.stages.first)
+    leads = f[f["entity"].eq("lead") & f[first_at].notna()]
     cutoff = pd.NaT
     if matured_only and len(leads):
         if maturity_days is None:
-            won = leads[leads["is_won"]]
-            lags = days_between(won["closed_at"], won[stage_column(data.stages.first)]).dropna()
-            maturity_days = float(np.quantile(lags, 0.75)) if len(lags) else 0.0
+            maturity_days = _typical_days_to_win(leads, first_at)
         cutoff = data.as_of - pd.Timedelta(days=maturity_days)
-        leads = leads[leads[stage_column(data.stages.first)] <= cutoff]
+        leads = leads[leads[first_at] <= cutoff]
+    costs = None
+    if spend is not None:
+        costs = _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff)
+        leads = _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start)
     keys = group_keys(leads, by)
-    currency = leads["currency"].where(leads["is_won"])
     table = keys.assign(
         leads=1,
         won=leads["is_won"].astype(int),
         won_revenue=leads["amount"].where(leads["is_won"], 0.0).fillna(0.0),
-        _currency=currency,
+        _currency=leads["currency"].where(leads["is_won"]),
     )
     if "mql" in data.stages.names:
         table["mqls"] = data.reached("mql")[leads.index].astype(int)
@@ -80,9 +105,16 @@ def lead_value(
             out["revenue_per_mql"] = out["won_revenue"] / out["mqls"].where(out["mqls"] > 0)
         out["avg_deal_size"] = out["won_revenue"] / out["won"].where(out["won"] > 0)
     out["matured_before"] = cutoff
-    if spend is not None:
-        out = _with_spend(out, spend, by, fiscal_year_start)
+    if costs is not None:
+        out = _with_costs(out, costs)
     return out
+
+
+def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:
+    """75th percentile of days from lead creation to a won close (0 when nothing was won)."""
+    won = leads[leads["is_won"]]
+    lags = days_between(won["closed_at"], won[first_at]).dropna()
+    return float(np.quantile(lags, 0.75)) if len(lags) else 0.0
 
 
 def _split_currencies(table, by, out) -> pd.DataFrame:
@@ -103,16 +135,59 @@ def _split_currencies(table, by, out) -> pd.DataFrame:
     return merged
 
 
-def _with_spend(out, spend, by, fiscal_year_start) -> pd.DataFrame:
-    required = {"source", "spend"}
-    if not required <= set(spend.columns):
-        raise ParameterError(
-            f"spend needs columns {sorted(required)} (and optionally 'period'); got {list(spend.columns)}"
-        )
+def _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff) -> pd.DataFrame:
+    """Spend rows checked and, with a maturity cut-off, only periods that ended before it."""
+    required = {"source", "period", "spend"}
+    if not isinstance(spend, pd.DataFrame) or not required <= set(spend.columns):
+        got = list(spend.columns) if isinstance(spend, pd.DataFrame) else type(spend).__name__
+        raise ParameterError(f"spend must be a DataFrame with columns {sorted(required)}; got {got}")
     if by != ["source"]:
-        raise ParameterError("spend can only be joined when by='source'")
-    totals = spend.groupby("source")["spend"].sum()
-    out["spend"] = out["source"].map(totals).astype(float)
+        raise ParameterError(f"spend is given per source, so it needs by='source'; got by={by}")
+    check_choice("spend_period", spend_period, PERIODS)
+    rows = spend[["source", "period", "spend"]].astype({"source": "str", "period": "str", "spend": "float64"})
+    ends = _checked_period_ends(rows["period"], spend_period, fiscal_year_start)
+    if cutoff is not pd.NaT:
+        rows = rows[(ends <= cutoff).to_numpy()]
+    return rows
+
+
+def _checked_period_ends(labels: pd.Series, period: str, fiscal_year_start: int) -> pd.Series:
+    """Exclusive end of each labelled period; a label funnelkit would not write is an error."""
+    try:
+        ends = period_end(labels, period, fiscal_year_start=fiscal_year_start)
+        relabelled = period_labels(ends - pd.Timedelta(seconds=1), period, fiscal_year_start=fiscal_year_start)
+    except (ValueError, IndexError):
+        relabelled = None
+    if relabelled is None or not (relabelled.to_numpy() == labels.to_numpy()).all():
+        example = period_labels(pd.Series([pd.Timestamp("2025-03-01", tz="UTC")]), period,
+                                fiscal_year_start=fiscal_year_start).iloc[0]  # fmt: skip
+        bad = sorted(set(labels) - set(relabelled if relabelled is not None else []))[:5]
+        raise ParameterError(
+            f"spend['period'] must hold {period!r} labels like {example!r} "
+            f"(fiscal_year_start={fiscal_year_start}); got {bad}"
+        )
+    return ends
+
+
+def _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start) -> pd.DataFrame:
+    """Leads of sources with spend only in the (kept) periods their spend covers."""
+    created = period_labels(leads[first_at], spend_period, fiscal_year_start=fiscal_year_start)
+    paid = pd.MultiIndex.from_frame(costs[["source", "period"]])
+    in_paid_period = pd.MultiIndex.from_arrays([leads["source"].astype("str"), created]).isin(paid)
+    without_spend = ~leads["source"].isin(spend["source"].astype("str")).to_numpy()
+    return leads[in_paid_period | without_spend]
+
+
+def _with_costs(out: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+    currencies = out["currency"].dropna().unique()
+    if len(currencies) > 1:
+        raise ParameterError(
+            f"won revenue is in several currencies ({sorted(currencies)}) and spend in one: "
+            "filter the data to one currency before comparing them"
+        )
+    per_source = costs.groupby("source").agg(spend=("spend", "sum"), spend_periods=("period", "nunique"))
+    out = out.join(per_source, on="source")
+    out["spend_periods"] = out["spend_periods"].astype("Int64")
     with np.errstate(divide="ignore", invalid="ignore"):
         out["cost_per_lead"] = out["spend"] / out["leads"].where(out["leads"] > 0)
         out["cost_per_won"] = out["spend"] / out["won"].where(out["won"] > 0)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .. import stats
 from ..dataset import Dataset
 from ..errors import ParameterError
 from ..schema import stage_column
@@ -34,7 +35,8 @@ def plan(
     measured from ``data`` (all-time conversion of the entities that reached
     each stage; win rate over closed deals); with ``data`` the plan also says
     how long before the close each stage must be reached (median days from
-    the stage to won).
+    the stage to won). A measured rate resting on fewer than 20 entities
+    raises a :class:`~funnelkit.SmallSampleWarning`.
 
     Parameters
     ----------
@@ -56,7 +58,8 @@ def plan(
         One row per stage from won back to lead (per group with ``by``, after
         the ``by`` column and ``quota``): ``stage``, ``needed``,
         ``rate_to_next`` (the rate used to get from this stage to the next),
-        ``rate_basis`` ("given" / "measured"), ``value_per_unit`` (quota /
+        ``rate_basis`` ("given" / "measured"), ``rate_n`` (entities a
+        measured rate rests on), ``value_per_unit`` (quota /
         needed: what one MQL, say, is worth) and ``lead_time_days`` (median
         days from this stage to won, with ``data``).
 
@@ -78,7 +81,7 @@ def plan(
         if value is not None and not 0 < value <= 1:
             raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
     if by is None:
-        return _reverse(quota, deal_size, given, data, None)
+        return _warn_if_shaky(_reverse(quota, deal_size, given, data, None))
     if data is None:
         raise ParameterError("by= needs data to measure each group's mix and rates")
     groups = group_keys(data.funnel, by_columns(data, by))[by]
@@ -92,16 +95,25 @@ def plan(
         part.insert(0, "quota", quota * share)
         part.insert(0, by, group)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    return _warn_if_shaky(pd.concat(parts, ignore_index=True))
+
+
+def _warn_if_shaky(table: pd.DataFrame) -> pd.DataFrame:
+    """One SmallSampleWarning for the whole plan when a measured rate rests on few entities."""
+    sizes = table["rate_n"].dropna()
+    if len(sizes):
+        stats.warn_small(int(sizes.min()), "a measured rate of this plan (see rate_n)", stacklevel=4)
+    return table
 
 
 def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
-    rates, basis = {}, {}
+    rates, basis, sizes = {}, {}, {}
     for name, value in given.items():
         if value is not None:
             rates[name], basis[name] = float(value), "given"
         elif data is not None:
-            rates[name], basis[name] = _measured(data, *STEP_STAGES[name], mask=mask), "measured"
+            rates[name], sizes[name] = _measured(data, *STEP_STAGES[name], mask=mask)
+            basis[name] = "measured"
     if deal_size is None:
         if data is None:
             raise ParameterError("deal_size is required when no data is given to measure it from")
@@ -112,7 +124,7 @@ def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
             raise ParameterError(f"{required} is needed: give it, or data to measure it from")
 
     deals = math.ceil(quota / deal_size - 1e-9)
-    rows = [("won", deals, None, None)]
+    rows = [("won", deals, None, None, None)]
     needed = deals
     for name, stage in (
         ("win_rate", "opportunity"),
@@ -123,23 +135,25 @@ def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
         if name not in rates or not rates[name] > 0:
             break
         needed = math.ceil(needed / rates[name] - 1e-9)
-        rows.append((stage, needed, rates[name], basis[name]))
-    out = pd.DataFrame(rows, columns=["stage", "needed", "rate_to_next", "rate_basis"])
+        rows.append((stage, needed, rates[name], basis[name], sizes.get(name)))
+    out = pd.DataFrame(rows, columns=["stage", "needed", "rate_to_next", "rate_basis", "rate_n"])
+    out["rate_n"] = out["rate_n"].astype("Int64")
     out["value_per_unit"] = quota / out["needed"]
     out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
     return out
 
 
-def _measured(data: Dataset, a: str, b: str, mask=None) -> float:
+def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
+    """The all-time rate from stage ``a`` to ``b`` and how many entities it rests on."""
     if a not in data.stages.names or b not in data.stages.names:
-        return float("nan")
+        return float("nan"), 0
     reached_a = data.reached(a) if mask is None else data.reached(a) & mask
     if b == data.stages.won:
         # closed deals only: open ones have not decided yet
-        decided = reached_a & data.funnel["is_closed"]
-        return float(data.funnel.loc[decided, "is_won"].mean()) if decided.any() else float("nan")
-    moved = data.reached(b)[reached_a]
-    return float(moved.mean()) if len(moved) else float("nan")
+        outcomes = data.funnel.loc[reached_a & data.funnel["is_closed"], "is_won"]
+    else:
+        outcomes = data.reached(b)[reached_a]
+    return (float(outcomes.mean()) if len(outcomes) else float("nan")), len(outcomes)
 
 
 def _lead_time(data: Dataset, stage: str, mask=None) -> float:

@@ -44,11 +44,15 @@ def win_rate(
         ``stalled`` (open deals past the threshold, counted once, in the
         period of as_of) and ``broad_rate`` = won / (closed + stalled).
 
+    Warns with :class:`~funnelkit.SmallSampleWarning` when, without ``by``
+    or ``period``, the single rate rests on fewer than 20 closed deals.
+
     Examples
     --------
     >>> import funnelkit as fk
     >>> data = fk.load("tests/data/salesforce_report", cache=False)
-    >>> print(fk.win_rate(data)[["won", "lost", "rate"]].to_string(index=False))
+    >>> table = fk.win_rate(data)  # two closed deals: warns SmallSampleWarning
+    >>> print(table[["won", "lost", "rate"]].to_string(index=False))
      won  lost  rate
        1     1   0.5
     """
@@ -69,6 +73,8 @@ def win_rate(
     stats.add_rate(counts, "won", "closed")
     if stall_days is not None:
         counts = _broad(data, counts, by, period, stall_days, fiscal_year_start)
+    if not cols:
+        stats.warn_small(int(counts["closed"].iloc[0]), "the win rate")
     return counts.astype({"won": "int64", "lost": "int64", "closed": "int64"})
 
 
