@@ -14,6 +14,7 @@ as_of is 2025-06-30.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 import funnelkit as fk
@@ -107,3 +108,121 @@ def deals(created: list[str], closed: list[str | None], as_of: str) -> fk.Datase
     leads = pd.DataFrame({c: pd.Series(dtype=d) for c, d in s.LEAD_COLUMNS.items()})
     stages = fk.Stages(names=("opportunity", "won"))
     return fk.Dataset(leads, opps, empty_events(), stages=stages, as_of=t(as_of))
+
+
+def _stamps(values) -> pd.Series:
+    return pd.Series(pd.to_datetime(values, utc=True)).astype(s.TIMESTAMP)
+
+
+def random_funnel(
+    n_leads: int,
+    *,
+    seed: int,
+    mql_to_sql: dict[str, float] | None = None,
+    drift_to: dict[str, float] | None = None,
+    drift_from: str = "2025-01-01",
+    win_rate: float = 0.3,
+    orphan_opportunities: int = 0,
+    as_of: str = "2025-12-31",
+) -> fk.Dataset:
+    """A random lead funnel with known rates, built with numpy alone (not ``funnelkit.sample``).
+
+    Leads arrive uniformly through 2024-2025 from the sources of ``mql_to_sql``.
+    Half become MQLs a day or two later; an MQL becomes an SQL with its
+    source's ``mql_to_sql`` rate (``drift_to`` replaces it for MQLs from
+    ``drift_from`` on: a planted drift); 80% of SQLs become opportunities
+    (one in ten without an SQL date of its own, a skipped stage); an
+    opportunity is won with ``win_rate`` and closes after ~30 days, unless that
+    is after ``as_of`` (still open). ``orphan_opportunities`` adds
+    opportunities without a lead, whose source differs from any lead's.
+    """
+    rng = np.random.default_rng(seed)
+    rates = mql_to_sql or {"A": 0.4, "B": 0.3, "C": 0.5}
+    drift_to = drift_to or {}
+    sources = np.array(list(rates))
+    source = rng.choice(sources, n_leads)
+    start, span = np.datetime64("2024-01-01"), np.timedelta64(730 * 86400, "s")
+    created = start + (rng.random(n_leads) * span).astype("timedelta64[s]")
+    day = np.timedelta64(86400, "s")
+
+    def later(base, mean_days):
+        return base + (rng.exponential(mean_days, len(base)) * day).astype("timedelta64[s]")
+
+    mql_at = later(created, 1.5)
+    is_mql = rng.random(n_leads) < 0.5
+    drifted = mql_at >= np.datetime64(drift_from)
+    p_sql = np.array([drift_to.get(x, rates[x]) if d else rates[x] for x, d in zip(source, drifted, strict=True)])
+    is_sql = is_mql & (rng.random(n_leads) < p_sql)
+    sql_at = later(mql_at, 4)
+    is_opp = is_sql & (rng.random(n_leads) < 0.8)
+    skipped_sql = is_opp & (rng.random(n_leads) < 0.1)
+    opp_at = later(sql_at, 3)
+
+    n_opps = int(is_opp.sum())
+    lead_ids = np.array([f"L{i}" for i in range(n_leads)], dtype=object)
+    opp_ids = np.array([f"O{i}" for i in range(n_opps + orphan_opportunities)], dtype=object)
+    opp_created = np.concatenate([opp_at[is_opp], created[:orphan_opportunities]])
+    closes = later(opp_created, 30)
+    cutoff = np.datetime64(as_of)
+    is_closed = closes <= cutoff
+    is_won = is_closed & (rng.random(len(opp_ids)) < win_rate)
+    opportunity_id = np.full(n_leads, None, dtype=object)
+    opportunity_id[is_opp] = opp_ids[:n_opps]
+    opp_source = np.concatenate([source[is_opp], np.full(orphan_opportunities, "Partner")])
+    leads = pd.DataFrame(
+        {
+            s.LEAD_ID: pd.Series(lead_ids, dtype="str"),
+            s.CREATED_AT: _stamps(created),
+            s.SOURCE: pd.Series(source, dtype="str"),
+            s.OWNER: pd.Series(rng.choice(["ann", "bob"], n_leads), dtype="str"),
+            "mql_at": _stamps(np.where(is_mql, mql_at, np.datetime64("NaT"))),
+            "sql_at": _stamps(np.where(is_sql & ~skipped_sql, sql_at, np.datetime64("NaT"))),
+            s.OPPORTUNITY_ID: pd.Series(opportunity_id, dtype="str"),
+        }
+    )
+    opps = pd.DataFrame(
+        {
+            s.OPPORTUNITY_ID: pd.Series(opp_ids, dtype="str"),
+            s.LEAD_ID: pd.Series(np.concatenate([lead_ids[is_opp], [None] * orphan_opportunities]), dtype="str"),
+            s.CREATED_AT: _stamps(opp_created),
+            s.CLOSED_AT: _stamps(np.where(is_closed, closes, np.datetime64("NaT"))),
+            s.STAGE: pd.Series(np.where(is_won, "won", np.where(is_closed, "lost", "opportunity")), dtype="str"),
+            s.STAGE_LABEL: "x",
+            s.IS_CLOSED: is_closed,
+            s.IS_WON: is_won,
+            s.AMOUNT: np.round(rng.lognormal(7, 0.5, len(opp_ids)), 2),
+            s.CURRENCY: "USD",
+            s.SOURCE: pd.Series(opp_source, dtype="str"),
+            s.OWNER: "ann",
+            s.LOST_REASON: pd.Series([None] * len(opp_ids), dtype="str"),
+        }
+    )
+    return fk.Dataset(leads, opps, empty_events(), as_of=t(as_of))
+
+
+def closed_deals(groups: int, per_group: int, win_rate: float, *, seed: int) -> fk.Dataset:
+    """An opportunity-only dataset: ``groups`` owners with ``per_group`` closed deals each,
+    every deal won with probability ``win_rate``. One owner is one independent draw."""
+    rng = np.random.default_rng(seed)
+    n = groups * per_group
+    won = rng.random(n) < win_rate
+    created = _stamps(np.datetime64("2025-01-01") + rng.integers(0, 90, n).astype("timedelta64[D]"))
+    opps = pd.DataFrame(
+        {
+            s.OPPORTUNITY_ID: pd.Series([f"O{i}" for i in range(n)], dtype="str"),
+            s.LEAD_ID: pd.Series([None] * n, dtype="str"),
+            s.CREATED_AT: created,
+            s.CLOSED_AT: created + pd.Timedelta(days=20),
+            s.STAGE: pd.Series(np.where(won, "won", "lost"), dtype="str"),
+            s.STAGE_LABEL: "x",
+            s.IS_CLOSED: True,
+            s.IS_WON: won,
+            s.AMOUNT: 100.0,
+            s.CURRENCY: "USD",
+            s.SOURCE: "A",
+            s.OWNER: pd.Series(np.repeat([f"owner{i:03d}" for i in range(groups)], per_group), dtype="str"),
+            s.LOST_REASON: pd.Series([None] * n, dtype="str"),
+        }
+    )
+    leads = pd.DataFrame({c: pd.Series(dtype=d) for c, d in s.LEAD_COLUMNS.items()})
+    return fk.Dataset(leads, opps, empty_events(), stages=fk.Stages(names=("opportunity", "won")))
