@@ -73,12 +73,18 @@ def test_start_must_be_known(data):
 
 def test_stage_durations(data):
     table = fk.stage_durations(data).set_index("stage")
-    # lead -> mql: 1, 2, 1, 1, 1 days (every MQL has its own date)
-    assert table.loc["lead", "median"] == 1.0
+    # lead -> mql: 1, 2, 1, 1, 1 days (every MQL has its own date, L5 too though it skipped SQL later)
+    assert (table.loc["lead", "n"], table.loc["lead", "median"]) == (5, 1.0)
     # mql -> sql, own dates only (L5 skipped its SQL date): 4, 4, 2 days
     assert (table.loc["mql", "n"], table.loc["mql", "median"]) == (3, 4.0)
     assert (table.loc["mql", "q25"], table.loc["mql", "q75"]) == (3.0, 4.0)
+    # sql -> opportunity: L1 5, L4 7, L6 1 days; L5 has no SQL date of its own
+    assert (table.loc["sql", "n"], table.loc["sql", "median"]) == (3, 5.0)
+    # opportunity -> won: the won deals O1 and O4, 30 days each
+    assert (table.loc["opportunity", "n"], table.loc["opportunity", "median"]) == (2, 30.0)
     assert table["backward_moves"].sum() == 0  # no stage history in this export
+    by_source = fk.stage_durations(data, by="source").set_index(["source", "stage"])
+    assert by_source.loc[("B", "lead"), "n"] == 3
 
 
 def test_backward_moves_come_from_stage_history():

@@ -142,10 +142,12 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
 
 
 def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
-    """Days spent in each stage (entry to the next stage's entry) and backward moves.
+    """Days spent in each stage (first entry to the next stage's first entry) and backward moves.
 
-    Only entities with dates of their own for both stages count (a skipped
-    stage has no duration).
+    Read from the stage log (:attr:`Dataset.events`), so only dates an entity
+    really has count: a skipped stage (reached without a date of its own) has
+    no duration, and neither has the stage before it. A recycled entity counts
+    at its first entry of each stage.
 
     Returns
     -------
@@ -153,41 +155,65 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
         Columns: the ``by`` columns, ``stage``, ``next_stage``, ``n``,
         ``median``, ``q25``, ``q75`` (days), ``backward_moves`` (times a deal
         returned from a later stage to this one, from stage history).
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> data = fk.load("tests/data/salesforce_report", cache=False)
+    >>> table = fk.stage_durations(data)
+    >>> print(table[["stage", "next_stage", "n", "median"]].round(1).to_string(index=False))
+          stage  next_stage  n  median
+           lead         mql  4     1.0
+            mql         sql  2     4.5
+            sql opportunity  2     4.0
+    opportunity         won  1    34.0
     """
     by = by_columns(data, by)
     f = data.funnel
+    entries = _first_entries(data).reindex(f["entity_id"].to_numpy())
+    keys = group_keys(f, by).reset_index(drop=True)
     backward = _backward_moves(data)
-    keys = group_keys(f, by)
     parts = []
     names = data.stages.names
     for a, b in zip(names[:-1], names[1:], strict=True):
-        own = f["skipped_stages"] == 0
-        days = days_between(f[stage_column(b)], f[stage_column(a)])
-        ok = days.notna() & (days >= 0) & own
+        days = pd.Series(days_between(entries[b], entries[a]).to_numpy())
+        ok = (days >= 0).to_numpy()  # both dates present, in order
         table = keys[ok].assign(_days=days[ok])
-        grouped = table.groupby(by, dropna=False)["_days"] if by else None
-        if grouped is not None:
-            summary = grouped.agg(
-                n="size",
-                median="median",
-                q25=lambda d: d.quantile(0.25),
-                q75=lambda d: d.quantile(0.75),
-            ).reset_index()
-        else:
-            d = table["_days"]
-            summary = pd.DataFrame(
-                {
-                    "n": [len(d)],
-                    "median": [d.median()],
-                    "q25": [d.quantile(0.25)],
-                    "q75": [d.quantile(0.75)],
-                }
-            )
+        summary = _quartiles(table, by)
         summary.insert(len(by), "next_stage", b)
         summary.insert(len(by), "stage", a)
         summary["backward_moves"] = int(backward.get(a, 0))
         parts.append(summary)
     return pd.concat(parts, ignore_index=True)
+
+
+def _first_entries(data: Dataset) -> pd.DataFrame:
+    """First entry time per funnel entity (rows) and stage (columns), from the stage log.
+
+    An opportunity's entries belong to the lead it came from, so the lead's
+    SQL date and its opportunity's creation sit on one row.
+    """
+    names = list(data.stages.names)
+    ev = data.events
+    ev = ev[ev["stage"].isin(names)]
+    f = data.funnel
+    paired = f[f["opportunity_id"].notna()]
+    entity_of_opportunity = pd.Series(paired["entity_id"].to_numpy(), index=paired["opportunity_id"].to_numpy())
+    from_opportunity = (ev["entity"] == "opportunity").to_numpy()
+    entity = np.where(from_opportunity, ev["entity_id"].map(entity_of_opportunity), ev["entity_id"])
+    first = ev.assign(entity_id=entity).groupby(["entity_id", "stage"])["at"].min().unstack("stage")
+    return first.reindex(columns=names)
+
+
+def _quartiles(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``n``, ``median``, ``q25``, ``q75`` of ``_days`` per ``by`` group (one row without ``by``)."""
+    if by:
+        grouped = table.groupby(by, dropna=False)["_days"]
+        return grouped.agg(
+            n="size", median="median", q25=lambda d: d.quantile(0.25), q75=lambda d: d.quantile(0.75)
+        ).reset_index()
+    d = table["_days"]
+    return pd.DataFrame({"n": [len(d)], "median": [d.median()], "q25": [d.quantile(0.25)], "q75": [d.quantile(0.75)]})
 
 
 def _backward_moves(data: Dataset) -> pd.Series:
