@@ -1,8 +1,20 @@
 """One function per chart. Each takes a computed metrics table, draws on ``ax``
 (or a new figure) and returns the Axes; none computes anything itself.
 
-Colours are fixed per group name (:func:`palette`), so a source has the same
-colour in every chart of a report.
+Colours are fixed per group name for the whole session (:func:`palette`), so a
+source keeps its colour in every chart of a report even when a chart shows
+only some of the sources. Charts are sized for a report page or a slide
+(:data:`FIGSIZE`, 10 x 5 inches).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from funnelkit import plots
+>>> table = pd.DataFrame({"period": ["2025 Q1", "2025 Q2"], "rate": [0.2, 0.25],
+...                       "ci_low": [0.15, 0.2], "ci_high": [0.26, 0.31]})
+>>> ax = plots.plot_conversion_trend(table, by=None, title="Win rate")
+>>> ax.get_title()
+'Win rate'
 """
 
 from __future__ import annotations
@@ -15,185 +27,389 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")  # fmt: skip
 FIGSIZE = (10, 5)
+SMALL_N = 20
+STAGE_LABELS = {"lead": "Lead", "mql": "MQL", "sql": "SQL", "opportunity": "Opportunity", "won": "Won",
+                "lost": "Lost"}  # fmt: skip
+_ASSIGNED: dict[str, str] = {}
 
 
 def palette(names) -> dict[str, str]:
-    """A stable colour per group name (the same name gets the same colour in every chart)."""
-    ordered = sorted({str(n) for n in names})
-    return {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(ordered)}
+    """A colour per group name that stays the same in every chart of the session.
+
+    Names seen for the first time take the next free colour (new names in
+    sorted order), so charts showing different subsets of sources agree.
+
+    Examples
+    --------
+    >>> first = palette(["Web", "Events"])
+    >>> palette(["Web"])["Web"] == first["Web"]
+    True
+    """
+    for name in sorted({str(n) for n in names} - set(_ASSIGNED)):
+        _ASSIGNED[name] = COLOURS[len(_ASSIGNED) % len(COLOURS)]
+    return {str(n): _ASSIGNED[str(n)] for n in names}
 
 
-def _axes(ax):
+def stage_label(stage) -> str:
+    """Readable stage name: ``mql`` -> ``MQL``; other names are shown as they are."""
+    return STAGE_LABELS.get(str(stage), str(stage))
+
+
+def _axes(ax, figsize=FIGSIZE):
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = plt.subplots(figsize=figsize)
     return ax
 
 
-def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "Funnel: how many reach each stage"):
-    """Horizontal funnel from :func:`funnelkit.dropoff`: bars of ``reached`` with the share kept."""
+def _groups(table: pd.DataFrame, by: str | None):
+    if by is None or by not in table:
+        return [(None, table)], {}
+    groups = list(table.groupby(by, sort=True))
+    return groups, palette([name for name, _ in groups])
+
+
+def _tidy(ax) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach each stage, and where they stop"):
+    """Horizontal funnel with drop-off, from :func:`funnelkit.dropoff`.
+
+    Each bar is the number that reached the stage; its light part is the
+    share that went no further (lost, disqualified or still open there).
+    Labels give the count and the conversion from the stage before.
+
+    Parameters
+    ----------
+    dropoff : DataFrame
+        ``stage``, ``reached``, ``stopped`` (one row per stage, funnel order).
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     ax = _axes(ax)
     table = dropoff.groupby("stage", sort=False)[["reached", "stopped"]].sum().reset_index()
+    reached = table["reached"].to_numpy(dtype=float)
+    stopped = table["stopped"].to_numpy(dtype=float)
     y = np.arange(len(table))[::-1]
-    ax.barh(y, table["reached"], color="#1f77b4", alpha=0.85)
-    top = max(table["reached"].max(), 1)
-    for yi, (_, row) in zip(y, table.iterrows(), strict=True):
-        kept = row["reached"] / table["reached"].iloc[0] if table["reached"].iloc[0] else np.nan
-        ax.text(
-            row["reached"] + top * 0.01,
-            yi,
-            f"{int(row['reached']):,}  ({kept:.0%} of entries)",
-            va="center",
-        )
-    ax.set_yticks(y, [str(s) for s in table["stage"]])
-    ax.set_xlabel("entities reaching the stage (count)")
-    ax.set_xlim(0, top * 1.35)
+    last = len(table) - 1
+    went_on = np.where(np.arange(len(table)) == last, reached, reached - stopped)
+    ax.barh(y, went_on, color="#1f77b4", label="went on to the next stage")
+    stop_part = np.where(np.arange(len(table)) == last, 0, stopped)
+    ax.barh(y, stop_part, left=went_on, color="#c6dbef", label="stopped at this stage")
+    top = max(reached.max(), 1)
+    for i, yi in enumerate(y):
+        text = f"{reached[i]:,.0f}"
+        if i > 0 and reached[i - 1]:
+            text += f"   {reached[i] / reached[i - 1]:.0%} of {stage_label(table['stage'].iloc[i - 1])}"
+        if i < last and reached[i]:
+            text += f"   ({stopped[i] / reached[i]:.0%} stop here)"
+        ax.text(reached[i] + top * 0.01, yi, text, va="center", fontsize=10)
+    ax.set_yticks(y, [stage_label(s) for s in table["stage"]])
+    ax.set_xlabel("leads / deals reaching the stage (count)")
+    ax.set_xlim(0, top * 1.6)
     ax.set_title(title)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend(loc="lower right", frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
-def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None):
-    """Rate per period with its Wilson band, one line per group (from a rate table with
-    ``period``, ``rate``, ``ci_low``, ``ci_high``: :func:`funnelkit.conversion` for one
-    step, or :func:`funnelkit.win_rate`). Immature cohorts are drawn hollow."""
+def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None,
+                          ylabel: str = "rate (line) and its 95% interval (band)"):  # fmt: skip
+    """Rate per period with its 95% band, one line per group.
+
+    From a rate table with ``period``, ``rate``, ``ci_low``, ``ci_high``
+    (:func:`funnelkit.conversion` for one step, or :func:`funnelkit.win_rate`).
+    Cohorts marked ``mature == False`` are drawn hollow (still converting).
+
+    Parameters
+    ----------
+    table : DataFrame
+    by : str or None
+        Group column (one line per group); ``None`` or absent: one line.
+    ax : matplotlib Axes, optional
+    title, ylabel : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     ax = _axes(ax)
-    groups = [(None, table)] if by is None or by not in table else list(table.groupby(by, sort=True))
-    colours = palette([g for g, _ in groups if g is not None]) if by in table else {}
+    groups, colours = _groups(table, by)
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
     for name, group in groups:
         group = group.dropna(subset=["period"]).sort_values("period")
         x = group["period"].map(position).to_numpy()
         colour = colours.get(str(name), "#1f77b4")
-        label = f"{name}" if name is not None else "all"
-        ax.plot(x, group["rate"], marker="o", color=colour, label=label)
-        ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.12)
+        ax.plot(x, group["rate"], marker="o", color=colour, label="all" if name is None else str(name))
+        ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.12, linewidth=0)
         if "mature" in group:
             young = ~group["mature"].astype(bool).to_numpy()
-            ax.scatter(
-                x[young],
-                group["rate"].to_numpy()[young],
-                facecolor="white",
-                edgecolor=colour,
-                zorder=3,
-                s=50,
-            )
-    ax.set_xticks(range(len(periods)), periods, rotation=45, ha="right")
+            ax.scatter(x[young], group["rate"].to_numpy()[young], facecolor="white", edgecolor=colour, zorder=3, s=50)
+    ax.set_xticks(range(len(periods)), [str(p) for p in periods], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylabel("rate (95% Wilson band)")
+    ax.set_ylabel(ylabel)
     ax.set_xlabel("period")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05))
     ax.set_title(title or "Rate by period")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if by is not None and by in table:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    _tidy(ax)
     return ax
 
 
-def plot_km(
-    curve: pd.DataFrame,
-    *,
-    by: str | None = "source",
-    ax=None,
-    title: str = "Time to close (Kaplan-Meier)",
-):
-    """Share of deals still open against days since creation (from :func:`funnelkit.km_curve`)."""
+def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 3, title: str | None = None,
+                     total: pd.DataFrame | None = None):  # fmt: skip
+    """Small multiples: one panel per group, its rate per period with the 95% band.
+
+    Easier to read than one chart with every group's band on top of each
+    other. Periods where the group has fewer than 20 observations are drawn
+    hollow. ``total`` (the same table without ``by``) is drawn in grey in
+    every panel for comparison.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``by``, ``period``, ``rate``, ``ci_low``, ``ci_high`` and optionally
+        ``small_sample`` (:func:`funnelkit.win_rate` or one step of
+        :func:`funnelkit.conversion`, with ``by`` and ``period``).
+    by : str
+    columns : int
+        Panels per row.
+    title : str, optional
+        Figure title.
+    total : DataFrame, optional
+        ``period``, ``rate`` for all groups together.
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    groups, colours = _groups(table, by)
+    periods = sorted(table["period"].dropna().unique())
+    position = {p: i for i, p in enumerate(periods)}
+    rows = -(-len(groups) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False, sharey=True)
+    top = 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05)
+    for ax, (name, group) in zip(axes.flat, groups, strict=False):
+        group = group.dropna(subset=["period"]).sort_values("period")
+        x = group["period"].map(position).to_numpy()
+        colour = colours.get(str(name), "#1f77b4")
+        if total is not None:
+            t = total.dropna(subset=["period"]).sort_values("period")
+            ax.plot(t["period"].map(position), t["rate"], color="#999999", linewidth=1.2, label="all")
+        ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.18, linewidth=0)
+        ax.plot(x, group["rate"], color=colour, marker="o", label=str(name))
+        if "small_sample" in group:
+            small = group["small_sample"].astype(bool).to_numpy()
+            ax.scatter(x[small], group["rate"].to_numpy()[small], facecolor="white", edgecolor=colour, zorder=3, s=40)
+        counted = next((c for c in ("closed", "entered", "n") if c in group), None)
+        ax.set_title(f"{name} (n={int(group[counted].sum()):,})" if counted else str(name), fontsize=11)
+        ax.set_xticks(range(len(periods)), [str(p) for p in periods], rotation=45, ha="right", fontsize=8)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylim(0, top)
+        _tidy(ax)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("rate (95% band)")
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return fig
+
+
+def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)"):
+    """Share of deals still open against days since creation, one step curve per group.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        :func:`funnelkit.km_curve`: ``days``, ``survival``, ``n`` and the ``by`` column.
+    by : str or None
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     ax = _axes(ax)
-    groups = [(None, curve)] if by is None or by not in curve else list(curve.groupby(by, sort=True))
-    colours = palette([g for g, _ in groups if g is not None]) if by in curve else {}
+    groups, colours = _groups(curve, by)
     for name, group in groups:
-        label = (
-            f"{name} (n={int(group['n'].iloc[0]):,})" if name is not None else f"all (n={int(group['n'].iloc[0]):,})"
-        )
-        ax.step(
-            group["days"],
-            group["survival"],
-            where="post",
-            color=colours.get(str(name), "#1f77b4"),
-            label=label,
-        )
+        n = int(group["n"].iloc[0]) if "n" in group else len(group)
+        label = f"{'all' if name is None else name} (n={n:,})"
+        ax.step(group["days"], group["survival"], where="post", color=colours.get(str(name), "#1f77b4"), label=label)
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.text(ax.get_xlim()[1], 0.51, "median ", ha="right", va="bottom", color="grey", fontsize=9)
     ax.set_xlabel("days since the opportunity was created")
     ax.set_ylabel("share of deals still open")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
     ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    _tidy(ax)
     return ax
 
 
 def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead"):
-    """Bars of ``revenue_per_lead`` per group (:func:`funnelkit.lead_value`), with lead counts."""
+    """Bars of won revenue per lead per group, labelled with the lead count.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`funnelkit.lead_value`: ``by``, ``revenue_per_lead``, ``leads``,
+        optionally ``currency``.
+    by : str
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     ax = _axes(ax)
     table = table.sort_values("revenue_per_lead")
     colours = palette(table[by])
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
     currency = table["currency"].dropna().iloc[0] if "currency" in table and table["currency"].notna().any() else ""
-    for yi, (_, row) in zip(y, table.iterrows(), strict=True):
-        ax.text(
-            row["revenue_per_lead"],
-            yi,
-            f"  {row['revenue_per_lead']:,.0f} ({int(row['leads']):,} leads)",
-            va="center",
-        )
+    for yi, value, leads in zip(y, table["revenue_per_lead"], table["leads"], strict=True):
+        ax.text(value, yi, f"  {value:,.0f} {currency} per lead ({int(leads):,} leads)", va="center", fontsize=10)
     ax.set_yticks(y, [str(g) for g in table[by]])
     ax.set_xlabel(f"won revenue per lead ({currency})".replace(" ()", ""))
-    ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.35)
+    ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.5)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
 def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value", ax=None,
-               title: str = "Rate by period (* = change beyond noise)"):  # fmt: skip
-    """Heatmap of a :func:`funnelkit.drift` table: groups by periods, significant cells starred."""
-    ax = _axes(ax)
+               title: str = "Win rate by period (* = change beyond noise)"):  # fmt: skip
+    """Heatmap of a :func:`funnelkit.drift` table: groups by periods.
+
+    Cells with a change beyond noise are starred and outlined; cells resting
+    on fewer than 20 observations show the counts (``3/5``) in grey instead
+    of a percentage.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``by``, ``period``, ``value``, ``significant`` and optionally ``n``,
+        ``successes``.
+    by : str
+    value : str
+        Column holding the rate.
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax, figsize=(10, 0.6 * table[by].nunique() + 2) if by in table else FIGSIZE)
     grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first")
     marks = table.pivot_table(index=by, columns="period", values="significant", aggfunc="first").reindex_like(grid)
-    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-    for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
-        if not np.isnan(v):
-            star = "*" if bool(marks.iloc[i, j]) else ""
-            ax.text(
-                j,
-                i,
-                f"{v:.0%}{star}",
-                ha="center",
-                va="center",
-                color="white" if v < np.nanmean(grid) else "black",
-            )
-    ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, ha="right")
+    has_n = {"n", "successes"} <= set(table.columns)
+    n = table.pivot_table(index=by, columns="period", values="n", aggfunc="first").reindex_like(grid) if has_n else None
+    hits = (
+        table.pivot_table(index=by, columns="period", values="successes", aggfunc="first").reindex_like(grid)
+        if has_n
+        else None
+    )
+    values = grid.to_numpy(dtype=float)
+    small = (n.to_numpy(dtype=float) < SMALL_N) if has_n else np.zeros_like(values, dtype=bool)
+    shown = np.where(small, np.nan, values)
+    top = max(np.nanmax(values) if np.isfinite(values).any() else 1, 0.05)
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=top, aspect="auto")
+    cutoff = np.nanmax(shown) * 0.6 if np.isfinite(shown).any() else 1
+    for (i, j), v in np.ndenumerate(values):
+        if np.isnan(v):
+            continue
+        if small[i, j]:
+            ax.text(j, i, f"{int(hits.iloc[i, j])}/{int(n.iloc[i, j])}", ha="center", va="center", color="#888888",
+                    fontsize=9)  # fmt: skip
+            continue
+        star = bool(marks.iloc[i, j]) if pd.notna(marks.iloc[i, j]) else False
+        ax.text(j, i, f"{v:.0%}{'*' if star else ''}", ha="center", va="center",
+                color="white" if v > cutoff else "black", fontweight="bold" if star else "normal")  # fmt: skip
+        if star:
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=2))
+    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=45, ha="right")
     ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
-    ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0), label="rate")
-    ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0), label="rate", fraction=0.04)
+    ax.set_xlabel("period")
+    ax.set_title(title + ("; grey: fewer than 20, shown as won/closed" if has_n and small.any() else ""))
     return ax
 
 
 def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs delivered against the commitment"):
-    """MQLs per period as bars against the target's tolerance band (``SLAResult.delivery``)."""
+    """MQLs per period as bars against the target's tolerance band (``SLAResult.delivery``).
+
+    Bars are red under the band, green within it, blue over it.
+
+    Parameters
+    ----------
+    delivery : DataFrame
+        ``period``, ``mqls``, ``target``, ``low``, ``high``, ``status``.
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
     ax = _axes(ax)
     colours = delivery["status"].map({"under": "#d62728", "within": "#2ca02c", "over": "#1f77b4"})
     x = np.arange(len(delivery))
-    ax.bar(x, delivery["mqls"], color=colours)
-    band = (delivery["low"].iloc[0], delivery["high"].iloc[0])
-    ax.fill_between([-0.5, len(delivery) - 0.5], *band, color="grey", alpha=0.2, label="target +/- tolerance")
-    ax.axhline(delivery["target"].iloc[0], color="black", linewidth=1, label="target")
-    ax.set_xticks(x, delivery["period"], rotation=45, ha="right")
+    ax.bar(x, delivery["mqls"], color=colours.fillna("#7f7f7f").tolist())
+    ax.fill_between(x, delivery["low"], delivery["high"], step="mid", color="grey", alpha=0.25,
+                    label="target +/- tolerance")  # fmt: skip
+    ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label="target")
+    ax.set_xticks(x, [str(p) for p in delivery["period"]], rotation=45, ha="right")
     ax.set_ylabel("MQLs delivered (count)")
     ax.set_xlabel("period")
     ax.set_title(title)
-    ax.legend(frameon=False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#d62728", "#2ca02c", "#1f77b4")]
+    extra = ax.get_legend_handles_labels()
+    ax.legend(handles + extra[0], ["under target", "on target", "over target", *extra[1]], frameon=False,
+              loc="upper left", bbox_to_anchor=(1.01, 1))  # fmt: skip
+    _tidy(ax)
     return ax
 
 
 def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", columns: int = 2):
-    """Small multiples of :func:`plot_conversion_trend`, one panel per funnel step
-    (from :func:`funnelkit.conversion` with ``period``). Returns the Figure."""
+    """Small multiples of :func:`plot_conversion_trend`, one panel per funnel step.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`funnelkit.conversion` with ``period``: ``from_stage``, ``to_stage``,
+        ``period``, ``rate``, ``ci_low``, ``ci_high``, ``mature`` and the ``by`` column.
+    by : str or None
+    columns : int
+
+    Returns
+    -------
+    matplotlib Figure
+    """
     steps = list(dict.fromkeys(zip(table["from_stage"], table["to_stage"], strict=True)))
     rows = -(-len(steps) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(8 * columns, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.2 * rows), squeeze=False)
     for ax, (a, b) in zip(axes.flat, steps, strict=False):
         part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
-        plot_conversion_trend(part, by=by, ax=ax, title=f"{a} → {b}")
-        if ax is not axes.flat[columns - 1]:
+        plot_conversion_trend(part, by=by, ax=ax, title=f"{stage_label(a)} → {stage_label(b)}",
+                              ylabel="converted (95% band)")  # fmt: skip
+        if ax is not axes.flat[min(columns, len(steps)) - 1]:
             legend = ax.get_legend()
             if legend is not None:
                 legend.remove()

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import ParameterError, ReportError
+from ..errors import ParameterError, ReportError
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FACTS_ENV = "FUNNELKIT_RUN_FACTS"
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
@@ -172,7 +172,8 @@ def render_report(
         run_dir.mkdir()
         executed = run_dir / f"{stem}.ipynb"
         facts = run_dir / "facts.json"
-        manifest = _manifest_start(notebook, data, values, run_id)
+        manifest = _manifest_start(notebook, data, {**defaults, **values}, run_id)
+        manifest["parameters_given"] = {name: values[name] for name in sorted(values)}
         started = time.monotonic()
         try:
             _execute(notebook, executed, values, facts, timeout, kernel_name, progress)
@@ -352,14 +353,14 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _manifest_start(notebook: Path, data: Path, values: dict, run_id: str) -> dict:
-    from . import __version__
+    from .. import __version__
 
     files = sorted(p for p in (data.rglob("*") if data.is_dir() else [data]) if p.is_file())
     return {
         "run_id": run_id,
         "notebook": str(notebook),
         "parameters": values,
-        "data_files": [{"path": str(p), "sha256": _sha256(p), "bytes": p.stat().st_size} for p in files],
+        "data_files": [{"path": str(p.resolve()), "sha256": _sha256(p), "bytes": p.stat().st_size} for p in files],
         "funnelkit_version": __version__,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -386,11 +387,23 @@ def _cell_log(executed: Path) -> list[dict]:
         nb = _read_notebook(executed)
     except ReportError:
         return []
-    log = []
-    for index, cell in enumerate(nb.cells):
+    log, injected_before = [], 0
+    for position, cell in enumerate(nb.cells):
         meta = cell.get("metadata", {}).get("papermill", {})
-        if cell.cell_type == "code":
-            log.append({"cell": index, "status": meta.get("status"), "seconds": meta.get("duration")})
+        injected = "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+        injected_before += injected
+        if cell.cell_type != "code":
+            continue
+        errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        status = "failed" if errored else meta.get("status")
+        log.append(
+            {
+                # numbered as in the user's notebook (the cell papermill injects is named, not counted)
+                "cell": "injected-parameters" if injected else position - injected_before,
+                "status": status,
+                "seconds": None if meta.get("duration") is None else round(meta["duration"], 3),
+            }
+        )
     return log
 
 
