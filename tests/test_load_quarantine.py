@@ -151,6 +151,31 @@ def test_windows_1252_and_utf16_exports(tmp_path):
         assert data.summary.table.loc[0, "encoding"] == encoding
 
 
+def test_windows_1252_text_far_below_the_header_is_still_recognised(tmp_path):
+    """The first 64 KB are plain ASCII; the one accented name sits on line 3,002."""
+    rows = "".join(f"{i},open,2025-01-01 10:00:00,Acme {i}\n" for i in range(1, 3001))
+    path = tmp_path / "deals.csv"
+    write(
+        path,
+        "id,status,add_time,org_name\n" + rows + "3001,won,2025-02-01 09:00:00,Soci\u00e9t\u00e9 G\u00e9n\u00e9rale\n",
+        "cp1252",
+    )
+    assert path.stat().st_size > 65536
+    data = fk.load(path, source="pipedrive", cache=False)
+    assert data.summary.table.loc[0, "encoding"] == "cp1252"
+    assert len(data.opportunities) == 3001
+    assert data.opportunities["account"].iloc[-1] == "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale"
+
+
+def test_bytes_that_are_neither_utf8_nor_windows_1252_name_their_line(tmp_path):
+    rows = "".join(f"{i},open,2025-01-01 10:00:00,Acme {i}\n" for i in range(1, 3001)).encode()
+    path = tmp_path / "deals.csv"
+    # 0x81 is undefined in Windows-1252 and invalid as a UTF-8 start byte
+    path.write_bytes(b"id,status,add_time,org_name\n" + rows + b"3001,won,2025-02-01 09:00:00,Bad \x81 name\n")
+    with pytest.raises(fk.InputFileError, match=r"deals.csv: line 3002: byte b'\\x81'"):
+        fk.load(path, source="pipedrive", cache=False)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -260,3 +285,22 @@ def test_links_to_missing_records_are_kept_with_a_note(tmp_path):
     assert funnel.loc["L2", "opportunity_at"] == pd.Timestamp("2025-01-05", tz="UTC")
     assert funnel.loc["O1", "entity"] == "opportunity"
     assert len(data.funnel) == 3
+
+
+def test_repeated_values_parsed_once_still_report_every_failing_cell(tmp_path):
+    """A 3,000-row export whose date column repeats 30 dates (parsed once per distinct
+    value): the bad date written on two rows is quarantined on both lines."""
+    days = [f"2025-01-{d:02d} 09:00:00" for d in range(1, 31)]
+    rows = [f"{i},open,{days[i % 30]},Acme" for i in range(1, 3001)]
+    rows[99] = "100,open,not a date,Acme"  # line 101
+    rows[2499] = "2500,open,not a date,Acme"  # line 2501
+    path = tmp_path / "deals.csv"
+    write(path, "id,status,add_time,org_name\n" + "\n".join(rows) + "\n")
+    data = fk.load(path, source="pipedrive", cache=False)
+    bad = data.quarantine[data.quarantine["reason"] == "bad_date"]
+    assert bad["line"].tolist() == [101, 2501]
+    assert bad["value"].tolist() == ["not a date", "not a date"]
+    assert len(data.opportunities) == 2998
+    created = data.opportunities.set_index("opportunity_id")["created_at"]
+    assert created["31"] == pd.Timestamp("2025-01-02 09:00", tz="UTC")  # days[31 % 30]
+    assert created["2999"] == pd.Timestamp("2025-01-30 09:00", tz="UTC")  # days[29]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from .. import schema as s
-from .._arrow import isin
+from .._arrow import arrow, isin
 from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
@@ -224,8 +225,8 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     bad = rows_with_failures(failures)
     keep = np.ones(len(frame), dtype=bool)
     keep[bad] = False
-    kept = frame.loc[keep].copy()
-    kept["_row"] = np.flatnonzero(keep).astype(np.int64)
+    kept = frame.loc[keep] if len(bad) else frame  # no copy of a clean file
+    kept = kept.assign(_row=np.flatnonzero(keep).astype(np.int64))
     events = converted.events
     if events is not None and "_row" in events:
         events = events.loc[keep[events["_row"].to_numpy()]]
@@ -315,17 +316,19 @@ def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.
     if not parts:
         return pd.DataFrame(), s.empty_quarantine()
     frames = [part.frame.assign(_file=np.int32(i)) for i, part in enumerate(parts)]
-    frame = pd.concat(frames, ignore_index=True, sort=False)
-    folded = frame[id_col].str.casefold()
-    case_only = int(folded.duplicated().sum() - frame[id_col].duplicated().sum())
+    frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    ids = arrow(frame[id_col])
+    # len(unique) rather than count_distinct: several times faster on a million distinct strings
+    distinct = len(pc.unique(ids))
+    case_only = distinct - len(pc.unique(pc.utf8_lower(ids)))
     if case_only:
         notes.append(
             f"{case_only:,} {id_col} values differ from another only by upper/lower case; "
             "they are kept as different records (Salesforce's 15-character ids are case-sensitive)"
         )
-    repeated = frame[id_col].duplicated(keep="first").to_numpy()
-    if not repeated.any():
+    if distinct == len(ids):  # hashed in Arrow: the common case of no repeated id costs one pass
         return frame.drop(columns=["_file", "_row"]), s.empty_quarantine()
+    repeated = frame[id_col].duplicated(keep="first").to_numpy()
     first_pos = frame.drop_duplicates(id_col, keep="first").set_index(id_col)[["_file", "_row"]]
     dup = frame.loc[repeated, [id_col, "_file", "_row"]]
     firsts = first_pos.loc[dup[id_col]]
@@ -415,7 +418,8 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
 
 def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     """Add missing canonical columns (empty) and put canonical ones first with their dtypes."""
-    frame = frame.copy() if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
+    # copy-on-write (pandas 3): the columns set below do not write through to the caller's frame
+    frame = frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
     for col, dtype in columns.items():
         if col not in frame:
             frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,8 +110,13 @@ def read_table(path: Path, *, header_hint=None) -> RawTable:
 
 
 def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
-    """Return UTF-8 bytes of the file and the name of the encoding it was in."""
-    if not raw.strip():
+    """Return the file's bytes as UTF-8 and the name of the encoding it was in.
+
+    A file with no byte-order mark is taken to be UTF-8 without a full pass
+    over it: Arrow's CSV reader validates every cell as it parses, and a file
+    that fails there is read again through :func:`_legacy_decode`.
+    """
+    if not raw or raw.isspace():
         raise InputFileError(f"{path}: the file is empty (0 data rows, no header)")
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw[3:], "utf-8-sig"
@@ -138,12 +145,19 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
             f"{path}: this file is a web page (HTML), not a CSV export; the download "
             "probably failed or needed a login. Download the export again"
         )
-    if _is_utf8(raw):
-        return raw, "utf-8"
+    if not _is_utf8(raw[:65536]):  # the header must decode before Arrow sees the rest
+        return _legacy_decode(path, raw)
+    return raw, "utf-8"
+
+
+def _legacy_decode(path: Path, raw: bytes) -> tuple[bytes, str]:
+    """A file that is not valid UTF-8: Windows-1252 if it decodes as that, else an error naming the line."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         utf8_error = exc
+    else:
+        return raw, "utf-8"
     try:
         return raw.decode("cp1252").encode("utf-8"), "cp1252"
     except UnicodeDecodeError:
@@ -156,12 +170,14 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
 
 
 def _is_utf8(raw: bytes) -> bool:
-    """UTF-8 validation in Arrow (several times faster than decoding the file in Python)."""
-    try:
-        pa.array([raw], type=pa.large_binary()).cast(pa.large_string())
-    except pa.ArrowInvalid:
-        return False
-    return True
+    """UTF-8 validation in Arrow; a multi-byte character cut at the end of ``raw`` still counts as valid."""
+    for cut in range(4):  # a slice may end inside a character of up to four bytes
+        try:
+            pa.array([raw[: len(raw) - cut]], type=pa.large_binary()).cast(pa.large_string())
+        except pa.ArrowInvalid:
+            continue
+        return True
+    return False
 
 
 def _transcode(path: Path, raw: bytes, encoding: str) -> bytes:
@@ -224,6 +240,19 @@ def _parse_header(path: Path, text_head: str, delimiter: str) -> list[str]:
 def _read_csv(path: Path) -> RawTable:
     raw = path.read_bytes()
     data, encoding = _decode_plan(path, raw)
+    try:
+        return _read_csv_text(path, data, encoding)
+    except _NotUtf8:
+        data, encoding = _legacy_decode(path, raw)
+        return _read_csv_text(path, data, encoding)
+
+
+class _NotUtf8(Exception):
+    """Arrow met bytes that are not UTF-8 past the part of the file checked up front."""
+
+
+def _read_csv_text(path: Path, data: bytes, encoding: str) -> RawTable:
+    """Parse UTF-8 CSV bytes (``encoding`` names what the file was in)."""
     first_end = data.find(b"\n")
     head_text = data[: first_end if first_end >= 0 else len(data)].decode("utf-8", "replace")
     # The header may contain a quoted newline; give csv a generous slice.
@@ -257,9 +286,12 @@ def _read_csv(path: Path) -> RawTable:
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if "invalid UTF8" in str(exc) and encoding == "utf-8":
+            raise _NotUtf8 from None
         raise InputFileError(f"{path}: the file cannot be read as CSV: {exc}") from None
-    # trim in Arrow, then convert once: no intermediate pandas copies of every column
-    trimmed = pa.table({name: pc.utf8_trim_whitespace(table.column(i)) for i, name in enumerate(header)})
+    # trim in Arrow (its kernels release the GIL: one column per core), then convert once
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        trimmed = pa.table(dict(zip(header, pool.map(pc.utf8_trim_whitespace, table.columns), strict=True)))
     del table
     frame = trimmed.to_pandas() if trimmed.num_rows else pd.DataFrame({h: pd.Series(dtype="str") for h in header})
 
@@ -276,7 +308,7 @@ def _read_csv(path: Path) -> RawTable:
     else:
         # Clean file: lines are only needed if a value fails to parse later, and then the
         # file is read again rather than kept in memory all along.
-        raw_table.line_source = lambda: _clean_lines(_RecordIndex(_body(path, delimiter), delimiter))
+        raw_table.line_source = lambda: _clean_lines(_RecordIndex(_body(path, delimiter, encoding), delimiter))
     raw_table.footer_lines += footer_lines
     if footer_total is not None:
         raw_table.footer_total = (raw_table.footer_total or 0) + footer_total
@@ -286,9 +318,10 @@ def _read_csv(path: Path) -> RawTable:
     return raw_table
 
 
-def _body(path: Path, delimiter: str) -> bytes:
+def _body(path: Path, delimiter: str, encoding: str) -> bytes:
     """The file's data as UTF-8 bytes without its report footer (as parsed)."""
-    data, _ = _decode_plan(path, path.read_bytes())
+    raw = path.read_bytes()
+    data = _legacy_decode(path, raw)[0] if encoding == "cp1252" else _decode_plan(path, raw)[0]
     return _split_footer(data, delimiter)[0]
 
 

@@ -282,7 +282,7 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
         ids, _ = _parse.clean_ids(values)
         return {canonical: ids}
     if kind == "datetime":
-        stamps, unparsed, far = _parse.parse_datetimes(values, order=order, tz=ctx.tz)
+        stamps, unparsed, far = _parse.by_distinct(_parse.parse_datetimes, values, order=order, tz=ctx.tz)
         fails.add(
             unparsed,
             header,
@@ -297,11 +297,11 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
         fails.add(unparsed, header, values, Reason.BAD_AMOUNT, "not an amount")
         return {canonical: amount, s.CURRENCY: currency}
     if kind == "bool":
-        flags, unparsed = _parse.parse_booleans(values)
+        flags, unparsed = _parse.by_distinct(_parse.parse_booleans, values)
         fails.add(unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no")
         return {canonical: flags}
     if kind == "number":
-        numbers, unparsed = _parse.parse_numbers(values)
+        numbers, unparsed = _parse.by_distinct(_parse.parse_numbers, values)
         fails.add(unparsed, header, values, Reason.BAD_AMOUNT, "not a number")
         return {canonical: numbers}
     return {canonical: _parse.clean_text(values)}
