@@ -20,3 +20,32 @@ def isin(values: pd.Series, candidates) -> np.ndarray:
     pool = candidates if isinstance(candidates, pd.Series) else pd.Series(list(candidates), dtype="str")
     found = pc.is_in(arrow(values), value_set=arrow(pool.dropna()), skip_nulls=True)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Position in ``keys`` of each of ``values`` (-1 where absent): a hash lookup in Arrow.
+
+    ``keys`` should be unique; the first match counts.
+    """
+    found = pc.index_in(arrow(values), value_set=arrow(keys.dropna()), skip_nulls=True)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def coalesce_text(first: pd.Series, second: pd.Series) -> pd.Series:
+    """``first`` where it is set, else ``second``, as text (pandas' ``where`` on strings is slow)."""
+    merged = pc.coalesce(arrow(first), arrow(second))
+    return pd.Series(merged.to_pandas(types_mapper=text_dtype), index=first.index)
+
+
+def labels(codes: np.ndarray, names, index: pd.Index) -> pd.Series:
+    """Text column of ``names[code]`` (missing where the code is -1), built in Arrow."""
+    codes = np.asarray(codes)
+    taken = pc.take(pa.array(list(names), type=pa.large_string()), pa.array(codes, mask=codes < 0))
+    return pd.Series(taken.to_pandas(types_mapper=text_dtype), index=index)
+
+
+def text_dtype(arrow_type):
+    """``types_mapper`` for ``to_pandas``: Arrow text becomes pandas' default ``str`` dtype."""
+    if pa.types.is_large_string(arrow_type) or pa.types.is_string(arrow_type):
+        return pd.StringDtype(na_value=np.nan)
+    return None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema as s
-from ._arrow import isin
+from ._arrow import coalesce_text, isin, labels, positions
 from .schema import Stages, stage_column
 
 FUNNEL_KEYS = ["entity_id", "entity", s.LEAD_ID, s.OPPORTUNITY_ID]
@@ -188,16 +188,17 @@ def build_funnel(
 
     # Pair each lead with one opportunity: its converted opportunity, else one naming it.
     by_lead = opps.loc[opps[s.LEAD_ID].notna()].drop_duplicates(s.LEAD_ID)
-    pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]].copy()
-    fallback = pairing[s.LEAD_ID].map(by_lead.set_index(s.LEAD_ID)[s.OPPORTUNITY_ID]).astype("str")
-    pairing[s.OPPORTUNITY_ID] = pairing[s.OPPORTUNITY_ID].fillna(fallback)
-    known_opps = opps[s.OPPORTUNITY_ID]
-    pairing.loc[~isin(pairing[s.OPPORTUNITY_ID], known_opps), s.OPPORTUNITY_ID] = None
+    pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]]
+    naming = positions(pairing[s.LEAD_ID], by_lead[s.LEAD_ID])
+    fallback = labels(naming, by_lead[s.OPPORTUNITY_ID].to_numpy(), pairing.index)
+    opp_ids = coalesce_text(pairing[s.OPPORTUNITY_ID], fallback)
+    # opportunity ids are unique: look each lead's opportunity up by position instead of merging wide frames
+    opp_at = positions(opp_ids, opps[s.OPPORTUNITY_ID])
+    pairing = pairing.assign(**{s.OPPORTUNITY_ID: opp_ids.where(opp_at >= 0)})
     paired = pairing[s.OPPORTUNITY_ID].dropna()
 
     opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
-    # opportunity ids are unique: look each lead's opportunity up instead of merging wide frames
-    opp_fields = opps.set_index(s.OPPORTUNITY_ID).rename(columns=opp_cols).reindex(pairing[s.OPPORTUNITY_ID])
+    opp_fields = _take_rows(opps.drop(columns=s.OPPORTUNITY_ID).rename(columns=opp_cols), opp_at)
     lead_rows = pd.concat(
         [
             leads.drop(columns=[s.OPPORTUNITY_ID]).reset_index(drop=True),
@@ -238,8 +239,9 @@ def build_funnel(
     stamp = (
         np.column_stack([times[c].notna().to_numpy() for c in stages.columns]) if len(rows) else np.zeros((0, n), bool)
     )
-    idx = np.arange(n)
-    dated_max = np.where(stamp, idx, -1).max(axis=1) if len(rows) else np.zeros(0, int)
+    dated_max = np.full(len(rows), -1)
+    for i in range(n):
+        dated_max[stamp[:, i]] = i
 
     label_index = pd.Series(-1, index=rows.index)
     position = {name: i for i, name in enumerate(names)}
@@ -250,11 +252,11 @@ def build_funnel(
         current.append(rows[f"opp__{s.STAGE}"])
     for stage_names in current:
         codes, uniques = pd.factorize(stage_names)
-        positions = np.array([position.get(u, -1) for u in uniques] + [-1])
-        label_index = np.maximum(label_index, positions[codes])
+        stage_positions = np.array([position.get(u, -1) for u in uniques] + [-1])
+        label_index = np.maximum(label_index, stage_positions[codes])
     has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
     entry = np.where(is_lead, 0, opp_index)
-    furthest = np.maximum.reduce([dated_max, label_index.to_numpy(), np.where(has_opp, opp_index, -1), entry])
+    furthest = np.maximum.reduce([dated_max, np.asarray(label_index), np.where(has_opp, opp_index, -1), entry])
 
     # Fill skipped stages backwards with the next later stage's time.
     skipped = np.zeros(len(rows), dtype=int)
@@ -279,14 +281,15 @@ def build_funnel(
     if opp_source is None:
         opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
     out[s.SOURCE] = lead_source.where(lead_source.notna(), opp_source)
-    out["source_basis"] = np.where(lead_source.notna(), "lead", np.where(opp_source.notna(), "opportunity", None))
+    basis = np.where(lead_source.notna(), 0, np.where(opp_source.notna(), 1, -1))
+    out["source_basis"] = labels(basis, ["lead", "opportunity"], rows.index)
     lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")
     out[s.OWNER] = _coalesce(opp_owner, lead_owner, rows.index)
     for at in stages.columns:
         out[at] = times[at]
     out["entry_index"] = entry
     out["furthest_index"] = furthest
-    out["furthest_stage"] = np.asarray(names, dtype=object)[np.clip(furthest, 0, n - 1)]
+    out["furthest_stage"] = labels(np.clip(furthest, 0, n - 1), names, rows.index)
     out["skipped_stages"] = skipped
     closed = _bool(col(f"opp__{s.IS_CLOSED}"), rows.index)
     won = _bool(col(f"opp__{s.IS_WON}"), rows.index)
@@ -311,6 +314,12 @@ def build_funnel(
     return out
 
 
+def _take_rows(frame: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """Rows of ``frame`` at positions ``at``; -1 gives an all-missing row."""
+    padded = frame.reset_index(drop=True).reindex(np.arange(len(frame) + 1))  # last row: all missing
+    return padded.take(np.where(at >= 0, at, len(frame))).reset_index(drop=True)
+
+
 def as_utc(series: pd.Series) -> pd.Series:
     """The series as ``datetime64[ns, UTC]`` (naive values are taken as UTC)."""
     if not isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -333,6 +342,8 @@ def _coalesce(first: pd.Series | None, second: pd.Series | None, index, dtype="s
         return second.astype(dtype)
     if second is None:
         return first.astype(dtype)
+    if dtype == "str":
+        return coalesce_text(first, second)
     return first.where(first.notna(), second).astype(dtype)
 
 

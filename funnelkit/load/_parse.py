@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._arrow import arrow
+from .._arrow import arrow, text_dtype
 from ..errors import AmbiguousDateError, Reason
 from ..schema import TIMESTAMP
 
@@ -97,7 +97,7 @@ def by_distinct(parse, values: pd.Series, **options) -> tuple:
     if len(encoded.dictionary) > len(text) // 2:
         return parse(values, **options)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
-    distinct = pd.Series(encoded.dictionary.to_pandas(types_mapper=_as_str), dtype="str")
+    distinct = pd.Series(encoded.dictionary.to_pandas(types_mapper=text_dtype), dtype="str")
     return tuple(_spread(result, codes, values.index) for result in parse(distinct, **options))
 
 
@@ -124,16 +124,8 @@ def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
         field = groups.field(name)
         # RE2 gives "" for an optional group that did not take part; pandas gives NaN
         keep = pc.and_(valid, pc.not_equal(field, ""))
-        columns[name] = pc.if_else(keep, field, None).to_pandas(types_mapper=_as_str)
+        columns[name] = pc.if_else(keep, field, None).to_pandas(types_mapper=text_dtype)
     return pd.DataFrame(columns, index=values.index)
-
-
-def _as_str(arrow_type):
-    return (
-        pd.StringDtype(na_value=np.nan)
-        if pa.types.is_large_string(arrow_type) or pa.types.is_string(arrow_type)
-        else None
-    )
 
 
 _DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.\-](0?[1-9]|1[0-2])[/.\-]\d{4}"
