@@ -189,33 +189,15 @@ def build_funnel(
     # Pair each lead with one opportunity: its converted opportunity, else one naming it.
     by_lead = opps.loc[opps[s.LEAD_ID].notna()].drop_duplicates(s.LEAD_ID)
     pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]]
-    naming = positions(pairing[s.LEAD_ID], by_lead[s.LEAD_ID])
+    naming = positions(pairing[s.LEAD_ID], by_lead[s.LEAD_ID])  # opportunity ids are unique
     fallback = labels(naming, by_lead[s.OPPORTUNITY_ID].to_numpy(), pairing.index)
     opp_ids = coalesce_text(pairing[s.OPPORTUNITY_ID], fallback)
-    # opportunity ids are unique: look each lead's opportunity up by position instead of merging wide frames
     opp_at = positions(opp_ids, opps[s.OPPORTUNITY_ID])
-    pairing = pairing.assign(**{s.OPPORTUNITY_ID: opp_ids.where(opp_at >= 0)})
-    paired = pairing[s.OPPORTUNITY_ID].dropna()
-
+    paired = opp_ids.where(opp_at >= 0)
+    orphan_at = np.flatnonzero(~isin(opps[s.OPPORTUNITY_ID], paired.dropna()))
+    rows = _FunnelRows(leads, opps, paired, opp_at, orphan_at)
     opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
-    opp_fields = _take_rows(opps.drop(columns=s.OPPORTUNITY_ID).rename(columns=opp_cols), opp_at)
-    lead_rows = pd.concat(
-        [
-            leads.drop(columns=[s.OPPORTUNITY_ID]).reset_index(drop=True),
-            pairing[[s.OPPORTUNITY_ID]].reset_index(drop=True),
-            opp_fields.reset_index(drop=True),
-        ],
-        axis=1,
-    )
-    lead_rows["entity"] = "lead"
-    lead_rows["entity_id"] = lead_rows[s.LEAD_ID]
-
-    orphans = opps.loc[~isin(opps[s.OPPORTUNITY_ID], paired)].rename(columns=opp_cols)
-    orphans["entity"] = "opportunity"
-    orphans["entity_id"] = orphans[s.OPPORTUNITY_ID]
-    orphans[s.LEAD_ID] = orphans.pop(f"opp__{s.LEAD_ID}")
-    rows = pd.concat([lead_rows, orphans], ignore_index=True, sort=False)
-    is_lead = rows["entity"].eq("lead").to_numpy()
+    is_lead = np.arange(len(rows.index)) < len(leads)
 
     def col(name: str) -> pd.Series | None:
         return rows[name] if name in rows.columns else None
@@ -236,12 +218,9 @@ def build_funnel(
         times[at] = as_utc(series) if series is not None else pd.Series(pd.NaT, index=rows.index, dtype=s.TIMESTAMP)
 
     n = len(names)
-    stamp = (
-        np.column_stack([times[c].notna().to_numpy() for c in stages.columns]) if len(rows) else np.zeros((0, n), bool)
-    )
-    dated_max = np.full(len(rows), -1)
-    for i in range(n):
-        dated_max[stamp[:, i]] = i
+    dated_max = np.full(len(rows.index), -1)
+    for i, at in enumerate(stages.columns):
+        dated_max[times[at].notna().to_numpy()] = i
 
     label_index = pd.Series(-1, index=rows.index)
     position = {name: i for i, name in enumerate(names)}
@@ -256,10 +235,11 @@ def build_funnel(
         label_index = np.maximum(label_index, stage_positions[codes])
     has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
     entry = np.where(is_lead, 0, opp_index)
-    furthest = np.maximum.reduce([dated_max, np.asarray(label_index), np.where(has_opp, opp_index, -1), entry])
+    furthest = np.maximum(np.maximum(dated_max, np.asarray(label_index)), entry)
+    furthest[has_opp] = np.maximum(furthest[has_opp], opp_index)
 
     # Fill skipped stages backwards with the next later stage's time.
-    skipped = np.zeros(len(rows), dtype=int)
+    skipped = np.zeros(len(rows.index), dtype=int)
     for i in range(n - 2, -1, -1):
         at, later = stages.columns[i], stages.columns[i + 1]
         gap = times[at].isna().to_numpy() & (entry <= i) & (furthest >= i) & times[later].notna().to_numpy()
@@ -314,10 +294,50 @@ def build_funnel(
     return out
 
 
-def _take_rows(frame: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
-    """Rows of ``frame`` at positions ``at``; -1 gives an all-missing row."""
-    padded = frame.reset_index(drop=True).reindex(np.arange(len(frame) + 1))  # last row: all missing
-    return padded.take(np.where(at >= 0, at, len(frame))).reset_index(drop=True)
+class _FunnelRows:
+    """The funnel's rows, every lead and then each opportunity no lead claims, one column at a time.
+
+    Joining the leads and opportunities as wide frames would copy every attribute
+    column; the funnel view needs each column once. A column is looked up by
+    name: a lead column (empty on opportunity rows) or ``opp__<column>``, taken
+    from each row's opportunity, plus ``entity``, ``entity_id``, ``lead_id`` and
+    ``opportunity_id`` for both kinds of row.
+    """
+
+    def __init__(self, leads, opps, lead_opp_ids: pd.Series, opp_at: np.ndarray, orphan_at: np.ndarray):
+        self._leads, self._opps = leads.reset_index(drop=True), opps.reset_index(drop=True)
+        self._orphans = len(orphan_at)
+        self.index = pd.RangeIndex(len(leads) + self._orphans)
+        self._opp_rows = np.concatenate([opp_at, orphan_at])
+        orphans = self._opps.iloc[orphan_at]
+        self._taken = {  # columns built so far, by name
+            "entity": labels(np.repeat([0, 1], [len(leads), self._orphans]), ["lead", "opportunity"], self.index),
+            "entity_id": self._stack(self._leads[s.LEAD_ID], orphans[s.OPPORTUNITY_ID]),
+            s.LEAD_ID: self._stack(self._leads[s.LEAD_ID], orphans[s.LEAD_ID]),
+            s.OPPORTUNITY_ID: self._stack(lead_opp_ids.reset_index(drop=True), orphans[s.OPPORTUNITY_ID]),
+        }
+        self.columns = [
+            *self._taken,
+            *(c for c in self._leads.columns if c not in self._taken),
+            *(f"opp__{c}" for c in self._opps.columns if c != s.OPPORTUNITY_ID),
+        ]
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name not in self._taken:
+            if name.startswith("opp__"):
+                column = self._opps[name.removeprefix("opp__")].array
+                taken = pd.api.extensions.take(column, self._opp_rows, allow_fill=True)
+                self._taken[name] = pd.Series(taken, index=self.index)
+            else:
+                self._taken[name] = self._stack(self._leads[name], None)
+        return self._taken[name]
+
+    def _stack(self, lead_part: pd.Series, orphan_part: pd.Series | None) -> pd.Series:
+        if not self._orphans:
+            return lead_part.set_axis(self.index)
+        if orphan_part is None:
+            orphan_part = lead_part.iloc[:0].reindex(range(self._orphans))  # missing, in the column's dtype
+        return pd.concat([lead_part, orphan_part], ignore_index=True)
 
 
 def as_utc(series: pd.Series) -> pd.Series:

@@ -34,9 +34,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
+from ._arrow import labels as text_labels
 from .errors import ParameterError
 
 # Column names, written once.
@@ -192,8 +192,7 @@ class Stages:
     def map_labels(self, labels: pd.Series) -> pd.Series:
         """Vectorised :meth:`stage_of` over a Series of labels (unmapped -> NA)."""
         codes, uniques = pd.factorize(labels)
-        stages = np.array([self.stage_of(u) for u in uniques] + [None], dtype=object)  # per distinct label
-        return pd.Series(stages[codes], index=labels.index, dtype="str")
+        return text_labels(codes, [self.stage_of(u) for u in uniques], labels.index)  # once per distinct label
 
     def with_labels(self, labels: Mapping[str, str]) -> Stages:
         """A copy with more label mappings."""
