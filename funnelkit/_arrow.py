@@ -16,9 +16,16 @@ def arrow(values: pd.Series) -> pa.Array:
 
 
 def isin(values: pd.Series, candidates) -> np.ndarray:
-    """``values.isin(candidates)`` for text, hashed in Arrow (pandas loops over large sets)."""
+    """``values.isin(candidates)`` for text, hashed in Arrow (pandas loops over large sets).
+
+    The hash table is built on the smaller side: against a larger pool, the pool is
+    first narrowed to the members that occur in ``values``.
+    """
     pool = candidates if isinstance(candidates, pd.Series) else pd.Series(list(candidates), dtype="str")
-    found = pc.is_in(arrow(values), value_set=arrow(pool.dropna()), skip_nulls=True)
+    text, pool_text = arrow(values), arrow(pool.dropna())
+    if len(pool_text) > len(text):
+        pool_text = pool_text.filter(pc.is_in(pool_text, value_set=text, skip_nulls=True).fill_null(False))
+    found = pc.is_in(text, value_set=pool_text, skip_nulls=True)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
 
 
