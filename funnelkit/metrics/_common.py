@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .._arrow import labels as text_labels
 from ..dataset import Dataset
 from ..errors import ParameterError
 
@@ -79,11 +80,24 @@ def period_labels(stamps: pd.Series, period: str, *, fiscal_year_start: int = 1)
     check_choice("period", period, PERIODS)
     if not 1 <= int(fiscal_year_start) <= 12:
         raise ParameterError(f"fiscal_year_start must be a month number 1-12; got {fiscal_year_start!r}")
+    # Label each distinct period once: a million timestamps fall in a few dozen quarters.
+    if period == "W":
+        key = (stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")).dt.tz_localize(None)
+        codes, firsts = pd.factorize(key)
+        firsts = pd.Series(pd.DatetimeIndex(firsts).tz_localize("UTC"))
+    else:
+        codes, months = pd.factorize(stamps.dt.year * 12 + stamps.dt.month - 1)
+        months = np.asarray(months, dtype=np.int64)
+        firsts = pd.Series(pd.to_datetime({"year": months // 12, "month": months % 12 + 1, "day": 1}, utc=True))
+    return text_labels(codes, _labels(firsts, period, fiscal_year_start).tolist(), stamps.index)
+
+
+def _labels(stamps: pd.Series, period: str, fiscal_year_start: int) -> pd.Series:
     valid = stamps.notna()
     if period == "M":
         labels = stamps.dt.strftime("%Y-%m")
     elif period == "W":
-        labels = (stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
+        labels = stamps.dt.strftime("%Y-%m-%d")
     else:
         shifted_month = (stamps.dt.month - fiscal_year_start) % 12  # 0 = first fiscal month
         fiscal_year = stamps.dt.year + (stamps.dt.month >= fiscal_year_start).astype(int)
