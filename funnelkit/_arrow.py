@@ -41,14 +41,14 @@ def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
 def coalesce_text(first: pd.Series, second: pd.Series) -> pd.Series:
     """``first`` where it is set, else ``second``, as text (pandas' ``where`` on strings is slow)."""
     merged = pc.coalesce(arrow(first), arrow(second))
-    return pd.Series(merged.to_pandas(types_mapper=text_dtype), index=first.index)
+    return merged.to_pandas(types_mapper=text_dtype).set_axis(first.index)  # by position
 
 
 def labels(codes: np.ndarray, names, index: pd.Index) -> pd.Series:
     """Text column of ``names[code]`` (missing where the code is -1), built in Arrow."""
     codes = np.asarray(codes)
     taken = pc.take(pa.array(list(names), type=pa.large_string()), pa.array(codes, mask=codes < 0))
-    return pd.Series(taken.to_pandas(types_mapper=text_dtype), index=index)
+    return taken.to_pandas(types_mapper=text_dtype).set_axis(index)  # by position
 
 
 def text_dtype(arrow_type):

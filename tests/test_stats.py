@@ -80,6 +80,19 @@ def test_fiscal_quarter_labels():
     assert period_labels(stamps, "W").tolist()[0] == "2025-01-27"  # the Monday of that week
 
 
+def test_period_labels_keep_the_rows_of_a_filtered_table():
+    """Labels line up with the stamps' own index (a filtered table), and a missing stamp has none."""
+    stamps = pd.Series(
+        pd.to_datetime(["2025-03-31 23:59", None, "2024-12-01", "2025-03-01"], utc=True, format="ISO8601"),
+        index=[40, 7, 19, 3],
+    )
+    labels = period_labels(stamps, "Q")
+    assert labels.index.tolist() == [40, 7, 19, 3]
+    assert labels.tolist()[0] == "2025 Q1" and pd.isna(labels[7])
+    assert labels[[19, 3]].tolist() == ["2024 Q4", "2025 Q1"]
+    assert period_labels(stamps, "W")[[40, 19]].tolist() == ["2025-03-31", "2024-11-25"]
+
+
 def test_fast_kaplan_meier_probability_matches_scipy():
     from scipy import stats as sps
 
