@@ -12,7 +12,7 @@ from conftest import ROOT
 def test_benchmark_runs_and_agrees_with_duckdb(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--leads", "5000", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--leads", "5000", "--repeat", "2", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -28,3 +28,6 @@ def test_benchmark_runs_and_agrees_with_duckdb(tmp_path):
         "headline metrics from CSV: DuckDB",
     } <= steps
     assert "funnelkit benchmark: 5,000 leads" in done.stdout
+    assert report["repeat"] == 2
+    by_step = {row["step"]: row for row in report["rows"]}
+    assert by_step["headline metrics from CSV: DuckDB"]["ratio_vs_duckdb"] == 1.0
