@@ -189,10 +189,10 @@ def build_funnel(
     # Pair each lead with one opportunity: its converted opportunity, else one naming it.
     by_lead = opps.loc[opps[s.LEAD_ID].notna()].drop_duplicates(s.LEAD_ID)
     pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]]
-    naming = positions(pairing[s.LEAD_ID], by_lead[s.LEAD_ID])  # opportunity ids are unique
+    naming = positions(pairing[s.LEAD_ID], by_lead[s.LEAD_ID])
     fallback = labels(naming, by_lead[s.OPPORTUNITY_ID].to_numpy(), pairing.index)
     opp_ids = coalesce_text(pairing[s.OPPORTUNITY_ID], fallback)
-    opp_at = positions(opp_ids, opps[s.OPPORTUNITY_ID])
+    opp_at = positions(opp_ids, opps[s.OPPORTUNITY_ID])  # opportunity ids are unique: one row each
     paired = opp_ids.where(opp_at >= 0)
     orphan_at = np.flatnonzero(~isin(opps[s.OPPORTUNITY_ID], paired.dropna()))
     rows = _FunnelRows(leads, opps, paired, opp_at, orphan_at)
