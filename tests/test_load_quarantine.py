@@ -304,3 +304,25 @@ def test_repeated_values_parsed_once_still_report_every_failing_cell(tmp_path):
     created = data.opportunities.set_index("opportunity_id")["created_at"]
     assert created["31"] == pd.Timestamp("2025-01-02 09:00", tz="UTC")  # days[31 % 30]
     assert created["2999"] == pd.Timestamp("2025-01-30 09:00", tz="UTC")  # days[29]
+
+
+def test_cells_padded_with_spaces_are_read_trimmed_in_every_kind_of_column(tmp_path):
+    """Spaces (and a no-break space) around ids, dates, amounts, labels and attributes; a
+    pasted header row padded the same way is still recognised as a header."""
+    path = tmp_path / "deals.csv"
+    write(
+        path,
+        "id,status,add_time,value,currency,org_name,Region\n"
+        " 7 , won ,  2025-03-04 10:00:00 , 1200.50 , eur , Acme\u00a0, EMEA \n"
+        " id , status ,add_time,value,currency,org_name, Region\n"
+        "8,lost,2025-03-05 11:00:00,300,EUR,Beta,APAC\n",
+    )
+    data = fk.load(path, source="pipedrive", cache=False)
+    deal = data.opportunities.set_index("opportunity_id").loc["7"]
+    assert deal["created_at"] == pd.Timestamp("2025-03-04 10:00", tz="UTC")
+    assert deal["amount"] == 1200.50 and deal["currency"] == "EUR"
+    assert deal["account"] == "Acme" and deal["region"] == "EMEA"
+    assert bool(deal["is_won"]) is True
+    assert data.quarantine["reason"].tolist() == ["repeated_header_row"]
+    assert data.quarantine["line"].tolist() == [3]
+    assert data.summary.balanced and len(data.opportunities) == 2

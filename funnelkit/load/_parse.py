@@ -145,13 +145,16 @@ def date_order_evidence(values: pd.Series) -> tuple[bool, bool]:
 
 
 def _date_heads(values: pd.Series) -> pa.Array:
-    """The distinct first ten characters of a column's (trimmed) cells.
+    """The distinct first ten characters of a column's cells (leading spaces aside).
 
     Day and month order shows in a date's first ten characters, and a column
     of a million timestamps holds only a few thousand distinct dates: the
     evidence regexes then run over those instead of every cell.
     """
-    return pc.unique(pc.utf8_slice_codeunits(arrow(values), 0, 10))
+    heads = pc.unique(pc.utf8_slice_codeunits(arrow(values), 0, 10))
+    if pc.any(pc.match_substring_regex(heads, r"^\s")).as_py():  # cells are untrimmed: rare, so a second pass
+        heads = pc.unique(pc.utf8_slice_codeunits(pc.utf8_ltrim_whitespace(arrow(values)), 0, 10))
+    return heads
 
 
 def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str) -> str:

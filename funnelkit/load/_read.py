@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputFileError, Reason, SchemaError
@@ -52,8 +49,9 @@ class RawTable:
     ----------
     file : Path
     frame : pandas.DataFrame
-        One row per data row kept for parsing; every cell a ``str`` (empty
-        cells are ``""``), columns as in the export's header.
+        One row per data row kept for parsing; every cell a ``str`` as written
+        in the file, surrounding spaces included (empty cells are ``""``),
+        columns as in the export's header.
     lines : numpy.ndarray
         Physical line (CSV) or row number (Excel) of each row of ``frame``.
     rejected : pandas.DataFrame
@@ -289,11 +287,10 @@ def _read_csv_text(path: Path, data: bytes, encoding: str) -> RawTable:
         if "invalid UTF8" in str(exc) and encoding == "utf-8":
             raise _NotUtf8 from None
         raise InputFileError(f"{path}: the file cannot be read as CSV: {exc}") from None
-    # trim in Arrow (its kernels release the GIL: one column per core), then convert once
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        trimmed = pa.table(dict(zip(header, pool.map(pc.utf8_trim_whitespace, table.columns), strict=True)))
+    # cells stay as written: each parser trims the columns it reads (a copy of every column here
+    # would cost seconds and gigabytes on a large export)
+    frame = table.to_pandas() if table.num_rows else pd.DataFrame({h: pd.Series(dtype="str") for h in header})
     del table
-    frame = trimmed.to_pandas() if trimmed.num_rows else pd.DataFrame({h: pd.Series(dtype="str") for h in header})
 
     raw_table = RawTable(
         file=path,
@@ -457,12 +454,12 @@ def _reject_repeated_headers(table: RawTable, header: list[str]) -> None:
     if not len(frame):
         return
     first = header[0]
-    candidates = frame[first] == first
+    candidates = frame[first].str.strip() == first
     if not candidates.any():
         return
     same = candidates.copy()
-    for name in header:
-        same &= frame[name] == name
+    for name in header[1:]:
+        same[candidates] &= frame.loc[candidates, name].str.strip() == name
     if not same.any():
         return
     idx = np.flatnonzero(same.to_numpy())
