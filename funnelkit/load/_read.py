@@ -278,7 +278,8 @@ def _read_csv_text(path: Path, data: bytes, encoding: str) -> RawTable:
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
+                # large_string is what pandas' str dtype holds: the conversion below copies nothing
+                column_types={h: pa.large_string() for h in header},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -454,9 +455,10 @@ def _reject_repeated_headers(table: RawTable, header: list[str]) -> None:
     if not len(frame):
         return
     first = header[0]
-    candidates = frame[first].str.strip() == first
+    candidates = frame[first].str.contains(first, regex=False)  # a literal search first: fast
     if not candidates.any():
         return
+    candidates[candidates] = frame.loc[candidates, first].str.strip() == first
     same = candidates.copy()
     for name in header[1:]:
         same[candidates] &= frame.loc[candidates, name].str.strip() == name
