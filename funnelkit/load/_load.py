@@ -325,7 +325,7 @@ def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.
             f"{case_only:,} {id_col} values differ from another only by upper/lower case; "
             "they are kept as different records (Salesforce's 15-character ids are case-sensitive)"
         )
-    if distinct == len(ids):  # hashed in Arrow: the common case of no repeated id costs one pass
+    if distinct == len(ids):  # the common case: no id repeated, no row-by-row duplicate search
         return frame.drop(columns=["_file", "_row"]), s.empty_quarantine()
     repeated = frame[id_col].duplicated(keep="first").to_numpy()
     first_pos = frame.drop_duplicates(id_col, keep="first").set_index(id_col)[["_file", "_row"]]
