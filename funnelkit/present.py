@@ -41,7 +41,7 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
     for column in shown.columns:
         values = shown[column]
         if column in as_percent and pd.api.types.is_numeric_dtype(values):
-            text = values.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+            text = values.map(_percent)
             if small is not None and column in ("rate", "ci_low", "ci_high"):
                 text = text.where(~small, "n<20" if column != "rate" else _counts(frame.head(max_rows)))
             shown[column] = text
@@ -51,10 +51,20 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
             shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
         elif pd.api.types.is_bool_dtype(values):
             shown[column] = values.map({True: "yes", False: "no"})
+        elif pd.api.types.is_integer_dtype(values):
+            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,}")
     shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown])
     shown.columns = [str(c).replace("_", " ") for c in shown.columns]
     note = f"<p class='fk-note'>first {max_rows} of {len(frame):,} rows</p>" if len(frame) > max_rows else ""
     return shown.to_html(index=False, escape=True, na_rep="", classes="fk-table", border=0) + note
+
+
+def _percent(value) -> str:
+    """``0.123`` -> ``12.3%``; a tiny negative that rounds to zero reads ``0.0%``, not ``-0.0%``."""
+    if pd.isna(value):
+        return ""
+    text = f"{value:.1%}"
+    return "0.0%" if text == "-0.0%" else text
 
 
 def _counts(frame: pd.DataFrame) -> pd.Series:

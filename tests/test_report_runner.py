@@ -137,3 +137,18 @@ def test_relative_output_folder(data_file, tmp_path, monkeypatch):
     assert result.html_path.is_absolute() and result.html_path.exists()
     assert (tmp_path / "reports" / "funnel_review" / "latest.html").exists()
     assert result.manifest["rows"]["read"] == 6531  # the notebook reached the runner's facts file
+
+
+@pytest.mark.parametrize("name", ["funnel_review", "sla_scorecard", "lead_plan"])
+def test_papermill_reads_every_parameter_with_its_help(name):
+    """papermill's parser skips (with a warning) a parameter line it cannot read, e.g. one
+    whose comment holds an '='; every assignment in the parameters cell must come through."""
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if line and not line.startswith("#")]
+    parsed = PythonTranslator.inspect(cell)
+    assert [p.name for p in parsed] == assigned
+    assert all(p.help for p in parsed)
