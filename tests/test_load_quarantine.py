@@ -326,3 +326,13 @@ def test_cells_padded_with_spaces_are_read_trimmed_in_every_kind_of_column(tmp_p
     assert data.quarantine["reason"].tolist() == ["repeated_header_row"]
     assert data.quarantine["line"].tolist() == [3]
     assert data.summary.balanced and len(data.opportunities) == 2
+
+
+def test_amount_parser_keeps_the_rows_of_a_filtered_column():
+    from funnelkit.load._parse import parse_amounts
+
+    values = pd.Series(["USD 1,200.50", "not money", "\u20ac3"], index=[10, 4, 7], dtype="str")
+    amount, currency, unparsed = parse_amounts(values, default_currency=None)
+    assert amount[10] == 1200.5 and amount[7] == 3.0 and pd.isna(amount[4])
+    assert currency[[10, 7]].tolist() == ["USD", "EUR"]
+    assert unparsed.tolist() == [False, True, False]

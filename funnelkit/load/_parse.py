@@ -124,7 +124,7 @@ def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
         field = groups.field(name)
         # RE2 gives "" for an optional group that did not take part; pandas gives NaN
         keep = pc.and_(valid, pc.not_equal(field, ""))
-        columns[name] = pc.if_else(keep, field, None).to_pandas(types_mapper=text_dtype)
+        columns[name] = pc.if_else(keep, field, None).to_pandas(types_mapper=text_dtype).set_axis(values.index)
     return pd.DataFrame(columns, index=values.index)
 
 
