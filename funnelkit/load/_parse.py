@@ -209,18 +209,27 @@ def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Serie
     that are not empty but match no format for ``order``; dates before 1990 or
     from 2100 on (NaT in the result).
     """
-    text = pc.utf8_trim_whitespace(arrow(values))
-    # normalise "4:59 p.m." and doubled spaces, only when a column has them (a full pass is costly)
-    if pc.any(pc.match_substring_regex(text, r"[ap]\.?m\.?$|\.m\.?$|\s\s", ignore_case=False)).as_py():
-        text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
-        text = pc.replace_substring_regex(text, r"\s+", " ")
-    is_empty = pc.equal(text, "")
-    empty = is_empty.to_numpy(zero_copy_only=False)
-    seconds = _strptime_first_match(text, is_empty, _formats(order))
+    formats = list(_formats(order))
+    # Cells as written first; only those that do not parse are trimmed, normalised and tried
+    # again: three passes over a clean column would cost more than the parse itself.
+    text = arrow(values)
+    seconds = _strptime_first_match(text, pc.equal(text, ""), formats)
+    retry = pc.and_(pc.is_null(seconds), pc.not_equal(text, "")).to_numpy(zero_copy_only=False)
+    if retry.any():
+        at = np.flatnonzero(retry)
+        cleaned = _normalise_date_text(text.take(at))
+        text = pc.replace_with_mask(text, pa.array(retry), cleaned)
+        again = _strptime_first_match(cleaned, pc.equal(cleaned, ""), formats)
+        merged = seconds.to_numpy(zero_copy_only=False).copy()
+        merged[at] = again.to_numpy(zero_copy_only=False)
+        seconds = pa.array(merged, type=pa.timestamp("s"), from_pandas=True)
+    empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
     naive = pd.Series(seconds.to_numpy(zero_copy_only=False), index=values.index)
-    iso = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
     far = ((naive < EARLIEST.tz_localize(None)) | (naive >= LATEST.tz_localize(None))).to_numpy()
     remaining = naive.isna().to_numpy() & ~empty
+    if not remaining.any() and not far.any():  # every cell in one of the fast formats, in range
+        return _localize(naive.astype("datetime64[ns]"), tz).astype(TIMESTAMP), remaining, far
+    iso = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
     if remaining.any():
         rest = pd.Series(text.to_numpy(zero_copy_only=False), index=values.index)[remaining]
         rest = rest[rest.str.match(_ISO_DATE.pattern)]
@@ -234,14 +243,23 @@ def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Serie
     return result.astype(TIMESTAMP), unparsed, far
 
 
+def _normalise_date_text(text: pa.Array) -> pa.Array:
+    """Trimmed, with "4:59 p.m." as "4:59 PM" and runs of spaces as one."""
+    text = pc.utf8_trim_whitespace(text)
+    text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
+    return pc.replace_substring_regex(text, r"\s+", " ")
+
+
 def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Array:
     """Seconds since the epoch from the first format that parses each cell (null if none does).
 
-    Each format after the first sees only the cells still unparsed.
+    The first format reads the whole column (an empty cell simply fails); each
+    later format sees only the cells still unparsed.
     """
-    seconds = pa.nulls(len(text), pa.timestamp("s"))
-    todo = pc.invert(is_empty)
-    for fmt in formats:
+    first, *others = formats
+    seconds = pc.strptime(text, format=first, unit="s", error_is_null=True)
+    todo = pc.and_(pc.is_null(seconds), pc.invert(is_empty))
+    for fmt in others:
         positions = pc.indices_nonzero(todo)
         if len(positions) == 0:
             break
@@ -250,8 +268,7 @@ def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Arr
         if not pc.any(hit).as_py():
             continue
         found = pc.filter(positions, hit).to_numpy()
-        values = seconds.to_numpy(zero_copy_only=False).copy() if seconds.null_count < len(seconds) else None
-        merged = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[s]") if values is None else values
+        merged = seconds.to_numpy(zero_copy_only=False).copy()
         merged[found] = pc.filter(parsed, hit).to_numpy(zero_copy_only=False)
         seconds = pa.array(merged, type=pa.timestamp("s"), from_pandas=True)
         done = np.zeros(len(text), dtype=bool)
