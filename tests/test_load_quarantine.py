@@ -336,3 +336,17 @@ def test_amount_parser_keeps_the_rows_of_a_filtered_column():
     assert amount[10] == 1200.5 and amount[7] == 3.0 and pd.isna(amount[4])
     assert currency[[10, 7]].tolist() == ["USD", "EUR"]
     assert unparsed.tolist() == [False, True, False]
+
+
+def test_dates_that_need_cleaning_parse_and_garbage_is_not_called_out_of_range():
+    """Padded, "p.m." and blank cells take the cleaning path; the one unreadable cell is a bad
+    date (not a date before 1990), and a blank cell is empty, not a failure."""
+    from funnelkit.load._parse import parse_datetimes
+
+    values = pd.Series(["  03/04/2025  ", "garbage", "", "4/5/2025 4:59 p.m.", "   "], dtype="str")
+    stamps, unparsed, far = parse_datetimes(values, order="mdy", tz="UTC")
+    assert stamps[0] == pd.Timestamp("2025-03-04", tz="UTC")
+    assert stamps[3] == pd.Timestamp("2025-04-05 16:59", tz="UTC")
+    assert stamps[[1, 2, 4]].isna().all()
+    assert unparsed.tolist() == [False, True, False, False, False]
+    assert not far.any()

@@ -209,20 +209,7 @@ def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Serie
     that are not empty but match no format for ``order``; dates before 1990 or
     from 2100 on (NaT in the result).
     """
-    formats = list(_formats(order))
-    # Cells as written first; only those that do not parse are trimmed, normalised and tried
-    # again: three passes over a clean column would cost more than the parse itself.
-    text = arrow(values)
-    seconds = _strptime_first_match(text, pc.equal(text, ""), formats)
-    retry = pc.and_(pc.is_null(seconds), pc.not_equal(text, "")).to_numpy(zero_copy_only=False)
-    if retry.any():
-        at = np.flatnonzero(retry)
-        cleaned = _normalise_date_text(text.take(at))
-        text = pc.replace_with_mask(text, pa.array(retry), cleaned)
-        again = _strptime_first_match(cleaned, pc.equal(cleaned, ""), formats)
-        merged = seconds.to_numpy(zero_copy_only=False).copy()
-        merged[at] = again.to_numpy(zero_copy_only=False)
-        seconds = pa.array(merged, type=pa.timestamp("s"), from_pandas=True)
+    text, seconds = _fast_formats(arrow(values), list(_formats(order)))
     empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
     naive = pd.Series(seconds.to_numpy(zero_copy_only=False), index=values.index)
     far = ((naive < EARLIEST.tz_localize(None)) | (naive >= LATEST.tz_localize(None))).to_numpy()
@@ -241,6 +228,23 @@ def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Serie
     result = _localize(in_range.astype("datetime64[ns]"), tz).where(naive.notna(), iso).where(~far)
     unparsed = ~empty & naive.isna().to_numpy() & iso.isna().to_numpy() & ~far
     return result.astype(TIMESTAMP), unparsed, far
+
+
+def _fast_formats(text: pa.Array, formats: list[str]) -> tuple[pa.Array, pa.Array]:
+    """``(text, seconds)``: cells parsed as written; those that fail are trimmed, normalised
+    and tried again (three passes over a clean column would cost more than the parse itself).
+    The returned text holds the cleaned cells, for the slower ISO fallback."""
+    seconds = _strptime_first_match(text, pc.equal(text, ""), formats)
+    retry = pc.and_(pc.is_null(seconds), pc.not_equal(text, "")).to_numpy(zero_copy_only=False)
+    if not retry.any():
+        return text, seconds
+    at = np.flatnonzero(retry)
+    cleaned = _normalise_date_text(text.take(at))
+    again = _strptime_first_match(cleaned, pc.equal(cleaned, ""), formats)
+    merged = seconds.to_numpy(zero_copy_only=False).copy()
+    merged[at] = again.to_numpy(zero_copy_only=False)
+    seconds = pa.array(merged, type=pa.timestamp("s"), from_pandas=True)  # NaT -> null
+    return pc.replace_with_mask(text, pa.array(retry), cleaned), seconds
 
 
 def _normalise_date_text(text: pa.Array) -> pa.Array:
