@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from .schema import stage_label
+from .stats import SMALL_N
+
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")  # fmt: skip
 FIGSIZE = (10, 5)
-SMALL_N = 20
-STAGE_LABELS = {"lead": "Lead", "mql": "MQL", "sql": "SQL", "opportunity": "Opportunity", "won": "Won",
-                "lost": "Lost"}  # fmt: skip
 _ASSIGNED: dict[str, str] = {}
 
 
@@ -48,11 +48,6 @@ def palette(names) -> dict[str, str]:
     for name in sorted({str(n) for n in names} - set(_ASSIGNED)):
         _ASSIGNED[name] = COLOURS[len(_ASSIGNED) % len(COLOURS)]
     return {str(n): _ASSIGNED[str(n)] for n in names}
-
-
-def stage_label(stage) -> str:
-    """Readable stage name: ``mql`` -> ``MQL``; other names are shown as they are."""
-    return STAGE_LABELS.get(str(stage), str(stage))
 
 
 def _axes(ax, figsize=FIGSIZE):

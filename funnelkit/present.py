@@ -11,6 +11,7 @@ import pandas as pd
 
 from .review import Review
 from .safety import escape
+from .schema import stage_label
 from .stats import SMALL_N
 
 PERCENT_COLUMNS = ("rate", "ci_low", "ci_high", "broad_rate", "cumulative_rate", "value", "previous_value",
@@ -19,6 +20,7 @@ PERCENT_COLUMNS = ("rate", "ci_low", "ci_high", "broad_rate", "cumulative_rate",
 MONEY_COLUMNS = ("won_revenue", "revenue_per_lead", "revenue_per_mql", "avg_deal_size", "lost_value", "spend",
                  "cost_per_lead", "value_per_unit", "target", "low", "high", "cost_per_won",
                  "velocity_per_day")  # fmt: skip
+STAGE_COLUMNS = ("stage", "from_stage", "to_stage", "furthest_stage")
 DAY_COLUMNS = (
     "median",
     "q25",
@@ -49,6 +51,8 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
             shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
         elif column in DAY_COLUMNS and pd.api.types.is_numeric_dtype(values):
             shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
+        elif column in STAGE_COLUMNS:
+            shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
         elif pd.api.types.is_bool_dtype(values):
             shown[column] = values.map({True: "yes", False: "no"})
         elif pd.api.types.is_integer_dtype(values):

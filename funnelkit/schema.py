@@ -104,6 +104,22 @@ OPPORTUNITY_COLUMNS: dict[str, str] = {
 }
 
 
+#: How the default funnel's stages are written for people (charts, report tables).
+STAGE_NAMES_SHOWN = {"lead": "Lead", "mql": "MQL", "sql": "SQL", "opportunity": "Opportunity", "won": "Won",
+                     "lost": "Lost"}  # fmt: skip
+
+
+def stage_label(stage) -> str:
+    """Readable stage name: ``mql`` -> ``MQL``; a stage of a custom funnel is shown as it is.
+
+    Examples
+    --------
+    >>> stage_label("mql"), stage_label("demo booked")
+    ('MQL', 'demo booked')
+    """
+    return STAGE_NAMES_SHOWN.get(str(stage), str(stage))
+
+
 def stage_column(stage: str) -> str:
     """Name of the timestamp column for ``stage`` (``"mql"`` -> ``"mql_at"``)."""
     return f"{stage}_at"

@@ -34,14 +34,20 @@ def test_what_the_data_cannot_support_is_left_out_with_a_reason():
     assert any("left out" in s for s in result.findings)
 
 
-def test_report_tables_show_counts_with_separators_and_no_negative_zero():
+def test_report_tables_show_counts_with_separators_stage_names_and_no_negative_zero():
     import pandas as pd
 
     from funnelkit.present import table_html
 
     table = pd.DataFrame(
-        {"source": ["Web", "Events"], "leads": [6000, 1453], "mix_effect": [-0.00004, 0.0123], "note": ["a", "b"]}
+        {
+            "stage": ["mql", "demo booked"],
+            "leads": [6000, 1453],
+            "mix_effect": [-0.00004, 0.0123],
+            "note": ["a", "b"],
+        }
     )
     html = table_html(table, percent=("mix_effect",))
     assert "<td>6,000</td>" in html and "<td>1,453</td>" in html
     assert "<td>0.0%</td>" in html and "-0.0%" not in html and "<td>1.2%</td>" in html
+    assert "<td>MQL</td>" in html and "<td>demo booked</td>" in html  # custom stages as they are
