@@ -260,7 +260,7 @@ def build_funnel(
         lead_source = pd.Series(pd.NA, index=rows.index, dtype="str")
     if opp_source is None:
         opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
-    out[s.SOURCE] = lead_source.where(lead_source.notna(), opp_source)
+    out[s.SOURCE] = coalesce_text(lead_source, opp_source)
     basis = np.where(lead_source.notna(), 0, np.where(opp_source.notna(), 1, -1))
     out["source_basis"] = labels(basis, ["lead", "opportunity"], rows.index)
     lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")

@@ -118,8 +118,8 @@ def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
 
 
 def _entrants(data: Dataset, a: str, b: str, start, end, by=()) -> pd.DataFrame:
-    """Entities that entered stage ``a``: the two stage times and ``by`` (a row filter copies every column kept)."""
-    f = data.funnel[list(dict.fromkeys([stage_column(a), stage_column(b), *by]))]
+    """Entities that entered stage ``a``: only the two stage times and ``by``."""
+    f = core(data, by, columns=[stage_column(a), stage_column(b)])
     entered = data.reached(a).to_numpy() & f[stage_column(a)].notna().to_numpy()
     frame = f[entered]
     return date_window(frame, stage_column(a), start, end)

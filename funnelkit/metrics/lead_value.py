@@ -8,7 +8,7 @@ import pandas as pd
 from ..dataset import Dataset
 from ..errors import ParameterError
 from ..schema import stage_column
-from ._common import PERIODS, by_columns, check_choice, days_between, group_keys, period_end, period_labels
+from ._common import PERIODS, by_columns, check_choice, core, days_between, group_keys, period_end, period_labels
 
 
 def lead_value(
@@ -75,9 +75,7 @@ def lead_value(
     """
     by = by_columns(data, by)
     first_at = stage_column(data.stages.first)
-    # only the columns read below: every row filter copies what the frame holds
-    read = ["entity", first_at, "is_won", "amount", "currency", "closed_at", "source", *by]
-    f = data.funnel[list(dict.fromkeys(read))]
+    f = core(data, by, columns=["entity", first_at, "is_won", "amount", "currency", "closed_at", "source"])
     leads = f[f["entity"].eq("lead") & f[first_at].notna()]
     cutoff = pd.NaT
     if matured_only and len(leads):
