@@ -139,6 +139,8 @@ def latest_timestamp(data: Dataset) -> pd.Timestamp | None:
     latest = []
     for frame in (data.leads, data.opportunities, data.history):
         for col in frame.columns:
+            if col == s.EXPECTED_CLOSE_AT:  # a plan, not something that happened
+                continue
             if isinstance(frame[col].dtype, pd.DatetimeTZDtype) and frame[col].notna().any():
                 latest.append(frame[col].max())
     return max(latest) if latest else None

@@ -22,6 +22,8 @@ class Reason(StrEnum):
     MISSING_ID = "missing_id"
     MISSING_VALUE = "missing_value"
     DUPLICATE_ID = "duplicate_id"
+    DUPLICATE_ROW = "duplicate_row"
+    UNKNOWN_STATUS = "unknown_status"
     RAGGED_ROW = "ragged_row"
     DATE_OUT_OF_RANGE = "date_out_of_range"
     UNKNOWN_STAGE = "unknown_stage"

@@ -9,7 +9,9 @@ leads (one row per lead)
     reached (``mql_at``, ``sql_at``, ...), ``status`` (the CRM's current status
     label), ``converted_at`` (lead converted to an opportunity), ``opportunity_id``,
     ``first_touch_at`` (first sales response), ``touches`` (sales touches within
-    14 days), ``disqualified_at``, ``disqualify_reason``, and any segment
+    14 days), ``disqualified_at``, ``disqualify_reason``, ``is_disqualified`` (a
+    disqualified date, or a status meaning disqualified / rejected / recycled,
+    dated or not), and any segment
     attributes the export holds (``employees``, ``industry``, ``region``...).
 opportunities (one row per opportunity)
     ``opportunity_id``, ``lead_id`` (when it came from a lead), ``created_at``,
@@ -59,6 +61,9 @@ FIRST_TOUCH_AT = "first_touch_at"
 TOUCHES = "touches"
 DISQUALIFIED_AT = "disqualified_at"
 DISQUALIFY_REASON = "disqualify_reason"
+IS_DISQUALIFIED = "is_disqualified"
+#: a date the CRM expects an open deal to close: a plan, not an event (never moves ``as_of``)
+EXPECTED_CLOSE_AT = "expected_close_at"
 ENTITY_ID = "entity_id"
 ENTITY = "entity"
 AT = "at"
@@ -84,6 +89,7 @@ LEAD_COLUMNS: dict[str, str] = {
     TOUCHES: "Float64",
     DISQUALIFIED_AT: TIMESTAMP,
     DISQUALIFY_REASON: TEXT,
+    IS_DISQUALIFIED: "bool",
 }
 
 #: Columns every opportunities table has (after loading), with their dtypes.

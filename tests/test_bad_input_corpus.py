@@ -52,7 +52,7 @@ FAILS = {
     "truncated.csv": (fk.InputFileError, "line 3: the file ends inside a quoted field"),
     "ambiguous_day_month.csv": (fk.AmbiguousDateError, "date_order='mdy'"),
     "unknown_stage.csv": (fk.StageError, "'Hot Lead' (2 rows)"),
-    "missing_columns.csv": (fk.SchemaError, "cannot tell which CRM export"),
+    "missing_columns.csv": (fk.SchemaError, "no column for the opportunity id (a column named 'Opportunity ID'"),
 }
 
 
@@ -134,7 +134,8 @@ def test_missing_required_column_lists_what_was_found():
     with pytest.raises(fk.SchemaError) as err:
         fk.load(BAD / "missing_columns.csv", source="salesforce_report", cache=False)
     message = str(err.value)
-    assert "['opportunity_id']" in message and "Opportunity ID" in message
+    assert "salesforce_report opportunities export has no column for the opportunity id" in message
+    assert "'Opportunity ID' or 'Opportunity Id'" in message
     assert "'Opportunity Name', 'Stage', 'Amount', 'Close Date'" in message
 
 

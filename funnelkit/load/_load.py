@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +118,9 @@ def load(
         whole = _cache.get_dataset(keys, cache_dir)
         if whole is not None:
             return whole.with_as_of(as_of) if as_of is not None else whole
-    results = [_load_file(path, source, config, ctx, cache, cache_dir) for path in files]
+    results = [r for path in files if (r := _load_file(path, source, config, ctx, cache, cache_dir)) is not None]
+    if not results:
+        raise InputFileError(f"none of {[str(f) for f in files]} matches the mapping's file: patterns")
     data = assemble(results, ctx, as_of=as_of)
     if cache:
         _cache.put_dataset(keys, data, cache_dir)
@@ -147,81 +149,50 @@ def expand_paths(paths) -> list[Path]:
     return files
 
 
-def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool, cache_dir) -> FileResult:
+def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool, cache_dir) -> FileResult | None:
+    """One file read, typed and accounted for; None when a mapping's ``file:`` patterns leave it out."""
     key = _cache.key(path, source=source, config=config, ctx=ctx) if cache else None
     if key is not None:
         hit = _cache.get(key, cache_dir)
         if hit is not None:
             return hit
-    adapter_for = (lambda: Mapped(config)) if source == "mapped" else None
-    hint = _header_hint(source, adapter_for)
-    raw = read_table(path, header_hint=hint)
-    adapter = adapter_for() if adapter_for else None
-    if adapter is not None:
-        score, kind = adapter.score(raw.headers)
-        kind = _mapped_kind(adapter, kind, path, raw)
+    configured = Mapped(config) if source == "mapped" else None
+    raw = read_table(path, header_hint=_header_hint(source, configured))
+    if configured is not None:
+        adapter, kind = configured, configured.kind_for(path, raw.headers)
+        if kind is None:
+            ctx.notes.append(f"{path.name}: left out, it matches none of the mapping's file: patterns")
+            return None
     else:
         adapter, kind, score = detect(raw.headers, source)
-    if kind is None or (score < MIN_SCORE and source == "auto"):
-        raise SchemaError(
-            f"{path}: cannot tell which CRM export this is from its columns {raw.headers[:12]}"
-            f"{' ...' if len(raw.headers) > 12 else ''}. Pass source= one of "
-            f"{sorted(n for n in ADAPTERS if n != 'mapped')} "
-            "or a mapping= of your columns"
-        )
-    if isinstance(adapter, Mapped):
-        ctx_file = Context(
-            ctx.stages,
-            ctx.date_order,
-            ctx.tz,
-            adapter.table_currency(kind) or ctx.currency,
-            ctx.notes,
-        )
-    else:
-        ctx_file = ctx
-    converted = adapter.convert(raw, kind, ctx_file)
+        if kind is None or (score < MIN_SCORE and source == "auto"):
+            raise SchemaError(
+                f"{path}: cannot tell which CRM export this is from its columns {raw.headers[:12]}"
+                f"{' ...' if len(raw.headers) > 12 else ''}. Pass source= one of "
+                f"{sorted(n for n, cls in ADAPTERS.items() if cls.columns)} or a mapping= of your columns"
+            )
+    file_ctx = replace(adapter.context_for(kind, ctx), notes=[])  # the file's notes are cached with it
+    converted = adapter.convert(raw, kind, file_ctx)
     result = _account(raw, converted, adapter.name)
+    result.notes.extend(file_ctx.notes)
     if key is not None:
         _cache.put(key, result, cache_dir)
     return result
 
 
-def _header_hint(source, adapter_for):
+def _header_hint(source: str, configured: Mapped | None):
     def hint(headers: list[str]) -> float:
-        if adapter_for:
-            return adapter_for().score(headers)[0]
+        if configured is not None:
+            return configured.score(headers)[0]
         return detect(headers, source)[2] if headers else 0.0
 
     return hint
-
-
-def _mapped_kind(adapter: Mapped, kind, path: Path, raw: RawTable):
-    tables = adapter.config.get("tables") or {}
-    for name, table in tables.items():
-        pattern = table.get("file")
-        if pattern and path.match(pattern):
-            return name
-    if len(tables) == 1:
-        return next(iter(tables))
-    return kind
 
 
 def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     """Split typed rows into kept and quarantined; check the footer's record count."""
     frame = converted.frame
     failures = converted.failures
-    if "is_deleted" in frame:
-        deleted = frame["is_deleted"].fillna(False).to_numpy(dtype=bool)
-        if deleted.any():
-            rows = np.flatnonzero(deleted)
-            failures = pd.concat(
-                [
-                    failures,
-                    _quarantine_rows(raw, rows, "IsDeleted", "true", Reason.DELETED, "record deleted in the CRM"),
-                ],
-                ignore_index=True,
-            )
-        frame = frame.drop(columns="is_deleted")
     bad = rows_with_failures(failures)
     keep = np.ones(len(frame), dtype=bool)
     keep[bad] = False
@@ -255,20 +226,6 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
 
 
-def _quarantine_rows(raw, rows, column, value, reason, detail) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "file": str(raw.file),
-            "row": rows,
-            "line": raw.lines[rows],
-            "column": column,
-            "value": value,
-            "reason": str(reason),
-            "detail": detail,
-        }
-    )
-
-
 # ---------------------------------------------------------------- assembly --
 
 
@@ -291,8 +248,8 @@ def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
                 summary.loc[summary["file"] == path, "rows_kept"] -= n
                 summary.loc[summary["file"] == path, "rows_quarantined"] += n
         tables[kind] = frame
-    leads = _finish_leads(tables[LEADS], stages)
-    opps = _finish_opportunities(tables[OPPORTUNITIES], stages, notes)
+    leads = _finish_leads(tables[LEADS], stages, notes)
+    opps = _finish_opportunities(tables[OPPORTUNITIES], notes)
     history = [r.events for r in results if r.events is not None and len(r.events)]
     history += [_history_rows(r) for r in results if r.kind == HISTORY and len(r.frame)]
     history_table = _history_table(history, stages)
@@ -372,37 +329,33 @@ def _lines_of(part: FileResult):
     return _Lazy()
 
 
-def _finish_leads(leads: pd.DataFrame, stages: Stages) -> pd.DataFrame:
+def _finish_leads(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.DataFrame:
+    had_source = s.SOURCE in leads
     leads = _with_columns(leads, s.LEAD_COLUMNS)
     lead_level = stages.names[1 : stages.names.index(stages.opportunity)]
     for col in map(stage_column, lead_level):
         if col not in leads:
             leads[col] = pd.Series(pd.NaT, index=leads.index, dtype=s.TIMESTAMP)
-    leads[s.SOURCE] = leads[s.SOURCE].fillna("(not set)")
+    if not len(leads):
+        return leads
+    if had_source:  # a blank source in a file that has the column; a missing column stays missing
+        leads[s.SOURCE] = leads[s.SOURCE].fillna("(not set)")
+    else:
+        notes.append("the leads export has no source column: nothing can be broken down by lead source")
+    undated = leads[s.IS_DISQUALIFIED].to_numpy() & leads[s.DISQUALIFIED_AT].isna().to_numpy()
+    if undated.any():
+        notes.append(
+            f"{int(undated.sum()):,} leads have a status meaning disqualified, rejected or recycled but no "
+            "disqualified date; they count as disqualified, undated (is_disqualified)"
+        )
     return leads
 
 
-def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.DataFrame:
-    had_flags = {c: c in opps for c in (s.IS_CLOSED, s.IS_WON)}
+def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    had_source = s.SOURCE in opps
     opps = _with_columns(opps, s.OPPORTUNITY_COLUMNS)
     if not len(opps):
         return opps
-    if not had_flags[s.IS_WON]:
-        opps[s.IS_WON] = (opps[s.STAGE] == stages.won).to_numpy()
-    if not had_flags[s.IS_CLOSED]:
-        opps[s.IS_CLOSED] = opps[s.STAGE].isin([stages.won, stages.lost]).to_numpy() | opps[s.IS_WON].to_numpy()
-    won = opps[s.IS_WON].to_numpy(dtype=bool)
-    closed = opps[s.IS_CLOSED].to_numpy(dtype=bool) | won
-    opps[s.IS_CLOSED] = closed
-    opps[s.STAGE] = opps[s.STAGE].mask(won, stages.won).mask(closed & ~won, stages.lost)
-    open_dated = (~closed & opps[s.CLOSED_AT].notna()).sum()
-    if open_dated:
-        notes.append(
-            f"{open_dated:,} open opportunities carry a close date "
-            "(Salesforce's expected close date); "
-            "it is not used as a close"
-        )
-    opps[s.CLOSED_AT] = opps[s.CLOSED_AT].where(closed)
     backwards = (opps[s.CLOSED_AT] < opps[s.CREATED_AT]).fillna(False).to_numpy(dtype=bool)
     opps["closed_before_created"] = backwards
     if backwards.any():
@@ -410,16 +363,17 @@ def _finish_opportunities(opps: pd.DataFrame, stages: Stages, notes: list[str]) 
             f"{int(backwards.sum()):,} opportunities close before they were created; they are kept "
             "and left out of time-to-close figures (column closed_before_created)"
         )
-    if opps[s.CURRENCY].nunique() > 1:
+    currencies = sorted(opps[s.CURRENCY].dropna().unique())
+    if len(currencies) > 1:
         notes.append(
-            f"amounts are in several currencies "
-            f"({', '.join(sorted(opps[s.CURRENCY].dropna().unique()))}); "
+            f"amounts are in several currencies ({', '.join(currencies)}); "
             "revenue figures are given per currency, never summed across them"
         )
     negative = int((opps[s.AMOUNT] < 0).sum())
     if negative:
         notes.append(f"{negative:,} opportunities have a negative amount; they are kept as they are")
-    opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
+    if had_source:
+        opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
 
 

@@ -2,26 +2,37 @@
 
 Modelled on papermill's translator registry: one class per CRM export,
 registered by name. Each adapter declares, per table it can read, which
-headers map onto which canonical column; ``score`` says how well a file's
-headers match, so ``source="auto"`` picks the best adapter for every file.
+headers map onto which canonical column (``columns``) and the contract of the
+table: the :class:`Role` s a file of that table cannot do without
+(``required``). ``score`` says how well a file's headers match, so
+``source="auto"`` picks the best adapter for every file; the table kind of a
+file is the one whose declared headers the file matches most, and a file that
+misses a required role stops the load with a :class:`~funnelkit.SchemaError`
+naming the role, the columns found and the closest header.
+
 Typing, quarantine and row accounting are shared (:func:`to_canonical`);
-adapters only add what is peculiar to their CRM in :meth:`Adapter.finish`.
+adapters own what is peculiar to their CRM through hooks: :meth:`Adapter.finish`
+(clean-up and CRM-specific quarantine rules), :meth:`Adapter.history_events`,
+:meth:`Adapter.kind_for` and :meth:`Adapter.context_for`. The core never names
+a CRM.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from .. import schema as s
-from ..errors import Reason, SchemaError
+from ..errors import ParameterError, Reason, SchemaError, StageError
 from ..schema import Stages
 from . import _parse
 from ._read import RawTable
@@ -33,11 +44,57 @@ TABLE_KINDS = (LEADS, OPPORTUNITIES, HISTORY)
 NUMBER_COLUMNS = {s.TOUCHES, "employees", "annual_revenue", "probability"}
 BOOL_COLUMNS = {s.IS_CLOSED, s.IS_WON, "is_converted", "is_deleted"}
 ID_COLUMNS = {s.LEAD_ID, s.OPPORTUNITY_ID}
-#: what each table cannot do without
-REQUIRED = {
-    LEADS: (s.LEAD_ID,),
-    OPPORTUNITIES: (s.OPPORTUNITY_ID,),
-    HISTORY: (s.OPPORTUNITY_ID, s.STAGE_LABEL, s.AT),
+#: the column that identifies a row of each table
+PRIMARY = {LEADS: s.LEAD_ID, OPPORTUNITIES: s.OPPORTUNITY_ID, HISTORY: s.OPPORTUNITY_ID}
+
+
+@dataclass(frozen=True)
+class Role:
+    """A job a table needs a column for, done by any one of ``options``.
+
+    Each option is a tuple of canonical columns that together do the job: a
+    deal's outcome is known from its stage, or from its won and closed flags.
+
+    Examples
+    --------
+    >>> outcome = Role("stage (or won and closed flags)", (("stage_label",), ("is_won", "is_closed")))
+    >>> outcome.met_by({"is_won", "is_closed"}), outcome.met_by({"is_won"})
+    (True, False)
+    """
+
+    name: str
+    options: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def of(cls, name: str, *columns: str) -> Role:
+        """A role any single one of ``columns`` does."""
+        return cls(name, tuple((c,) for c in columns))
+
+    def met_by(self, canonical) -> bool:
+        return any(set(option) <= set(canonical) for option in self.options)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for option in self.options for c in option))
+
+
+OUTCOME = Role("stage (or won and closed flags)", ((s.STAGE_LABEL,), (s.IS_WON, s.IS_CLOSED)))
+
+#: What each table of an export cannot do without; adapters may override per table.
+REQUIRED: dict[str, tuple[Role, ...]] = {
+    LEADS: (Role.of("lead id", s.LEAD_ID), Role.of("created date", s.CREATED_AT)),
+    OPPORTUNITIES: (
+        Role.of("opportunity id", s.OPPORTUNITY_ID),
+        OUTCOME,
+        Role.of("created date", s.CREATED_AT),
+        Role.of("close date", s.CLOSED_AT),
+        Role.of("amount", s.AMOUNT),
+    ),
+    HISTORY: (
+        Role.of("opportunity id", s.OPPORTUNITY_ID),
+        Role.of("stage", s.STAGE_LABEL),
+        Role.of("date of the stage change", s.AT),
+    ),
 }
 
 
@@ -83,8 +140,12 @@ class Converted:
     id_header: str = ""
 
 
+def _aliases(declared) -> tuple[str, ...]:
+    return declared if isinstance(declared, tuple) else (declared,)
+
+
 class Adapter:
-    """Base class: subclasses set ``name``, ``columns`` and optionally ``signature``.
+    """Base class: subclasses set ``name``, ``columns`` and optionally ``signature`` and ``required``.
 
     Attributes
     ----------
@@ -96,69 +157,118 @@ class Adapter:
     signature : dict
         Per table kind, headers that together identify this export. Defaults
         to every header in ``columns``.
+    required : dict
+        Per table kind, the :class:`Role` s a file must fill (default
+        :data:`REQUIRED`): a file that misses one is a SchemaError, never a
+        table of empty columns.
+    expected : dict
+        Per table kind, roles a file of this export normally fills but can do
+        without: a file that misses one loads, with a note naming the role and
+        the closest header, and the figures that need it say they cannot be
+        measured.
     stage_date_patterns : tuple of str
         Regexes over headers whose first group is a stage label; the column
         becomes that stage's ``<stage>_at`` (HubSpot "Became a ... Date").
+    disqualified_statuses : tuple of str
+        Lead status labels that mean disqualified, rejected or recycled: such
+        leads get ``is_disqualified`` (and ``disqualified_at`` when dated).
+    close_date_when_open : str
+        What the close date of a deal that is still open means in this CRM,
+        said in the load's notes when such dates are set aside.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     columns: ClassVar[dict[str, dict]] = {}
     signature: ClassVar[dict[str, tuple[str, ...]]] = {}
+    required: ClassVar[dict[str, tuple[Role, ...]]] = REQUIRED
+    expected: ClassVar[dict[str, tuple[Role, ...]]] = {}
     stage_date_patterns: ClassVar[tuple[str, ...]] = ()
+    disqualified_statuses: ClassVar[tuple[str, ...]] = ()
+    close_date_when_open: ClassVar[str] = "a close date on a deal that is still open"
 
     # ---- matching -------------------------------------------------------
     def header_map(self, kind: str, headers: list[str]) -> dict[str, str]:
-        """Export header -> canonical column, for the headers this file has."""
-        wanted: dict[str, str] = {}
-        for aliases, canonical in self.columns.get(kind, {}).items():
-            for alias in aliases if isinstance(aliases, tuple) else (aliases,):
-                wanted.setdefault(normalise_header(alias), canonical)
+        """Canonical column -> the export header that feeds it, for the headers this file has.
+
+        One header may feed several canonical columns; each canonical column
+        takes the first alias the file has.
+        """
+        present = {normalise_header(h): h for h in reversed(headers)}  # the first of repeated headers wins
         found: dict[str, str] = {}
-        taken: set[str] = set()
-        for header in headers:
-            canonical = wanted.get(normalise_header(header))
-            if canonical and canonical not in taken:
-                found[header] = canonical
-                taken.add(canonical)
+        for declared, canonical in self.columns.get(kind, {}).items():
+            if canonical in found:
+                continue
+            for alias in _aliases(declared):
+                if normalise_header(alias) in present:
+                    found[canonical] = present[normalise_header(alias)]
+                    break
         return found
 
     def score(self, headers: list[str]) -> tuple[float, str | None]:
-        """Share of this adapter's signature headers the file has, for its best table kind."""
-        present = {normalise_header(h) for h in headers}
-        best, best_kind = 0.0, None
-        best_partial, partial_kind = 0, None
-        for kind in self.columns:
-            signature = self.signature.get(kind) or tuple(
-                a for aliases in self.columns[kind] for a in (aliases if isinstance(aliases, tuple) else (aliases,))
-            )
-            groups = [g if isinstance(g, tuple) else (g,) for g in signature]
-            hits = sum(any(normalise_header(a) in present for a in g) for g in groups)
-            required_ok = all(
-                any(normalise_header(a) in present for a in self._aliases_of(kind, req)) for req in REQUIRED[kind]
-            )
-            score = hits / len(groups) if groups and required_ok else 0.0
-            if score > best:
-                best, best_kind = score, kind
-            elif best_kind is None and hits > best_partial:
-                # remembered so that an explicit source= can name what is missing
-                best_partial, partial_kind = hits, kind
-        return best, best_kind or partial_kind
+        """How well the file's headers match this export: ``(score, table kind)``.
 
-    def _aliases_of(self, kind: str, canonical: str) -> tuple[str, ...]:
-        return tuple(
-            a
-            for aliases, c in self.columns.get(kind, {}).items()
-            if c == canonical
-            for a in (aliases if isinstance(aliases, tuple) else (aliases,))
-        )
+        The kind is the table whose declared headers the file matches most,
+        counting the headers that only that table declares first (a deals
+        export without its stage column is still a deals export); the score is
+        the share of that table's signature headers present.
+        """
+        present = {normalise_header(h) for h in headers}
+        declared = {kind: {normalise_header(a) for d in cols for a in _aliases(d)} for kind, cols in self.columns.items()}
+        ranked = []
+        for kind in self.columns:
+            others = set().union(*(v for k, v in declared.items() if k != kind))
+            exclusive = len(present & (declared[kind] - others))
+            signature = self.signature.get(kind) or tuple(self.columns[kind])
+            groups = [_aliases(g) for g in signature]
+            hits = sum(any(normalise_header(a) in present for a in g) for g in groups) / max(len(groups), 1)
+            if hits:
+                ranked.append((exclusive, hits, kind))
+        if not ranked:
+            return 0.0, None
+        exclusive, hits, kind = max(ranked, key=lambda r: (r[0], r[1]))
+        return hits, kind
+
+    def aliases_of(self, kind: str, canonical: str) -> tuple[str, ...]:
+        return tuple(a for d, c in self.columns.get(kind, {}).items() if c == canonical for a in _aliases(d))
+
+    def kind_for(self, path: Path, headers: list[str]) -> str | None:
+        """The table kind of a file (default: by its headers, see :meth:`score`)."""
+        return self.score(headers)[1]
+
+    def context_for(self, kind: str, ctx: Context) -> Context:
+        """The load options for one table of this export (default: the call's own)."""
+        return ctx
+
+    def check_contract(self, kind: str, found: Mapping[str, str], raw: RawTable, notes: list[str]) -> None:
+        """Stop with a SchemaError when the file misses a required role; note each missing expected one."""
+        missing = [role for role in self.required.get(kind, ()) if not role.met_by(found)]
+        if missing:
+            shown = ", ".join(repr(h) for h in raw.headers[:25]) + (" ..." if len(raw.headers) > 25 else "")
+            raise SchemaError(
+                f"{raw.file}: this {self.name} {kind} export has no column for "
+                f"{'; nor for '.join(self._wanted(kind, role, raw) for role in missing)}. "
+                f"The file's columns are {shown}. Rename the column in the export, or load it with a mapping"
+            )
+        for role in self.expected.get(kind, ()):
+            if not role.met_by(found):
+                notes.append(
+                    f"{raw.file.name}: no column for {self._wanted(kind, role, raw)}; "
+                    f"figures that need the {role.name} cannot be measured from this file"
+                )
+
+    def _wanted(self, kind: str, role: Role, raw: RawTable) -> str:
+        looked = [a for c in role.columns for a in self.aliases_of(kind, c)]
+        if not looked:
+            return f"the {role.name} (the mapping names none: add one of {list(role.columns)} to its columns or constants)"
+        return f"the {role.name} (a column named {_or_list(looked)}{_did_you_mean(looked, raw.headers)})"
 
     # ---- conversion -----------------------------------------------------
     def convert(self, raw: RawTable, kind: str, ctx: Context) -> Converted:
         return to_canonical(self, raw, kind, ctx)
 
     def stage_columns(self, headers: list[str], ctx: Context) -> dict[str, str]:
-        """Headers that carry a stage's entry date -> ``<stage>_at``."""
+        """``<stage>_at`` -> the header that carries that stage's entry date."""
         out: dict[str, str] = {}
         for pattern in self.stage_date_patterns:
             for header in headers:
@@ -166,16 +276,37 @@ class Adapter:
                 if m:
                     stage = ctx.stages.stage_of(m.group(1))
                     if stage and stage != ctx.stages.lost:
-                        out.setdefault(header, s.stage_column(stage))
+                        out.setdefault(s.stage_column(stage), header)
         return out
 
-    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw: RawTable) -> pd.DataFrame:
-        """CRM-specific clean-up after typing (default: none)."""
+    def constants(self, kind: str) -> dict[str, str]:
+        """Canonical column -> one value for every row of a table (default: none)."""
+        return {}
+
+    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw: RawTable, fails) -> pd.DataFrame:
+        """CRM-specific clean-up after typing (default: none); bad rows go to ``fails``."""
         return frame
 
     def history_events(self, raw: RawTable, frame: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
         """Stage entries carried by this file besides its snapshot columns (default: none)."""
         return None
+
+
+def _or_list(names) -> str:
+    quoted = [repr(n) for n in dict.fromkeys(names)]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _did_you_mean(wanted, headers) -> str:
+    """ "; did you mean 'Created'?" for the file's header closest to any wanted name."""
+    by_normal = {normalise_header(h): h for h in headers}
+    best, best_ratio = None, 0.0
+    for name in wanted:
+        for match in difflib.get_close_matches(normalise_header(name), list(by_normal), n=1, cutoff=0.6):
+            ratio = difflib.SequenceMatcher(None, normalise_header(name), match).ratio()
+            if ratio > best_ratio:
+                best, best_ratio = by_normal[match], ratio
+    return f"; did you mean {best!r}?" if best else ""
 
 
 ADAPTERS: dict[str, type[Adapter]] = {}
@@ -187,19 +318,22 @@ def register(cls: type[Adapter]) -> type[Adapter]:
     return cls
 
 
-def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str, float]:
-    """Pick the adapter and table kind for a file's headers."""
+def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str | None, float]:
+    """Pick the adapter and table kind for a file's headers.
+
+    With ``source="auto"`` every adapter that recognises exports by their
+    headers is scored (adapters that need options, such as a mapping, are
+    not); else the named adapter is used.
+    """
     if source != "auto":
         if source not in ADAPTERS:
-            from ..errors import ParameterError
-
             raise ParameterError(f"source must be 'auto' or one of {sorted(ADAPTERS)}; got {source!r}")
         adapter = ADAPTERS[source]()
         score, kind = adapter.score(raw_headers)
         return adapter, kind, score
     scored = []
     for name, cls in ADAPTERS.items():
-        if name == "mapped":
+        if not cls.columns:  # configured per call (a mapping): never guessed
             continue
         adapter = cls()
         score, kind = adapter.score(raw_headers)
@@ -215,64 +349,129 @@ def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str, 
 def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Converted:
     """Type a raw table's mapped columns; collect every failing value."""
     headers = raw.headers
-    mapping = adapter.header_map(kind, headers)
-    mapping.update({h: c for h, c in adapter.stage_columns(headers, ctx).items() if c not in mapping.values()})
-    missing = [c for c in REQUIRED[kind] if c not in mapping.values()]
-    if missing:
-        raise SchemaError(
-            f"{raw.file}: the {adapter.name} {kind} export needs column(s) for {missing} "
-            f"(looked for {[a for c in missing for a in adapter._aliases_of(kind, c)]}); "
-            f"the file has {headers}"
-        )
+    sources = adapter.header_map(kind, headers)  # canonical -> header
+    for canonical, header in adapter.stage_columns(headers, ctx).items():
+        sources.setdefault(canonical, header)
+    constants = adapter.constants(kind)
+    adapter.check_contract(kind, {**sources, **constants}, raw, ctx.notes)
     fails = _parse.Failures(str(raw.file), lambda: raw.lines)
     frame = raw.frame
-    date_headers = [h for h, c in mapping.items() if column_kind(c) == "datetime"]
+    date_headers = list(dict.fromkeys(h for c, h in sources.items() if column_kind(c) == "datetime"))
     order = _parse.decide_date_order(str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order)
     out: dict[str, pd.Series] = {}
     # Arrow's kernels release the GIL: columns are typed side by side on the machine's cores
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        typed_columns = pool.map(
-            lambda item: _typed(frame[item[0]], item[0], item[1], order, ctx, fails), list(mapping.items())
-        )
+        typed_columns = pool.map(lambda item: _typed(frame[item[1]], item[1], item[0], order, ctx, fails), sources.items())
         for columns in typed_columns:
             out.update(columns)
-    if s.CURRENCY in mapping.values():
-        out[s.CURRENCY] = _parse.clean_text(frame[_key_of(mapping, s.CURRENCY)]).str.upper()
+    if s.CURRENCY in sources:
+        out[s.CURRENCY] = _parse.clean_text(frame[sources[s.CURRENCY]]).str.upper()
     elif s.AMOUNT in out and s.CURRENCY not in out:
         out[s.CURRENCY] = pd.Series(ctx.currency, index=frame.index, dtype="str")
     typed = pd.DataFrame(out, index=frame.index)
-    primary = REQUIRED[kind][0]
-    fails.add(
-        typed[primary].isna(),
-        _key_of(mapping, primary),
-        frame[_key_of(mapping, primary)],
-        Reason.MISSING_ID,
-        "the record has no id",
-    )
-    # extra attributes ride along as text, under snake_case names
-    for header in headers:
-        if header not in mapping:
+    for canonical, value in constants.items():
+        typed[canonical] = _constant(canonical, value, typed.index, raw, ctx)
+    primary = PRIMARY[kind]
+    fails.add(typed[primary].isna(), sources[primary], frame[sources[primary]], Reason.MISSING_ID, "the record has no id")
+    used = set(sources.values())
+    for header in headers:  # extra attributes ride along under snake_case names
+        if header not in used:
             name = _snake(header)
             if name and name not in typed.columns:
-                typed[name] = _parse.clean_text(frame[header])
-    typed = adapter.finish(typed, kind, ctx, raw)
+                typed[name] = _extra_column(frame[header])
+    typed = adapter.finish(typed, kind, ctx, raw, fails)
     if s.STAGE_LABEL in typed and kind in (OPPORTUNITIES, HISTORY):
-        header = next((h for h, c in mapping.items() if c == s.STAGE_LABEL), s.STAGE_LABEL)
+        header = sources.get(s.STAGE_LABEL, s.STAGE_LABEL)
         typed[s.STAGE] = stage_of_labels(typed[s.STAGE_LABEL], ctx.stages, file=raw.file, header=header)
+    if kind == OPPORTUNITIES:
+        typed = _set_outcome(typed, ctx.stages)
+        typed = _set_aside_expected_close(typed, adapter, raw, ctx.notes)
+    if kind == LEADS:
+        typed = _mark_disqualified(typed, adapter, ctx.stages)
     events = adapter.history_events(raw, typed, ctx)
-    failures = fails.table()
     return Converted(
         kind=kind,
         frame=typed,
-        failures=failures,
+        failures=fails.table(),
         events=events,
         date_order=order,
-        id_header=_key_of(mapping, primary),
+        id_header=sources[primary],
     )
 
 
-def _key_of(mapping: dict[str, str], canonical: str) -> str:
-    return next(h for h, c in mapping.items() if c == canonical)
+def _constant(canonical: str, value, index: pd.Index, raw: RawTable, ctx: Context) -> pd.Series:
+    """One mapping-given value typed like the column it fills, repeated for every row."""
+    probe = _parse.Failures(str(raw.file), lambda: np.zeros(1, dtype=np.int64))
+    typed = _typed(pd.Series([str(value)], dtype="str"), f"constant {canonical}", canonical, "ymd", ctx, probe)
+    if len(probe.table()):
+        raise SchemaError(f"the mapping's constant {canonical}: {value!r} is not a valid {column_kind(canonical)}")
+    column = typed[canonical]
+    return pd.Series(column.array.take(np.zeros(len(index), dtype=np.int64)), index=index, name=canonical)
+
+
+def _set_outcome(opps: pd.DataFrame, stages: Stages) -> pd.DataFrame:
+    """Won and closed flags from the stage where the export has no flags; the stage from the flags.
+
+    The flags, where the export has them, are the deal's current state and win
+    over its stage label: a deal flagged won is in the won stage, a deal
+    flagged closed and not won is lost.
+    """
+    if s.IS_WON not in opps:
+        opps[s.IS_WON] = (opps[s.STAGE] == stages.won).fillna(False).to_numpy(dtype=bool)
+    if s.IS_CLOSED not in opps:
+        opps[s.IS_CLOSED] = opps[s.STAGE].isin([stages.won, stages.lost]).to_numpy()
+    won = opps[s.IS_WON].fillna(False).to_numpy(dtype=bool)
+    closed = opps[s.IS_CLOSED].fillna(False).to_numpy(dtype=bool) | won
+    opps[s.IS_WON], opps[s.IS_CLOSED] = won, closed
+    stage = opps[s.STAGE] if s.STAGE in opps else pd.Series(pd.NA, index=opps.index, dtype="str")
+    opps[s.STAGE] = stage.mask(won, stages.won).mask(closed & ~won, stages.lost)
+    return opps
+
+
+def _set_aside_expected_close(opps: pd.DataFrame, adapter: Adapter, raw: RawTable, notes: list[str]) -> pd.DataFrame:
+    """A close date on a deal that is still open is not a close: keep it as ``expected_close_at``."""
+    if s.CLOSED_AT not in opps:
+        return opps
+    open_dated = ~opps[s.IS_CLOSED].to_numpy(dtype=bool) & opps[s.CLOSED_AT].notna().to_numpy()
+    if open_dated.any():
+        notes.append(
+            f"{raw.file.name}: {int(open_dated.sum()):,} open opportunities carry a close date "
+            f"({adapter.close_date_when_open}); it is kept as expected_close_at and not used as a close"
+        )
+        opps[s.EXPECTED_CLOSE_AT] = opps[s.CLOSED_AT].where(open_dated)
+        opps[s.CLOSED_AT] = opps[s.CLOSED_AT].where(~open_dated)
+    return opps
+
+
+def _mark_disqualified(leads: pd.DataFrame, adapter: Adapter, stages: Stages) -> pd.DataFrame:
+    """``is_disqualified``: a disqualified date, or a status the adapter (or mapping) names as disqualified."""
+    dated = leads[s.DISQUALIFIED_AT].notna().to_numpy() if s.DISQUALIFIED_AT in leads else False
+    by_status = np.zeros(len(leads), dtype=bool)
+    wanted = {normalise_header(label) for label in adapter.disqualified_statuses}
+    for column in (s.STATUS, "lead_status"):
+        if wanted and column in leads:
+            codes, uniques = pd.factorize(leads[column])
+            hits = np.array([normalise_header(u) in wanted for u in uniques] + [False])
+            by_status |= hits[codes]
+    leads[s.IS_DISQUALIFIED] = by_status | dated
+    return leads
+
+
+_PLAIN_NUMBER = r"^\s*-?(?:0|[1-9]\d{0,14}|[1-9]\d{0,2}(?:,\d{3}){1,4})(?:\.\d+)?\s*$"
+
+
+def _extra_column(values: pd.Series) -> pd.Series:
+    """An unmapped column: numbers when every filled cell is a plain number, else trimmed text.
+
+    Plain means no leading zero (zip codes, account numbers keep their text),
+    no sign but minus (phone numbers), at most 15 digits (longer ids would
+    lose digits as floats).
+    """
+    text = _parse.clean_text(values)
+    filled = text.dropna()
+    if len(filled) and bool(filled.str.fullmatch(_PLAIN_NUMBER).all()):
+        return pd.to_numeric(text.str.replace(",", "", regex=False)).astype("Float64")
+    return text
 
 
 def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Context, fails) -> dict:
@@ -325,8 +524,6 @@ def stage_of_labels(labels: pd.Series, stages: Stages, *, file, header: str) -> 
     if unknown.any():
         counts = labels[unknown].value_counts()
         listing = ", ".join(f"{label!r} ({n:,} rows)" for label, n in counts.items())
-        from ..errors import StageError
-
         raise StageError(
             f"{file}: column {header!r} has stage labels that are not in the funnel "
             f"{list(stages.names)} + {stages.lost!r}: {listing}. Map them with "

@@ -59,8 +59,10 @@ class HubSpot(Adapter):
         OPPORTUNITIES: (("Record ID", "Deal ID"), "Deal Stage", "Pipeline", "Amount"),
     }
     stage_date_patterns = (r"^Became an? (.+?) Date$",)
+    disqualified_statuses = ("Unqualified",)
+    close_date_when_open = "HubSpot's expected close date"
 
-    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw) -> pd.DataFrame:
+    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw, fails) -> pd.DataFrame:
         if kind == LEADS and s.OPPORTUNITY_ID in frame:
             several = frame[s.OPPORTUNITY_ID].str.contains(";", regex=False).fillna(False)
             if several.any():

@@ -13,6 +13,9 @@ canonical column, plus optional funnel stages and reading options::
           closed_at: close_date
           amount: close_value
         currency: USD             # when the file has no currency column
+        constants:                # one value for every row, when the file has no column for it
+          stage_label: Won        # (e.g. an export of won deals only; "stage: Won" also works)
+        file: "deals*.csv"        # which files of a folder hold this table (others are left out)
     stages:
       names: [prospecting, engaging, won]
       opportunity: prospecting
@@ -25,15 +28,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
+from .. import schema as s
 from ..errors import ParameterError, SchemaError
-from .base import TABLE_KINDS, Adapter, register
+from .base import HISTORY, LEADS, OPPORTUNITIES, OUTCOME, REQUIRED, TABLE_KINDS, Adapter, Context, Role, normalise_header, register
 
 MAPPING_KEYS = {"tables", "stages", "date_order", "tz", "currency", "source"}
-TABLE_KEYS = {"columns", "currency", "file"}
+TABLE_KEYS = {"columns", "currency", "file", "constants"}
 
 
 def read_mapping(mapping: Mapping | str | Path | None) -> dict:
@@ -73,20 +78,69 @@ def read_mapping(mapping: Mapping | str | Path | None) -> dict:
 
 @register
 class Mapped(Adapter):
-    """An export read through a user's column mapping (``mapping=`` in :func:`funnelkit.load`)."""
+    """An export read through a user's column mapping (``mapping=`` in :func:`funnelkit.load`).
+
+    The mapping is the file's contract: every column it names must be in the
+    file (a renamed header is a SchemaError, never an empty column), plus an id
+    and, for opportunities, a stage or won/closed flags, from a column or from
+    a constant (``constants: {stage_label: Won}`` for a file of won deals).
+    One export column may feed several canonical columns.
+    """
 
     name = "mapped"
+    close_date_when_open = "the mapping's stage column says the deal is still open"
 
     def __init__(self, config: Mapping | None = None):
-        config = config or {}
-        self.config = config
-        # instance attribute shadows the class-level declaration
-        self.columns = {
-            kind: {header: canonical for canonical, header in table["columns"].items()}
-            for kind, table in (config.get("tables") or {}).items()
-        }
+        self.config = dict(config or {})
+        self.tables = {kind: dict(table) for kind, table in (self.config.get("tables") or {}).items()}
+        # instance attributes shadow the class-level declarations: headers as declared, for scoring
+        self.columns = {kind: {header: canonical for canonical, header in t["columns"].items()}
+                        for kind, t in self.tables.items()}  # fmt: skip
         self.signature = {}
+        self.required = {kind: self._contract(kind) for kind in self.tables}
 
-    def table_currency(self, kind: str) -> str | None:
-        table = (self.config.get("tables") or {}).get(kind, {})
-        return table.get("currency", self.config.get("currency"))
+    def _contract(self, kind: str) -> tuple[Role, ...]:
+        named = tuple(
+            Role.of(f"{canonical} column", canonical) for canonical in self.tables[kind]["columns"]
+        )
+        essential = {
+            LEADS: (Role.of("lead id", s.LEAD_ID),),
+            OPPORTUNITIES: (Role.of("opportunity id", s.OPPORTUNITY_ID), OUTCOME),
+            HISTORY: REQUIRED[HISTORY],
+        }[kind]
+        return essential + named
+
+    def header_map(self, kind: str, headers: list[str]) -> dict[str, str]:
+        present = {normalise_header(h): h for h in reversed(headers)}
+        wanted = self.tables.get(kind, {}).get("columns", {})
+        return {c: present[normalise_header(h)] for c, h in wanted.items() if normalise_header(h) in present}
+
+    def aliases_of(self, kind: str, canonical: str) -> tuple[str, ...]:
+        header = self.tables.get(kind, {}).get("columns", {}).get(canonical)
+        return (header,) if header else ()
+
+    def kind_for(self, path: Path, headers: list[str]) -> str | None:
+        """The table whose ``file:`` pattern the file matches; the only table; else by headers.
+
+        When the mapping gives ``file:`` patterns, a file matching none of them
+        is not part of the load (None).
+        """
+        patterns = {kind: t["file"] for kind, t in self.tables.items() if t.get("file")}
+        for kind, pattern in patterns.items():
+            if path.match(pattern):
+                return kind
+        if patterns:
+            return None
+        if len(self.tables) == 1:
+            return next(iter(self.tables))
+        return self.score(headers)[1]
+
+    def context_for(self, kind: str, ctx: Context) -> Context:
+        currency = self.tables.get(kind, {}).get("currency", self.config.get("currency"))
+        return replace(ctx, currency=currency or ctx.currency)
+
+    def constants(self, kind: str) -> dict[str, str]:
+        given = dict(self.tables.get(kind, {}).get("constants") or {})
+        if "stage" in given:  # the readable spelling of "every row is in this stage"
+            given.setdefault(s.STAGE_LABEL, given.pop("stage"))
+        return given

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import schema as s
-from .base import OPPORTUNITIES, Adapter, Context, register
+from ..errors import Reason
+from .base import OPPORTUNITIES, Adapter, Context, Role, register
 
 
 @register
@@ -44,10 +45,30 @@ class Pipedrive(Adapter):
         )
     }
 
-    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw) -> pd.DataFrame:
+    required = {
+        OPPORTUNITIES: (
+            Role.of("deal id", s.OPPORTUNITY_ID),
+            Role("status (or stage)", (("pipedrive_status",), (s.STAGE_LABEL,))),
+            Role.of("created date", s.CREATED_AT),
+        )
+    }
+    # a deals export trimmed to id, status and creation is still a funnel of outcomes
+    expected = {
+        OPPORTUNITIES: (
+            Role.of("close date (or won and lost times)", s.CLOSED_AT, "won_time_at", "lost_time_at"),
+            Role.of("value", s.AMOUNT),
+        )
+    }
+
+    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw, fails) -> pd.DataFrame:
         status = frame.pop("pipedrive_status").str.casefold() if "pipedrive_status" in frame else None
         if status is None:
             return frame
+        header = self.header_map(kind, raw.headers)["pipedrive_status"]
+        fails.add(status == "deleted", header, raw.frame[header], Reason.DELETED, "deal deleted in Pipedrive")
+        unknown = status.notna() & ~status.isin(["open", "won", "lost", "deleted"])
+        fails.add(unknown, header, raw.frame[header], Reason.UNKNOWN_STATUS,
+                  "a deal's status is open, won or lost; this one is neither")  # fmt: skip
         frame[s.IS_WON] = (status == "won").to_numpy()
         frame[s.IS_CLOSED] = status.isin(["won", "lost"]).to_numpy()
         label = frame[s.STAGE_LABEL] if s.STAGE_LABEL in frame else pd.Series(pd.NA, index=frame.index, dtype="str")

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from .. import schema as s
-from .base import HISTORY, LEADS, OPPORTUNITIES, Adapter, register
+from ..errors import Reason
+from .base import HISTORY, LEADS, OPPORTUNITIES, Adapter, Context, register
+
+#: The id Salesforce writes into an empty lookup field (18- and 15-character forms).
+EMPTY_LOOKUP_IDS = ("000000000000000AAA", "000000000000000")
+
+
+class _Salesforce(Adapter):
+    """What both kinds of Salesforce export share: lead statuses, empty lookups, deleted rows."""
+
+    disqualified_statuses = ("Closed - Not Converted", "Unqualified", "Disqualified", "Rejected", "Recycled")
+    close_date_when_open = "Salesforce's expected close date"
+
+    def finish(self, frame: pd.DataFrame, kind: str, ctx: Context, raw, fails) -> pd.DataFrame:
+        for column in (s.LEAD_ID, s.OPPORTUNITY_ID):
+            if column in frame and column != _primary(kind):
+                frame[column] = frame[column].mask(frame[column].isin(EMPTY_LOOKUP_IDS))
+        if "is_deleted" in frame:
+            deleted = frame.pop("is_deleted").fillna(False).to_numpy(dtype=bool)
+            fails.add(deleted, "IsDeleted", pd.Series("true", index=frame.index), Reason.DELETED,
+                      "record deleted in the CRM (IsDeleted)")  # fmt: skip
+        return frame
+
+
+def _primary(kind: str) -> str:
+    return s.LEAD_ID if kind == LEADS else s.OPPORTUNITY_ID
 
 
 @register
-class SalesforceReport(Adapter):
+class SalesforceReport(_Salesforce):
     """Salesforce report "Export Details" CSV or .xlsx (headers are field labels).
 
     Custom stage-date fields ("MQL Date", ``MQL_Date__c``) map onto the stage
@@ -62,6 +89,10 @@ class SalesforceReport(Adapter):
             ("Opportunity ID", "Opportunity Id"): s.OPPORTUNITY_ID,
             ("To Stage", "Stage"): s.STAGE_LABEL,
             ("Last Modified", "Edit Date", "Modified Date"): s.AT,
+            # history rows also log amount and expected close date edits: declared so a history
+            # file is never taken for an opportunities file because it has these columns
+            "Amount": s.AMOUNT,
+            "Close Date": s.EXPECTED_CLOSE_AT,
         },
     }
     signature = {
@@ -84,7 +115,7 @@ class SalesforceReport(Adapter):
 
 
 @register
-class SalesforceApi(Adapter):
+class SalesforceApi(_Salesforce):
     """Salesforce Data Export / Data Loader files (``Lead.csv``, ``Opportunity.csv``,
     ``OpportunityHistory.csv``) with API field names and ISO 8601 UTC timestamps."""
 
@@ -128,6 +159,8 @@ class SalesforceApi(Adapter):
             "StageName": s.STAGE_LABEL,
             "CreatedDate": s.AT,
             "IsDeleted": "is_deleted",
+            "Amount": s.AMOUNT,
+            "CloseDate": s.EXPECTED_CLOSE_AT,
         },
     }
     signature = {
