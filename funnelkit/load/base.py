@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -214,7 +214,9 @@ class Adapter:
         the share of that table's signature headers present.
         """
         present = {normalise_header(h) for h in headers}
-        declared = {kind: {normalise_header(a) for d in cols for a in _aliases(d)} for kind, cols in self.columns.items()}
+        declared = {
+            kind: {normalise_header(a) for d in cols for a in _aliases(d)} for kind, cols in self.columns.items()
+        }
         ranked = []
         for kind in self.columns:
             others = set().union(*(v for k, v in declared.items() if k != kind))
@@ -260,7 +262,9 @@ class Adapter:
     def _wanted(self, kind: str, role: Role, raw: RawTable) -> str:
         looked = [a for c in role.columns for a in self.aliases_of(kind, c)]
         if not looked:
-            return f"the {role.name} (the mapping names none: add one of {list(role.columns)} to its columns or constants)"
+            return (
+                f"the {role.name} (the mapping names none: add one of {list(role.columns)} to its columns or constants)"
+            )
         return f"the {role.name} (a column named {_or_list(looked)}{_did_you_mean(looked, raw.headers)})"
 
     # ---- conversion -----------------------------------------------------
@@ -361,7 +365,9 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     out: dict[str, pd.Series] = {}
     # Arrow's kernels release the GIL: columns are typed side by side on the machine's cores
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        typed_columns = pool.map(lambda item: _typed(frame[item[1]], item[1], item[0], order, ctx, fails), sources.items())
+        typed_columns = pool.map(
+            lambda item: _typed(frame[item[1]], item[1], item[0], order, ctx, fails), sources.items()
+        )
         for columns in typed_columns:
             out.update(columns)
     if s.CURRENCY in sources:
@@ -372,7 +378,9 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     for canonical, value in constants.items():
         typed[canonical] = _constant(canonical, value, typed.index, raw, ctx)
     primary = PRIMARY[kind]
-    fails.add(typed[primary].isna(), sources[primary], frame[sources[primary]], Reason.MISSING_ID, "the record has no id")
+    fails.add(
+        typed[primary].isna(), sources[primary], frame[sources[primary]], Reason.MISSING_ID, "the record has no id"
+    )
     used = set(sources.values())
     for header in headers:  # extra attributes ride along under snake_case names
         if header not in used:

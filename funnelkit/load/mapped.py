@@ -35,7 +35,19 @@ import yaml
 
 from .. import schema as s
 from ..errors import ParameterError, SchemaError
-from .base import HISTORY, LEADS, OPPORTUNITIES, OUTCOME, REQUIRED, TABLE_KINDS, Adapter, Context, Role, normalise_header, register
+from .base import (
+    HISTORY,
+    LEADS,
+    OPPORTUNITIES,
+    OUTCOME,
+    REQUIRED,
+    TABLE_KINDS,
+    Adapter,
+    Context,
+    Role,
+    normalise_header,
+    register,
+)
 
 MAPPING_KEYS = {"tables", "stages", "date_order", "tz", "currency", "source"}
 TABLE_KEYS = {"columns", "currency", "file", "constants"}
@@ -100,9 +112,7 @@ class Mapped(Adapter):
         self.required = {kind: self._contract(kind) for kind in self.tables}
 
     def _contract(self, kind: str) -> tuple[Role, ...]:
-        named = tuple(
-            Role.of(f"{canonical} column", canonical) for canonical in self.tables[kind]["columns"]
-        )
+        named = tuple(Role.of(f"{canonical} column", canonical) for canonical in self.tables[kind]["columns"])
         essential = {
             LEADS: (Role.of("lead id", s.LEAD_ID),),
             OPPORTUNITIES: (Role.of("opportunity id", s.OPPORTUNITY_ID), OUTCOME),
