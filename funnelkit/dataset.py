@@ -204,6 +204,7 @@ def build_funnel(
     def col(name: str) -> pd.Series | None:
         return rows[name] if name in rows.columns else None
 
+    n_stages = len(names)
     times = {}
     for i, name in enumerate(names):
         at = stage_column(name)
@@ -213,9 +214,11 @@ def build_funnel(
         if name == stages.opportunity:
             candidates += [col(f"opp__{s.CREATED_AT}"), col(s.CONVERTED_AT)]
         if name == stages.won:
-            won = col(f"opp__{s.IS_WON}")
-            if won is not None:
-                candidates.append(col(f"opp__{s.CLOSED_AT}").where(won.fillna(False).astype(bool)))
+            # the outcome is the deal's current state: history that once read "won" does not make a
+            # deal that is lost now a won one (the back-and-forth is for stage_durations)
+            won = _bool(col(f"opp__{s.IS_WON}"), rows.index) | (_lead_status_positions(rows, stages) == n_stages - 1)
+            candidates = [None if c is None else c.where(won) for c in candidates]
+            candidates.append(_coalesce(col(f"opp__{s.CLOSED_AT}"), None, rows.index, dtype=s.TIMESTAMP).where(won))
         series = _earliest(*candidates)
         times[at] = as_utc(series) if series is not None else pd.Series(pd.NaT, index=rows.index, dtype=s.TIMESTAMP)
 
@@ -224,17 +227,7 @@ def build_funnel(
     for i, at in enumerate(stages.columns):
         dated_max[times[at].notna().to_numpy()] = i
 
-    label_index = pd.Series(-1, index=rows.index)
-    position = {name: i for i, name in enumerate(names)}
-    current = []
-    if s.STATUS in rows.columns:
-        current.append(stages.map_labels(rows[s.STATUS]))
-    if f"opp__{s.STAGE}" in rows.columns:
-        current.append(rows[f"opp__{s.STAGE}"])
-    for stage_names in current:
-        codes, uniques = pd.factorize(stage_names)
-        stage_positions = np.array([position.get(u, -1) for u in uniques] + [-1])
-        label_index = np.maximum(label_index, stage_positions[codes])
+    label_index = np.maximum(_lead_status_positions(rows, stages), _positions(col(f"opp__{s.STAGE}"), stages))
     has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
     entry = np.where(is_lead, 0, opp_index)
     furthest = np.maximum(np.maximum(dated_max, np.asarray(label_index)), entry)
@@ -281,7 +274,7 @@ def build_funnel(
     out[s.CLOSED_AT] = _coalesce(col(f"opp__{s.CLOSED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
     out[s.AMOUNT] = _coalesce(col(f"opp__{s.AMOUNT}"), None, rows.index, dtype="float64")
     out[s.CURRENCY] = _coalesce(col(f"opp__{s.CURRENCY}"), None, rows.index)
-    for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.STATUS):
+    for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.IS_DISQUALIFIED, s.STATUS):
         if extra in rows.columns:
             out[extra] = rows[extra]
     out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
@@ -294,6 +287,32 @@ def build_funnel(
         if c not in canonical and not c.startswith("ev_") and not c.endswith("_at") and c not in out.columns:
             out[c] = rows[opp_cols[c]]
     return out
+
+
+def _positions(stage_names: pd.Series | None, stages: Stages) -> np.ndarray:
+    """Funnel position of each stage name (-1 for none or a name outside the path, such as lost)."""
+    if stage_names is None:
+        return np.array(-1)
+    position = {name: i for i, name in enumerate(stages.names)}
+    codes, uniques = pd.factorize(stage_names)
+    return np.array([position.get(u, -1) for u in uniques] + [-1])[codes]  # once per distinct name
+
+
+def _lead_status_positions(rows, stages: Stages) -> np.ndarray:
+    """How far each lead's current status says it got.
+
+    Where the export has a converted flag, it decides conversion: a status that
+    reads converted on a lead flagged not converted counts only up to the stage
+    before the opportunity (the load notes how many such leads there are).
+    """
+    if s.STATUS not in rows.columns:
+        return np.full(len(rows.index), -1)
+    positions = _positions(stages.map_labels(rows[s.STATUS]), stages)
+    if "is_converted" in rows.columns:
+        not_converted = (rows["is_converted"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712  (NA: no flag)
+        opportunity = stages.names.index(stages.opportunity)
+        positions = np.where(not_converted, np.minimum(positions, opportunity - 1), positions)
+    return positions
 
 
 class _FunnelRows:

@@ -96,8 +96,10 @@ def test_shuffling_rows_changes_no_count(tmp_path_factory, records, seed):
         return
     ra, rb = a.summary.table.iloc[0], b.summary.table.iloc[0]
     assert (ra["rows_kept"], ra["rows_quarantined"]) == (rb["rows_kept"], rb["rows_quarantined"])
-    assert sorted(a.quarantine["reason"]) == sorted(b.quarantine["reason"])
-    # which duplicate is kept depends on order; the set of ids does not
+    # which duplicate is kept depends on order, and so whether a later one repeats it exactly or
+    # conflicts with it; the number of repeated ids and the set of ids do not
+    same_family = {"duplicate_row": "duplicate_id"}
+    assert sorted(a.quarantine["reason"].replace(same_family)) == sorted(b.quarantine["reason"].replace(same_family))
     assert set(a.opportunities["opportunity_id"]) == set(b.opportunities["opportunity_id"])
 
 

@@ -99,6 +99,8 @@ def test_duplicate_ids_keep_the_first_row(tmp_path):
     q = data.quarantine
     assert q[["line", "value", "reason"]].values.tolist() == [[4, "7", "duplicate_id"]]
     assert "deals.csv line 2" in q["detail"].iloc[0]
+    assert "differs in amount" in q["detail"].iloc[0]
+    assert any("1 opportunity_id values repeat with different contents" in n for n in data.notes)
     assert data.summary.table.loc[0, ["rows_kept", "rows_quarantined"]].tolist() == [2, 1]
     assert data.summary.balanced
 

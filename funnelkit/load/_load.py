@@ -285,27 +285,52 @@ def _dedupe(parts: list[FileResult], id_col: str, notes: list[str]) -> tuple[pd.
     if distinct == len(ids):  # the common case: no id repeated, no row-by-row duplicate search
         return frame.drop(columns=["_file", "_row"]), s.empty_quarantine()
     repeated = frame[id_col].duplicated(keep="first").to_numpy()
-    first_pos = frame.drop_duplicates(id_col, keep="first").set_index(id_col)[["_file", "_row"]]
-    dup = frame.loc[repeated, [id_col, "_file", "_row"]]
-    firsts = first_pos.loc[dup[id_col]]
+    first_at = pd.Series(np.arange(len(frame)), index=frame[id_col]).loc[lambda p: ~p.index.duplicated()]
+    dup_at = np.flatnonzero(repeated)
+    firsts_at = first_at.loc[frame[id_col].to_numpy()[dup_at]].to_numpy()
+    dup, firsts = frame.iloc[dup_at], frame.iloc[firsts_at]
     lines_of = [_lines_of(p) for p in parts]
     dup_lines = np.array([lines_of[f][r] for f, r in zip(dup["_file"], dup["_row"], strict=True)], dtype=np.int64)
     first_desc = [
         f"{Path(parts[f].path).name} line {lines_of[f][r]}"
         for f, r in zip(firsts["_file"], firsts["_row"], strict=True)
     ]
+    differing = _differing_columns(dup, firsts, [c for c in frame.columns if c not in ("_file", "_row")])
+    exact = np.array([not d for d in differing], dtype=bool)
     quarantine = pd.DataFrame(
         {
             "file": [str(parts[f].path) for f in dup["_file"]],
             "line": dup_lines,
             "column": [parts[f].summary.get("id_column", id_col) for f in dup["_file"]],
             "value": dup[id_col].to_numpy(),
-            "reason": str(Reason.DUPLICATE_ID),
-            "detail": [f"same id as {d}; the first row is kept" for d in first_desc],
+            "reason": np.where(exact, str(Reason.DUPLICATE_ROW), str(Reason.DUPLICATE_ID)),
+            "detail": [
+                f"exact repeat of {first}; counted once"
+                if not diff
+                else f"same id as {first}, which is kept; this row differs in {diff}"
+                for first, diff in zip(first_desc, differing, strict=True)
+            ],
         }
     )
+    if (~exact).any():
+        notes.append(
+            f"{int((~exact).sum()):,} {id_col} values repeat with different contents; the first row of each is "
+            "kept and the others are in the quarantine (duplicate_id) with the columns that differ"
+        )
     kept = frame.loc[~repeated].drop(columns=["_file", "_row"]).reset_index(drop=True)
     return kept, quarantine
+
+
+def _differing_columns(rows: pd.DataFrame, firsts: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Per repeated row, the columns in which it differs from the kept row ("" for an exact repeat)."""
+    differs = []
+    for column in columns:  # one vectorised comparison per column
+        a, b = rows[column].reset_index(drop=True), firsts[column].reset_index(drop=True)
+        same = (a == b).fillna(False).to_numpy(dtype=bool) | (a.isna() & b.isna()).to_numpy()
+        differs.append(~same)
+    matrix = np.column_stack(differs) if differs else np.zeros((len(rows), 0), dtype=bool)
+    names = np.array(columns, dtype=object)
+    return [", ".join(names[row]) for row in matrix]  # repeated rows only: few
 
 
 def _distinct_count(ids) -> int:
@@ -342,6 +367,7 @@ def _finish_leads(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.D
         leads[s.SOURCE] = leads[s.SOURCE].fillna("(not set)")
     else:
         notes.append("the leads export has no source column: nothing can be broken down by lead source")
+    _note_conversion_contradictions(leads, stages, notes)
     undated = leads[s.IS_DISQUALIFIED].to_numpy() & leads[s.DISQUALIFIED_AT].isna().to_numpy()
     if undated.any():
         notes.append(
@@ -349,6 +375,33 @@ def _finish_leads(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.D
             "disqualified date; they count as disqualified, undated (is_disqualified)"
         )
     return leads
+
+
+def _note_conversion_contradictions(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> None:
+    """Count leads whose conversion evidence disagrees; the rule that settles it is in the funnel view.
+
+    The converted flag, where the export has one, decides: a status that reads
+    converted on a lead flagged not converted does not make it an opportunity,
+    and a lead flagged converted without a date has reached the opportunity
+    stage, undated (its opportunity's creation dates it when it is in the export).
+    """
+    if "is_converted" not in leads:
+        return
+    flag = leads["is_converted"]
+    from_opportunity_on = stages.names[stages.names.index(stages.opportunity) :]
+    at_least_opportunity = stages.map_labels(leads[s.STATUS]).isin(from_opportunity_on)
+    says_converted = at_least_opportunity.to_numpy() & (flag == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
+    if says_converted.any():
+        notes.append(
+            f"{int(says_converted.sum()):,} leads have a converted status but are flagged not converted; "
+            "the flag decides: they count as not converted"
+        )
+    undated = (flag == True).fillna(False).to_numpy(dtype=bool) & leads[s.CONVERTED_AT].isna().to_numpy()  # noqa: E712
+    if undated.any():
+        notes.append(
+            f"{int(undated.sum()):,} leads are flagged converted without a converted date; they count as "
+            "converted, dated by their opportunity's creation where the opportunity is in the export"
+        )
 
 
 def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
