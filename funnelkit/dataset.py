@@ -277,6 +277,10 @@ def build_funnel(
     for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.IS_DISQUALIFIED, s.STATUS):
         if extra in rows.columns:
             out[extra] = rows[extra]
+    if s.IS_DISQUALIFIED in out:  # opportunity rows have no lead status: not disqualified
+        out[s.IS_DISQUALIFIED] = out[s.IS_DISQUALIFIED].fillna(False).astype(bool)
+    elif s.DISQUALIFIED_AT in out:  # tables built by hand, without the loader's flag
+        out[s.IS_DISQUALIFIED] = out[s.DISQUALIFIED_AT].notna()
     out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
     out[s.LOST_REASON] = _coalesce(col(f"opp__{s.LOST_REASON}"), None, rows.index)
     canonical = set(s.LEAD_COLUMNS) | set(s.OPPORTUNITY_COLUMNS) | set(stages.columns)

@@ -36,7 +36,7 @@ def by_columns(data: Dataset, by) -> list[str]:
 CORE_COLUMNS = (
     "entity_id", "entity", "lead_id", "opportunity_id", "source", "owner", "entry_index", "furthest_index",
     "furthest_stage", "skipped_stages", "is_closed", "is_won", "is_lost", "closed_at", "amount", "currency",
-    "first_touch_at", "touches", "disqualified_at", "disqualify_reason", "opportunity_created_at",
+    "first_touch_at", "touches", "disqualified_at", "disqualify_reason", "is_disqualified", "opportunity_created_at",
 )  # fmt: skip
 
 

@@ -218,7 +218,8 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     by = by_columns(data, by)
     f = core(data, by)
     keys = group_keys(f, by)
-    disqualified = f["disqualified_at"].notna() if "disqualified_at" in f else pd.Series(False, index=f.index)
+    # a status meaning disqualified counts as much as a disqualified date (dated or not)
+    disqualified = f["is_disqualified"].fillna(False) if "is_disqualified" in f else pd.Series(False, index=f.index)
     parts = []
     for i, stage in enumerate(data.stages.names):
         reached = data.reached(stage)

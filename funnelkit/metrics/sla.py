@@ -159,9 +159,9 @@ def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.
 
 
 def _feedback(mqls: pd.DataFrame) -> pd.DataFrame:
-    if "disqualified_at" not in mqls:
+    if "is_disqualified" not in mqls:
         return pd.DataFrame({"reason": [], "mqls": []})
-    rejected = mqls[mqls["disqualified_at"].notna()]
+    rejected = mqls[mqls["is_disqualified"].fillna(False).to_numpy(dtype=bool)]
     reasons = rejected["disqualify_reason"].fillna("(no reason given)") if "disqualify_reason" in rejected else None
     if reasons is None:
         return pd.DataFrame({"reason": ["(no reason given)"], "mqls": [len(rejected)]})
