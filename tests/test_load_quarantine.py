@@ -346,7 +346,7 @@ def test_dates_that_need_cleaning_parse_and_garbage_is_not_called_out_of_range()
     from funnelkit.load._parse import parse_datetimes
 
     values = pd.Series(["  03/04/2025  ", "garbage", "", "4/5/2025 4:59 p.m.", "   "], dtype="str")
-    stamps, unparsed, far = parse_datetimes(values, order="mdy", tz="UTC")
+    stamps, unparsed, far, *_ = parse_datetimes(values, order="mdy", tz="UTC")
     assert stamps[0] == pd.Timestamp("2025-03-04", tz="UTC")
     assert stamps[3] == pd.Timestamp("2025-04-05 16:59", tz="UTC")
     assert stamps[[1, 2, 4]].isna().all()

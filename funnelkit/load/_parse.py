@@ -2,14 +2,17 @@
 
 Each parser returns the typed Series and a boolean mask of the cells that were
 not empty and did not parse; :class:`Failures` turns masks into quarantine
-rows naming file, line, column, value and reason.
+rows naming file, line, column, value and reason, and keeps the notes about
+values that were read but deserve a word (a time in a clock change).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,16 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._arrow import arrow, text_dtype
-from ..errors import AmbiguousDateError, Reason
+from ..errors import AmbiguousDateError, ParameterError, Reason
 from ..schema import TIMESTAMP
 
 EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
 LATEST = pd.Timestamp("2100-01-01", tz="UTC")
 
-_SLASH_DATE = re.compile(
-    r"^(?P<a>\d{1,2})[/.\-](?P<b>\d{1,2})[/.\-](?P<y>\d{4})"
-    r"(?:[ T]+(?P<time>\d{1,2}:\d{2}(?::\d{2})?)\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?)?$"
-)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$")
 
 DATE_ORDERS = ("auto", "mdy", "dmy", "ymd")
@@ -39,6 +38,7 @@ class Failures:
     file: str
     lines: object  # callable returning the physical line per row, computed only if needed
     parts: list[pd.DataFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, reason: Reason, detail) -> None:
@@ -66,6 +66,11 @@ class Failures:
                 }
             )
         )
+
+    def note(self, text: str) -> None:
+        """A note about this file for ``data.notes`` (values kept, but read by a rule worth saying)."""
+        with self._lock:
+            self.notes.append(f"{Path(self.file).name}: {text}")
 
     def table(self) -> pd.DataFrame:
         if not self.parts:
@@ -128,15 +133,26 @@ def extract(values: pd.Series, pattern: str) -> pd.DataFrame:
     return pd.DataFrame(columns, index=values.index)
 
 
-_DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.\-](0?[1-9]|1[0-2])[/.\-]\d{4}"
-_MONTH_FIRST = r"^\s*(0?[1-9]|1[0-2])[/.\-](1[3-9]|2\d|3[01])[/.\-]\d{4}"
+# Day-first and month-first dates take a four-digit year or a two-digit one (02/23/26, as Salesforce
+# reports and Excel write them). The evidence regexes read a cell's first ten characters, which may
+# end inside the time that follows a two-digit year.
+_YEAR = r"(\d{4}|\d{2})(\D|$)"
+_SLASH_HEAD = r"^\s*\d{1,2}[/.]\d{1,2}[/.]" + _YEAR
+_DAY_FIRST = r"^\s*(1[3-9]|2\d|3[01])[/.\-](0?[1-9]|1[0-2])[/.\-]" + _YEAR
+_MONTH_FIRST = r"^\s*(0?[1-9]|1[0-2])[/.\-](1[3-9]|2\d|3[01])[/.\-]" + _YEAR
 
 
 def date_order_evidence(values: pd.Series) -> tuple[bool, bool]:
     """(needs day-first, needs month-first) judged from slash-style dates in ``values``.
 
     Only a date valid in exactly one order is evidence: 25/06/2025 is day-first,
-    06/25/2025 month-first, 31/31/2025 evidence of nothing.
+    06/25/2025 month-first, 31/31/2025 evidence of nothing. Two-digit years
+    count alike: 02/23/26 is month-first, 02/03/24 evidence of nothing.
+
+    Examples
+    --------
+    >>> date_order_evidence(pd.Series(["02/03/24", "02/23/26 08:55 PM"], dtype="str"))
+    (False, True)
     """
     text = arrow(values)
     day_first = pc.any(pc.match_substring_regex(text, _DAY_FIRST)).as_py()
@@ -162,18 +178,24 @@ def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str)
 
     ``date_order`` other than "auto" is taken as given. Evidence is pooled over
     the file's date columns: a first field above 12 means day-first, a second
-    field above 12 means month-first; both means the file mixes orders.
+    field above 12 means month-first; both means the file mixes orders. Dates
+    with a two-digit year (02/23/26) are slash dates like those with four
+    digits; a file without slash dates is year-first ("ymd": ISO 8601,
+    2018.02.01, 2025/3/4).
+
+    Examples
+    --------
+    >>> decide_date_order("deals.csv", {"Close Date": pd.Series(["02/03/24", "02/23/26"], dtype="str")}, "auto")
+    'mdy'
     """
     if date_order not in DATE_ORDERS:
-        from ..errors import ParameterError
-
         raise ParameterError(f"date_order must be one of {DATE_ORDERS}; got {date_order!r}")
     if date_order != "auto":
         return date_order
     dayfirst_cols, monthfirst_cols, slash_cols = [], [], []
     for name, values in columns.items():
         heads = _date_heads(values)
-        if not pc.any(pc.match_substring_regex(heads, r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{4}")).as_py():
+        if not pc.any(pc.match_substring_regex(heads, _SLASH_HEAD)).as_py():
             continue
         slash_cols.append(name)
         day, month = date_order_evidence(pd.Series(heads, dtype="str"))
@@ -200,34 +222,82 @@ def decide_date_order(file: str, columns: dict[str, pd.Series], date_order: str)
     )
 
 
-def parse_datetimes(values: pd.Series, *, order: str, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def check_time_zone(tz: str) -> None:
+    """Fail with a :class:`~funnelkit.ParameterError` unless ``tz`` names a time zone pandas knows."""
+    try:
+        pd.Timestamp("2000-01-01").tz_localize(tz)
+    except (KeyError, ValueError, TypeError, AttributeError):  # zoneinfo's not-found error is a KeyError
+        raise ParameterError(
+            f"tz must be a time zone name such as 'UTC', 'Europe/Berlin' or 'America/New_York'; got {tz!r}"
+        ) from None
+
+
+def parse_datetimes(
+    values: pd.Series, *, order: str, tz: str
+) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Parse export text to UTC timestamps.
 
     Each supported format is tried in turn on the cells still unparsed (Arrow's
-    ``strptime`` must consume the whole cell, so formats cannot overlap).
-    Returns ``(timestamps, unparsed, out_of_range)``: the parsed values; cells
-    that are not empty but match no format for ``order``; dates before 1990 or
-    from 2100 on (NaT in the result).
+    ``strptime`` must consume the whole cell, so formats cannot overlap); see
+    :func:`_formats` for the formats and the reading of two-digit years. Times
+    written without a zone are wall-clock times in ``tz``.
+
+    Parameters
+    ----------
+    values : Series of str
+        One column of an export.
+    order : {"mdy", "dmy", "ymd"}
+        The file's order of slash dates (:func:`decide_date_order`).
+    tz : str
+        Time zone of times written without one.
+
+    Returns
+    -------
+    timestamps : Series
+        UTC timestamps; NaT for empty cells and for every cell flagged below.
+    unparsed : ndarray of bool
+        Cells that are not empty but match no format for ``order``.
+    out_of_range : ndarray of bool
+        Dates before 1990 or from 2100 on.
+    nonexistent : ndarray of bool
+        Wall-clock times that never happen in ``tz`` (skipped by the spring clock change).
+    folded : ndarray of bool
+        Wall-clock times that happen twice in ``tz`` (the autumn clock change); they
+        are read as their first occurrence and are not NaT.
+
+    Examples
+    --------
+    >>> values = pd.Series(["02/23/26 08:55 PM", "2025.10.26 02:30", "2025/3/30 02:30"], dtype="str")
+    >>> stamps, unparsed, far, nonexistent, folded = parse_datetimes(values, order="mdy", tz="Europe/Berlin")
+    >>> stamps.dt.strftime("%Y-%m-%d %H:%M").tolist()
+    ['2026-02-23 19:55', '2025-10-26 00:30', nan]
+    >>> folded.tolist(), nonexistent.tolist()
+    ([False, True, False], [False, False, True])
     """
+    check_time_zone(tz)
     text, seconds = _fast_formats(arrow(values), list(_formats(order)))
     empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
     naive = pd.Series(seconds.to_numpy(zero_copy_only=False), index=values.index)
     far = ((naive < EARLIEST.tz_localize(None)) | (naive >= LATEST.tz_localize(None))).to_numpy()
     remaining = naive.isna().to_numpy() & ~empty
     if not remaining.any() and not far.any():  # every cell in one of the fast formats, in range
-        return _localize(naive.astype("datetime64[ns]"), tz).astype(TIMESTAMP), remaining, far
-    iso = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
+        stamps, nonexistent, folded = _localize(naive, tz)
+        return stamps, remaining, far, nonexistent, folded
+    naive = naive.where(~far).astype("datetime64[ns]")  # far years do not fit in nanoseconds
+    aware = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
     if remaining.any():
         rest = pd.Series(text.to_numpy(zero_copy_only=False), index=values.index)[remaining]
         rest = rest[rest.str.match(_ISO_DATE.pattern)]
         years = pd.to_numeric(rest.str.slice(0, 4), errors="coerce")
         far_iso = ((years < EARLIEST.year) | (years >= LATEST.year)).to_numpy()
         far = far | values.index.isin(rest.index[far_iso])
-        iso.loc[rest.index[~far_iso]] = _iso(rest[~far_iso], tz)
-    in_range = naive.where(~far)
-    result = _localize(in_range.astype("datetime64[ns]"), tz).where(naive.notna(), iso).where(~far)
-    unparsed = ~empty & naive.isna().to_numpy() & iso.isna().to_numpy() & ~far
-    return result.astype(TIMESTAMP), unparsed, far
+        wall, utc = _iso(rest[~far_iso])
+        naive.loc[wall.index] = wall
+        aware.loc[utc.index] = utc
+    stamps, nonexistent, folded = _localize(naive, tz)
+    stamps = stamps.where(aware.isna(), aware)
+    unparsed = ~empty & stamps.isna().to_numpy() & ~far & ~nonexistent
+    return stamps.astype(TIMESTAMP), unparsed, far, nonexistent, folded
 
 
 def _fast_formats(text: pa.Array, formats: list[str]) -> tuple[pa.Array, pa.Array]:
@@ -261,13 +331,13 @@ def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Arr
     later format sees only the cells still unparsed.
     """
     first, *others = formats
-    seconds = pc.strptime(text, format=first, unit="s", error_is_null=True)
+    seconds = _strptime(text, first)
     todo = pc.and_(pc.is_null(seconds), pc.invert(is_empty))
     for fmt in others:
         positions = pc.indices_nonzero(todo)
         if len(positions) == 0:
             break
-        parsed = pc.strptime(pc.take(text, positions), format=fmt, unit="s", error_is_null=True)
+        parsed = _strptime(pc.take(text, positions), fmt)
         hit = pc.is_valid(parsed)
         if not pc.any(hit).as_py():
             continue
@@ -281,44 +351,91 @@ def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Arr
     return seconds
 
 
+_YEAR_100 = pa.scalar(dt.datetime(100, 1, 1), type=pa.timestamp("s"))
+_NO_TIME = pa.scalar(None, type=pa.timestamp("s"))
+
+
+def _strptime(text: pa.Array, fmt: str) -> pa.Array:
+    """Arrow's strptime, except that ``%Y`` must not read a two-digit year.
+
+    strptime's ``%Y`` takes 1 to 4 digits, so "%m/%d/%Y" would read 02/23/26
+    as the year 26: such a cell is refused here and the ``%y`` format tried
+    next reads it as 2026.
+    """
+    seconds = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+    if "%Y" in fmt and pc.less(pc.min(seconds), _YEAR_100).as_py():  # one pass, no copy, when none is
+        seconds = pc.if_else(pc.less(seconds, _YEAR_100), _NO_TIME, seconds)
+    return seconds
+
+
 def _formats(order: str):
+    """strptime formats for ``order``, most common first.
+
+    Day-first and month-first dates have a four-digit year or a two-digit one,
+    read as POSIX strptime's ``%y`` reads it: 00-68 are 2000-2068 and 69-99 are
+    1969-1999 (and so quarantined as before 1990). The pivot is fixed, not
+    sliding with today's date, so a file reads the same every year. Year-first
+    dates are read for every order: ISO 8601 with dashes, and with dots or
+    slashes (2018.02.26 19:58, 2025/3/4) as some CRMs export them; a single-digit
+    month or day is read as it is.
+
+    Examples
+    --------
+    >>> list(_formats("mdy"))[:3]
+    ['%m/%d/%Y %I:%M %p', '%m/%d/%y %I:%M %p', '%m/%d/%Y %I:%M:%S %p']
+    """
     if order in ("mdy", "dmy"):
         first, second = ("%m", "%d") if order == "mdy" else ("%d", "%m")
         for sep in ("/", ".", "-"):
-            base = f"{first}{sep}{second}{sep}%Y"
-            yield f"{base} %I:%M %p"
-            yield f"{base} %I:%M:%S %p"
-            yield f"{base} %H:%M"
-            yield f"{base} %H:%M:%S"
-            yield base
+            for time in (" %I:%M %p", " %I:%M:%S %p", " %H:%M", " %H:%M:%S", ""):
+                for year in ("%Y", "%y"):
+                    yield f"{first}{sep}{second}{sep}{year}{time}"
     # ISO-like without a zone, the fast way; zoned ISO strings go through pandas
     yield "%Y-%m-%d %H:%M:%S"
     yield "%Y-%m-%dT%H:%M:%S"
     yield "%Y-%m-%d %H:%M"
     yield "%Y-%m-%d"
+    for sep in (".", "/"):
+        for time in (" %H:%M:%S", " %H:%M", ""):
+            yield f"%Y{sep}%m{sep}%d{time}"
 
 
-def _iso(values: pd.Series, tz: str) -> pd.Series:
-    """ISO 8601 text with zones, offsets or fractions (the rare rest after the fast formats)."""
-    out = pd.Series(pd.NaT, index=values.index, dtype=TIMESTAMP)
-    if values.empty:
-        return out
+def _iso(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 text with zones, offsets or fractions (the rare rest after the fast formats).
+
+    Returns ``(wall, utc)``: the wall-clock times of cells written without a
+    zone (for the caller to localise) and the UTC instants of those with one.
+    """
     has_offset = values.str.contains(r"(?:Z|[+-]\d{2}:?\d{2}|UTC)$", regex=True)
-    if has_offset.any():
-        aware = values[has_offset].str.replace(r"\s*UTC$", "Z", regex=True)
-        out.loc[aware.index] = pd.to_datetime(aware, format="ISO8601", utc=True, errors="coerce")
-    naive = values[~has_offset]
-    if len(naive):
-        out.loc[naive.index] = _localize(pd.to_datetime(naive, format="ISO8601", errors="coerce"), tz)
-    return out
+    aware = values[has_offset].str.replace(r"\s*UTC$", "Z", regex=True)
+    utc = pd.to_datetime(aware, format="ISO8601", utc=True, errors="coerce")
+    wall = pd.to_datetime(values[~has_offset], format="ISO8601", errors="coerce")
+    return wall, utc
 
 
-def _localize(parsed: pd.Series, tz: str) -> pd.Series:
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        return parsed.dt.tz_convert("UTC").astype(TIMESTAMP)
-    return (
-        parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").dt.tz_convert("UTC").astype(TIMESTAMP)
-    )
+def _localize(naive: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """UTC instants of wall-clock times in ``tz``, with the cells a clock change touches.
+
+    Returns ``(timestamps, nonexistent, folded)``. A time in the autumn fold
+    (02:30 on 2025-10-26 happens twice in Europe/Berlin) is read as its first
+    occurrence; a time in the spring gap (02:30 on 2025-03-30 never happens
+    there) is NaT and marked nonexistent, for the quarantine.
+    """
+    naive = naive.astype("datetime64[ns]")
+    stamps = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC").astype(TIMESTAMP)
+    unmatched = np.zeros(len(naive), dtype=bool)
+    lost = (stamps.isna() & naive.notna()).to_numpy()
+    if not lost.any():
+        return stamps, unmatched, unmatched
+    times = naive[lost]
+    summer = times.dt.tz_localize(tz, ambiguous=True, nonexistent="NaT").dt.tz_convert("UTC").astype(TIMESTAMP)
+    winter = times.dt.tz_localize(tz, ambiguous=False, nonexistent="NaT").dt.tz_convert("UTC").astype(TIMESTAMP)
+    # the first occurrence is the earlier instant, whichever side a zone calls summer time
+    first = summer.where(summer <= winter, winter)
+    folded = unmatched.copy()
+    folded[lost] = first.notna().to_numpy()
+    stamps.iloc[np.flatnonzero(lost)] = first.array
+    return stamps, lost & ~folded, folded
 
 
 # ---------------------------------------------------------------- amounts --

@@ -370,6 +370,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         )
         for columns in typed_columns:
             out.update(columns)
+    raw.notes.extend(sorted(fails.notes))  # with the file's own notes, so a cached file keeps them
     if s.CURRENCY in sources:
         out[s.CURRENCY] = _parse.clean_text(frame[sources[s.CURRENCY]]).str.upper()
     elif s.AMOUNT in out and s.CURRENCY not in out:
@@ -489,7 +490,9 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
         ids, _ = _parse.clean_ids(values)
         return {canonical: ids}
     if kind == "datetime":
-        stamps, unparsed, far = _parse.by_distinct(_parse.parse_datetimes, values, order=order, tz=ctx.tz)
+        stamps, unparsed, far, nonexistent, folded = _parse.by_distinct(
+            _parse.parse_datetimes, values, order=order, tz=ctx.tz
+        )
         fails.add(
             unparsed,
             header,
@@ -498,6 +501,12 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
             f"not a date in the file's format ({_ORDER_TEXT[order]})",
         )
         fails.add(far, header, values, Reason.DATE_OUT_OF_RANGE, "date before 1990 or after 2099")
+        fails.add(nonexistent, header, values, Reason.BAD_DATE, f"does not exist in {ctx.tz} (spring clock change)")
+        if folded.any():
+            fails.note(
+                f"{int(folded.sum()):,} timestamps in {header!r} fell in the autumn clock change (DST fold) "
+                f"of {ctx.tz} and were read as their first occurrence"
+            )
         return {canonical: stamps}
     if kind == "amount":
         amount, currency, unparsed = _parse.parse_amounts(values, default_currency=ctx.currency)
@@ -515,9 +524,9 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
 
 
 _ORDER_TEXT = {
-    "mdy": "month-first, MM/DD/YYYY",
-    "dmy": "day-first, DD/MM/YYYY",
-    "ymd": "ISO, YYYY-MM-DD",
+    "mdy": "month-first, MM/DD/YYYY or MM/DD/YY",
+    "dmy": "day-first, DD/MM/YYYY or DD/MM/YY",
+    "ymd": "year-first, YYYY-MM-DD, YYYY.MM.DD or YYYY/MM/DD",
 }
 
 

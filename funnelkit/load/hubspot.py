@@ -86,7 +86,7 @@ class HubSpot(Adapter):
             label = match["stage"]
             if match["pipeline"] and ctx.stages.stage_of(f"{label} ({match['pipeline']})"):
                 label = f"{label} ({match['pipeline']})"
-            stamps, _, _ = _parse.parse_datetimes(raw.frame[header], order="ymd", tz=ctx.tz)
+            stamps, *_ = _parse.parse_datetimes(raw.frame[header], order="ymd", tz=ctx.tz)
             present = stamps.notna().to_numpy()
             if not present.any():
                 continue
