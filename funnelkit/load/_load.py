@@ -356,7 +356,7 @@ def _lines_of(part: FileResult):
 
 def _finish_leads(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.DataFrame:
     had_source = s.SOURCE in leads
-    leads = _with_columns(leads, s.LEAD_COLUMNS)
+    leads = s.conform(leads, s.LEAD_COLUMNS)
     lead_level = stages.names[1 : stages.names.index(stages.opportunity)]
     for col in map(stage_column, lead_level):
         if col not in leads:
@@ -406,7 +406,7 @@ def _note_conversion_contradictions(leads: pd.DataFrame, stages: Stages, notes: 
 
 def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     had_source = s.SOURCE in opps
-    opps = _with_columns(opps, s.OPPORTUNITY_COLUMNS)
+    opps = s.conform(opps, s.OPPORTUNITY_COLUMNS)
     if not len(opps):
         return opps
     backwards = (opps[s.CLOSED_AT] < opps[s.CREATED_AT]).fillna(False).to_numpy(dtype=bool)
@@ -428,25 +428,6 @@ def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     if had_source:
         opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
-
-
-def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Add missing canonical columns (empty) and put canonical ones first with their dtypes."""
-    # copy-on-write (pandas 3): the columns set below do not write through to the caller's frame
-    frame = frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
-    for col, dtype in columns.items():
-        if col not in frame:
-            frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(
-                dtype if dtype != s.TIMESTAMP else "datetime64[ns]"
-            )
-            if dtype == s.TIMESTAMP:
-                frame[col] = frame[col].dt.tz_localize("UTC")
-        elif dtype == "bool":
-            frame[col] = frame[col].fillna(False).astype(bool)
-        elif dtype == s.TEXT:
-            frame[col] = frame[col].astype("str")
-    ordered = list(columns) + [c for c in frame.columns if c not in columns]
-    return frame[ordered]
 
 
 def _history_rows(result: FileResult) -> pd.DataFrame:
