@@ -235,7 +235,7 @@ def _read_dataset_entry(folder: Path):
     stages = Stages(names=tuple(stages["names"]), opportunity=stages["opportunity"], lost=stages["lost"],
                     labels=stages["labels"])  # fmt: skip
     columns = {
-        "leads": [*s.LEAD_COLUMNS, *stages.columns],
+        "leads": list(s.LEAD_COLUMNS),
         "opportunities": list(s.OPPORTUNITY_COLUMNS),
         "history": s.EVENT_COLUMNS,
         "quarantine": s.QUARANTINE_COLUMNS,
