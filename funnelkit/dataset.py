@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from . import schema as s
 from ._arrow import isin
-from .funnel import build_funnel, check_funnel
+from .errors import ParameterError
+from .funnel import build_funnel, check_funnel, entry_times
 from .schema import Stages, stage_column
 
 
@@ -105,6 +108,82 @@ class Dataset:
         f = self.funnel
         return (f["entry_index"] <= i) & (f["furthest_index"] >= i)
 
+    def filter(self, mask=None, **equals) -> Dataset:
+        """The funnel entities that match, as a Dataset every metric accepts.
+
+        Parameters
+        ----------
+        mask : boolean Series over :attr:`funnel`, or a function of the funnel returning one, optional
+        **equals
+            ``column=value`` or ``column=[values]`` over funnel columns (``source``,
+            ``owner``, a segment such as ``industry``); all conditions must hold.
+
+        Returns
+        -------
+        Dataset
+            The leads, opportunities and history of the matching entities (a lead
+            keeps its opportunity), with the same ``as_of`` and a note saying
+            what was kept.
+
+        Examples
+        --------
+        >>> import funnelkit as fk
+        >>> data = fk.load("tests/data/salesforce_report", cache=False)
+        >>> web = data.filter(source="Web")
+        >>> len(web.funnel), int(web.funnel["is_won"].sum())
+        (3, 0)
+        """
+        f = self.funnel
+        keep = np.ones(len(f), dtype=bool)
+        if mask is not None:
+            keep &= _mask(mask(f) if callable(mask) else mask, f)
+        for column, wanted in equals.items():
+            if column not in f:
+                raise ParameterError(
+                    f"filter: {column!r} is not a column of the funnel; choose from {_choices(f)}"
+                    f"{_suggest(column, f.columns)}"
+                )
+            values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+            keep &= f[column].isin(values).to_numpy()
+        said = ", ".join(f"{c} in {v!r}" if isinstance(v, (list, tuple, set)) else f"{c} = {v!r}"
+                         for c, v in equals.items()) or "a mask"  # fmt: skip
+        return self._subset(keep, f"filtered to {said}: {int(keep.sum()):,} of {len(f):,} funnel entities")
+
+    def between(self, start=None, end=None) -> Dataset:
+        """The entities that entered the funnel in ``[start, end)`` (UTC; either may be None).
+
+        An entity enters at its first stage: a lead when it was created, an
+        opportunity without a lead when it was created. Entities without an
+        entry date are left out (the note counts them).
+
+        Examples
+        --------
+        >>> import funnelkit as fk
+        >>> data = fk.load("tests/data/salesforce_report", cache=False)
+        >>> len(data.between("2025-02-01", "2025-03-01").funnel)
+        2
+        """
+        f = self.funnel
+        entered = entry_times(f, self.stages)
+        keep = entered.notna().to_numpy().copy()
+        if start is not None:
+            keep &= (entered >= to_utc_timestamp(start)).to_numpy()
+        if end is not None:
+            keep &= (entered < to_utc_timestamp(end)).to_numpy()
+        undated = int(entered.isna().sum())
+        said = f"entered the funnel from {start or 'the start'} to {end or 'the end'} (end excluded)"
+        note = f"filtered to entities that {said}: {int(keep.sum()):,} of {len(f):,}"
+        return self._subset(keep, note + (f"; {undated:,} without an entry date left out" if undated else ""))
+
+    def _subset(self, keep: np.ndarray, note: str) -> Dataset:
+        f = self.funnel
+        lead_ids = f[s.LEAD_ID][keep].dropna()
+        opp_ids = f[s.OPPORTUNITY_ID][keep].dropna()
+        leads = self.leads[isin(self.leads[s.LEAD_ID], lead_ids)]
+        opps = self.opportunities[isin(self.opportunities[s.OPPORTUNITY_ID], opp_ids)]
+        history = self.history[isin(self.history[s.ENTITY_ID], pd.concat([lead_ids, opp_ids]))]
+        return replace(self, leads=leads, opportunities=opps, history=history, notes=(*self.notes, note))
+
     def with_as_of(self, as_of) -> Dataset:
         """A copy computed against another as-of moment."""
         return Dataset(
@@ -129,6 +208,24 @@ class Dataset:
 def to_utc_timestamp(value) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _mask(mask, funnel: pd.DataFrame) -> np.ndarray:
+    if not isinstance(mask, (pd.Series, np.ndarray)) or len(mask) != len(funnel):
+        raise ParameterError(f"filter: mask must be a boolean Series over data.funnel ({len(funnel):,} rows)")
+    values = mask.to_numpy() if isinstance(mask, pd.Series) else mask
+    if values.dtype != bool:
+        raise ParameterError(f"filter: mask must hold True/False values; got dtype {values.dtype}")
+    return values
+
+
+def _choices(funnel: pd.DataFrame) -> list[str]:
+    return [c for c in funnel.columns if not c.endswith(("_at", "_index", "_id"))]
+
+
+def _suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def latest_timestamp(data: Dataset) -> pd.Timestamp | None:

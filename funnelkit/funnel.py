@@ -122,6 +122,13 @@ def unit_of(name: str) -> Unit | None:
     return Unit.TIMESTAMP if name.endswith("_at") else None
 
 
+def entry_times(funnel: pd.DataFrame, stages: Stages) -> pd.Series:
+    """When each entity entered the funnel: its time at its entry stage (NaT when undated)."""
+    times = np.column_stack([funnel[c].to_numpy(dtype="datetime64[ns]") for c in stages.columns])
+    at = times[np.arange(len(funnel)), funnel[ENTRY_INDEX].to_numpy()]
+    return pd.Series(at, index=funnel.index).dt.tz_localize("UTC")
+
+
 def check_funnel(frame: pd.DataFrame, stages: Stages) -> pd.DataFrame:
     """The funnel view, after checking it against :data:`COLUMNS` (names and dtypes).
 
