@@ -53,6 +53,7 @@ import pyarrow.parquet as pq
 
 from .. import schema as s
 from ..errors import ParameterError
+from .base import FileResult
 
 #: bumped whenever what an entry holds changes; entries of another format are misses
 FORMAT = 2
@@ -194,7 +195,6 @@ def _is_str_list(value) -> bool:
 
 
 def _read_file_entry(folder: Path):
-    from ._load import FileResult
 
     meta = _read_meta(folder)
     _check_types(meta, {"path": str, "kind": str, "adapter": str, "summary": dict, "notes": list,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from .base import (
     OPPORTUNITIES,
     Context,
     Converted,
+    FileResult,
     detect,
     rows_with_failures,
     stage_of_labels,
@@ -32,20 +33,6 @@ from .mapped import Mapped, read_mapping
 
 MIN_SCORE = 0.5
 DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES
-
-
-@dataclass
-class FileResult:
-    """One file after typing and quarantine: kept rows, failures and accounting."""
-
-    path: Path
-    kind: str
-    adapter: str
-    frame: pd.DataFrame  # kept rows, with a "_row" column (position in the raw file)
-    quarantine: pd.DataFrame
-    events: pd.DataFrame | None
-    summary: dict
-    notes: list[str] = field(default_factory=list)
 
 
 def load(

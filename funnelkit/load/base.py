@@ -140,6 +140,20 @@ class Converted:
     id_header: str = ""
 
 
+@dataclass
+class FileResult:
+    """One file after typing and quarantine: kept rows, failures and accounting."""
+
+    path: Path
+    kind: str
+    adapter: str
+    frame: pd.DataFrame  # kept rows, with a "_row" column (position in the raw file)
+    quarantine: pd.DataFrame
+    events: pd.DataFrame | None
+    summary: dict
+    notes: list[str] = field(default_factory=list)
+
+
 def _aliases(declared) -> tuple[str, ...]:
     return declared if isinstance(declared, tuple) else (declared,)
 
