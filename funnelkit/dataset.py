@@ -20,7 +20,9 @@ from .schema import Stages, stage_column
 class LoadSummary:
     """Row accounting per file: ``rows_read == rows_kept + rows_quarantined``.
 
-    ``table`` columns: ``file``, ``adapter``, ``table`` (leads, opportunities,
+    ``table`` columns: ``file``, ``adapter``, ``locale`` (the language of the
+    export's labels: ``en``, or the locale preset it was read with, such as
+    ``zh-CN``; empty for a mapping), ``table`` (leads, opportunities,
     history), ``rows_read``, ``rows_kept``, ``rows_quarantined``,
     ``footer_lines`` (report footer lines recognised and set aside),
     ``encoding``, ``delimiter``, ``date_order`` (how ambiguous dates were read).

@@ -226,6 +226,23 @@ class Stages:
             labels={**dict(self.labels), **dict(labels)},
         )
 
+    def with_fallback_labels(self, labels: Mapping[str, str]) -> Stages:
+        """A copy with more label mappings under the ones already given (a label already mapped keeps its stage).
+
+        Examples
+        --------
+        >>> preset = {"Kazanıldı": "won", "Kaybedildi": "lost"}
+        >>> s = Stages(labels={"Kazanıldı": "opportunity"}).with_fallback_labels(preset)
+        >>> s.stage_of("Kazanıldı"), s.stage_of("kaybedildi")
+        ('opportunity', 'lost')
+        """
+        return Stages(
+            names=self.names,
+            opportunity=self.opportunity,
+            lost=self.lost,
+            labels={**dict(labels), **dict(self.labels)},
+        )
+
     @classmethod
     def from_config(cls, config: Mapping | None) -> Stages:
         """Build from a mapping file's section ``{names: [...], opportunity:, lost:, labels:}``."""

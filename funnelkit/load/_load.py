@@ -28,6 +28,7 @@ from .base import (
     detect,
     rows_with_failures,
     stage_of_labels,
+    with_locale_labels,
 )
 from .mapped import Mapped, read_mapping
 
@@ -160,7 +161,7 @@ def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool,
             )
     file_ctx = replace(adapter.context_for(kind, ctx), notes=[])  # the file's notes are cached with it
     converted = adapter.convert(raw, kind, file_ctx)
-    result = _account(raw, converted, adapter.name)
+    result = _account(raw, converted, adapter.name, locale=adapter.locale)
     result.notes.extend(file_ctx.notes)
     if key is not None:
         _cache.put(key, result, cache_dir)
@@ -176,7 +177,7 @@ def _header_hint(source: str, configured: Mapped | None):
     return hint
 
 
-def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
+def _account(raw: RawTable, converted: Converted, adapter: str, *, locale: str = "en") -> FileResult:
     """Split typed rows into kept and quarantined; check the footer's record count."""
     frame = converted.frame
     failures = converted.failures
@@ -200,6 +201,7 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     summary = {
         "file": str(raw.file),
         "adapter": adapter,
+        "locale": locale,
         "table": converted.kind,
         "rows_read": raw.rows_read,
         "rows_kept": int(keep.sum()),
@@ -218,7 +220,8 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
 
 def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     """Combine per-file results into one Dataset: dedupe ids, map stages, derive events."""
-    stages = ctx.stages
+    # the stage and status labels of every locale the files were read in
+    stages = with_locale_labels(ctx.stages, [(r.adapter, r.summary.get("locale", "en")) for r in results])
     notes = list(ctx.notes)
     quarantine = [r.quarantine for r in results]
     summary = pd.DataFrame([r.summary for r in results])
