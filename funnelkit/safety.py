@@ -32,6 +32,8 @@ PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{6,}\d(?!\w)")
 #: none of them is text a reader should see, NUL truncates strings in some viewers, and a lone
 #: surrogate cannot even be written as UTF-8
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: terminal colour and cursor codes (``ESC [ 31 m``): removing only the ESC would leave ``[31m`` behind
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x85\u2028\u2029]+")
 #: characters a label keeps in charts and tables; the full value stays in a table cell's title
 LABEL_WIDTH = 60
@@ -43,16 +45,17 @@ def _is_missing(value) -> bool:
 
 
 def clean_text(value) -> str:
-    r"""``value`` as text without control characters (tab and line breaks kept); missing values give ``""``.
+    r"""``value`` as text without control characters or terminal escape codes (tab and line breaks kept);
+    missing values give ``""``.
 
     Examples
     --------
     >>> clean_text("Trade\x00 show\x1b[31m")
-    'Trade show[31m'
+    'Trade show'
     >>> clean_text(None)
     ''
     """
-    return "" if _is_missing(value) else CONTROL.sub("", str(value))
+    return "" if _is_missing(value) else CONTROL.sub("", ANSI_ESCAPE.sub("", str(value)))
 
 
 def display_label(value, *, width: int = LABEL_WIDTH) -> str:
