@@ -95,13 +95,13 @@ def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
     >>> cell_html("<b>Partner</b>")
     '&lt;b&gt;Partner&lt;/b&gt;'
     >>> cell_html("Trade show " * 3, width=12)
-    '<span title="Trade show Trade show Trade show ">Trade show…</span>'
+    '<span title="Trade show Trade show Trade show">Trade show…</span>'
     """
     short = display_label(value, width=width)
     if short == clean_text(value):
         return escape(short)
-    full = display_label(clean_text(value), width=TITLE_WIDTH) if len(clean_text(value)) > TITLE_WIDTH else value
-    return f'<span title="{escape(full)}">{escape(short)}</span>'
+    # the tooltip is one line too: pandas writes a line break in a cell as the two characters \n
+    return f'<span title="{escape(display_label(value, width=TITLE_WIDTH))}">{escape(short)}</span>'
 
 
 def _percent(value) -> str:

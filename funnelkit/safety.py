@@ -164,7 +164,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for position in range(out.shape[1]):
         values = out.iloc[:, position]
-        if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)  # the file holds the labels, not the categories
+        elif not (values.dtype == object or pd.api.types.is_string_dtype(values)):
             continue
         text = values.astype("str")  # missing values stay missing
         neutral = _neutralise_text(text)

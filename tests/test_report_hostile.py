@@ -168,11 +168,31 @@ def test_tables_shorten_labels_and_keep_the_full_value_in_an_escaped_title():
     spans = re.findall(r'<span title="([^"]*)">([^<]*)</span>', page)
     assert len(spans) == 2
     (title, text), (huge_title, huge_text) = spans
-    assert html.unescape(title) == long and html.unescape(text) == safety.display_label(long)
+    assert html.unescape(title) == long.strip() and html.unescape(text) == safety.display_label(long)
     assert len(html.unescape(text)) == 59 and len(huge_text) == 60  # cut at 59, trailing space dropped, then …
     assert len(huge_title) == present.TITLE_WIDTH  # bounded even for a 200 KB value
     assert "<b>" not in page and "<td>Nul &amp; co</td>" in page and "<td>1,200</td>" in page
     assert not CONTROL_IN_HTML.search(page)
+
+
+HOSTILE_TEXT = st.one_of(
+    st.text(max_size=200),
+    st.text(alphabet=st.sampled_from(list("<>&\"'$=\\ aZ展\x00\x07\x1b[\n\r\t\x85\u202e")), max_size=200),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(HOSTILE_TEXT, min_size=1, max_size=4))
+def test_any_label_text_stays_short_and_inert_in_tables(labels):
+    page = present.table_html(pd.DataFrame({"source": labels, "leads": range(len(labels))}))
+    assert not CONTROL_IN_HTML.search(page)
+    cells = re.findall(r"<td>(.*?)</td>", page, flags=re.DOTALL)[::2]  # the source column
+    assert len(cells) == len(labels)
+    for cell, label in zip(cells, labels, strict=True):
+        # pandas writes runs of spaces as no-break spaces
+        visible = html.unescape(re.sub(r"<span title=\"[^\"]*\">|</span>", "", cell)).replace("\xa0", " ")
+        assert "<" not in cell.replace("<span title=", "").replace("</span>", "")  # no markup from the data
+        assert visible == safety.display_label(label) and len(visible) <= 60
 
 
 # ---------------------------------------------------------------- export --

@@ -22,6 +22,8 @@ def test_formula_cells_are_neutralised_and_numbers_kept():
     assert pd.isna(out["name"].iloc[8])
     assert out["amount"].tolist() == frame["amount"].tolist()
     assert frame["name"].iloc[0].startswith("=")  # the input is not modified
+    categories = safety.neutralise_formulas(pd.DataFrame({"stage": pd.Categorical(["=cmd", "Won", "=cmd"])}))
+    assert categories["stage"].tolist() == ["'=cmd", "Won", "'=cmd"]
 
 
 def test_csv_written_for_people_reads_back_neutralised(tmp_path):

@@ -552,8 +552,8 @@ def _cell_log(executed: Path, *, stopped: str | None = None) -> list[dict]:
     """Per code cell: its status, seconds, and the stderr and traceback a reader never sees (clipped).
 
     Status is ``completed``, ``failed``, ``not run`` (the run ended before it)
-    or, for the cell a run was stopped in, ``stopped`` (``timed out``,
-    ``kernel died``).
+    or, for the cell a run was stopped in, ``timed out``, ``kernel died`` or
+    ``stopped``.
     """
     if not executed.exists():
         return []
