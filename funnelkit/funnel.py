@@ -15,7 +15,6 @@ a lead's converted flag, where the export has one, decides over its status.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -24,25 +23,7 @@ from . import schema as s
 from ._arrow import coalesce_text, isin, labels, positions
 from .errors import SchemaError
 from .schema import Stages, stage_column
-
-
-class Unit(StrEnum):
-    """What a number or value is, so that tables and charts format it by meaning, not by name."""
-
-    ID = "id"
-    TEXT = "text"
-    STAGE = "stage"
-    FLAG = "flag"
-    COUNT = "count"
-    INDEX = "index"  # a position in the funnel's stage order
-    RATE = "rate"  # a proportion, 0-1
-    POINTS = "points"  # a difference of two rates, in proportion units (0.041 = 4.1 points)
-    RATIO = "ratio"  # a relative change or multiple (0.25 = +25%)
-    MONEY = "money"
-    DAYS = "days"
-    MINUTES = "minutes"
-    TIMESTAMP = "timestamp"
-    P_VALUE = "p_value"
+from .units import Unit
 
 
 @dataclass(frozen=True)

@@ -14,55 +14,47 @@ from .review import Review
 from .safety import LABEL_WIDTH, clean_text, display_label, display_notes, escape
 from .schema import stage_label
 from .stats import SMALL_N
+from .units import Unit, format_value, units_of
 
-PERCENT_COLUMNS = ("rate", "ci_low", "ci_high", "broad_rate", "cumulative_rate", "value", "previous_value",
-                   "change", "stopped_share", "share_previous", "share_current", "rate_previous", "rate_current",
-                   "mix_effect", "rate_effect", "total_change", "win_rate")  # fmt: skip
-MONEY_COLUMNS = ("won_revenue", "revenue_per_lead", "revenue_per_mql", "avg_deal_size", "lost_value", "spend",
-                 "cost_per_lead", "value_per_unit", "target", "low", "high", "cost_per_won",
-                 "velocity_per_day")  # fmt: skip
-STAGE_COLUMNS = ("stage", "from_stage", "to_stage", "furthest_stage")
 #: columns holding generated sentences rather than labels: shortened only far beyond a label's width
 SENTENCE_COLUMNS = ("note", "notes", "reason", "finding", "message", "description")
 SENTENCE_WIDTH = 400
 #: longest value kept in a cell's title (the tooltip holding the full value of a shortened label)
 TITLE_WIDTH = 10_000
-DAY_COLUMNS = (
-    "median",
-    "q25",
-    "q75",
-    "closed_median",
-    "horizon_days",
-    "cycle_days",
-    "lead_time_days",
-    "median_minutes",
-)
+#: rate columns that show counts ("3 of 5") instead when a group is small
+SMALL_SAMPLE_COLUMNS = ("rate", "ci_low", "ci_high")
 
 
 def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60) -> str:
-    """A readable HTML table: rates as percentages (counts instead when n < 20),
-    money with thousands separators, days rounded. Cells and headers are escaped."""
+    """A readable HTML table, every number formatted by its declared unit (:mod:`funnelkit.units`).
+
+    Rates read as percentages (counts such as "3 of 5" instead when n < 20),
+    changes of rates in points, money with thousands separators and its
+    currency, durations in days, p-values as "< 0.001". ``percent`` names
+    extra columns to show as rates. Cells and headers are escaped.
+    """
     shown = frame[columns] if columns else frame
     shown = shown.head(max_rows).copy()
-    as_percent = set(percent) | {c for c in shown.columns if c in PERCENT_COLUMNS}
+    units = {**units_of(frame), **dict.fromkeys(percent, Unit.RATE)}
     small = frame["small_sample"].head(max_rows).to_numpy() if "small_sample" in frame else None
+    currency = shown["currency"] if "currency" in shown else pd.Series(None, index=shown.index, dtype=object)
     for column in shown.columns:
-        values = shown[column]
-        if column in as_percent and pd.api.types.is_numeric_dtype(values):
-            text = values.map(_percent)
-            if small is not None and column in ("rate", "ci_low", "ci_high"):
+        values, unit = shown[column], units.get(column)
+        if unit in (None, Unit.TEXT, Unit.ID):
+            if pd.api.types.is_bool_dtype(values):
+                shown[column] = values.map({True: "yes", False: "no"})
+            elif pd.api.types.is_integer_dtype(values):
+                shown[column] = values.map(lambda v: format_value(v, Unit.COUNT))
+            continue
+        if unit is Unit.STAGE:
+            shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
+        elif unit is Unit.MONEY and pd.api.types.is_numeric_dtype(values):
+            shown[column] = [format_value(v, unit, currency=c) for v, c in zip(values, currency, strict=True)]
+        elif unit is Unit.FLAG or pd.api.types.is_numeric_dtype(values) or unit is Unit.TIMESTAMP:
+            text = values.map(lambda v, u=unit: format_value(v, u))
+            if small is not None and unit is Unit.RATE and column in SMALL_SAMPLE_COLUMNS:
                 text = text.where(~small, "n<20" if column != "rate" else _counts(frame.head(max_rows)))
             shown[column] = text
-        elif column in MONEY_COLUMNS and pd.api.types.is_numeric_dtype(values):
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
-        elif column in DAY_COLUMNS and pd.api.types.is_numeric_dtype(values):
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
-        elif column in STAGE_COLUMNS:
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
-        elif pd.api.types.is_bool_dtype(values):
-            shown[column] = values.map({True: "yes", False: "no"})
-        elif pd.api.types.is_integer_dtype(values):
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,}")
     shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown])
     for position, column in enumerate(shown.columns):
         values = shown.iloc[:, position]
@@ -102,14 +94,6 @@ def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
         return escape(short)
     # the tooltip is one line too: pandas writes a line break in a cell as the two characters \n
     return f'<span title="{escape(display_label(value, width=TITLE_WIDTH))}">{escape(short)}</span>'
-
-
-def _percent(value) -> str:
-    """``0.123`` -> ``12.3%``; a tiny negative that rounds to zero reads ``0.0%``, not ``-0.0%``."""
-    if pd.isna(value):
-        return ""
-    text = f"{value:.1%}"
-    return "0.0%" if text == "-0.0%" else text
 
 
 def _counts(frame: pd.DataFrame) -> pd.Series:
