@@ -16,7 +16,7 @@ from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
 from . import _cache
-from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, RawTable, read_table
+from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, ZIP_SUFFIXES, RawTable, check_regular_file, read_table
 from .base import (
     ADAPTERS,
     HISTORY,
@@ -31,7 +31,7 @@ from .base import (
 from .mapped import Mapped, read_mapping
 
 MIN_SCORE = 0.5
-DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES
+DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES | ZIP_SUFFIXES
 
 
 @dataclass
@@ -65,7 +65,7 @@ def load(
     Parameters
     ----------
     *paths : str or Path
-        Export files (CSV, TSV, .xlsx) or folders holding them.
+        Export files (CSV, TSV, .xlsx, a .zip holding one CSV) or folders holding them.
     source : str
         Adapter name (``salesforce_report``, ``salesforce_api``, ``hubspot``,
         ``pipedrive``) or ``"auto"`` to detect each file's adapter from its headers.
@@ -126,6 +126,11 @@ def load(
 
 
 def expand_paths(paths) -> list[Path]:
+    """The export files named by ``paths``: files as given, folders as the exports they hold.
+
+    Only regular files are taken: a FIFO or device named directly is an error
+    before anything opens it (a folder's other entries are skipped).
+    """
     if not paths:
         raise ParameterError("load() needs at least one file or folder")
     files: list[Path] = []
@@ -138,9 +143,10 @@ def expand_paths(paths) -> list[Path]:
                 if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
             )
             if not found:
-                raise InputFileError(f"{path}: the folder holds no CSV or Excel exports")
+                raise InputFileError(f"{path}: the folder holds no CSV, Excel or zipped CSV exports")
             files.extend(found)
         elif path.exists():
+            check_regular_file(path)
             files.append(path)
         else:
             raise InputFileError(f"{path}: no such file or folder")
