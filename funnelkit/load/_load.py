@@ -245,6 +245,8 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
             f"holds {len(raw.frame) + ragged:,} data rows; the export looks truncated or edited. "
             "Export the report again"
         )
+    if raw.rows_read and not keep.any():
+        _refuse_all_quarantined(raw.file, raw.rows_read, quarantine)
     summary = {
         "file": str(raw.file),
         "adapter": adapter,
@@ -259,6 +261,35 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
         "id_column": converted.id_header,
     }
     return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
+
+
+def _refuse_all_quarantined(file: Path, rows_read: int, quarantine: pd.DataFrame) -> None:
+    """A file none of whose rows can be kept is an error, not a load of 0 rows.
+
+    Rows deleted in the CRM are the exception: a file of deleted records is empty, not wrong.
+    """
+    problems = quarantine[quarantine["reason"] != str(Reason.DELETED)]
+    if problems.empty:
+        return
+    # one count per row: a row can fail in several columns
+    by_cause = (
+        problems.groupby(["reason", "column"], sort=False)
+        .agg(rows=("line", "nunique"), line=("line", "first"), value=("value", "first"))
+        .sort_values("rows", ascending=False, kind="stable")
+        .reset_index()
+    )
+    top = "; ".join(
+        f"{cause.reason} in column {cause.column!r} "
+        f"({cause.rows:,} rows; e.g. line {cause.line}: {str(cause.value)[:60]!r})"
+        for cause in by_cause.head(3).itertuples(index=False)
+    )
+    more = f"; and {len(by_cause) - 3} more kinds of problem" if len(by_cause) > 3 else ""
+    raise InputFileError(
+        f"{file}: all {rows_read:,} rows were quarantined, so nothing of this file would be loaded. "
+        f"Most common problems: {top}{more}. Check the export and the load options "
+        "(date_order=, tz=, mapping=), then load again; the error's .failures lists every failing value",
+        failures=problems.reset_index(drop=True),
+    )
 
 
 def _quarantine_rows(raw, rows, column, value, reason, detail) -> pd.DataFrame:

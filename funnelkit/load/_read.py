@@ -189,6 +189,14 @@ def check_regular_file(path: Path) -> None:
 # ---------------------------------------------------------------- zip --
 
 
+def _size(n: int) -> str:
+    """A byte count as people read it: "20 GiB", "3.5 MiB", "900 bytes"."""
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:,.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n:,} bytes"
+
+
 def _is_workbook(path: Path) -> bool:
     """A zip whose parts are those of an Excel workbook."""
     try:
@@ -253,12 +261,12 @@ def _check_unzipped_size(label: str, member: zipfile.ZipInfo) -> None:
     size, packed = member.file_size, max(member.compress_size, 1)
     if size > MAX_UNZIPPED_BYTES:
         raise InputFileError(
-            f"{label}: unzipped it would take {size / GIB:,.1f} GiB; funnelkit unzips at most "
-            f"{MAX_UNZIPPED_BYTES / GIB:,.0f} GiB. Unzip it yourself and pass the CSV"
+            f"{label}: unzipped it would take {_size(size)}; funnelkit unzips at most "
+            f"{_size(MAX_UNZIPPED_BYTES)}. Unzip it yourself and pass the CSV"
         )
     if size > ZIP_RATIO_FLOOR and size > MAX_ZIP_RATIO * packed:
         raise InputFileError(
-            f"{label}: {packed:,} compressed bytes would unzip to {size / GIB:,.1f} GiB "
+            f"{label}: {_size(packed)} compressed would unzip to {_size(size)} "
             f"(more than {MAX_ZIP_RATIO} times larger): this looks like a zip bomb, not an export"
         )
 
@@ -416,7 +424,7 @@ def _header_end(path: Path | str, data: bytes) -> int:
             end = len(data)
         if end > MAX_HEADER_BYTES:
             raise InputFileError(
-                f"{path}: line 1: the header row is longer than {MAX_HEADER_BYTES // MIB} MiB; "
+                f"{path}: line 1: the header row is longer than {_size(MAX_HEADER_BYTES)}; "
                 "this is not a CSV export funnelkit can read (or a quote in the header is never closed)"
             )
         quotes += data.count(b'"', pos, end)
@@ -780,13 +788,13 @@ def _check_workbook_parts(path: Path) -> None:
         size, packed = part.file_size, max(part.compress_size, 1)
         if size > MAX_XLSX_PART_BYTES:
             raise InputFileError(
-                f"{path}: the workbook's part {part.filename} unzips to {size / GIB:,.1f} GiB; funnelkit "
-                f"reads workbook parts of at most {MAX_XLSX_PART_BYTES / GIB:,.0f} GiB. Save the sheet as CSV"
+                f"{path}: the workbook's part {part.filename} unzips to {_size(size)}; funnelkit "
+                f"reads workbook parts of at most {_size(MAX_XLSX_PART_BYTES)}. Save the sheet as CSV"
             )
         if size > XLSX_RATIO_FLOOR and size > MAX_ZIP_RATIO * packed:
             raise InputFileError(
-                f"{path}: the workbook's part {part.filename} would unzip from {packed:,} bytes to "
-                f"{size / MIB:,.0f} MiB (more than {MAX_ZIP_RATIO} times larger): this looks like a zip "
+                f"{path}: the workbook's part {part.filename} would unzip from {_size(packed)} to "
+                f"{_size(size)} (more than {MAX_ZIP_RATIO} times larger): this looks like a zip "
                 "bomb, not an export"
             )
 
