@@ -443,3 +443,30 @@ def test_f_an_xlsx_part_that_unzips_too_large_is_refused(tmp_path, monkeypatch):
         fk.InputFileError, match=r"deals\.xlsx: the workbook's part xl/worksheets/sheet1\.xml unzips to "
     ):
         fk.load(path, cache=False)
+
+
+def test_f_an_xlsx_whose_cells_pass_the_limit_is_refused_on_a_count_of_its_raw_xml(tmp_path, monkeypatch):
+    deal = ["Sales Pipeline", "Closed Won", 1000, "2025-02-14 00:00", "2025-03-20 00:00"]
+    path = hubspot_workbook(tmp_path / "deals.xlsx", [[9000 + n, "Globex", *deal, 1234] for n in range(3)])
+    lying = rewrite_sheet(path, lambda xml: re.sub(r'<dimension ref="[^"]+"', '<dimension ref="A1:A1"', xml))
+    monkeypatch.setattr(_read, "MAX_SHEET_CELLS", 31)  # the real limit is 2,000,000; the sheet has 4 x 8 = 32
+    with pytest.raises(fk.InputFileError) as err:
+        fk.load(lying, cache=False)
+    assert str(err.value) == (
+        f"{lying}: the first sheet holds more than 31 cells; funnelkit reads at most 31 cells from a workbook. "
+        "Save it as CSV, which has no such limit and reads many times faster"
+    )
+    monkeypatch.setattr(_read, "MAX_SHEET_CELLS", 32)
+    assert summary_row(fk.load(lying, cache=False)) == (3, 3, 0)  # exactly at the limit: read in full
+
+
+@pytest.mark.parametrize("chunk", [5, 7, 64])
+def test_f_the_cell_count_holds_when_tags_are_cut_between_chunks(tmp_path, monkeypatch, chunk):
+    deal = ["Sales Pipeline", "Closed Won", 1000, "2025-02-14 00:00", "2025-03-20 00:00"]
+    path = hubspot_workbook(tmp_path / "deals.xlsx", [[9000 + n, "Globex", *deal, 1234] for n in range(3)])
+    monkeypatch.setattr(_read, "SCAN_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(_read, "MAX_SHEET_CELLS", 31)  # 4 rows x 8 cells = 32
+    with pytest.raises(fk.InputFileError, match="holds more than 31 cells"):
+        fk.load(path, cache=False)
+    monkeypatch.setattr(_read, "MAX_SHEET_CELLS", 32)
+    assert summary_row(fk.load(path, cache=False)) == (3, 3, 0)
