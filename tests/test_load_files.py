@@ -127,7 +127,7 @@ def test_b_a_file_whose_every_row_is_quarantined_is_an_error(tmp_path):
     message = str(err.value)
     assert message.startswith(f"{path}: all 3 rows were quarantined")
     assert "bad_amount in column 'Amount' (3 rows; e.g. line 2: 'n/a')" in message
-    assert "bad_date in column 'Created Date' (1 rows; e.g. line 3: '31/31/2025')" in message
+    assert "bad_date in column 'Created Date' (1 row; e.g. line 3: '31/31/2025')" in message
     assert message.index("bad_amount") < message.index("bad_date")  # the most common first
     failures = err.value.failures
     assert sorted(zip(failures["line"], failures["column"], strict=True)) == [
@@ -161,8 +161,8 @@ def test_b_one_bad_file_fails_the_load_and_the_command_exits_1(tmp_path, capsys)
     assert main(["validate", str(good), str(bad)]) == 1
 
     err = capsys.readouterr().err
-    assert f"{bad}: all 1 rows were quarantined" in err
-    assert "bad_date in column 'Close Date' (1 rows; e.g. line 2: 'someday')" in err
+    assert f"{bad}: its only row was quarantined, so nothing of this file would be loaded" in err
+    assert "bad_date in column 'Close Date' (1 row; e.g. line 2: 'someday')" in err
 
 
 def test_b_a_file_of_deleted_records_loads_empty(tmp_path):
@@ -231,8 +231,8 @@ def test_c_ids_stored_as_numbers_past_15_digits_are_quarantined_with_a_note(tmp_
     assert sorted(data.opportunities["opportunity_id"]) == ["123456789012345678", "9001"]
     notes = [n for n in data.notes if "Record ID" in n]
     assert notes == [
-        "deals.xlsx: column 'Record ID': 1 rows hold numbers of 16 digits or more (first on row 3: "
-        "123456789012346000) and are quarantined; ids stored as numbers in Excel lose digits after the 15th; "
+        "deals.xlsx: column 'Record ID': 1 row quarantined for a number of 16 digits or more (first on row 3: "
+        "123456789012346000); ids stored as numbers in Excel lose digits after the 15th; "
         "format the column as Text and export again"
     ]
 

@@ -280,12 +280,13 @@ def _refuse_all_quarantined(file: Path, rows_read: int, quarantine: pd.DataFrame
     )
     top = "; ".join(
         f"{cause.reason} in column {cause.column!r} "
-        f"({cause.rows:,} rows; e.g. line {cause.line}: {str(cause.value)[:60]!r})"
+        f"({cause.rows:,} row{'s' if cause.rows != 1 else ''}; e.g. line {cause.line}: {str(cause.value)[:60]!r})"
         for cause in by_cause.head(3).itertuples(index=False)
     )
     more = f"; and {len(by_cause) - 3} more kinds of problem" if len(by_cause) > 3 else ""
     raise InputFileError(
-        f"{file}: all {rows_read:,} rows were quarantined, so nothing of this file would be loaded. "
+        f"{file}: {f'all {rows_read:,} rows were' if rows_read != 1 else 'its only row was'} quarantined, "
+        "so nothing of this file would be loaded. "
         f"Most common problems: {top}{more}. Check the export and the load options "
         "(date_order=, tz=, mapping=), then load again; the error's .failures lists every failing value",
         failures=problems.reset_index(drop=True),

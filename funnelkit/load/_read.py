@@ -1010,8 +1010,9 @@ def _lost_digit_rows(path: Path, lost: list[tuple[int, int, str]], header_row: i
             "reason": str(Reason.LOST_DIGITS),
             "detail": f"a number of 16 digits or more: {detail}",
             "note": [
-                f"{path.name}: column {name!r}: {counts[name]:,} rows hold numbers of 16 digits or more "
-                f"(first on row {first[name][0]}: {first[name][1]}) and are quarantined; {detail}"
+                f"{path.name}: column {name!r}: {counts[name]:,} row{'s' if counts[name] != 1 else ''} "
+                "quarantined for a number of 16 digits or more "
+                f"(first on row {first[name][0]}: {first[name][1]}); {detail}"
                 for name in names
             ],
         }
