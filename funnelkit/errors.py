@@ -29,6 +29,7 @@ class Reason(StrEnum):
     UNKNOWN_STAGE = "unknown_stage"
     DELETED = "deleted_record"
     DUPLICATE_HEADER = "repeated_header_row"
+    LOST_DIGITS = "excel_lost_digits"
 
     def __str__(self) -> str:
         return self.value

@@ -16,7 +16,7 @@ from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
 from . import _cache
-from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, RawTable, read_table
+from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, ZIP_SUFFIXES, RawTable, check_regular_file, read_table
 from .base import (
     ADAPTERS,
     HISTORY,
@@ -33,7 +33,7 @@ from .base import (
 from .mapped import Mapped, read_mapping
 
 MIN_SCORE = 0.5
-DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES
+DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES | ZIP_SUFFIXES
 
 
 def load(
@@ -53,7 +53,7 @@ def load(
     Parameters
     ----------
     *paths : str or Path
-        Export files (CSV, TSV, .xlsx) or folders holding them.
+        Export files (CSV, TSV, .xlsx, a .zip holding one CSV) or folders holding them.
     source : str
         Adapter name (``salesforce_report``, ``salesforce_api``, ``hubspot``,
         ``pipedrive``) or ``"auto"`` to detect each file's adapter from its headers.
@@ -116,6 +116,11 @@ def load(
 
 
 def expand_paths(paths) -> list[Path]:
+    """The export files named by ``paths``: files as given, folders as the exports they hold.
+
+    Only regular files are taken: a FIFO or device named directly is an error
+    before anything opens it (a folder's other entries are skipped).
+    """
     if not paths:
         raise ParameterError("load() needs at least one file or folder")
     files: list[Path] = []
@@ -128,9 +133,10 @@ def expand_paths(paths) -> list[Path]:
                 if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
             )
             if not found:
-                raise InputFileError(f"{path}: the folder holds no CSV or Excel exports")
+                raise InputFileError(f"{path}: the folder holds no CSV, Excel or zipped CSV exports")
             files.extend(found)
         elif path.exists():
+            check_regular_file(path)
             files.append(path)
         else:
             raise InputFileError(f"{path}: no such file or folder")
@@ -198,6 +204,8 @@ def _account(raw: RawTable, converted: Converted, adapter: str, *, locale: str =
             f"holds {len(raw.frame) + ragged:,} data rows; the export looks truncated or edited. "
             "Export the report again"
         )
+    if raw.rows_read and not keep.any():
+        _refuse_all_quarantined(raw.file, raw.rows_read, quarantine)
     summary = {
         "file": str(raw.file),
         "adapter": adapter,
@@ -213,6 +221,36 @@ def _account(raw: RawTable, converted: Converted, adapter: str, *, locale: str =
         "id_column": converted.id_header,
     }
     return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
+
+
+def _refuse_all_quarantined(file: Path, rows_read: int, quarantine: pd.DataFrame) -> None:
+    """A file none of whose rows can be kept is an error, not a load of 0 rows.
+
+    Rows deleted in the CRM are the exception: a file of deleted records is empty, not wrong.
+    """
+    problems = quarantine[quarantine["reason"] != str(Reason.DELETED)]
+    if problems.empty:
+        return
+    # one count per row: a row can fail in several columns
+    by_cause = (
+        problems.groupby(["reason", "column"], sort=False)
+        .agg(rows=("line", "nunique"), line=("line", "first"), value=("value", "first"))
+        .sort_values("rows", ascending=False, kind="stable")
+        .reset_index()
+    )
+    top = "; ".join(
+        f"{cause.reason} in column {cause.column!r} "
+        f"({cause.rows:,} row{'s' if cause.rows != 1 else ''}; e.g. line {cause.line}: {str(cause.value)[:60]!r})"
+        for cause in by_cause.head(3).itertuples(index=False)
+    )
+    more = f"; and {len(by_cause) - 3} more kinds of problem" if len(by_cause) > 3 else ""
+    raise InputFileError(
+        f"{file}: {f'all {rows_read:,} rows were' if rows_read != 1 else 'its only row was'} quarantined, "
+        "so nothing of this file would be loaded. "
+        f"Most common problems: {top}{more}. Check the export and the load options "
+        "(date_order=, tz=, mapping=), then load again; the error's .failures lists every failing value",
+        failures=problems.reset_index(drop=True),
+    )
 
 
 # ---------------------------------------------------------------- assembly --

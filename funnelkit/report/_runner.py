@@ -91,6 +91,50 @@ def convert_parameters(given: dict[str, object], defaults: dict[str, object]) ->
     return {name: _convert(name, value, defaults[name]) for name, value in given.items()}
 
 
+#: Parameters naming a file: read from the caller's working directory, as ``data`` is (the kernel
+#: runs in the notebook's folder).
+PATH_PARAMETERS = ("mapping",)
+
+
+def absolute_path_parameters(values: dict[str, object]) -> dict[str, object]:
+    """Make file parameters (``mapping``) absolute against the caller's working directory.
+
+    Parameters
+    ----------
+    values : dict
+        Converted parameters (name -> value); an empty value means "none" and stays as it is.
+
+    Returns
+    -------
+    dict
+        The same parameters, each file parameter an absolute path.
+
+    Raises
+    ------
+    ParameterError
+        A file parameter names a file that does not exist (before anything runs).
+
+    Examples
+    --------
+    >>> absolute_path_parameters({"mapping": "", "title": "Q3"})  # no mapping: nothing to resolve
+    {'mapping': '', 'title': 'Q3'}
+    """
+    out = dict(values)
+    for name in PATH_PARAMETERS:
+        value = out.get(name)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else Path.cwd() / path
+        if not path.is_file():
+            raise ParameterError(
+                f"parameter {name}: the file {value} does not exist (relative paths are read from the "
+                f"folder the command runs in, {Path.cwd()})"
+            )
+        out[name] = str(path.resolve())
+    return out
+
+
 def _convert(name: str, value, default):
     if not isinstance(value, str):
         return value
@@ -177,7 +221,7 @@ def render_report(
     defaults = notebook_parameters(notebook)
     if "data_path" not in defaults:
         raise ReportError(f"{notebook.name}: the parameters cell does not declare data_path")
-    values = convert_parameters(dict(parameters or {}), defaults)
+    values = absolute_path_parameters(convert_parameters(dict(parameters or {}), defaults))
     values["data_path"] = str(data.resolve())
 
     stem = _report_name(notebook)
