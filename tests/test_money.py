@@ -93,6 +93,11 @@ def test_cells_that_contradict_the_columns_format_are_quarantined(tmp_path):
     assert data.summary.table["rows_read"].sum() == 4 and data.summary.balanced
 
 
+def test_a_leading_zero_shows_the_decimal_sign(tmp_path):
+    # "0,500" cannot be a thousands group, so it shows a decimal comma: "1.500" is then 1,500
+    assert amounts(amounts_of(tmp_path, ["EUR 0,500", "EUR 1.500"])) == [0.5, 1500.0]
+
+
 def test_a_column_without_evidence_is_read_with_a_decimal_dot_and_says_so(tmp_path):
     data = amounts_of(tmp_path, ["EUR 1.500", "EUR 2.000"])
     assert amounts(data) == [1.5, 2.0]

@@ -494,17 +494,17 @@ _SYMBOL = "|".join(
 )
 _AMOUNT = re.compile(
     f"^(?P<neg1>{_SIGN})?{_SPACE}*(?P<pre>{_SYMBOL})?{_SPACE}*(?P<neg2>{_SIGN})?{_SPACE}*"
-    f"(?P<num>\\d[\\d.,{_GROUP_MARKS}]*?){_SPACE}*(?P<post>{_SYMBOL})?$"
+    f"(?P<num>\\d[\\d.,{_GROUP_MARKS}]*){_SPACE}*(?P<post>{_SYMBOL})?$"
 )
 # Shapes of a number once its group spaces and apostrophes are gone. A single separator before
 # exactly three digits ("1.500", "1,500") is a decimal point in one locale and a thousands
 # separator in another; every other shape shows which character is the decimal point.
 _PLAIN = r"^\d+$"
-_COMMA_DECIMAL = r"^(\d+|\d{1,3}(\.\d{3})+),\d+$"  # "12,50", "1.234,56"
-_DOT_DECIMAL = r"^(\d+|\d{1,3}(,\d{3})+)\.\d+$"  # "12.50", "1,234.56"
-_COMMA_GROUPS = r"^\d{1,3}(,\d{3})+$"  # "1,234,567" (or the ambiguous "1,500")
-_DOT_GROUPS = r"^\d{1,3}(\.\d{3})+$"  # "1.234.567" (or the ambiguous "1.500")
-_ONE_GROUP = r"^\d{1,3}[.,]\d{3}$"
+_COMMA_DECIMAL = r"^(\d+|[1-9]\d{0,2}(\.\d{3})+),\d+$"  # "12,50", "1.234,56", "0,500"
+_DOT_DECIMAL = r"^(\d+|[1-9]\d{0,2}(,\d{3})+)\.\d+$"  # "12.50", "1,234.56", "0.500"
+_COMMA_GROUPS = r"^[1-9]\d{0,2}(,\d{3})+$"  # "1,234,567" (or the ambiguous "1,500")
+_DOT_GROUPS = r"^[1-9]\d{0,2}(\.\d{3})+$"  # "1.234.567" (or the ambiguous "1.500")
+_ONE_GROUP = r"^[1-9]\d{0,2}[.,]\d{3}$"  # a group never starts with 0: "0,500" is a decimal
 
 #: Key under which the amount parser hands the currency written in each cell to the loader.
 WRITTEN_CURRENCY = "_currency_written_with_amount"
@@ -546,7 +546,9 @@ def read_amounts(values: pd.Series, *, default_currency: str | None) -> Amounts:
     text = pc.utf8_trim_whitespace(arrow(values))
     empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
     paren = pc.match_substring_regex(text, r"^\(.*\)$")
-    inner = pc.utf8_trim_whitespace(pc.if_else(paren, pc.utf8_slice_codeunits(text, 1, -1), text))
+    inner = text
+    if pc.any(paren).as_py():  # accounting negatives, "(1,234.00)": rare, so only then
+        inner = pc.utf8_trim_whitespace(pc.if_else(paren, pc.utf8_slice_codeunits(text, 1, -1), text))
     parts = pc.extract_regex(inner, _AMOUNT.pattern)
     matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
     digits = pc.replace_substring_regex(pc.struct_field(parts, "num"), f"[{_GROUP_MARKS}]", "")
@@ -564,11 +566,14 @@ def read_amounts(values: pd.Series, *, default_currency: str | None) -> Amounts:
     written, bad_currency, currency_detail = _written_currency(parts, default_currency)
     not_a_number = matched & ~ok.fill_null(False).to_numpy(zero_copy_only=False) & ~contradicts
     failed = ~empty & (~matched | not_a_number | contradicts | bad_currency)
-    detail = np.where(contradicts, detail, np.where(bad_currency, currency_detail, "not an amount"))
+    why = np.full(len(failed), None, dtype=object)  # filled on failing cells only: most columns have none
+    why[failed] = "not an amount"
+    why[failed & bad_currency] = currency_detail
+    why[failed & contradicts] = detail
     index = values.index
     amount = pd.Series(np.where(failed | empty, np.nan, number), index=index, dtype="float64")
     written = written.set_axis(index).where(~(failed | empty))
-    return Amounts(amount, written, failed, detail.astype(object), undecided)
+    return Amounts(amount, written, failed, why, undecided)
 
 
 def _decimal_separator(digits: pa.Array, text: pa.Array, matched: np.ndarray) -> tuple:
