@@ -41,7 +41,7 @@ from .metrics import (
 )
 from .report import RunResult, render_report
 from .review import Review, review
-from .safety import redact_dataset, to_csv_safe
+from .safety import redact_dataset, to_csv_safe, to_excel_safe
 from .sample import SampleTruth, generate_sample, write_sample
 from .schema import Stages
 
@@ -91,6 +91,7 @@ __all__ = [
     "plots",
     "redact_dataset",
     "to_csv_safe",
+    "to_excel_safe",
     # errors and warnings
     "FunnelkitError",
     "InputFileError",

@@ -58,6 +58,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         out=args.out,
         parameters=dict(args.parameter),
         timeout=args.timeout,
+        private=args.private,
     )
     print(result.html_path)
     return 0
@@ -108,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="notebook parameter (validated against the notebook's parameters cell)",
     )
     report.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    report.add_argument(
+        "--private",
+        action="store_true",
+        help="files of the run readable by you only (0600, folder 0700); default: as your umask gives",
+    )
     report.add_argument("--format", choices=["html"], default="html")
     report.set_defaults(run=_cmd_report)
     return parser

@@ -6,6 +6,16 @@ source keeps its colour in every chart of a report even when a chart shows
 only some of the sources. Charts are sized for a report page or a slide
 (:data:`FIGSIZE`, 10 x 5 inches).
 
+Text drawn from data (sources, owners, stages, periods, currencies) goes
+through :func:`funnelkit.safety.display_label` (one line, at most 60
+characters) and has its ``$`` escaped, so a label is never read as mathtext.
+Any script renders as itself: the first chart sets matplotlib's font family to
+DejaVu Sans followed by the CJK fonts installed (:func:`use_report_fonts`;
+matplotlib falls back per glyph), unless the session already chose its own
+fonts. Characters that no installed font can draw are named once in
+:func:`funnelkit.safety.display_notes`, which the report's data-quality
+section lists.
+
 Examples
 --------
 >>> import pandas as pd
@@ -19,11 +29,20 @@ Examples
 
 from __future__ import annotations
 
+import re
+import unicodedata
+import warnings
+from functools import cache
+from pathlib import Path
+
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
 
@@ -31,6 +50,125 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf")  # fmt: skip
 FIGSIZE = (10, 5)
 _ASSIGNED: dict[str, str] = {}
+
+#: the font for Latin, Greek, Cyrillic, Turkish and Arabic text; charts look the same on every machine
+BASE_FONT = "DejaVu Sans"
+#: fonts with Chinese (simplified, traditional), Japanese and Korean glyphs, used in this order where installed:
+#: Debian's fonts-noto-cjk, Adobe's Source Han Sans, then what Windows and macOS ship
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK TC", "Source Han Sans SC", "Source Han Sans TC", "Microsoft YaHei",
+             "Microsoft JhengHei", "PingFang SC", "PingFang TC", "Hiragino Sans GB", "Noto Sans CJK JP",
+             "WenQuanYi Zen Hei", "SimHei")  # fmt: skip
+_CJK_FILE = re.compile(r"CJK|SourceHanSans|msyh|msjh|PingFang|Hiragino|wqy-zenhei|simhei", re.IGNORECASE)
+_DEFAULT_FAMILY = ["sans-serif"]
+_MISSING_GLYPHS: set[str] = set()
+
+
+@cache
+def installed_cjk_fonts() -> tuple[str, ...]:
+    """The fonts of :data:`CJK_FONTS` that matplotlib finds on this machine, in that order.
+
+    matplotlib caches its font list the first time it runs; a font installed
+    since (``make browser`` installs fonts-noto-cjk) is added from the system's
+    font folders.
+    """
+    known = {entry.name for entry in font_manager.fontManager.ttflist}
+    if not known & set(CJK_FONTS):
+        for path in font_manager.findSystemFonts():
+            if _CJK_FILE.search(Path(path).name):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue  # an unreadable font file: the next one may do
+        known = {entry.name for entry in font_manager.fontManager.ttflist}
+    return tuple(name for name in CJK_FONTS if name in known)
+
+
+def use_report_fonts() -> list[str]:
+    """Set matplotlib's font family to :data:`BASE_FONT` followed by the installed CJK fonts.
+
+    matplotlib (3.6 and later) takes each glyph from the first font of the
+    list that has it, so Chinese, Turkish and Cyrillic labels all render as
+    themselves. The charts call this on first use unless the session chose
+    its own ``font.family``.
+
+    Returns
+    -------
+    list of str
+        The font family list now in ``matplotlib.rcParams``.
+    """
+    families = [BASE_FONT, *installed_cjk_fonts()]
+    mpl.rcParams["font.family"] = families
+    return families
+
+
+def _fonts_for_charts() -> None:
+    current = list(mpl.rcParams["font.family"])
+    if current == _DEFAULT_FAMILY or current[:1] == [BASE_FONT]:
+        use_report_fonts()
+
+
+@cache
+def _covered(families: tuple[str, ...]) -> frozenset[int]:
+    """Code points that some font of ``families`` can draw (matplotlib's Last Resort boxes not counted)."""
+    covered: set[int] = set()
+    for family in families:
+        try:
+            path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+            covered.update(font_manager.get_font(path).get_charmap())
+        except (OSError, RuntimeError, ValueError):
+            continue  # not installed
+    return frozenset(covered)
+
+
+def _note_missing_glyphs(text: str) -> None:
+    covered = _covered(tuple(mpl.rcParams["font.family"]))
+    # spaces, format characters (joiners) and combining marks are drawn with their neighbours
+    missing = {ch for ch in text if ord(ch) not in covered and unicodedata.category(ch) not in ("Zs", "Cf", "Mn")}
+    if not missing - _MISSING_GLYPHS:
+        return
+    _MISSING_GLYPHS.update(missing)
+    examples = ", ".join(repr(ch) for ch in sorted(_MISSING_GLYPHS)[:10])
+    display_note(
+        "chart-glyphs",
+        f"Some chart labels hold characters that no installed font can draw ({examples}); the charts show them "
+        "as empty boxes. Installing a font that covers them fixes it (Debian and Ubuntu: fonts-noto-cjk for "
+        "Chinese, Japanese and Korean).",
+    )
+
+
+def chart_text(value, *, legend: bool = False) -> str:
+    r"""A data value as text to draw: a short one-line label whose ``$`` is not read as mathtext.
+
+    Parameters
+    ----------
+    value : object
+        A source, owner, stage, period, currency...
+    legend : bool, keyword-only
+        A legend label: one starting with ``_`` gets a leading space, as
+        matplotlib leaves such labels out of legends.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(chart_text("Promo $$"))
+    Promo \$\$
+    >>> len(chart_text("x" * 100_000))
+    60
+    """
+    text = display_label(value)
+    _note_missing_glyphs(text)
+    text = text.replace("$", r"\$")
+    return " " + text if legend and text.startswith("_") else text
+
+
+def _tight_layout(fig) -> None:
+    # a figure too crowded to tighten is still readable; matplotlib's warning about it is noise in a report
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
 
 
 def palette(names) -> dict[str, str]:
@@ -51,8 +189,15 @@ def palette(names) -> dict[str, str]:
 
 
 def _axes(ax, figsize=FIGSIZE):
+    _fonts_for_charts()
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
+    else:
+        # texts of an Axes made before the fonts were set keep the fonts of their day (boxes for Chinese)
+        family = mpl.rcParams["font.family"]
+        ticks = [*ax.xaxis.get_major_ticks(), *ax.yaxis.get_major_ticks()]
+        for text in (ax.title, ax.xaxis.label, ax.yaxis.label, *(t.label1 for t in ticks), *(t.label2 for t in ticks)):
+            text.set_fontfamily(family)
     return ax
 
 
@@ -101,11 +246,11 @@ def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach 
     for i, yi in enumerate(y):
         text = f"{reached[i]:,.0f}"
         if i > 0 and reached[i - 1]:
-            text += f"   {reached[i] / reached[i - 1]:.0%} of {stage_label(table['stage'].iloc[i - 1])}"
+            text += f"   {reached[i] / reached[i - 1]:.0%} of {chart_text(stage_label(table['stage'].iloc[i - 1]))}"
         if i < last and reached[i]:
             text += f"   ({stopped[i] / reached[i]:.0%} stop here)"
         ax.text(reached[i] + top * 0.01, yi, text, va="center", fontsize=10)
-    ax.set_yticks(y, [stage_label(s) for s in table["stage"]])
+    ax.set_yticks(y, [chart_text(stage_label(s)) for s in table["stage"]])
     ax.set_xlabel("leads / deals reaching the stage (count)")
     ax.set_xlim(0, top * 1.6)
     ax.set_title(title)
@@ -143,12 +288,13 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
         group = group.dropna(subset=["period"]).sort_values("period")
         x = group["period"].map(position).to_numpy()
         colour = colours.get(str(name), "#1f77b4")
-        ax.plot(x, group["rate"], marker="o", color=colour, label="all" if name is None else str(name))
+        label = "all" if name is None else chart_text(name, legend=True)
+        ax.plot(x, group["rate"], marker="o", color=colour, label=label)
         ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.12, linewidth=0)
         if "mature" in group:
             young = ~group["mature"].astype(bool).to_numpy()
             ax.scatter(x[young], group["rate"].to_numpy()[young], facecolor="white", edgecolor=colour, zorder=3, s=50)
-    ax.set_xticks(range(len(periods)), [str(p) for p in periods], rotation=45, ha="right")
+    ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(ylabel)
     ax.set_xlabel("period")
@@ -191,6 +337,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
     rows = -(-len(groups) // columns)
+    _fonts_for_charts()
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False, sharey=True)
     top = 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05)
     for ax, (name, group) in zip(axes.flat, groups, strict=False):
@@ -201,13 +348,14 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
             t = total.dropna(subset=["period"]).sort_values("period")
             ax.plot(t["period"].map(position), t["rate"], color="#999999", linewidth=1.2, label="all")
         ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.18, linewidth=0)
-        ax.plot(x, group["rate"], color=colour, marker="o", label=str(name))
+        ax.plot(x, group["rate"], color=colour, marker="o", label=chart_text(name, legend=True))
         if "small_sample" in group:
             small = group["small_sample"].astype(bool).to_numpy()
             ax.scatter(x[small], group["rate"].to_numpy()[small], facecolor="white", edgecolor=colour, zorder=3, s=40)
         counted = next((c for c in ("closed", "entered", "n") if c in group), None)
-        ax.set_title(f"{name} (n={int(group[counted].sum()):,})" if counted else str(name), fontsize=11)
-        ax.set_xticks(range(len(periods)), [str(p) for p in periods], rotation=45, ha="right", fontsize=8)
+        label = chart_text(name)
+        ax.set_title(f"{label} (n={int(group[counted].sum()):,})" if counted else label, fontsize=11)
+        ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right", fontsize=8)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(0, top)
         _tidy(ax)
@@ -217,7 +365,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=13)
-    fig.tight_layout()
+    _tight_layout(fig)
     return fig
 
 
@@ -240,7 +388,7 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
-        label = f"{'all' if name is None else name} (n={n:,})"
+        label = f"{'all' if name is None else chart_text(name, legend=True)} (n={n:,})"
         ax.step(group["days"], group["survival"], where="post", color=colours.get(str(name), "#1f77b4"), label=label)
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.text(ax.get_xlim()[1], 0.51, "median ", ha="right", va="bottom", color="grey", fontsize=9)
@@ -277,9 +425,10 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
     currency = table["currency"].dropna().iloc[0] if "currency" in table and table["currency"].notna().any() else ""
+    currency = chart_text(currency)
     for yi, value, leads in zip(y, table["revenue_per_lead"], table["leads"], strict=True):
         ax.text(value, yi, f"  {value:,.0f} {currency} per lead ({int(leads):,} leads)", va="center", fontsize=10)
-    ax.set_yticks(y, [str(g) for g in table[by]])
+    ax.set_yticks(y, [chart_text(g) for g in table[by]])
     ax.set_xlabel(f"won revenue per lead ({currency})".replace(" ()", ""))
     ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.5)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -339,8 +488,8 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
                 color="white" if v > cutoff else "black", fontweight="bold" if star else "normal")  # fmt: skip
         if star:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=2))
-    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=45, ha="right")
-    ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+    ax.set_xticks(range(grid.shape[1]), [chart_text(c) for c in grid.columns], rotation=45, ha="right")
+    ax.set_yticks(range(grid.shape[0]), [chart_text(i) for i in grid.index])
     ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0), label="rate", fraction=0.04)
     ax.set_xlabel("period")
     ax.set_title(title + ("; grey: fewer than 20, shown as won/closed" if has_n and small.any() else ""))
@@ -370,7 +519,7 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     ax.fill_between(x, delivery["low"], delivery["high"], step="mid", color="grey", alpha=0.25,
                     label="target +/- tolerance")  # fmt: skip
     ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label="target")
-    ax.set_xticks(x, [str(p) for p in delivery["period"]], rotation=45, ha="right")
+    ax.set_xticks(x, [chart_text(p) for p in delivery["period"]], rotation=45, ha="right")
     ax.set_ylabel("MQLs delivered (count)")
     ax.set_xlabel("period")
     ax.set_title(title)
@@ -399,10 +548,11 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
     """
     steps = list(dict.fromkeys(zip(table["from_stage"], table["to_stage"], strict=True)))
     rows = -(-len(steps) // columns)
+    _fonts_for_charts()
     fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.2 * rows), squeeze=False)
     for ax, (a, b) in zip(axes.flat, steps, strict=False):
         part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
-        plot_conversion_trend(part, by=by, ax=ax, title=f"{stage_label(a)} → {stage_label(b)}",
+        plot_conversion_trend(part, by=by, ax=ax, title=f"{chart_text(stage_label(a))} → {chart_text(stage_label(b))}",
                               ylabel="converted (95% band)")  # fmt: skip
         if ax is not axes.flat[min(columns, len(steps)) - 1]:
             legend = ax.get_legend()
@@ -410,5 +560,5 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
                 legend.remove()
     for ax in list(axes.flat)[len(steps) :]:
         ax.set_visible(False)
-    fig.tight_layout()
+    _tight_layout(fig)
     return fig

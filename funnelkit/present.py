@@ -1,7 +1,8 @@
 """HTML pieces the report notebooks display: formatted tables, the summary, section notes.
 
-Every value that may come from a CRM is escaped here (``DataFrame.to_html``
-escapes cells and headers; free text goes through :func:`funnelkit.safety.escape`),
+Every value that may come from a CRM is escaped here (:func:`funnelkit.safety.escape`,
+which also removes control characters), labels are shortened for display with
+the full value in the cell's ``title`` (:func:`funnelkit.safety.display_label`),
 and nbconvert renders with sanitizing on as a second guard.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .review import Review
-from .safety import escape
+from .safety import LABEL_WIDTH, clean_text, display_label, display_notes, escape
 from .schema import stage_label
 from .stats import SMALL_N
 
@@ -21,6 +22,11 @@ MONEY_COLUMNS = ("won_revenue", "revenue_per_lead", "revenue_per_mql", "avg_deal
                  "cost_per_lead", "value_per_unit", "target", "low", "high", "cost_per_won",
                  "velocity_per_day")  # fmt: skip
 STAGE_COLUMNS = ("stage", "from_stage", "to_stage", "furthest_stage")
+#: columns holding generated sentences rather than labels: shortened only far beyond a label's width
+SENTENCE_COLUMNS = ("note", "notes", "reason", "finding", "message", "description")
+SENTENCE_WIDTH = 400
+#: longest value kept in a cell's title (the tooltip holding the full value of a shortened label)
+TITLE_WIDTH = 10_000
 DAY_COLUMNS = (
     "median",
     "q25",
@@ -58,9 +64,44 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
         elif pd.api.types.is_integer_dtype(values):
             shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,}")
     shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown])
-    shown.columns = [str(c).replace("_", " ") for c in shown.columns]
+    for position, column in enumerate(shown.columns):
+        values = shown.iloc[:, position]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            width = SENTENCE_WIDTH if column in SENTENCE_COLUMNS else LABEL_WIDTH
+            shown.isetitem(position, values.map(lambda v, w=width: cell_html(v, width=w)))
+    shown.columns = [escape(display_label(str(c).replace("_", " "))) for c in shown.columns]
     note = f"<p class='fk-note'>first {max_rows} of {len(frame):,} rows</p>" if len(frame) > max_rows else ""
-    return shown.to_html(index=False, escape=True, na_rep="", classes="fk-table", border=0) + note
+    # every text cell and header is escaped above (escape=True would escape the title markup too)
+    return shown.to_html(index=False, escape=False, na_rep="", classes="fk-table", border=0) + note
+
+
+def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
+    """One table cell's content: the value escaped and shortened, the full value in a ``title``.
+
+    Parameters
+    ----------
+    value : object
+        Missing values give ``""``.
+    width : int, keyword-only
+        Longest text shown whole (:func:`funnelkit.safety.display_label`).
+
+    Returns
+    -------
+    str
+        Escaped HTML.
+
+    Examples
+    --------
+    >>> cell_html("<b>Partner</b>")
+    '&lt;b&gt;Partner&lt;/b&gt;'
+    >>> cell_html("Trade show " * 3, width=12)
+    '<span title="Trade show Trade show Trade show">Trade show…</span>'
+    """
+    short = display_label(value, width=width)
+    if short == clean_text(value):
+        return escape(short)
+    # the tooltip is one line too: pandas writes a line break in a cell as the two characters \n
+    return f'<span title="{escape(display_label(value, width=TITLE_WIDTH))}">{escape(short)}</span>'
 
 
 def _percent(value) -> str:
@@ -121,12 +162,14 @@ def section_note(result: Review, section: str) -> str:
 
 
 def load_summary_html(data) -> str:
-    """Row accounting of the load and the notes it made, for the data-quality section."""
+    """Row accounting of the load, the notes it made and the notes about how values are displayed
+    (:func:`funnelkit.safety.display_notes`: e.g. characters no installed font can draw), for the
+    data-quality section."""
     summary = data.summary.table
     keep = [c for c in ("file", "adapter", "table", "rows_read", "rows_kept", "rows_quarantined", "footer_lines")
             if c in summary]  # fmt: skip
     shown = summary[keep].assign(file=summary["file"].map(lambda p: str(p).rsplit("/", 1)[-1]))
-    notes = "".join(f"<li>{escape(n)}</li>" for n in data.notes)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in [*data.notes, *display_notes()])
     reasons = data.quarantine["reason"].value_counts()
     quarantine = (
         "<p>No value was quarantined.</p>"

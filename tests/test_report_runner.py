@@ -91,8 +91,13 @@ def test_notebook_that_exits_early_is_not_published(data_file, tmp_path):
 
 
 def test_cell_timeout(data_file, tmp_path):
-    with pytest.raises(fk.ReportError, match=r"cell \d+ ran longer than 3 s"):
+    with pytest.raises(fk.ReportError, match=r"cell 1 ran longer than 3 s"):
         run("slow", data_file, tmp_path / "r", timeout=3)
+    (manifest,) = (tmp_path / "r" / "slow").glob("*/run.json")
+    cells = json.loads(manifest.read_text())["cells"]
+    assert [(c["cell"], c["status"]) for c in cells] == [
+        (0, "completed"), ("injected-parameters", "completed"), (1, "timed out"), (2, "not run")
+    ]  # fmt: skip
 
 
 def test_dead_kernel(data_file, tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,28 +24,16 @@ from .base import (
     OPPORTUNITIES,
     Context,
     Converted,
+    FileResult,
     detect,
     rows_with_failures,
     stage_of_labels,
+    with_locale_labels,
 )
 from .mapped import Mapped, read_mapping
 
 MIN_SCORE = 0.5
 DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES
-
-
-@dataclass
-class FileResult:
-    """One file after typing and quarantine: kept rows, failures and accounting."""
-
-    path: Path
-    kind: str
-    adapter: str
-    frame: pd.DataFrame  # kept rows, with a "_row" column (position in the raw file)
-    quarantine: pd.DataFrame
-    events: pd.DataFrame | None
-    summary: dict
-    notes: list[str] = field(default_factory=list)
 
 
 def load(
@@ -173,7 +161,7 @@ def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool,
             )
     file_ctx = replace(adapter.context_for(kind, ctx), notes=[])  # the file's notes are cached with it
     converted = adapter.convert(raw, kind, file_ctx)
-    result = _account(raw, converted, adapter.name)
+    result = _account(raw, converted, adapter.name, locale=adapter.locale)
     result.notes.extend(file_ctx.notes)
     if key is not None:
         _cache.put(key, result, cache_dir)
@@ -189,7 +177,7 @@ def _header_hint(source: str, configured: Mapped | None):
     return hint
 
 
-def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
+def _account(raw: RawTable, converted: Converted, adapter: str, *, locale: str = "en") -> FileResult:
     """Split typed rows into kept and quarantined; check the footer's record count."""
     frame = converted.frame
     failures = converted.failures
@@ -213,6 +201,7 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     summary = {
         "file": str(raw.file),
         "adapter": adapter,
+        "locale": locale,
         "table": converted.kind,
         "rows_read": raw.rows_read,
         "rows_kept": int(keep.sum()),
@@ -231,7 +220,8 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
 
 def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     """Combine per-file results into one Dataset: dedupe ids, map stages, derive events."""
-    stages = ctx.stages
+    # the stage and status labels of every locale the files were read in
+    stages = with_locale_labels(ctx.stages, [(r.adapter, r.summary.get("locale", "en")) for r in results])
     notes = list(ctx.notes)
     quarantine = [r.quarantine for r in results]
     summary = pd.DataFrame([r.summary for r in results])
@@ -356,7 +346,7 @@ def _lines_of(part: FileResult):
 
 def _finish_leads(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.DataFrame:
     had_source = s.SOURCE in leads
-    leads = _with_columns(leads, s.LEAD_COLUMNS)
+    leads = s.conform(leads, s.LEAD_COLUMNS)
     lead_level = stages.names[1 : stages.names.index(stages.opportunity)]
     for col in map(stage_column, lead_level):
         if col not in leads:
@@ -406,7 +396,7 @@ def _note_conversion_contradictions(leads: pd.DataFrame, stages: Stages, notes: 
 
 def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     had_source = s.SOURCE in opps
-    opps = _with_columns(opps, s.OPPORTUNITY_COLUMNS)
+    opps = s.conform(opps, s.OPPORTUNITY_COLUMNS)
     if not len(opps):
         return opps
     backwards = (opps[s.CLOSED_AT] < opps[s.CREATED_AT]).fillna(False).to_numpy(dtype=bool)
@@ -428,25 +418,6 @@ def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     if had_source:
         opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
-
-
-def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Add missing canonical columns (empty) and put canonical ones first with their dtypes."""
-    # copy-on-write (pandas 3): the columns set below do not write through to the caller's frame
-    frame = frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
-    for col, dtype in columns.items():
-        if col not in frame:
-            frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(
-                dtype if dtype != s.TIMESTAMP else "datetime64[ns]"
-            )
-            if dtype == s.TIMESTAMP:
-                frame[col] = frame[col].dt.tz_localize("UTC")
-        elif dtype == "bool":
-            frame[col] = frame[col].fillna(False).astype(bool)
-        elif dtype == s.TEXT:
-            frame[col] = frame[col].astype("str")
-    ordered = list(columns) + [c for c in frame.columns if c not in columns]
-    return frame[ordered]
 
 
 def _history_rows(result: FileResult) -> pd.DataFrame:

@@ -317,11 +317,24 @@ def _fast_formats(text: pa.Array, formats: list[str]) -> tuple[pa.Array, pa.Arra
     return pc.replace_with_mask(text, pa.array(retry), cleaned), seconds
 
 
+#: Chinese and Japanese morning / afternoon markers written before the time ("下午 2:05", "午後2:05")
+_CJK_AM, _CJK_PM = "(?:上午|午前)", "(?:下午|午後)"
+_CLOCK = r"(\d{1,2}:\d{2}(?::\d{2})?)"
+
+
 def _normalise_date_text(text: pa.Array) -> pa.Array:
-    """Trimmed, with "4:59 p.m." as "4:59 PM" and runs of spaces as one."""
+    """Trimmed, with "4:59 p.m." as "4:59 PM" and runs of spaces as one; CJK dates as year-first slashes.
+
+    ``2025 年 3 月 4 日 14:05`` (spaced or not, the time joined or not) becomes
+    ``2025/3/4 14:05``, and a CJK morning or afternoon marker before the time
+    (``下午 2:05``, ``午後2:05``) becomes ``2:05 PM``.
+    """
     text = pc.utf8_trim_whitespace(text)
+    text = pc.replace_substring_regex(text, r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*", r"\1/\2/\3 ")
+    text = pc.replace_substring_regex(text, _CJK_AM + r"\s*" + _CLOCK, r"\1 AM")
+    text = pc.replace_substring_regex(text, _CJK_PM + r"\s*" + _CLOCK, r"\1 PM")
     text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
-    return pc.replace_substring_regex(text, r"\s+", " ")
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
 
 
 def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Array:
@@ -376,8 +389,10 @@ def _formats(order: str):
     1969-1999 (and so quarantined as before 1990). The pivot is fixed, not
     sliding with today's date, so a file reads the same every year. Year-first
     dates are read for every order: ISO 8601 with dashes, and with dots or
-    slashes (2018.02.26 19:58, 2025/3/4) as some CRMs export them; a single-digit
-    month or day is read as it is.
+    slashes (2018.02.26 19:58, 2025/3/4) as some CRMs export them, and as
+    Chinese and Japanese exports write them (2025年3月4日 14:05, 2025/3/4 下午 2:05,
+    normalised by :func:`_normalise_date_text`); a single-digit month or day is
+    read as it is.
 
     Examples
     --------
@@ -397,6 +412,12 @@ def _formats(order: str):
     yield "%Y-%m-%d"
     for sep in (".", "/"):
         for time in (" %H:%M:%S", " %H:%M", ""):
+            yield f"%Y{sep}%m{sep}%d{time}"
+    # as Chinese and Japanese exports write them; spaced forms and 上午/下午 times are normalised first
+    for time in (" %H:%M:%S", " %H:%M", "%H:%M", ""):
+        yield f"%Y年%m月%d日{time}"
+    for sep in ("/", "-"):
+        for time in (" %I:%M %p", " %I:%M:%S %p"):
             yield f"%Y{sep}%m{sep}%d{time}"
 
 

@@ -78,7 +78,7 @@ class HubSpot(Adapter):
         return frame
 
     def history_events(self, raw, frame: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
-        entered = [(h, m) for h in raw.headers if (m := DATE_ENTERED.match(h))]
+        entered = [(h, m) for h in raw.headers if (m := DATE_ENTERED.match(self.english_header(h)))]
         if not entered or s.OPPORTUNITY_ID not in frame:
             return None
         parts = []
@@ -86,7 +86,8 @@ class HubSpot(Adapter):
             label = match["stage"]
             if match["pipeline"] and ctx.stages.stage_of(f"{label} ({match['pipeline']})"):
                 label = f"{label} ({match['pipeline']})"
-            stamps, *_ = _parse.parse_datetimes(raw.frame[header], order="ymd", tz=ctx.tz)
+            order = ctx.date_order if ctx.date_order != "auto" else "ymd"  # as the file's other dates
+            stamps, *_ = _parse.parse_datetimes(raw.frame[header], order=order, tz=ctx.tz)
             present = stamps.notna().to_numpy()
             if not present.any():
                 continue

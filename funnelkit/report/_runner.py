@@ -6,17 +6,31 @@ successful run, atomically, so a failed run never overwrites the last good
 report; ``<out>/index.html`` lists every run. Parameters are checked against
 the notebook's ``parameters`` cell before anything runs, and passed to
 papermill as values (papermill writes them as Python literals), never as code.
+
+What a reader sees is only what the notebook displays: the kernel's warnings,
+stderr and tracebacks stay in the executed notebook and in ``run.json`` (per
+cell), never in the HTML; no control character reaches the page; the only
+images are the notebook's own outputs, embedded as data URIs (no file named
+by an output is ever opened).
+
+File modes follow one rule: every file of a run (``.ipynb``, ``.html``,
+``run.json``, ``latest.html``, ``index.html``) gets the mode the user's umask
+gives a new file (0644 under the usual 022), as the executed notebook always
+did. ``private=True`` (``funnelkit report --private``) makes them all 0600 and
+the run folder 0700.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import fcntl
 import hashlib
 import html
 import json
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -25,10 +39,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import ParameterError, ReportError
+from ..errors import FunnelkitError, ParameterError, ReportError
+from ..safety import ANSI_ESCAPE, CONTROL
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FACTS_ENV = "FUNNELKIT_RUN_FACTS"
+#: characters of a cell's stderr or traceback kept in run.json (the executed notebook keeps them whole)
+LOG_CHARS = 4000
+#: characters of a funnelkit error's message kept in a failed run's reason
+REASON_CHARS = 500
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
@@ -115,6 +134,7 @@ def render_report(
     timeout: int = 600,
     kernel_name: str = "python3",
     progress: bool | None = None,
+    private: bool = False,
 ) -> RunResult:
     """Execute ``notebook`` on ``data`` and publish it as a self-contained HTML report.
 
@@ -131,6 +151,9 @@ def render_report(
         of each parameter's default).
     timeout : int
         Seconds any one cell may run.
+    private : bool
+        Files of the run 0600 and its folder 0700 (also ``latest.html`` and
+        ``index.html``); otherwise every file gets the mode of the user's umask.
 
     Returns
     -------
@@ -141,8 +164,9 @@ def render_report(
     ParameterError
         Unknown parameter or a value of the wrong type (before anything runs).
     ReportError
-        Missing notebook or data, a cell error, a timeout, a dead kernel, a
-        notebook that stopped early, or an unwritable output folder.
+        Missing notebook or data, a notebook name that cannot name a folder, a
+        cell error, a timeout, a dead kernel, a notebook that stopped early, or
+        an unwritable output folder.
     """
     notebook = Path(notebook).resolve()
     data = Path(data)
@@ -156,7 +180,8 @@ def render_report(
     values = convert_parameters(dict(parameters or {}), defaults)
     values["data_path"] = str(data.resolve())
 
-    stem = notebook.stem
+    stem = _report_name(notebook)
+    mode = _file_mode(private=private)
     out = Path(out).resolve()  # the kernel runs in the notebook's folder: hand it absolute paths
     report_dir = out / stem
     try:
@@ -167,9 +192,8 @@ def render_report(
         raise ReportError(f"cannot write to the reports folder {report_dir}: {exc.strerror}") from None
 
     with _lock(report_dir):
-        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        run_dir = report_dir / run_id
-        run_dir.mkdir()
+        run_dir = _new_run_dir(report_dir, private=private)
+        run_id = run_dir.name
         executed = run_dir / f"{stem}.ipynb"
         facts = run_dir / "facts.json"
         manifest = _manifest_start(notebook, data, {**defaults, **values}, run_id)
@@ -179,15 +203,81 @@ def render_report(
             _execute(notebook, executed, values, facts, timeout, kernel_name, progress)
             _check_every_cell_ran(executed)
             html_path = run_dir / f"{stem}.html"
-            _write_atomic(html_path, export_html(executed))
+            _write_atomic(html_path, export_html(executed), mode=mode)
         except ReportError as exc:
-            _finish_manifest(manifest, run_dir, executed, facts, started, status="failed", reason=str(exc))
-            write_index(out)
+            stopped = exc.cell_status if isinstance(exc, _StoppedRun) else None
+            _finish_manifest(
+                manifest,
+                run_dir,
+                executed,
+                facts,
+                started,
+                status="failed",
+                reason=str(exc),
+                stopped=stopped,
+                mode=mode,
+            )
+            write_index(out, private=private)
             raise
-        _finish_manifest(manifest, run_dir, executed, facts, started, status="succeeded")
-        _write_atomic(report_dir / "latest.html", html_path.read_text(encoding="utf-8"))
-        write_index(out)
+        _finish_manifest(manifest, run_dir, executed, facts, started, status="succeeded", mode=mode)
+        _write_atomic(report_dir / "latest.html", html_path.read_text(encoding="utf-8"), mode=mode)
+        write_index(out, private=private)
     return RunResult(html_path=html_path, notebook_path=executed, run_dir=run_dir, manifest=manifest)
+
+
+class _StoppedRun(ReportError):
+    """A run stopped in the middle of a cell (timeout, dead kernel): that cell's status in run.json."""
+
+    def __init__(self, message: str, *, cell_status: str):
+        super().__init__(message)
+        self.cell_status = cell_status
+
+
+def _report_name(notebook: Path) -> str:
+    """The report's folder name: the notebook's name without ``.ipynb``, which must stay inside ``out``."""
+    stem = notebook.stem
+    if not stem.strip(".") or CONTROL.search(stem):
+        raise ReportError(
+            f"the notebook name {notebook.name!r} cannot name a report folder (it would point outside the "
+            "reports folder); rename the notebook, e.g. to funnel_review.ipynb"
+        )
+    return stem
+
+
+def _file_mode(*, private: bool) -> int:
+    """0600 for private runs, otherwise what the user's umask gives a new file (as for the executed notebook)."""
+    if private:
+        return 0o600
+    mask = _umask()
+    return 0o666 & ~mask
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # the only portable way to read it is to set it; put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _new_run_dir(report_dir: Path, *, private: bool = False, attempts: int = 5) -> Path:
+    """A new, empty run folder; an id already taken (two runs in the same second) is drawn again."""
+    for _ in range(attempts):
+        run_dir = report_dir / _run_id()
+        try:
+            run_dir.mkdir(mode=0o700 if private else 0o777)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ReportError(f"cannot create a run folder in {report_dir}: {exc.strerror}") from None
+        return run_dir
+    raise ReportError(f"could not find a free run id in {report_dir} after {attempts} tries; run it again")
 
 
 @contextlib.contextmanager
@@ -226,19 +316,46 @@ def _execute(notebook, executed, values, facts, timeout, kernel_name, progress) 
             log_output=False,
         )
     except PapermillExecutionError as exc:
-        # ename only: evalue and tracebacks can quote raw CRM values
         cell = _source_index(executed, exc.cell_index)
+        if exc.ename in _funnelkit_error_names():
+            # funnelkit's messages are written for the analyst (the column, the parameter, how to fix it)
+            raise ReportError(f"{notebook.name}: cell {cell} failed: {exc.ename}: {_one_line(exc.evalue)}") from None
+        # ename only: other messages and tracebacks can quote raw CRM values
         raise ReportError(f"{notebook.name}: cell {cell} failed with {exc.ename}") from None
     except Exception as exc:  # nbclient's timeout and dead-kernel errors, among others
         name = type(exc).__name__
         if "Timeout" in name:
             cell = _running_cell(executed)
-            raise ReportError(f"{notebook.name}: cell {cell} ran longer than {timeout} s and was stopped") from None
+            raise _StoppedRun(
+                f"{notebook.name}: cell {cell} ran longer than {timeout} s and was stopped", cell_status="timed out"
+            ) from None
         if "DeadKernel" in name:
-            raise ReportError(f"{notebook.name}: the kernel died during cell {_running_cell(executed)}") from None
-        raise ReportError(f"{notebook.name}: the run failed ({name})") from None
+            raise _StoppedRun(
+                f"{notebook.name}: the kernel died during cell {_running_cell(executed)}", cell_status="kernel died"
+            ) from None
+        raise _StoppedRun(f"{notebook.name}: the run failed ({name})", cell_status="stopped") from None
     finally:
         os.environ.pop(FACTS_ENV, None)
+
+
+def _funnelkit_error_names() -> set[str]:
+    """Class names of FunnelkitError and its subclasses (the kernel reports an error by class name)."""
+    names, todo = set(), [FunnelkitError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _one_line(text: str, limit: int = REASON_CHARS) -> str:
+    text = " ".join(CONTROL.sub("", ANSI_ESCAPE.sub("", str(text))).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _clip(text: str, limit: int = LOG_CHARS) -> str:
+    text = CONTROL.sub("", ANSI_ESCAPE.sub("", text))
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _source_index(executed: Path, index: int) -> int:
@@ -247,8 +364,7 @@ def _source_index(executed: Path, index: int) -> int:
         nb = _read_notebook(executed)
     except ReportError:
         return index
-    injected = sum(1 for cell in nb.cells[:index] if "injected-parameters" in cell.get("metadata", {}).get("tags", []))
-    return index - injected
+    return _source_index_in(_cells(nb), index)
 
 
 def _running_cell(executed: Path) -> str:
@@ -256,7 +372,7 @@ def _running_cell(executed: Path) -> str:
         nb = _read_notebook(executed)
     except ReportError:
         return "?"
-    for index, cell in enumerate(nb.cells):
+    for index, cell in enumerate(_cells(nb)):
         # the stopped cell is the first that did not complete or that ends in an error
         status = cell.get("metadata", {}).get("papermill", {}).get("status")
         errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
@@ -268,7 +384,7 @@ def _running_cell(executed: Path) -> str:
 def _check_every_cell_ran(executed: Path) -> None:
     """A notebook that stops early (``sys.exit(0)``) looks like success to papermill."""
     nb = _read_notebook(executed)
-    for position, cell in enumerate(nb.cells):
+    for position, cell in enumerate(_cells(nb)):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         index = _source_index(executed, position)
@@ -287,6 +403,7 @@ REPORT_TAGS = frozenset(
 REPORT_ATTRIBUTES = {
     "*": ["class", "id"],
     "a": ["href", "title"],
+    "span": ["title"],  # the full value of a shortened label
     "td": ["colspan", "rowspan"],
     "th": ["colspan", "rowspan"],
 }
@@ -309,7 +426,12 @@ def clean_html(element) -> str:
 
 
 def export_html(executed: Path) -> str:
-    """Self-contained HTML without code: images embedded, outputs sanitized, no remote assets."""
+    """Self-contained HTML without code for readers: the notebook's own images embedded as data URIs,
+    outputs sanitized, no remote assets, no kernel warnings, stderr or tracebacks, no control characters.
+
+    nbconvert's ``embed_images`` is off: it opens any path an ``<img src>`` in a
+    Markdown output names (a directory fails the export, a FIFO hangs it).
+    """
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
@@ -320,10 +442,50 @@ def export_html(executed: Path) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         sanitize_html=True,
-        embed_images=True,
+        embed_images=False,
     )
-    body, _ = exporter.from_notebook_node(_read_notebook(executed))
-    return body
+    body, _ = exporter.from_notebook_node(for_readers(_read_notebook(executed)))
+    return _final_guard(body)
+
+
+def for_readers(nb):
+    """A copy of an executed notebook holding only what its readers see.
+
+    Dropped: ``stderr`` streams (warnings with the server's paths, progress
+    bars) and ``error`` outputs (tracebacks); both stay in the executed
+    notebook and in ``run.json``. Output metadata naming image files
+    (``filenames``) is dropped, so every image is the output's own data.
+    """
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "error" or (kind == "stream" and output.get("name") != "stdout"):
+                continue
+            output.get("metadata", {}).pop("filenames", None)
+            output.pop("svg_filename", None)
+            kept.append(output)
+        cell.outputs = kept
+    return nb
+
+
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_SRC = re.compile(r"\ssrc\s*=", re.IGNORECASE)
+_DATA_SRC = re.compile(r"""\ssrc\s*=\s*["']?data:image/(png|jpeg|gif|svg\+xml);base64,""", re.IGNORECASE)
+
+
+def _final_guard(page: str) -> str:
+    """Last pass over the page: control characters out, and every image a data URI (others removed)."""
+    page = CONTROL.sub("", page)
+
+    def keep_data_images(match: re.Match) -> str:
+        tag = match.group(0)
+        return tag if len(_SRC.findall(tag)) == len(_DATA_SRC.findall(tag)) >= 1 else ""
+
+    return _IMG_TAG.sub(keep_data_images, page)
 
 
 def _read_notebook(path: Path):
@@ -335,14 +497,18 @@ def _read_notebook(path: Path):
         raise ReportError(f"{path}: cannot read the notebook ({type(exc).__name__})") from None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write next to ``path`` and rename, so readers see the old file or the new one, never half."""
+def _write_atomic(path: Path, text: str, *, mode: int) -> None:
+    """Write next to ``path`` and rename, so readers see the old file or the new one, never half.
+
+    ``mode`` is set before the rename (a temporary file is created 0600).
+    """
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp")  # noqa: SIM115
     try:
         with handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), mode)
         os.replace(handle.name, path)
     except OSError as exc:
         Path(handle.name).unlink(missing_ok=True)
@@ -366,7 +532,7 @@ def _manifest_start(notebook: Path, data: Path, values: dict, run_id: str) -> di
     }
 
 
-def _finish_manifest(manifest, run_dir, executed, facts, started, *, status, reason=None) -> None:
+def _finish_manifest(manifest, run_dir, executed, facts, started, *, status, mode, reason=None, stopped=None) -> None:
     manifest["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     manifest["seconds"] = round(time.monotonic() - started, 2)
     manifest["status"] = status
@@ -376,35 +542,78 @@ def _finish_manifest(manifest, run_dir, executed, facts, started, *, status, rea
     if facts.exists():
         manifest.update(json.loads(facts.read_text()))
         facts.unlink()
-    manifest["cells"] = _cell_log(executed)
-    (run_dir / "run.json").write_text(json.dumps(manifest, indent=2, default=str))
+    manifest["cells"] = _cell_log(executed, stopped=stopped)
+    if executed.exists():
+        executed.chmod(mode)  # papermill wrote it with the umask's mode
+    _write_atomic(run_dir / "run.json", json.dumps(manifest, indent=2, default=str), mode=mode)
 
 
-def _cell_log(executed: Path) -> list[dict]:
+def _cell_log(executed: Path, *, stopped: str | None = None) -> list[dict]:
+    """Per code cell: its status, seconds, and the stderr and traceback a reader never sees (clipped).
+
+    Status is ``completed``, ``failed``, ``not run`` (the run ended before it)
+    or, for the cell a run was stopped in, ``timed out``, ``kernel died`` or
+    ``stopped``.
+    """
     if not executed.exists():
         return []
     try:
         nb = _read_notebook(executed)
     except ReportError:
         return []
-    log, injected_before = [], 0
-    for position, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("papermill", {})
+    cells = _cells(nb)
+    code = [(position, cell) for position, cell in enumerate(cells) if cell.cell_type == "code"]
+    started = [position for position, cell in code if _papermill(cell).get("start_time") is not None]
+    last_started = started[-1] if started else None
+    log = []
+    for position, cell in code:
+        meta = _papermill(cell)
+        outputs = cell.get("outputs", [])
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        if meta.get("start_time") is None:
+            status = "not run"  # papermill marks cells after a stopped one "completed" when none "failed"
+        elif stopped and position == last_started:
+            status = stopped
+        else:
+            status = "failed" if errors else meta.get("status")
         injected = "injected-parameters" in cell.get("metadata", {}).get("tags", [])
-        injected_before += injected
-        if cell.cell_type != "code":
-            continue
-        errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-        status = "failed" if errored else meta.get("status")
-        log.append(
-            {
-                # numbered as in the user's notebook (the cell papermill injects is named, not counted)
-                "cell": "injected-parameters" if injected else position - injected_before,
-                "status": status,
-                "seconds": None if meta.get("duration") is None else round(meta["duration"], 3),
-            }
+        entry = {
+            # numbered as in the user's notebook (the cell papermill injects is named, not counted)
+            "cell": "injected-parameters" if injected else _source_index_in(cells, position),
+            "status": status,
+            "seconds": None if meta.get("duration") is None else round(meta["duration"], 3),
+        }
+        stderr = "".join(
+            _text(o.get("text", "")) for o in outputs if o.get("output_type") == "stream" and o.get("name") != "stdout"
         )
+        if stderr:
+            entry["stderr"] = _clip(stderr)
+        if errors:
+            entry["error"] = _clip(
+                "\n".join(f"{o.get('ename')}: {o.get('evalue')}\n" + "\n".join(o.get("traceback", [])) for o in errors)
+            )
+        log.append(entry)
     return log
+
+
+def _papermill(cell) -> dict:
+    return cell.get("metadata", {}).get("papermill", {})
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def _cells(nb) -> list:
+    """The executed notebook's cells without the error banners papermill adds (they are not the user's)."""
+    return [cell for cell in nb.cells if "papermill-error-cell-tag" not in cell.get("metadata", {}).get("tags", [])]
+
+
+def _source_index_in(cells: list, position: int) -> int:
+    """Position in the user's notebook of ``cells[position]``: the cell papermill injects is not counted."""
+    return position - sum(
+        1 for cell in cells[:position] if "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -434,8 +643,8 @@ def record_run_facts(data) -> None:
     Path(target).write_text(json.dumps(facts))
 
 
-def write_index(out: Path) -> Path:
-    """``<out>/index.html``: every run of every report, newest first."""
+def write_index(out: Path, *, private: bool = False) -> Path:
+    """``<out>/index.html``: every run of every report, newest first (mode as for the runs' files)."""
     runs = []
     for manifest_path in out.glob("*/*/run.json"):
         try:
@@ -462,5 +671,5 @@ def write_index(out: Path) -> Path:
         + "</table></body></html>"
     )
     index = out / "index.html"
-    _write_atomic(index, page)
+    _write_atomic(index, page, mode=_file_mode(private=private))
     return index
