@@ -28,6 +28,7 @@ from .metrics import (
     win_rate,
 )
 from .metrics._common import days_between
+from .metrics._money import NO_CURRENCY, currencies, currency_names, won_without_amount
 from .metrics.time_to_close import _start_column, default_start
 from .schema import stage_column
 from .stats import wilson
@@ -47,8 +48,11 @@ class Review:
     Attributes
     ----------
     headline : DataFrame
-        ``measure``, ``this_period``, ``previous_period``, ``change``, ``note``:
-        the numbers that matter this period against the one before.
+        ``measure``, ``this_period``, ``previous_period``, ``change``, ``note``,
+        ``currency``: the numbers that matter this period against the one
+        before. Won revenue is one row ("Won revenue", in ``currency``), or
+        one per currency ("Won revenue (EUR)") when amounts are in several:
+        currencies are never added.
     period, previous : str
         Labels of the latest complete-enough period and the one before it.
     sections : dict of str to DataFrame
@@ -189,6 +193,7 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
     """The five or six numbers that matter, this period against the previous one."""
     f = data.funnel
     rows = []
+    money: dict[str, str | None] = {}  # currency of each revenue row
     label = lambda stamps: period_labels(stamps, period, fiscal_year_start=fiscal_year_start)  # noqa: E731
 
     def count_row(name: str, stamps: pd.Series, note: str = "") -> None:
@@ -215,18 +220,53 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         interval = f"; 95% CI {low[0]:.0%}-{high[0]:.0%}" if len(now) else ""
         rows.append(("Win rate", rate_now, rate_before, rate_now - rate_before,
                      f"{won_now} won of {len(now)} closed{interval}"))  # fmt: skip
-        revenue_now = now.loc[now["is_won"], "amount"].sum()
-        revenue_before = before.loc[before["is_won"], "amount"].sum()
-        currencies = closed["currency"].dropna().unique()
-        note = f"in {currencies[0]}" if len(currencies) == 1 else "several currencies: see lead value"
-        rows.append(("Won revenue", revenue_now, revenue_before, _change(revenue_now, revenue_before), note))
+        for row in _revenue_rows(closed[closed["is_won"].to_numpy(dtype=bool)], labels, current, previous):
+            money[row[0]] = row[-1]
+            rows.append(row[:-1])
         start = _start_column(data, default_start(data))
         days = days_between(closed["closed_at"], closed[start])
         med_now = days[(labels == current) & (days >= 0)].median()
         med_before = days[(labels == previous) & (days >= 0)].median()
         note = "open deals are censored in the time-to-close section"
         rows.append(("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note))
-    return pd.DataFrame(rows, columns=["measure", "this_period", "previous_period", "change", "note"])
+    out = pd.DataFrame(rows, columns=["measure", "this_period", "previous_period", "change", "note"])
+    out["currency"] = out["measure"].map(money).astype("str")
+    return out
+
+
+def _revenue_rows(won: pd.DataFrame, labels: pd.Series, current, previous) -> list[tuple]:
+    """Won revenue this period and the one before: one row, or one per currency (never added).
+
+    Won deals without an amount are left out of the sums and counted in the note; a
+    period whose won deals all lack one has no revenue figure (not 0).
+    """
+    labels = labels[won.index]
+    found = currencies(won)
+    blank = won["amount"].isna()
+    left_out = [int((blank & (labels == p)).sum()) for p in (current, previous)]
+    rows = []
+    for code in found or [None]:
+        if len(found) > 1:
+            in_code = won["currency"].isna() if code is None else won["currency"].eq(code).fillna(False)
+            measure = f"Won revenue ({code or NO_CURRENCY})"
+            others = currency_names([c for c in found if c != code])
+            note = f"in {code or NO_CURRENCY}; not added to {others}"
+        else:
+            in_code = pd.Series(True, index=won.index)
+            measure = "Won revenue"
+            note = f"in {code}" if code else ("the export names no currency" if found else "")
+        now, before = (_revenue(won.loc[in_code & (labels == p), "amount"]) for p in (current, previous))
+        if any(left_out):
+            note += ("; " if note else "") + (
+                f"won deals without an amount left out: {left_out[0]:,} this period, {left_out[1]:,} before"
+            )
+        rows.append((measure, now, before, _change(now, before), note, code))
+    return rows
+
+
+def _revenue(amounts: pd.Series) -> float:
+    """Sum of the amounts given; 0 without won deals, missing when no won deal has an amount."""
+    return float(amounts.sum()) if amounts.notna().any() or amounts.empty else np.nan
 
 
 def _change(now: float, before: float) -> float:
@@ -274,6 +314,27 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             f"{total['mix_effect']:+.1%} came from a shift in mix and "
             f"{total['rate_effect']:+.1%} from rates within groups."
         )
+    out.extend(_money_findings(data))
     for section, reason in result.skipped.items():
         out.append(f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: {html.escape(reason)}")
+    return out
+
+
+def _money_findings(data: Dataset) -> list[str]:
+    """Sentences about revenue figures: several currencies, won deals without an amount."""
+    f = data.funnel
+    out = []
+    found = currencies(f[f["is_won"].to_numpy(dtype=bool)])
+    if len(found) > 1:
+        out.append(
+            f"Won revenue is in {len(found)} currencies ({html.escape(currency_names(found))}): every revenue "
+            "figure is given per currency; amounts of different currencies are never added."
+        )
+    blank = int(won_without_amount(f).sum())
+    if blank:
+        deals = "deal has" if blank == 1 else "deals have"
+        out.append(
+            f"{blank:,} won {deals} no amount: counted as won (win rates include them) but left out of "
+            "every revenue sum and average."
+        )
     return out

@@ -376,18 +376,13 @@ def test_presets_ship_with_the_package():
 # ------------------------------------------------------------------ amounts as locales write them --
 
 
-def _not_yet(reason: str):
-    """An amount form the amounts helper (issue #7) does not read yet: strict, so it turns red once it does."""
-    return pytest.mark.xfail(strict=True, reason=f"{reason}: not read by parse_amounts yet")
-
-
 NATIVE_AMOUNTS = [
-    pytest.param("tr", "1.234,56 TL", 1234.56, "TRY", marks=_not_yet("TL suffix")),
-    pytest.param("tr", "₺1.234,56", 1234.56, "TRY", marks=_not_yet("₺ symbol")),
-    pytest.param("zh-TW", "NT$1,234", 1234.0, "TWD", marks=_not_yet("NT$ prefix")),
-    pytest.param("zh-CN", "CN¥1,234.00", 1234.0, "CNY", marks=_not_yet("CN¥ prefix")),
-    pytest.param("fr", "1\u202f234,56 €", 1234.56, "EUR", marks=_not_yet("narrow no-break space between thousands")),
-    pytest.param("pt-BR", "R$ 1.234,56", 1234.56, "BRL", marks=_not_yet("R$ prefix")),
+    pytest.param("tr", "1.234,56 TL", 1234.56, "TRY"),
+    pytest.param("tr", "₺1.234,56", 1234.56, "TRY"),
+    pytest.param("zh-TW", "NT$1,234", 1234.0, "TWD"),
+    pytest.param("zh-CN", "CN¥1,234.00", 1234.0, "CNY"),
+    pytest.param("fr", "1\u202f234,56 €", 1234.56, "EUR"),
+    pytest.param("pt-BR", "R$ 1.234,56", 1234.56, "BRL"),
     pytest.param("de", "1.234,56 €", 1234.56, "EUR"),
     pytest.param("es", "1.234,56 €", 1234.56, "EUR"),
     pytest.param("ja", "¥1,234", 1234.0, "JPY"),

@@ -572,10 +572,10 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         for columns in typed_columns:
             out.update(columns)
     raw.notes.extend(sorted(fails.notes))  # with the file's own notes, so a cached file keeps them
-    if s.CURRENCY in sources:
+    if _parse.WRITTEN_CURRENCY in out:
+        out[s.CURRENCY] = _currencies(out, sources, frame, ctx, fails)
+    elif s.CURRENCY in sources:
         out[s.CURRENCY] = _parse.clean_text(frame[sources[s.CURRENCY]]).str.upper()
-    elif s.AMOUNT in out and s.CURRENCY not in out:
-        out[s.CURRENCY] = pd.Series(ctx.currency, index=frame.index, dtype="str")
     typed = pd.DataFrame(out, index=frame.index)
     for canonical, value in constants.items():
         typed[canonical] = _constant(canonical, value, typed.index, raw, ctx)
@@ -607,6 +607,22 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         date_order=order,
         id_header=sources[primary],
     )
+
+
+def _currencies(out: dict, sources: dict, frame: pd.DataFrame, ctx: Context, fails) -> pd.Series:
+    """The currency column from the export's currency column, the amounts' own codes and ``currency=``;
+    amounts whose currency is unknown or contradicted are quarantined (see ``settle_currencies``)."""
+    written = out.pop(_parse.WRITTEN_CURRENCY)
+    column = frame[sources[s.CURRENCY]] if s.CURRENCY in sources else None
+    currency, missing, conflicting, detail = _parse.settle_currencies(
+        out[s.AMOUNT], written, column, default_currency=ctx.currency
+    )
+    header = sources[s.AMOUNT]
+    fails.add(missing, header, frame[header], Reason.BAD_AMOUNT, detail)
+    if column is not None:
+        conflict = f"the amount's currency differs from the {sources[s.CURRENCY]!r} column's"
+        fails.add(conflicting, header, frame[header], Reason.BAD_AMOUNT, conflict)
+    return currency
 
 
 def _constant(canonical: str, value, index: pd.Index, raw: RawTable, ctx: Context) -> pd.Series:
@@ -710,9 +726,8 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
             )
         return {canonical: stamps}
     if kind == "amount":
-        amount, currency, unparsed = _parse.parse_amounts(values, default_currency=ctx.currency)
-        fails.add(unparsed, header, values, Reason.BAD_AMOUNT, "not an amount")
-        return {canonical: amount, s.CURRENCY: currency}
+        typed = _parse.type_amounts(values, header, default_currency=ctx.currency, fails=fails)
+        return {canonical: typed.pop("amount"), **typed}
     if kind == "bool":
         flags, unparsed = _parse.by_distinct(_parse.parse_booleans, values)
         fails.add(unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no")

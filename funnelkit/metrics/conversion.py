@@ -20,6 +20,7 @@ from ._common import (
     stage_pairs,
     to_timedelta,
 )
+from ._money import currencies
 
 BASES = ("cohort", "period")
 
@@ -213,7 +214,8 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
         (furthest stage reached is this one), ``lost`` (closed lost),
         ``disqualified``, ``still_open`` (neither: may still move on),
         ``stopped_share`` (stopped / reached), ``lost_value`` (amount of the
-        deals lost at this stage, when amounts exist).
+        deals lost at this stage, when amounts exist; missing when the data's
+        amounts are in several currencies, which are never added).
     """
     by = by_columns(data, by)
     f = core(data, by)
@@ -240,7 +242,7 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     for column in ("reached", "stopped", "lost", "disqualified", "still_open"):
         out[column] = out[column].astype("int64")
-    out["lost_value"] = out["lost_value"].astype(float)
+    out["lost_value"] = out["lost_value"].astype(float) if len(currencies(f)) <= 1 else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
     return out
