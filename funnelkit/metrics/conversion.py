@@ -353,10 +353,20 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
         (furthest stage reached is this one), ``lost`` (closed lost),
         ``disqualified``, ``still_open`` (neither: may still move on),
         ``stopped_share`` (stopped / reached), ``lost_value`` (amount of the
-        deals lost at this stage, when amounts exist).
+        deals lost at this stage, when amounts exist). ``reached`` needs no
+        dates: a stage reached by status alone counts, so the share of one
+        stage's ``reached`` that reached the next is the all-time rate of
+        :func:`conversion` for that step.
+
+    Raises
+    ------
+    NotMeasurableError
+        When the data holds no leads and no deals.
     """
     by = by_columns(data, by)
     f = core(data, by)
+    if not len(f):
+        raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")
     keys = group_keys(f, by)
     disqualified = f["disqualified_at"].notna() if "disqualified_at" in f else pd.Series(False, index=f.index)
     parts = []

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import FunnelkitError, NotMeasurableError, ParameterError
 from ..schema import stage_column
 from ._common import by_columns, days_between, group_keys
 
@@ -121,7 +121,12 @@ def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
         deal_size = float(data.funnel.loc[won, "amount"].mean())
     for required in ("win_rate", "sql_to_opportunity", "mql_to_sql"):
         if required not in rates or not rates[required] > 0:
-            raise ParameterError(f"{required} is needed: give it, or data to measure it from")
+            raise _rate_needed(required, data, sizes.get(required), rates.get(required))
+    if not deal_size > 0:  # NaN too: no won deal with an amount to average
+        raise NotMeasurableError(
+            "deal_size cannot be measured: no won deal in the data has a positive amount; give deal_size=",
+            missing=("amount",),
+        )
 
     deals = math.ceil(quota / deal_size - 1e-9)
     rows = [("won", deals, None, None, None)]
@@ -141,6 +146,20 @@ def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
     out["value_per_unit"] = quota / out["needed"]
     out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
     return out
+
+
+def _rate_needed(name: str, data, n: int | None, rate: float | None) -> FunnelkitError:
+    """Why a rate the plan needs is missing: not given and no data, or the data cannot measure it."""
+    if data is None or n is None:
+        return ParameterError(f"{name} is needed: give it, or data to measure it from")
+    a, b = STEP_STAGES[name]
+    if a not in data.stages.names or b not in data.stages.names:
+        why = f"this data's funnel {list(data.stages.names)} has no {a} -> {b} step"
+    elif n == 0:
+        why = "no deal has closed" if name == "win_rate" else f"no lead or deal reached {a}"
+    else:
+        why = f"none of the {n:,} measured reached {b} (rate 0)" if rate == 0 else f"{n:,} measured"
+    return NotMeasurableError(f"{name} cannot be measured from the data: {why}; give {name}=", missing=(name,))
 
 
 def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
