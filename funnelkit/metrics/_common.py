@@ -189,6 +189,13 @@ def stage_pairs(data: Dataset, from_stage=None, to_stage=None) -> list[tuple[str
     return list(zip(names[:-1], names[1:], strict=True))
 
 
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "open deal")`` -> "1 open deal"; ``counted(2_089, "opportunity")`` -> "2,089 opportunities"."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n:,} " + (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
+
+
 def add_note(table: pd.DataFrame, text: str, rows=None) -> pd.DataFrame:
     """Append ``text`` to the ``note`` column on ``rows`` (a boolean mask; default every row), in place."""
     if NOTE not in table:

@@ -258,9 +258,9 @@ def _undated_reason(data: Dataset, everyone: pd.DataFrame, a: str, b: str) -> st
     borrowed = int(everyone[stage_column(a)].notna().sum())
     if borrowed:
         why = (
-            f"{n - borrowed:,} of {n:,} that reached {a} have no {a} date, and the other {borrowed:,} only "
-            f"borrow the date of a later stage, so only those who moved on have one (a rate per cohort "
-            f"would read 100%)"
+            f"{n - borrowed:,} of {n:,} that reached {a} have no {a} date, and the dates of the other "
+            f"{borrowed:,} are borrowed from a later stage, so only those who moved on have one (a rate per "
+            f"cohort would read 100%)"
         )
     else:
         why = f"none of the {n:,} that reached {a} has a {a} date"

@@ -14,6 +14,7 @@ from ._common import (
     by_columns,
     check_choice,
     core,
+    counted,
     days_between,
     group_keys,
     period_end,
@@ -138,7 +139,7 @@ def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, 
         raise NotMeasurableError(f"lead value is won revenue per lead, and {why}", missing=("leads",))
     if undated == int(all_leads.sum()):
         raise NotMeasurableError(
-            f"lead value counts leads from their creation, and none of the {undated:,} leads has a created "
+            f"lead value counts leads from their creation, and none of the {counted(undated, 'lead')} has a created "
             "date (created_at): map the leads' created date",
             missing=("created_at",),
         )
@@ -151,7 +152,7 @@ def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, 
             why = f"no lead was created{young}"
             fix = "pass matured_only=False (young leads then drag the value down) or a smaller maturity_days="
         raise NotMeasurableError(f"lead value has no lead to count: {why}; {fix}", missing=("created_at",))
-    return f"{undated:,} leads have no created date and are left out" if undated else ""
+    return f"{counted(undated, 'lead')} with no created date left out" if undated else ""
 
 
 def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:

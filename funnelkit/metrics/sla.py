@@ -15,6 +15,7 @@ from ._common import (
     by_columns,
     check_choice,
     core,
+    counted,
     group_keys,
     period_labels,
     require_column,
@@ -135,7 +136,7 @@ def sla(
         )
     delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
     if undated:
-        add_note(delivery, f"{undated:,} leads reached {mql_stage} with no {mql_stage} date and are in no period")
+        add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
     response = _response(data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by))
     return SLAResult(delivery=delivery, response=response, feedback=_feedback(mqls))
 

@@ -9,7 +9,17 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..schema import TIMESTAMP, stage_column
-from ._common import add_note, by_columns, check_choice, core, days_between, group_keys, own_dates, period_labels
+from ._common import (
+    add_note,
+    by_columns,
+    check_choice,
+    core,
+    counted,
+    days_between,
+    group_keys,
+    own_dates,
+    period_labels,
+)
 
 
 def _start_column(data: Dataset, start: str) -> str:
@@ -101,11 +111,11 @@ def _durations(data: Dataset, start: str, by=()) -> tuple[pd.DataFrame, list[str
     valid = (days >= 0).to_numpy()
     left_out = []
     if (~has_begin).any():
-        left_out.append(f"{int((~has_begin).sum()):,} deals have no date for {describe_start(data, start)}")
+        left_out.append(f"{counted(int((~has_begin).sum()), 'deal')} with no date for {describe_start(data, start)}")
     if (undated_close & has_begin).any():
-        left_out.append(f"{int((undated_close & has_begin).sum()):,} closed deals have no close date")
+        left_out.append(f"{counted(int((undated_close & has_begin).sum()), 'closed deal')} with no close date")
     if (~valid).any():
-        left_out.append(f"{int((~valid).sum()):,} deals close before {describe_start(data, start)}")
+        left_out.append(f"{counted(int((~valid).sum()), 'deal')} closing before {describe_start(data, start)}")
     if not valid.any():
         raise NotMeasurableError(
             f"time to close from {describe_start(data, start)} has no deal to measure: " + "; ".join(left_out),

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
-from ._common import add_note, by_columns, core, days_between, group_keys, period_labels
+from ._common import add_note, by_columns, core, counted, days_between, group_keys, period_labels
 
 
 def velocity(data: Dataset, *, period: str = "Q", by=None, fiscal_year_start: int = 1) -> pd.DataFrame:
@@ -75,9 +75,9 @@ def _require_created(f: pd.DataFrame, opps: pd.DataFrame) -> str:
     if not len(opps):
         raise NotMeasurableError(
             "sales velocity is counted per period of opportunity creation and needs the days to close from it, "
-            f"and none of the {deals:,} opportunities has a created date (created_at): map it; "
+            f"and none of the {counted(deals, 'opportunity')} has a created date (created_at): map it; "
             "fk.win_rate and fk.time_to_close(start=...) work without it",
             missing=("created_at",),
         )
     undated = deals - len(opps)
-    return f"{undated:,} opportunities have no created date and are left out" if undated > 0 else ""
+    return f"{counted(undated, 'opportunity')} with no created date left out" if undated > 0 else ""

@@ -8,7 +8,7 @@ import pandas as pd
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
-from ._common import add_note, by_columns, core, date_window, days_between, group_keys, period_labels
+from ._common import add_note, by_columns, core, counted, date_window, days_between, group_keys, period_labels
 
 
 def win_rate(
@@ -92,7 +92,7 @@ def win_rate(
     if period and undated:
         add_note(
             counts,
-            f"{undated:,} closed deals have no close date and are in no period (the row without a period)",
+            f"{counted(undated, 'closed deal')} with no close date, in no period (the row without a period)",
             counts["period"].isna().to_numpy(),
         )
     return counts.astype({"won": "int64", "lost": "int64", "closed": "int64"})
@@ -113,7 +113,7 @@ def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
             missing=("closed_at",),
         )
     return NotMeasurableError(
-        f"the win rate needs closed deals, and none of the {deals:,} deals has closed (won or lost) yet",
+        f"the win rate needs closed deals, and none of the {counted(deals, 'deal')} has closed (won or lost) yet",
         missing=("is_closed",),
     )
 
@@ -128,7 +128,7 @@ def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFr
         return add_note(
             counts,
             f"stalled deals and the broad rate: not measurable: no opportunity created date (created_at) "
-            f"for any of the {int(open_deals.sum()):,} open deals",
+            f"for the {counted(int(open_deals.sum()), 'open deal')}",
         )
     stalled = f.iloc[:0]
     if dated.any():  # else no deal is open: none stalled
@@ -150,5 +150,5 @@ def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFr
         counts["broad_rate"] = np.where(total > 0, counts["won"] / total, np.nan)
     undated = int((open_deals & ~dated).sum())
     if undated:
-        add_note(counts, f"{undated:,} open deals have no created date and are not counted as stalled")
+        add_note(counts, f"{counted(undated, 'open deal')} with no created date, not counted as stalled")
     return counts
