@@ -52,6 +52,7 @@ def partial_funnels(draw) -> fk.Dataset:
             s.CREATED_AT: dates(draw, n_leads, present=draw(st.booleans())),
             "mql_at": dates(draw, n_leads, present=draw(st.booleans())),
             "sql_at": dates(draw, n_leads, present=draw(st.booleans())),
+            s.CONVERTED_AT: dates(draw, n_leads, present=draw(st.booleans())),
             s.FIRST_TOUCH_AT: dates(draw, n_leads, present=draw(st.booleans())),
             s.DISQUALIFIED_AT: dates(draw, n_leads, present=draw(st.booleans())),
         }
@@ -210,6 +211,15 @@ def test_conversion_by_source_and_quarter_with_a_step_reached_by_status_only(mql
     # the all-time counts are dropoff's: 3 reached MQL, 1 of them SQL
     reached = fk.dropoff(mql_by_status).set_index("stage")["reached"]
     assert (reached["mql"], reached["sql"]) == (mql_sql["entered"].sum(), mql_sql["converted"].sum()) == (3, 1)
+
+
+def test_qualify_counts_mqls_reached_by_status_in_all_periods_only(mql_by_status):
+    table = fk.qualify(mql_by_status, "source == 'Web'", period="Q").set_index(["definition", "period"])
+    # current MQLs: leads 2, 3 (status, no date) and 4 (dated by its conversion, 2025-04-14)
+    assert table.loc[("current", "(all)"), "leads"] == 3
+    assert table.loc[("current", "2025 Q2"), "leads"] == 1
+    assert table.loc[("current", "(all)"), "note"] == "2 leads with no mql date (mql_at): in the (all) row only"
+    assert table.loc[("rule", "(all)"), "leads"] == 2 and pd.isna(table.loc[("rule", "(all)"), "note"])
 
 
 def test_the_review_of_that_export_says_why_the_step_has_no_cohorts(mql_by_status):

@@ -61,7 +61,8 @@ def drift(
     pandas.DataFrame
         Columns: the ``by`` columns, ``period``, ``n``, ``value``,
         ``previous_value``, ``change``, ``p_value``, ``p_adjusted``,
-        ``significant``; for rates also ``successes``, ``ci_low``, ``ci_high``.
+        ``significant``; for rates also ``successes``, ``ci_low``, ``ci_high``,
+        and ``note`` where the rate's table had one (e.g. entrants without a date).
         Only mature cohorts are compared for ``conversion`` (an immature
         quarter would read as a collapse).
 
@@ -125,7 +126,7 @@ def _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year
     rates = _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
     if "mature" in rates:
         rates = rates[rates["mature"]]
-    keep = [*by, "period", "n", "successes", "rate", "ci_low", "ci_high"]
+    keep = [*by, "period", "n", "successes", "rate", "ci_low", "ci_high", *(["note"] if "note" in rates else [])]
     return rates[keep].rename(columns={"rate": "value"}).dropna(subset=["period"])
 
 

@@ -34,9 +34,10 @@ def _start_column(data: Dataset, start: str) -> str:
 
 def describe_start(data: Dataset, start: str) -> str:
     """What days are counted from, in words: "the opportunity's creation", "entry into engaging"."""
-    if start == "opportunity" or (start == data.stages.opportunity and start == data.stages.first):
-        return "the opportunity's creation"
-    if start in ("lead", data.stages.first):
+    first = data.stages.first
+    if start == "opportunity" or (start in ("lead", first) and first == data.stages.opportunity):
+        return "the opportunity's creation"  # an opportunity-only funnel starts at the deal's creation
+    if start in ("lead", first):
         return "the lead's creation"
     return f"entry into {start}"
 
