@@ -273,20 +273,20 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         currencies = closed["currency"].dropna().unique()
         note = f"in {currencies[0]}" if len(currencies) == 1 else "several currencies: see lead value"
         rows.append(("Won revenue", revenue_now, revenue_before, _change(revenue_now, revenue_before), note))
-        start = default_start(data)
-        days = days_between(closed["closed_at"], closed[_start_column(data, start)])
+        start = _start_column(data, default_start(data))
+        days = days_between(closed["closed_at"], closed[start])
         med_now = days[(labels == current) & (days >= 0)].median()
         med_before = days[(labels == previous) & (days >= 0)].median()
-        note = _days_note(data, start, days)
+        note = _days_note(data, days)
         rows.append(("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note))
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
 
 
-def _days_note(data: Dataset, start: str, days: pd.Series) -> str:
+def _days_note(data: Dataset, days: pd.Series) -> str:
     """What the headline's days to close count from, or why there are none."""
     if not days.notna().any():
         return "not measurable: no closed deal has a start date (see the time-to-close section)"
-    return f"from {describe_start(data, start)}; open deals are censored in the time-to-close section"
+    return f"from {describe_start(data, default_start(data))}; open deals are censored in the time-to-close section"
 
 
 def _change(now: float, before: float) -> float:

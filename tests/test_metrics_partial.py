@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from metrics_fixtures import empty_events
+from metrics_fixtures import empty_events, tiny
 
 import funnelkit as fk
 from conftest import ROOT, shared_path
@@ -211,6 +211,19 @@ def test_conversion_by_source_and_quarter_with_a_step_reached_by_status_only(mql
     # the all-time counts are dropoff's: 3 reached MQL, 1 of them SQL
     reached = fk.dropoff(mql_by_status).set_index("stage")["reached"]
     assert (reached["mql"], reached["sql"]) == (mql_sql["entered"].sum(), mql_sql["converted"].sum()) == (3, 1)
+
+
+def test_a_step_with_some_undated_entrants_keeps_its_cohorts_and_says_who_is_left_out():
+    base = tiny()
+    leads = base.leads.assign(status=base.leads["status"].where(base.leads["lead_id"] != "L3", "Marketing Qualified"))
+    data = fk.Dataset(leads, base.opportunities, empty_events(), as_of=base.as_of)  # L3: MQL by status, no date
+    row = fk.conversion(data, from_stage="mql", to_stage="sql").iloc[0]
+    # the dated MQLs L1, L2, L4, L5, L6: 4 reached SQL (L2 was disqualified), as in the tiny funnel
+    assert (row["entered"], row["converted"]) == (5, 4)
+    assert (
+        row["note"]
+        == "1 of 6 that reached mql have no mql date and are in no cohort; over all time 4 of 6 (67%) reached sql"
+    )
 
 
 def test_qualify_counts_mqls_reached_by_status_in_all_periods_only(mql_by_status):

@@ -45,12 +45,12 @@ def conversion(
 
     One definition, shared with :func:`dropoff` and :func:`funnelkit.plan`:
     the rate of a step ``a -> b`` is the share of the entities that reached
-    ``a`` which went on to reach ``b``. Over all time (no ``period``,
-    ``start``, ``end`` or ``window``) a step's ``entered`` is dropoff's
-    ``reached`` of ``a``. Cohorts (``period``, ``start``/``end``) and
-    ``window`` need the date each entity entered ``a``. When some entities
-    reached ``a`` with no date (by their status alone, or because the export
-    records no date for that stage):
+    ``a`` which went on to reach ``b``. Cohorts (``period``,
+    ``start``/``end``) and ``window`` need the date each entity entered
+    ``a``; when every entrant has one, a step's ``entered`` over all time (no
+    ``period``, ``start``, ``end``) is dropoff's ``reached`` of ``a``. When
+    some entities reached ``a`` with no date (by their status alone, or
+    because the export records no date for that stage):
 
     * if others have a date of their own, the cohorts count the dated ones and
       the ``note`` of the step says how many are left out and gives the
@@ -233,17 +233,21 @@ def _cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start) 
     counts.insert(0, "from_stage", a)
     ordered = ["from_stage", "to_stage", *group_cols, "entered", "converted", "rate", "ci_low", "ci_high",
                "small_sample", "cumulative_rate", "horizon_days", "mature"]  # fmt: skip
-    out = counts[ordered].copy()
-    if unknown_time.any():
+    return _cohort_notes(counts[ordered].copy(), counts["_unknown"].to_numpy(), dated, reached_all, a, b, window)
+
+
+def _cohort_notes(out, unknown, dated, reached_all, a, b, window) -> pd.DataFrame:
+    """Say on a step's cohorts who they leave out: undated entrants, conversions of unknown time."""
+    if unknown.any():
         within = "; within the window they count as not converted" if window is not None else ""
         add_note(
             out,
-            f"{int(unknown_time.sum()):,} reached {b} with no {b} date: when they converted is unknown, "
+            f"{int(unknown.sum()):,} reached {b} with no {b} date: when they converted is unknown, "
             f"so their cohort has no cumulative rate{within}",
-            counts["_unknown"].to_numpy() > 0,
+            unknown > 0,
         )
     if not dated.all():
-        n, x = len(everyone), int(reached_all.sum())
+        n, x = len(dated), int(reached_all.sum())
         add_note(
             out,
             f"{int((~dated).sum()):,} of {n:,} that reached {a} have no {a} date and are in no cohort; "
