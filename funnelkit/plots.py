@@ -286,6 +286,8 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
     position = {p: i for i, p in enumerate(periods)}
     for name, group in groups:
         group = group.dropna(subset=["period"]).sort_values("period")
+        if group.empty:  # a step counted over all time only (see its note): nothing to draw per period
+            continue
         x = group["period"].map(position).to_numpy()
         colour = colours.get(str(name), "#1f77b4")
         label = "all" if name is None else chart_text(name, legend=True)
@@ -294,6 +296,11 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
         if "mature" in group:
             young = ~group["mature"].astype(bool).to_numpy()
             ax.scatter(x[young], group["rate"].to_numpy()[young], facecolor="white", edgecolor=colour, zorder=3, s=50)
+    if not periods and {"entered", "converted"} <= set(table.columns) and table["entered"].sum() > 0:
+        entered, converted = int(table["entered"].sum()), int(table["converted"].sum())
+        ax.text(0.5, 0.5, f"not measurable per period of entry (see the note)\nover all time: {converted:,} of "
+                f"{entered:,} ({converted / entered:.0%})", transform=ax.transAxes, ha="center", va="center",
+                color="#555555")  # fmt: skip
     ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(ylabel)

@@ -140,9 +140,11 @@ def summary_html(result: Review) -> str:
 
 
 def section_note(result: Review, section: str) -> str:
-    """Why a section is not shown, or an empty string when it is."""
+    """Why a section is not shown; for a shown one, its notes (what it counted, what it could not)."""
     reason = result.skipped.get(section)
-    return f"<p class='fk-note'>This section is left out: {escape(reason)}.</p>" if reason else ""
+    if reason:
+        return f"<p class='fk-note'>This section is left out: {escape(reason)}.</p>"
+    return "".join(f"<p class='fk-note'>{escape(note)}</p>" for note in result.notes.get(section, []))
 
 
 def load_summary_html(data) -> str:

@@ -207,7 +207,12 @@ def test_a_blank_currency_cell_beside_a_currency_column_is_quarantined(tmp_path)
 
 
 def test_an_amount_whose_code_contradicts_the_currency_column_is_quarantined(tmp_path):
-    text = opportunities([("O1", "won", "USD 100.00", "01/15/2025", "02/20/2025")])
+    text = opportunities(
+        [
+            ("O1", "won", "USD 100.00", "01/15/2025", "02/20/2025"),
+            ("O2", "won", "EUR 50.00", "01/16/2025", "02/21/2025"),
+        ]
+    )  # the second row agrees with its currency column: a file of only bad rows is an error of its own
     text = text.replace('"Lead Source"', '"Lead Source","Opportunity Currency"').replace('"Web"', '"Web","EUR"')
     data = fk.load(write(tmp_path / "opportunities.csv", text), cache=False)
     q = data.quarantine

@@ -6,9 +6,20 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
-from ._common import PERIODS, by_columns, check_choice, core, days_between, group_keys, period_end, period_labels
+from ._common import (
+    PERIODS,
+    add_note,
+    by_columns,
+    check_choice,
+    core,
+    counted,
+    days_between,
+    group_keys,
+    period_end,
+    period_labels,
+)
 from ._money import currencies, won_without_amount
 
 
@@ -64,7 +75,15 @@ def lead_value(
         ``cost_per_lead``, ``cost_per_won``, ``roi`` ((won revenue - spend) /
         spend). Revenue is never summed across currencies: with several, each
         currency is its own row (lead counts repeat on each), and ``spend``
-        is refused.
+        is refused. ``note`` is added when leads without a created date
+        were left out.
+
+    Raises
+    ------
+    NotMeasurableError
+        When there is no lead to value: the export has no leads, no lead has
+        a created date, or none is old enough (``matured_only``) or in the
+        periods the spend covers.
 
     Examples
     --------
@@ -91,6 +110,7 @@ def lead_value(
     if spend is not None:
         costs = _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff)
         leads = _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start)
+    left_out = _require_leads(f, leads, first_at, cutoff, spend is not None)
     keys = group_keys(leads, by)
     won = leads["is_won"].astype(bool)
     table = keys.assign(
@@ -117,7 +137,32 @@ def lead_value(
     out["matured_before"] = cutoff
     if costs is not None:
         out = _with_costs(out, costs)
-    return out
+    return add_note(out, left_out) if left_out else out
+
+
+def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, paid: bool) -> str:
+    """Stop when no lead is left to value, saying why; else what was left out, for the ``note``."""
+    all_leads = f["entity"].eq("lead").to_numpy()
+    undated = int((all_leads & f[first_at].isna().to_numpy()).sum())
+    if not all_leads.any():
+        why = "this export has no leads (it holds opportunities only): load the leads export too"
+        raise NotMeasurableError(f"lead value is won revenue per lead, and {why}", missing=("leads",))
+    if undated == int(all_leads.sum()):
+        raise NotMeasurableError(
+            f"lead value counts leads from their creation, and none of the {counted(undated, 'lead')} has a created "
+            "date (created_at): map the leads' created date",
+            missing=("created_at",),
+        )
+    if not len(leads):
+        young = "" if pd.isna(cutoff) else f" before {cutoff:%Y-%m-%d} (long enough before as_of to have closed)"
+        if paid:
+            why = f"no lead was created{young} in the periods the spend covers"
+            fix = "give spend for the periods the leads were created in, or pass matured_only=False"
+        else:
+            why = f"no lead was created{young}"
+            fix = "pass matured_only=False (young leads then drag the value down) or a smaller maturity_days="
+        raise NotMeasurableError(f"lead value has no lead to count: {why}; {fix}", missing=("created_at",))
+    return f"{counted(undated, 'lead')} with no created date left out" if undated else ""
 
 
 def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:

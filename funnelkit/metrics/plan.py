@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import FunnelkitError, NotMeasurableError, ParameterError
 from ..schema import stage_column
 from ._common import by_columns, days_between, group_keys
 from ._money import choose_currency, without_amount_note
@@ -168,7 +168,12 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
         deal_size, note = _measured_deal_size(data, mask, money)
     for required in ("win_rate", "sql_to_opportunity", "mql_to_sql"):
         if required not in rates or not rates[required] > 0:
-            raise ParameterError(f"{required} is needed: give it, or data to measure it from")
+            raise _rate_needed(required, data, sizes.get(required), rates.get(required))
+    if not deal_size > 0:  # NaN too: no won deal with an amount to average
+        raise NotMeasurableError(
+            "deal_size cannot be measured: no won deal in the data has a positive amount; give deal_size=",
+            missing=("amount",),
+        )
 
     deals = math.ceil(quota / deal_size - 1e-9)
     rows = [("won", deals, None, None, None)]
@@ -190,6 +195,20 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
     out["currency"] = pd.Series(money.currency, index=out.index, dtype="str")
     out["note"] = pd.Series([note] + [None] * (len(out) - 1), index=out.index, dtype="str")
     return out
+
+
+def _rate_needed(name: str, data, n: int | None, rate: float | None) -> FunnelkitError:
+    """Why a rate the plan needs is missing: not given and no data, or the data cannot measure it."""
+    if data is None or n is None:
+        return ParameterError(f"{name} is needed: give it, or data to measure it from")
+    a, b = STEP_STAGES[name]
+    if a not in data.stages.names or b not in data.stages.names:
+        why = f"this data's funnel {list(data.stages.names)} has no {a} -> {b} step"
+    elif n == 0:
+        why = "no deal has closed" if name == "win_rate" else f"no lead or deal reached {a}"
+    else:
+        why = f"none of the {n:,} measured reached {b} (rate 0)" if rate == 0 else f"{n:,} measured"
+    return NotMeasurableError(f"{name} cannot be measured from the data: {why}; give {name}=", missing=(name,))
 
 
 def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:

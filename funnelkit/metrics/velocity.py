@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from ._common import by_columns, core, days_between, group_keys, period_labels
+from ..errors import NotMeasurableError
+from ._common import add_note, by_columns, core, counted, days_between, group_keys, period_labels
 from ._money import choose_currency, won_without_amount
 
 
@@ -40,11 +41,18 @@ def velocity(
         ``won``, ``closed``, ``win_rate``, ``won_without_amount`` (won deals with a
         blank amount: in ``won`` and the win rate, not in the deal size),
         ``avg_deal_size`` (over won deals with an amount), ``cycle_days``
-        (median days to close of the closed ones), ``velocity_per_day``.
+        (median days to close of the closed ones), ``velocity_per_day``;
+        ``note`` when opportunities without a created date were left out.
+
+    Raises
+    ------
+    NotMeasurableError
+        When no opportunity has a created date (or there are none).
     """
     by = by_columns(data, by)
     f = core(data, by)
     opps = f[f["opportunity_created_at"].notna()]
+    left_out = _require_created(f, opps)
     code = None
     if "currency" not in by:
         code, rows = choose_currency(opps, currency, what="velocity (revenue per day)")
@@ -82,4 +90,23 @@ def velocity(
         )
     if "currency" not in by:
         out.insert(len(by) + 1, "currency", pd.Series(code, index=out.index, dtype="str"))
-    return out
+    return add_note(out, left_out) if left_out else out
+
+
+def _require_created(f: pd.DataFrame, opps: pd.DataFrame) -> str:
+    """Stop when no opportunity has a created date (velocity counts by it); else who is left out."""
+    deals = int((f["opportunity_id"].notna() | f["is_closed"]).sum())
+    if not deals:
+        raise NotMeasurableError(
+            "sales velocity needs opportunities, and this export has none: load the opportunities export too",
+            missing=("opportunities",),
+        )
+    if not len(opps):
+        raise NotMeasurableError(
+            "sales velocity is counted per period of opportunity creation and needs the days to close from it, "
+            f"and none of the {counted(deals, 'opportunity')} has a created date (created_at): map it; "
+            "fk.win_rate and fk.time_to_close(start=...) work without it",
+            missing=("created_at",),
+        )
+    undated = deals - len(opps)
+    return f"{counted(undated, 'opportunity')} with no created date left out" if undated > 0 else ""
