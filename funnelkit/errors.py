@@ -75,6 +75,24 @@ class ParameterError(FunnelkitError, ValueError):
     """A function or report parameter has a wrong name, type or value."""
 
 
+class NotMeasurableError(FunnelkitError):
+    """A measure needs a column, a date or a table that this export does not fill.
+
+    The message says which one is missing and, where there is one, what would
+    work instead (another ``start=``, a mapping for the column, another metric).
+
+    Parameters
+    ----------
+    message : str
+    missing : tuple of str
+        The funnel or table columns (or tables) whose absence stops the measure.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.missing = tuple(missing)
+
+
 class ReportError(FunnelkitError):
     """A report run failed (cell error, timeout, dead kernel, unwritable output)."""
 
