@@ -327,6 +327,7 @@ def test_a_quarter_that_has_ended_reads_period_ended_never_to_go(data):
     # Q1 won in USD: D1 1,000 (10 Feb) + D2 2,000 (2 March)
     assert (row["won_revenue"], row["attainment"], row["verdict"]) == (3000.0, 0.6, "period ended")
     assert np.isnan(row["left_to_win"]) and np.isnan(row["coverage"]) and row["days_left"] == 0.0
+    assert row["open"] is pd.NA  # the pipeline no longer counts: not "0 open deals"
     assert "ended on 2025-03-31" in row["note"]
     # one currency among Q1's won deals: no currency= needed once the pipeline no longer counts
     assert fk.coverage(data, target=5000, period_end="2025-03-31").iloc[0]["verdict"] == "period ended"

@@ -93,8 +93,10 @@ def lost_reasons(
         _one=1, _currency=lost[s.CURRENCY], _amount=lost[s.AMOUNT], _no_amount=lost[s.AMOUNT].isna().astype(int)
     )
     counts = _counts(table, groups)
+    # by="currency" already splits by currency
+    per_currency = [] if s.CURRENCY in groups else ["_currency"]
     money = (
-        table.groupby([*groups, s.LOST_REASON, "_currency"], dropna=False)
+        table.groupby([*groups, s.LOST_REASON, *per_currency], dropna=False)
         .agg(
             lost_in_currency=("_one", "size"),
             lost_value=("_amount", "sum"),
@@ -109,7 +111,8 @@ def lost_reasons(
     out = _order(out, groups)
     out = _notes(out, period, int(lost[s.CLOSED_AT].isna().sum()))
     columns = [*groups, s.LOST_REASON, "lost", "lost_total", "share", "ci_low", "ci_high", "small_sample",
-               s.CURRENCY, "lost_in_currency", "lost_value", *([NOTE] if NOTE in out else [])]  # fmt: skip
+               *([] if s.CURRENCY in groups else [s.CURRENCY]), "lost_in_currency", "lost_value",
+               *([NOTE] if NOTE in out else [])]  # fmt: skip
     return declare(out[columns].reset_index(drop=True), share=Unit.RATE, lost_total=Unit.COUNT,
                    lost_in_currency=Unit.COUNT, lost_value=Unit.MONEY)  # fmt: skip
 
@@ -160,18 +163,19 @@ def _order(out: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     """Groups and periods in order; within each, the most lost deals first, "Other" and blanks last."""
     last = out[s.LOST_REASON].isin([OTHER, NO_REASON]).astype(int) + out[s.LOST_REASON].eq(NO_REASON).astype(int)
     out = out.assign(_last=last, _neg=-out["lost"])
-    return out.sort_values([*groups, "_last", "_neg", s.LOST_REASON, s.CURRENCY], kind="stable")
+    return out.sort_values(list(dict.fromkeys([*groups, "_last", "_neg", s.LOST_REASON, s.CURRENCY])), kind="stable")
 
 
 def _notes(out: pd.DataFrame, period: str | None, undated: int) -> pd.DataFrame:
     notes = pd.Series("", index=out.index, dtype="str")
     priced = out["_no_amount"] > 0
     if priced.any():
-        n = out["_no_amount"].astype(int).astype("str")
-        notes = notes.where(~priced, n + " lost deal(s) without an amount, not in lost_value")
+        n = out["_no_amount"].astype(int)
+        deals = pd.Series(np.where(n == 1, " lost deal", " lost deals"), index=out.index, dtype="str")
+        notes = notes.where(~priced, n.map("{:,}".format) + deals + " without an amount, not in lost_value")
     if period and undated:
         undated_rows = out["period"].isna()
-        said = f"{undated:,} lost deal(s) without a close date, in no period"
+        said = f"{undated:,} lost deal{'' if undated == 1 else 's'} without a close date, in no period"
         notes = notes.where(~undated_rows, notes.where(notes.eq(""), notes + "; ") + said)
     if notes.ne("").any():
         out[NOTE] = notes.where(notes.ne(""))

@@ -204,8 +204,8 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         ``note``. The verdict is "covered" (coverage at least
         :data:`COVERED_AT`, or the target already won), "at risk" (at least
         :data:`AT_RISK_AT`), "short", or "period ended" once ``as_of`` is past
-        the period: then won revenue is final, and ``left_to_win``, the
-        pipeline and ``coverage`` are empty (an ended quarter has nothing
+        the period: then won revenue is final, and ``left_to_win``, ``open``,
+        the pipeline and ``coverage`` are empty (an ended quarter has nothing
         "to go"). When deals are open but none has an amount (Maven's open
         deals), the pipeline's value is unknown: it and ``coverage`` are
         empty and the verdict is "not measurable".
@@ -254,7 +254,7 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
     }
     if ended:
         notes.insert(0, f"the period ended on {row['period_end']:%Y-%m-%d}: won revenue is final")
-        row.update(left_to_win=np.nan, open=0, open_value=np.nan, weighted_pipeline=np.nan, coverage=np.nan)
+        row.update(left_to_win=np.nan, open=pd.NA, open_value=np.nan, weighted_pipeline=np.nan, coverage=np.nan)
         row["verdict"] = "period ended"
     else:
         if as_of < start:
@@ -272,7 +272,7 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         if left == 0:
             notes.append("the target is already won")
     row[NOTE] = "; ".join(notes) if notes else pd.NA
-    out = pd.DataFrame([row]).astype({NOTE: "str", "open": "int64", "won_deals": "int64"})
+    out = pd.DataFrame([row]).astype({NOTE: "str", "open": "Int64", "won_deals": "int64"})
     return declare(
         out,
         period_start=Unit.TIMESTAMP,
@@ -478,8 +478,9 @@ def _expected_in_period(data: Dataset, measures: pd.DataFrame, end: pd.Timestamp
         if len(measures):
             notes.append("every open deal counted: the export has no expected close dates")
         return measures
-    expected = opps[s.EXPECTED_CLOSE_AT].to_numpy()[positions(measures[s.OPPORTUNITY_ID], opps[s.OPPORTUNITY_ID])]
-    later = (pd.Series(expected, index=measures.index) >= end).to_numpy()
+    at = positions(measures[s.OPPORTUNITY_ID], opps[s.OPPORTUNITY_ID])
+    expected = opps[s.EXPECTED_CLOSE_AT].reset_index(drop=True).reindex(at)  # -1 (not found): no date
+    later = (expected >= end).to_numpy()
     if later.any():
         notes.append(f"{_deals(int(later.sum()))} expected to close after the period left out of the pipeline")
     return measures[~later]
