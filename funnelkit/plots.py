@@ -605,7 +605,7 @@ def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline b
         part = part.reindex(stages)
         heights = (part["open_value"] if priced else part["open"]).fillna(0).to_numpy(dtype=float)
         left = x - 0.4 + width * (j + 0.5)
-        label = chart_text(currency, legend=True)
+        label = chart_text(currency, legend=True) if priced else None  # counts of deals have no currency
         ax.bar(left, heights, width=width * 0.95, color=colours[currency], label=label)
         if priced and "stalled_value" in part:
             stalled = part["stalled_value"].fillna(0).to_numpy(dtype=float)
@@ -627,7 +627,8 @@ def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline b
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_ylim(0, max(ax.get_ylim()[1], 1) * 1.15)
     ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if priced:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
     return ax
 

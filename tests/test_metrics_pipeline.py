@@ -386,3 +386,16 @@ def test_plot_pipeline_draws_each_currency_apart(data):
     with pytest.raises(fk.ParameterError, match="without by="):
         plots.plot_pipeline(fk.pipeline(data, by="owner"))
     matplotlib.pyplot.close("all")
+
+
+def test_plot_pipeline_draws_counts_when_no_open_deal_has_an_amount(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from funnelkit import plots
+
+    ax = plots.plot_pipeline(fk.pipeline(maven_like(tmp_path)))
+    assert [round(p.get_height()) for p in ax.patches] == [1, 2]  # P1 prospecting; E1, E2 engaging
+    assert "count" in ax.get_ylabel() and ax.get_legend() is None
+    assert [x.get_text() for x in ax.texts] == ["1 deal", "2 deals"]
+    matplotlib.pyplot.close("all")
