@@ -569,3 +569,110 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
         ax.set_visible(False)
     _tight_layout(fig)
     return fig
+
+
+def _one_row_per(table: pd.DataFrame, keys: list[str], what: str, drawn_from: str) -> None:
+    """Refuse a table with several rows per ``keys`` (a ``by=`` or ``period=`` table): the chart adds nothing up."""
+    from .errors import ParameterError  # at the call, like the plots themselves: errors stay importable alone
+
+    if table.duplicated(keys).any():
+        raise ParameterError(f"{what} draws one bar per {' and '.join(keys)}: give it {drawn_from}")
+
+
+def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline by stage"):
+    """Bars of the open amount per stage, one bar per currency, with the stalled part darker.
+
+    Each bar is labelled with its open deals and amount. When no open deal
+    has an amount (Maven's open deals), the bars are the deal counts and the
+    axis says so. Amounts of different currencies sit side by side, never
+    stacked or added.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`funnelkit.pipeline` without ``by``: ``stage``, ``currency``,
+        ``open``, ``open_value``, ``stalled_value``.
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _one_row_per(table, ["stage", "currency"], "plot_pipeline", "the table of fk.pipeline(data) without by=")
+    ax = _axes(ax)
+    stages = list(dict.fromkeys(table["stage"]))
+    currencies = list(dict.fromkeys(table["currency"].fillna("(no currency)")))
+    colours = palette(currencies)
+    priced = table["open_value"].notna().any()
+    width = 0.8 / len(currencies)
+    x = np.arange(len(stages))
+    for j, currency in enumerate(currencies):
+        part = table[table["currency"].fillna("(no currency)").eq(currency).to_numpy()].set_index("stage")
+        part = part.reindex(stages)
+        heights = (part["open_value"] if priced else part["open"]).fillna(0).to_numpy(dtype=float)
+        left = x - 0.4 + width * (j + 0.5)
+        label = chart_text(currency, legend=True) if priced else None  # counts of deals have no currency
+        ax.bar(left, heights, width=width * 0.95, color=colours[currency], label=label)
+        if priced and "stalled_value" in part:
+            stalled = part["stalled_value"].fillna(0).to_numpy(dtype=float)
+            ax.bar(left, stalled, width=width * 0.95, color="black", alpha=0.35,
+                   label="stalled (past the stage's stall line)" if j == 0 else None)  # fmt: skip
+        for xi, height, n, value in zip(left, heights, part["open"], part["open_value"], strict=True):
+            if pd.isna(n):
+                continue
+            text = f"{int(n):,} deals" if int(n) != 1 else "1 deal"
+            if priced:
+                text += f"\n{value:,.0f} {chart_text(currency)}" if pd.notna(value) else "\nno amount"
+            ax.text(xi, height, text, ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(x, [chart_text(stage_label(s)) for s in stages])
+    if priced:
+        unit = chart_text(currencies[0]) if len(currencies) == 1 else "each bar in its currency"
+        ax.set_ylabel(f"open amount ({unit})")
+    else:
+        ax.set_ylabel("open deals (count; the deals have no amount)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1) * 1.15)
+    ax.set_title(title)
+    if priced:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    _tidy(ax)
+    return ax
+
+
+def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = "Why deals are lost"):
+    """Horizontal bars of lost deals per reason, the most frequent on top, labelled with count and share.
+
+    A share resting on fewer than 20 lost deals is shown as the count ("3 of 8").
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`funnelkit.lost_reasons` without ``by`` or ``period`` (``top=``
+        keeps the chart short): ``lost_reason``, ``lost``, ``lost_total``,
+        ``share``. Rows repeated per currency are drawn once.
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    reasons = table.drop_duplicates(["lost_reason", "lost", "lost_total"])
+    _one_row_per(
+        reasons, ["lost_reason"], "plot_lost_reasons", "the table of fk.lost_reasons(data) without by= or period="
+    )
+    ax = _axes(ax, figsize=(10, 0.45 * len(reasons) + 1.5))
+    y = np.arange(len(reasons))[::-1]
+    ax.barh(y, reasons["lost"], color="#d62728")
+    top = max(float(reasons["lost"].max()), 1.0)
+    for yi, lost, total, share in zip(y, reasons["lost"], reasons["lost_total"], reasons["share"], strict=True):
+        text = f"{int(lost):,} of {int(total):,}" if total < SMALL_N else f"{int(lost):,} ({share:.0%})"
+        ax.text(lost + top * 0.01, yi, text, va="center", fontsize=10)
+    ax.set_yticks(y, [chart_text(r) for r in reasons["lost_reason"]])
+    ax.set_xlim(0, top * 1.25)
+    ax.set_xlabel("lost deals (count)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax

@@ -71,6 +71,9 @@ AT = "at"
 ORIGIN = "origin"
 LOST = "lost"
 
+#: the load's note when the opportunities export has no lost-reason column (blank reasons in a column are per-deal)
+NO_LOST_REASON_COLUMN = "this export has no lost reason column: lost deals cannot be broken down by reason"
+
 QUARANTINE_COLUMNS = ["file", "line", "column", "value", "reason", "detail"]
 EVENT_COLUMNS = [ENTITY_ID, ENTITY, STAGE, STAGE_LABEL, AT, ORIGIN]
 

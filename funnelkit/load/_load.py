@@ -433,10 +433,12 @@ def _note_conversion_contradictions(leads: pd.DataFrame, stages: Stages, notes: 
 
 
 def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    had_source = s.SOURCE in opps
+    had_source, had_lost_reason = s.SOURCE in opps, s.LOST_REASON in opps
     opps = s.conform(opps, s.OPPORTUNITY_COLUMNS)
     if not len(opps):
         return opps
+    if not had_lost_reason:  # a missing column stays missing: lost reasons say so rather than "(no reason given)"
+        notes.append(s.NO_LOST_REASON_COLUMN)
     backwards = (opps[s.CLOSED_AT] < opps[s.CREATED_AT]).fillna(False).to_numpy(dtype=bool)
     opps["closed_before_created"] = backwards
     if backwards.any():
