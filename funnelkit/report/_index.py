@@ -17,6 +17,7 @@ import html
 import json
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -132,7 +133,7 @@ def write_index(out: Path, *, private: bool = False) -> Path:
     """
     out = Path(out)
     runs = [(run_dir, read_run(run_dir)) for run_dir in run_folders(out)]
-    runs.sort(key=lambda item: (str(item[1].get("started_at") or ""), item[0].name), reverse=True)
+    runs.sort(key=lambda item: (_started(*item), item[0].name), reverse=True)
     latest = sorted(p.parent.name for p in out.glob("*/latest.html"))
     page = "".join(
         [
@@ -176,13 +177,22 @@ def _row(out: Path, run_dir: Path, m: dict) -> str:
         _parameters(m),
         f"<span class='fk-status fk-status-{kind}'>{_e(shown)}</span>"
         + (f"<br><span class='fk-files'>{_e(reason)}</span>" if reason else ""),
-        _e(str(m.get("started_at") or run_dir.name).replace("+00:00", "").replace("T", " ")),
+        _e(_started(run_dir, m)),
         _duration(m.get("seconds")),
         _files(out, run_dir, m),
     ]
     numeric = {5}  # the duration
     tds = (f"<td class='fk-num'>{c}</td>" if i in numeric else f"<td>{c}</td>" for i, c in enumerate(cells))
     return "<tr>" + "".join(tds) + "</tr>"
+
+
+def _started(run_dir: Path, m: dict) -> str:
+    """When the run started, UTC, as ``2025-11-29 06:45:01``: from run.json, else from the run id."""
+    started = str(m.get("started_at") or "")
+    if not started:
+        with contextlib.suppress(ValueError):
+            started = datetime.strptime(run_dir.name[:16], "%Y%m%dT%H%M%SZ").isoformat()
+    return started.replace("+00:00", "").replace("T", " ")
 
 
 def _data(m: dict) -> str:

@@ -275,7 +275,7 @@ def render_report(
     except OSError as exc:
         raise ReportError(f"cannot write to the reports folder {report_dir}: {exc.strerror}") from None
 
-    with _lock(report_dir), _sigterm_raises():
+    with _lock(report_dir):
         close_interrupted_runs(report_dir, mode=mode)
         run_dir = _new_run_dir(report_dir, private=private)
         executed = run_dir / f"{stem}.ipynb"
@@ -283,26 +283,28 @@ def render_report(
         manifest = _manifest_start(notebook, data, {**defaults, **values}, run_dir.name)
         manifest.update(report=report, title=_title(notebook, data, name=name), executed_notebook=executed.name)
         manifest["parameters_given"] = {key: values[key] for key in sorted(values)}
+        # killed before this file is written or after the run is final, the run shows as interrupted or as it ended
         _write_atomic(run_dir / "run.json", json.dumps({**manifest, "status": "running"}, indent=2), mode=mode)
         started = time.monotonic()
         finish = functools.partial(_finish_manifest, manifest, run_dir, executed, facts, started, mode=mode)
-        try:
-            _execute(notebook, executed, values, facts, timeout, kernel_name, progress, log=run_dir / "kernel.log")
-            _check_every_cell_ran(executed)
-            html_path = run_dir / f"{stem}.html"
-            _write_atomic(html_path, export_html(executed, title=manifest["title"]), mode=mode)
-        except ReportError as exc:
-            stopped = exc.cell_status if isinstance(exc, _StoppedRun) else None
-            finish(status="failed", reason=str(exc), stopped=stopped, failed_cell=getattr(exc, "cell", None))
-            write_index(out, private=private)
-            raise
-        except _Terminated as stop:
-            cell = _running_cell(executed)
-            during = "" if cell is None else f" during code cell {cell}"
-            reason = f"{notebook.name}: the run was stopped by {stop.name}{during}"
-            finish(status="killed", reason=reason, stopped="killed", failed_cell=cell, exit_code=stop.code)
-            write_index(out, private=private)
-            raise RunKilled(reason, exit_code=stop.code) from None
+        with _sigterm_raises():
+            try:
+                _execute(notebook, executed, values, facts, timeout, kernel_name, progress, log=run_dir / "kernel.log")
+                _check_every_cell_ran(executed)
+                html_path = run_dir / f"{stem}.html"
+                _write_atomic(html_path, export_html(executed, title=manifest["title"]), mode=mode)
+            except ReportError as exc:
+                stopped = exc.cell_status if isinstance(exc, _StoppedRun) else None
+                finish(status="failed", reason=str(exc), stopped=stopped, failed_cell=getattr(exc, "cell", None))
+                write_index(out, private=private)
+                raise
+            except _Terminated as stop:
+                cell = _running_cell(executed)
+                during = "" if cell is None else f" during code cell {cell}"
+                reason = f"{notebook.name}: the run was stopped by {stop.name}{during}"
+                finish(status="killed", reason=reason, stopped="killed", failed_cell=cell, exit_code=stop.code)
+                write_index(out, private=private)
+                raise RunKilled(reason, exit_code=stop.code) from None
         manifest["html"] = html_path.name
         finish(status="succeeded")
         _write_atomic(report_dir / "latest.html", html_path.read_text(encoding="utf-8"), mode=mode)
@@ -839,7 +841,11 @@ def _finish_manifest(
     if failed_cell is not None:
         manifest["failed_cell"] = failed_cell  # the code cell number the one-line message names
     if facts.exists():
-        manifest.update(json.loads(facts.read_text()))
+        try:
+            recorded = json.loads(facts.read_text())
+        except (OSError, ValueError):  # cut short by a kill while it was written
+            recorded = {"facts": "unreadable (the run stopped while writing them)"}
+        manifest.update(recorded if isinstance(recorded, dict) else {})
         facts.unlink()
     manifest["cells"] = _cell_log(executed, stopped=stopped)
     for written in (executed, run_dir / "kernel.log"):
