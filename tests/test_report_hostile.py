@@ -312,8 +312,8 @@ def test_hostile_report_shows_only_what_the_notebook_displays(tmp_path, monkeypa
     noisy = next(c for c in manifest["cells"] if "stderr" in c)
     assert "Tight layout not applied at /srv/funnelkit/plots.py:413" in noisy["stderr"]
     assert "kernel noise from /srv/funnelkit/app" in noisy["stderr"]
-    files = [result.html_path, result.notebook_path, result.run_dir / "run.json", out / "hostile" / "latest.html",
-             out / "index.html"]  # fmt: skip
+    files = [result.html_path, result.notebook_path, result.run_dir / "run.json",
+             out / "hostile--export" / "latest.html", out / "index.html"]  # fmt: skip
     assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in files] == [oct(0o644)] * 5  # one rule: the umask
 
 
@@ -325,15 +325,16 @@ def test_a_funnelkit_error_is_named_and_a_private_run_is_yours_only(tmp_path):
     with pytest.raises(fk.ReportError) as err:
         render_report(NOTEBOOKS / "fails_funnelkit.ipynb", data=data, out=out, private=True, progress=False)
     assert str(err.value) == (
-        "fails_funnelkit.ipynb: cell 2 failed: ParameterError: by='ownr' is not a column; "
+        "fails_funnelkit.ipynb: code cell 3 failed: ParameterError: by='ownr' is not a column; "
         "the leads have source, owner, segment"
     )
-    (run_dir,) = [p for p in (out / "fails_funnelkit").iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in (out / "fails_funnelkit--export").iterdir() if p.is_dir()]
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["reason"] == str(err.value)
     assert [(c["cell"], c["status"]) for c in manifest["cells"]] == [
-        (0, "completed"), ("injected-parameters", "completed"), (1, "completed"), (2, "failed"), (3, "not run")
+        (1, "completed"), ("injected-parameters", "completed"), (2, "completed"), (3, "failed"), (4, "not run")
     ]  # fmt: skip
+    assert manifest["failed_cell"] == 3  # the number the message gives
     assert manifest["cells"][3]["error"].startswith("ParameterError: by='ownr' is not a column")
     modes = [stat.S_IMODE(p.stat().st_mode) for p in (run_dir / "fails_funnelkit.ipynb", run_dir / "run.json",
                                                        out / "index.html")]  # fmt: skip
