@@ -109,6 +109,8 @@ def format_value(value, unit: Unit | str | None, *, currency: str | None = None)
     ('25,675 USD', '36.0 days')
     >>> format_value(0.00004, "p_value"), format_value(1234, "count"), format_value(None, "rate")
     ('< 0.001', '1,234', '')
+    >>> format_value(0.0, "money", currency=float("nan")), format_value(12.5, "money")
+    ('0', '12.50')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
         return ""
@@ -122,8 +124,8 @@ def format_value(value, unit: Unit | str | None, *, currency: str | None = None)
     if unit is Unit.RATIO:
         return f"{value:+.0%}"
     if unit is Unit.MONEY:
-        amount = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
-        return f"{amount} {currency}" if currency else amount
+        amount = f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
+        return f"{amount} {currency}" if isinstance(currency, str) and currency else amount
     if unit is Unit.DAYS:
         return f"{value:,.1f} days" if abs(value) < 100 else f"{value:,.0f} days"
     if unit is Unit.MINUTES:
