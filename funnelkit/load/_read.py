@@ -262,14 +262,27 @@ def _zip_member(path: Path, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     )
 
 
+def _oversized(member: zipfile.ZipInfo, *, cap: int, ratio_floor: int) -> str | None:
+    """Why a zip member must not be unzipped: "too big" (over ``cap``), "bomb" (over ``ratio_floor``
+    and more than :data:`MAX_ZIP_RATIO` times its compressed size), or None. Read from the zip's
+    directory, before a byte is unzipped."""
+    size, packed = member.file_size, max(member.compress_size, 1)
+    if size > cap:
+        return "too big"
+    if size > ratio_floor and size > MAX_ZIP_RATIO * packed:
+        return "bomb"
+    return None
+
+
 def _check_unzipped_size(label: str, member: zipfile.ZipInfo) -> None:
     size, packed = member.file_size, max(member.compress_size, 1)
-    if size > MAX_UNZIPPED_BYTES:
+    verdict = _oversized(member, cap=MAX_UNZIPPED_BYTES, ratio_floor=ZIP_RATIO_FLOOR)
+    if verdict == "too big":
         raise InputFileError(
             f"{label}: unzipped it would take {_size(size)}; funnelkit unzips at most "
             f"{_size(MAX_UNZIPPED_BYTES)}. Unzip it yourself and pass the CSV"
         )
-    if size > ZIP_RATIO_FLOOR and size > MAX_ZIP_RATIO * packed:
+    if verdict == "bomb":
         raise InputFileError(
             f"{label}: {_size(packed)} compressed would unzip to {_size(size)} "
             f"(more than {MAX_ZIP_RATIO} times larger): this looks like a zip bomb, not an export"
@@ -852,12 +865,13 @@ def _cell_tags(xml: bytes, prefix: bytes) -> int:
 def _check_part_sizes(path: Path, parts: list[zipfile.ZipInfo]) -> None:
     for part in parts:
         size, packed = part.file_size, max(part.compress_size, 1)
-        if size > MAX_XLSX_PART_BYTES:
+        verdict = _oversized(part, cap=MAX_XLSX_PART_BYTES, ratio_floor=XLSX_RATIO_FLOOR)
+        if verdict == "too big":
             raise InputFileError(
                 f"{path}: the workbook's part {part.filename} unzips to {_size(size)}; funnelkit "
                 f"reads workbook parts of at most {_size(MAX_XLSX_PART_BYTES)}. Save the sheet as CSV"
             )
-        if size > XLSX_RATIO_FLOOR and size > MAX_ZIP_RATIO * packed:
+        if verdict == "bomb":
             raise InputFileError(
                 f"{path}: the workbook's part {part.filename} would unzip from {_size(packed)} to "
                 f"{_size(size)} (more than {MAX_ZIP_RATIO} times larger): this looks like a zip "
