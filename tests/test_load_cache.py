@@ -284,3 +284,18 @@ def test_cap_from_the_environment_must_be_a_number(tmp_path, monkeypatch):
     monkeypatch.setenv(_cache.MAX_BYTES_ENV, "2GB")
     with pytest.raises(ParameterError, match="FUNNELKIT_CACHE_MAX_BYTES.*'2GB'"):
         fk.load(_deals(tmp_path / "deals.csv"), cache_dir=tmp_path / "cache")
+
+
+def test_a_changed_parsing_rule_is_a_miss(tmp_path, monkeypatch):
+    path = tmp_path / "deals.csv"
+    path.write_text("id,status,add_time\n1,open,2025-04-03 10:00\n")
+    cache = tmp_path / "cache"
+    fk.load(path, source="pipedrive", cache_dir=cache)
+    file_entries = lambda: [p for p in cache.iterdir() if len(p.name) == 32]  # noqa: E731 - not "dataset-..."
+    assert len(file_entries()) == 1
+    # a new release of the loader (another digest of its code) must not be served the old entry
+    from funnelkit.load import _cache
+
+    monkeypatch.setattr(_cache, "reader_digest", lambda: "another-loader")
+    fk.load(path, source="pipedrive", cache_dir=cache)
+    assert len(file_entries()) == 2

@@ -7,12 +7,14 @@ it lives in ``$FUNNELKIT_CACHE`` or ``~/.cache/funnelkit``.
 What makes a file "unchanged" (the key)
     The resolved path, size, mtime, ctime, inode and device of the file, a
     content digest, and every load option that changes the result (source,
-    mapping, stages, date order, time zone, currency, funnelkit's version and
-    this module's ``FORMAT``). The ctime catches an in-place edit whose mtime
-    was put back (``touch -r``, ``os.utime``): setting the mtime moves the
-    ctime, and the ctime itself cannot be set back. The inode and device catch
-    a file replaced by another one (``mv``, ``cp -p`` of an older copy). The
-    digest is a BLAKE2b of the size and the bytes: the whole file up to
+    mapping, stages, date order, time zone, currency, funnelkit's version,
+    this module's ``FORMAT`` and a digest of the loader's own code and locale
+    presets, so a changed parsing rule never serves entries parsed by the old
+    one). The ctime catches an in-place edit whose mtime was put back
+    (``touch -r``, ``os.utime``): setting the mtime moves the ctime, and the
+    ctime itself cannot be set back. The inode and device catch a file
+    replaced by another one (``mv``, ``cp -p`` of an older copy). The digest
+    is a BLAKE2b of the size and the bytes: the whole file up to
     ``WHOLE_FILE_BYTES`` (4 MiB), else its first and last ``EDGE_BYTES``
     (1 MiB each), so computing a key reads at most 2 MiB even of a 2.4 GB
     export. A same-size edit in the middle of a big file, with the metadata
@@ -38,6 +40,7 @@ Size cap, least recently used first
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -125,6 +128,17 @@ def content_digest(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def reader_digest() -> str:
+    """BLAKE2b of the loader's source files and locale presets: entries parsed by other rules are misses."""
+    digest = hashlib.blake2b(digest_size=16)
+    here = Path(__file__).parent
+    for part in sorted([*here.rglob("*.py"), *here.rglob("*.yml"), here.parent / "schema.py"]):
+        digest.update(part.relative_to(here.parent).as_posix().encode())
+        digest.update(part.read_bytes())
+    return digest.hexdigest()
+
+
 def key(path: Path, *, source: str, config: dict, ctx) -> str:
     from .. import __version__
 
@@ -134,6 +148,7 @@ def key(path: Path, *, source: str, config: dict, ctx) -> str:
         {
             "format": FORMAT,
             "version": __version__,
+            "reader": reader_digest(),
             "path": str(path.resolve()),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,

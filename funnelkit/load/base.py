@@ -122,6 +122,7 @@ def normalise_header(header: str) -> str:
 #: the figures that need it stop with their reason (time to close from an opportunity's creation).
 EXPECTED: dict[str, tuple[Role, ...]] = {OPPORTUNITIES: (Role.of("created date", s.CREATED_AT),)}
 
+
 @dataclass
 class Context:
     """Options of one :func:`funnelkit.load` call that adapters need."""
@@ -475,6 +476,10 @@ class Adapter:
         """Stage entries carried by this file besides its snapshot columns (default: none)."""
         return None
 
+    def event_date_headers(self, headers: Iterable[str]) -> list[str]:
+        """Headers of dates read by :meth:`history_events`; they count as evidence of the file's date order."""
+        return []
+
 
 def _with_localised(declared, preset: Preset) -> tuple[str, ...]:
     """The declared English aliases, then the preset's localised headers that translate any of them."""
@@ -565,6 +570,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     fails = _parse.Failures(str(raw.file), lambda: raw.lines)
     frame = raw.frame
     date_headers = list(dict.fromkeys(h for c, h in sources.items() if column_kind(c) == "datetime"))
+    date_headers += [h for h in adapter.event_date_headers(headers) if h not in date_headers]
     order = _parse.decide_date_order(str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order)
     out: dict[str, pd.Series] = {}
     # Arrow's kernels release the GIL: columns are typed side by side on the machine's cores
