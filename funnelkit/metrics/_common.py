@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .._arrow import labels as text_labels
 from ..dataset import Dataset
 from ..errors import ParameterError
@@ -39,11 +40,8 @@ def by_columns(data: Dataset, by) -> list[str]:
     return columns
 
 
-CORE_COLUMNS = (
-    "entity_id", "entity", "lead_id", "opportunity_id", "source", "owner", "entry_index", "furthest_index",
-    "furthest_stage", "skipped_stages", "is_closed", "is_won", "is_lost", "closed_at", "amount", "currency",
-    "first_touch_at", "touches", "disqualified_at", "disqualify_reason", "is_disqualified", "opportunity_created_at",
-)  # fmt: skip
+#: The funnel columns metrics read (the declared view without the text that only describes an entity).
+CORE_COLUMNS = tuple(c.name for c in fn.COLUMNS if c.name not in (fn.SOURCE_BASIS, fn.STATUS, fn.LOST_REASON))
 
 
 def core(data: Dataset, by=(), *, columns=None) -> pd.DataFrame:
@@ -214,7 +212,7 @@ def own_dates(frame: pd.DataFrame, stage: str, later: str) -> pd.Series:
     no stage, or whose two dates differ, has its own date.
     """
     a_at, b_at = frame[stage_column(stage)], frame[stage_column(later)]
-    return a_at.notna() & ((frame["skipped_stages"] == 0) | (a_at != b_at).fillna(True))
+    return a_at.notna() & ((frame[fn.SKIPPED_STAGES] == 0) | (a_at != b_at).fillna(True))
 
 
 def date_origin(data: Dataset, stage: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
@@ -169,7 +170,7 @@ def _require_some_dates(data: Dataset, pairs) -> None:
 def _reached(data: Dataset, a: str, b: str, by) -> tuple[pd.DataFrame, np.ndarray]:
     """Every entity that reached ``a`` (its two stage times, ``skipped_stages``, ``by``) and
     whether each reached ``b``."""
-    f = core(data, by, columns=[stage_column(a), stage_column(b), "skipped_stages"])
+    f = core(data, by, columns=[stage_column(a), stage_column(b), fn.SKIPPED_STAGES])
     reached_a = data.reached(a).to_numpy()
     return f[reached_a], data.reached(b).to_numpy()[reached_a]
 
@@ -375,20 +376,20 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")
     keys = group_keys(f, by)
     # a status meaning disqualified counts as much as a disqualified date (dated or not)
-    disqualified = f["is_disqualified"].fillna(False) if "is_disqualified" in f else pd.Series(False, index=f.index)
+    disqualified = f[fn.IS_DISQUALIFIED].fillna(False) if fn.IS_DISQUALIFIED in f else pd.Series(False, index=f.index)
     parts = []
     for i, stage in enumerate(data.stages.names):
         reached = data.reached(stage)
-        stopped = reached & (f["furthest_index"] == i)
-        lost = stopped & f["is_lost"]
-        disq = stopped & disqualified & ~f["is_lost"]
+        stopped = reached & (f[fn.FURTHEST_INDEX] == i)
+        lost = stopped & f[fn.IS_LOST]
+        disq = stopped & disqualified & ~f[fn.IS_LOST]
         table = keys.assign(
             reached=reached,
             stopped=stopped,
             lost=lost,
             disqualified=disq,
-            still_open=stopped & ~lost & ~disq & ~f["is_won"],
-            lost_value=f["amount"].where(lost, 0.0).fillna(0.0),
+            still_open=stopped & ~lost & ~disq & ~f[fn.IS_WON],
+            lost_value=f[fn.AMOUNT].where(lost, 0.0).fillna(0.0),
         )
         summed = table.groupby(by, dropna=False).sum().reset_index() if by else table.sum().to_frame().T
         summed.insert(len(by), "stage", stage)

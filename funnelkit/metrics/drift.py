@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
@@ -21,7 +22,7 @@ def drift(
     *,
     metric: str = "win_rate",
     period: str = "Q",
-    by="source",
+    by=fn.SOURCE,
     from_stage: str | None = None,
     to_stage: str | None = None,
     alpha: float = 0.05,
@@ -141,12 +142,12 @@ def _why_empty(metric: str) -> str:
 def _durations_by_period(data, by, period, fiscal_year_start) -> pd.DataFrame:
     f = data.funnel
     begin = _start_column(data, default_start(data))
-    closed = f[f["is_closed"] & f[begin].notna() & f["closed_at"].notna()]
-    days = days_between(closed["closed_at"], closed[begin])
+    closed = f[f[fn.IS_CLOSED] & f[begin].notna() & f[fn.CLOSED_AT].notna()]
+    days = days_between(closed[fn.CLOSED_AT], closed[begin])
     closed = closed[days >= 0]
     days = days[days >= 0]
     keys = group_keys(closed, by)
-    keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
+    keys["period"] = period_labels(closed[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
     grouped = keys.assign(_days=days).groupby([*by, "period"], dropna=False)["_days"]
     out = grouped.agg(n="size", value="median").reset_index()
     out["_sample"] = [group.to_numpy() for _, group in grouped]
@@ -158,7 +159,7 @@ def mix_decomposition(
     *,
     current: str,
     previous: str,
-    by="source",
+    by=fn.SOURCE,
     metric: str = "conversion",
     from_stage: str | None = None,
     to_stage: str | None = None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import FunnelkitError, NotMeasurableError, ParameterError
@@ -101,7 +102,7 @@ def plan(
     groups = group_keys(data.funnel, by_columns(data, by))[by]
     won = _won(data)
     in_currency = won.index if money.rows is None else won.index[money.rows]
-    revenue = won.loc[in_currency, "amount"].groupby(groups[in_currency]).sum()
+    revenue = won.loc[in_currency, fn.AMOUNT].groupby(groups[in_currency]).sum()
     if revenue.sum() <= 0:
         raise ParameterError("by= splits the quota by won revenue, and this data has none")
     parts = []
@@ -132,18 +133,18 @@ class _Money:
 
 def _won(data: Dataset) -> pd.DataFrame:
     """Won deals of the funnel, with their amount and currency."""
-    return data.funnel.loc[data.funnel["is_won"].to_numpy(dtype=bool), ["amount", "currency"]]
+    return data.funnel.loc[data.funnel[fn.IS_WON].to_numpy(dtype=bool), [fn.AMOUNT, fn.CURRENCY]]
 
 
 def _measured_deal_size(data: Dataset, mask, money: _Money) -> tuple[float, str]:
     """Mean amount of the won deals (of the group ``mask``, in the plan's currency), and the note saying
     how many it rests on and how many were left out for a blank amount."""
     won = _won(data)
-    group = np.ones(len(won), dtype=bool) if mask is None else np.asarray(mask)[data.funnel["is_won"].to_numpy(bool)]
+    group = np.ones(len(won), dtype=bool) if mask is None else np.asarray(mask)[data.funnel[fn.IS_WON].to_numpy(bool)]
     in_currency = np.ones(len(won), dtype=bool) if money.rows is None else money.rows
-    amounts = won.loc[group & in_currency, "amount"]
+    amounts = won.loc[group & in_currency, fn.AMOUNT]
     # a won deal without an amount often has no currency either: it is left out of every currency's mean
-    blank = int((group & won["amount"].isna().to_numpy() & (in_currency | won["currency"].isna().to_numpy())).sum())
+    blank = int((group & won[fn.AMOUNT].isna().to_numpy() & (in_currency | won[fn.CURRENCY].isna().to_numpy())).sum())
     if amounts.notna().sum() == 0:
         raise ParameterError("deal_size cannot be measured: no won deal has an amount; give deal_size=")
     in_currency = f" in {money.currency}" if money.currency else ""
@@ -172,7 +173,7 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
     if not deal_size > 0:  # NaN too: no won deal with an amount to average
         raise NotMeasurableError(
             "deal_size cannot be measured: no won deal in the data has a positive amount; give deal_size=",
-            missing=("amount",),
+            missing=(fn.AMOUNT,),
         )
 
     deals = math.ceil(quota / deal_size - 1e-9)
@@ -192,7 +193,7 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
     out["rate_n"] = out["rate_n"].astype("Int64")
     out["value_per_unit"] = quota / out["needed"]
     out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
-    out["currency"] = pd.Series(money.currency, index=out.index, dtype="str")
+    out[fn.CURRENCY] = pd.Series(money.currency, index=out.index, dtype="str")
     out["note"] = pd.Series([note] + [None] * (len(out) - 1), index=out.index, dtype="str")
     return out
 
@@ -218,7 +219,7 @@ def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
     reached_a = data.reached(a) if mask is None else data.reached(a) & mask
     if b == data.stages.won:
         # closed deals only: open ones have not decided yet
-        outcomes = data.funnel.loc[reached_a & data.funnel["is_closed"], "is_won"]
+        outcomes = data.funnel.loc[reached_a & data.funnel[fn.IS_CLOSED], fn.IS_WON]
     else:
         outcomes = data.reached(b)[reached_a]
     return (float(outcomes.mean()) if len(outcomes) else float("nan")), len(outcomes)
@@ -227,6 +228,6 @@ def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
 def _lead_time(data: Dataset, stage: str, mask=None) -> float:
     if stage not in data.stages.names:
         return float("nan")
-    won = data.funnel[data.funnel["is_won"].to_numpy() & (True if mask is None else mask)]
+    won = data.funnel[data.funnel[fn.IS_WON].to_numpy() & (True if mask is None else mask)]
     days = days_between(won[stage_column(data.stages.won)], won[stage_column(stage)])
     return float(days.median()) if days.notna().any() else float("nan")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
@@ -46,7 +47,7 @@ def qualify(
         When the funnel has no ``mql_stage`` or the rule cannot be evaluated.
     """
     require_stage(data, mql_stage, "qualify()")
-    is_lead = data.funnel["entity"].eq("lead")
+    is_lead = data.funnel[fn.ENTITY].eq("lead")
     if not is_lead.any():
         raise NotMeasurableError(
             "qualify() tries an MQL rule on leads, and this export has none (opportunities only): load the leads",
@@ -73,7 +74,7 @@ def qualify(
                 "period": labels,
                 "leads": 1,
                 "opportunities": opp[selected].astype(int),
-                "won": chosen["is_won"].astype(int),
+                "won": chosen[fn.IS_WON].astype(int),
             }
         )
         by_period = table.groupby("period").sum().reset_index()

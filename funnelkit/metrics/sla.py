@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
@@ -24,6 +25,9 @@ from ._common import (
 )
 
 STATUSES = ("under", "within", "over")
+#: The delivery table's verdict per period (one of :data:`STATUSES`): a result column that only shares its
+#: name with the funnel's ``status`` (a lead's CRM status).
+DELIVERY_STATUS = "status"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class SLAResult:
                     "MQLs never touched",
                 ],
                 "value": [
-                    f"{int((self.delivery['status'] == 'within').sum())} of {len(self.delivery)}",
+                    f"{int((self.delivery[DELIVERY_STATUS] == 'within').sum())} of {len(self.delivery)}",
                     f"{r['within_target'].sum() / total:.0%}" if total else "n/a",
                     f"{r['never_touched'].sum() / total:.0%}" if total else "n/a",
                 ],
@@ -127,7 +131,7 @@ def sla(
     mql_at = f[f"{mql_stage}_at"]
     mqls = f[mql_at.notna()]
     undated = int((data.reached(mql_stage) & mql_at.isna()).sum())
-    require_column(data, "first_touch_at", "the response part of sla()")
+    require_column(data, fn.FIRST_TOUCH_AT, "the response part of sla()")
     if not len(mqls):
         raise NotMeasurableError(
             f"the SLA counts MQLs by the date they became {mql_stage}, and no lead has a {mql_stage} date "
@@ -147,13 +151,13 @@ def _delivery(mql_at, target, period, tolerance, fiscal_year_start) -> pd.DataFr
     out["target"] = float(target)
     out["ratio"] = out["mqls"] / out["target"]
     out["low"], out["high"] = target * (1 - tolerance), target * (1 + tolerance)
-    out["status"] = np.select([out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within")
+    out[DELIVERY_STATUS] = np.select([out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within")
     return out
 
 
 def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.DataFrame:
-    minutes = (mqls["first_touch_at"] - mqls[f"{mql_stage}_at"]).dt.total_seconds() / 60
-    touched = mqls["first_touch_at"].notna()
+    minutes = (mqls[fn.FIRST_TOUCH_AT] - mqls[f"{mql_stage}_at"]).dt.total_seconds() / 60
+    touched = mqls[fn.FIRST_TOUCH_AT].notna()
     table = group_keys(mqls, by).assign(
         mqls=1,
         touched=touched.astype(int),
@@ -163,7 +167,7 @@ def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.
         _minutes=minutes.where(minutes >= 0),
     )
     if touches_target is not None:
-        table["followed_up"] = (mqls["touches"].fillna(0) >= touches_target).astype(int)
+        table["followed_up"] = (mqls[fn.TOUCHES].fillna(0) >= touches_target).astype(int)
     sums = {c: "sum" for c in table.columns if c not in (*by, "_minutes")}
     if by:
         grouped = table.groupby(by, dropna=False)
@@ -179,10 +183,10 @@ def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.
 
 
 def _feedback(mqls: pd.DataFrame) -> pd.DataFrame:
-    if "is_disqualified" not in mqls:
+    if fn.IS_DISQUALIFIED not in mqls:
         return pd.DataFrame({"reason": [], "mqls": []})
-    rejected = mqls[mqls["is_disqualified"].fillna(False).to_numpy(dtype=bool)]
-    reasons = rejected["disqualify_reason"].fillna("(no reason given)") if "disqualify_reason" in rejected else None
+    rejected = mqls[mqls[fn.IS_DISQUALIFIED].fillna(False).to_numpy(dtype=bool)]
+    reasons = rejected[fn.DISQUALIFY_REASON].fillna("(no reason given)") if fn.DISQUALIFY_REASON in rejected else None
     if reasons is None:
         return pd.DataFrame({"reason": ["(no reason given)"], "mqls": [len(rejected)]})
     return reasons.value_counts().rename_axis("reason").reset_index(name="mqls")

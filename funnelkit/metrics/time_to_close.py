@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
@@ -25,7 +26,7 @@ from ._common import (
 def _start_column(data: Dataset, start: str) -> str:
     """``opportunity``: deal creation; ``lead``: the first stage; or any stage's entry."""
     if start == "opportunity":
-        return "opportunity_created_at"
+        return fn.OPPORTUNITY_CREATED_AT
     if start == "lead":
         return stage_column(data.stages.first)
     check_choice("start", start, ("opportunity", "lead", *data.stages.names))
@@ -44,7 +45,7 @@ def describe_start(data: Dataset, start: str) -> str:
 
 def _deals(data: Dataset, by=()) -> pd.DataFrame:
     f = core(data, by)
-    return f[(f["opportunity_created_at"].notna() | f["is_closed"] | f["opportunity_id"].notna()).to_numpy()]
+    return f[(f[fn.OPPORTUNITY_CREATED_AT].notna() | f[fn.IS_CLOSED] | f[fn.OPPORTUNITY_ID].notna()).to_numpy()]
 
 
 def start_options(data: Dataset) -> list[tuple[str, int]]:
@@ -55,7 +56,7 @@ def start_options(data: Dataset) -> list[tuple[str, int]]:
     """
     deals = _deals(data)
     names = data.stages.names
-    options = [("opportunity", int(deals["opportunity_created_at"].notna().sum()))]
+    options = [("opportunity", int(deals[fn.OPPORTUNITY_CREATED_AT].notna().sum()))]
     for stage, later in zip(names[:-1], names[1:], strict=True):
         if stage == data.stages.opportunity and stage != data.stages.first:
             continue  # the opportunity stage's date is the deal's creation, listed above
@@ -103,10 +104,10 @@ def _durations(data: Dataset, start: str, by=()) -> tuple[pd.DataFrame, list[str
     has_begin = deals[begin_col].notna().to_numpy()
     if not has_begin.any():
         raise _no_start_dates(data, start)
-    undated_close = (deals["is_closed"] & deals["closed_at"].isna()).to_numpy()
+    undated_close = (deals[fn.IS_CLOSED] & deals[fn.CLOSED_AT].isna()).to_numpy()
     frame = deals[has_begin & ~undated_close]
-    closed = frame["is_closed"].to_numpy()
-    end = frame["closed_at"].where(closed, data.as_of)
+    closed = frame[fn.IS_CLOSED].to_numpy()
+    end = frame[fn.CLOSED_AT].where(closed, data.as_of)
     days = days_between(end, frame[begin_col])
     # a close before the start is a data error: left out (the loader flags such deals)
     valid = (days >= 0).to_numpy()
@@ -120,7 +121,7 @@ def _durations(data: Dataset, start: str, by=()) -> tuple[pd.DataFrame, list[str
     if not valid.any():
         raise NotMeasurableError(
             f"time to close from {describe_start(data, start)} has no deal to measure: " + "; ".join(left_out),
-            missing=(begin_col, "closed_at"),
+            missing=(begin_col, fn.CLOSED_AT),
         )
     frame = frame[valid].assign(_days=days[valid].to_numpy(), _closed=closed[valid], _begin=frame[begin_col][valid])
     return frame, left_out
@@ -274,7 +275,7 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     """
     by = by_columns(data, by)
     f = data.funnel
-    entries = _first_entries(data).reindex(f["entity_id"].to_numpy())
+    entries = _first_entries(data).reindex(f[fn.ENTITY_ID].to_numpy())
     keys = group_keys(f, by).reset_index(drop=True)
     backward = _backward_moves(data)
     parts = []
@@ -313,11 +314,11 @@ def _first_entries(data: Dataset) -> pd.DataFrame:
     ev = data.events
     ev = ev[ev["stage"].isin(names)]
     f = data.funnel
-    paired = f[f["opportunity_id"].notna()]
-    entity_of_opportunity = pd.Series(paired["entity_id"].to_numpy(), index=paired["opportunity_id"].to_numpy())
-    from_opportunity = (ev["entity"] == "opportunity").to_numpy()
-    entity = np.where(from_opportunity, ev["entity_id"].map(entity_of_opportunity), ev["entity_id"])
-    first = ev.assign(entity_id=entity).groupby(["entity_id", "stage"])["at"].min().unstack("stage")
+    paired = f[f[fn.OPPORTUNITY_ID].notna()]
+    entity_of_opportunity = pd.Series(paired[fn.ENTITY_ID].to_numpy(), index=paired[fn.OPPORTUNITY_ID].to_numpy())
+    from_opportunity = (ev[fn.ENTITY] == "opportunity").to_numpy()
+    entity = np.where(from_opportunity, ev[fn.ENTITY_ID].map(entity_of_opportunity), ev[fn.ENTITY_ID])
+    first = ev.assign(entity_id=entity).groupby([fn.ENTITY_ID, "stage"])["at"].min().unstack("stage")
     return first.reindex(columns=names).astype(TIMESTAMP)  # an empty log leaves untyped columns
 
 
@@ -339,8 +340,8 @@ def _backward_moves(data: Dataset) -> pd.Series:
     if ev.empty:
         return pd.Series(dtype="int64")
     position = {name: i for i, name in enumerate(data.stages.names)}
-    ev = ev.sort_values(["entity_id", "at"], kind="stable")
+    ev = ev.sort_values([fn.ENTITY_ID, "at"], kind="stable")
     index = ev["stage"].map(position).to_numpy()
-    same = ev["entity_id"].to_numpy()[1:] == ev["entity_id"].to_numpy()[:-1]
+    same = ev[fn.ENTITY_ID].to_numpy()[1:] == ev[fn.ENTITY_ID].to_numpy()[:-1]
     back = np.concatenate([[False], same & (index[1:] < index[:-1])])
     return ev.loc[back, "stage"].value_counts()

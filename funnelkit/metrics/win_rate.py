@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
@@ -69,13 +70,13 @@ def win_rate(
     """
     by = by_columns(data, by)
     f = core(data, by)
-    closed = date_window(f[f["is_closed"]], "closed_at", start, end)
+    closed = date_window(f[f[fn.IS_CLOSED]], fn.CLOSED_AT, start, end)
     if not len(closed):
         raise _nothing_closed(f, start, end)
     keys = group_keys(closed, by)
     if period:
-        keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
-    table = keys.assign(won=closed["is_won"].astype(int), lost=closed["is_lost"].astype(int))
+        keys["period"] = period_labels(closed[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
+    table = keys.assign(won=closed[fn.IS_WON].astype(int), lost=closed[fn.IS_LOST].astype(int))
     cols = list(keys.columns)
     counts = (
         table.groupby(cols, dropna=False)[["won", "lost"]].sum().reset_index()
@@ -88,7 +89,7 @@ def win_rate(
         counts = _broad(data, counts, by, period, stall_days, fiscal_year_start)
     if not cols:
         stats.warn_small(int(counts["closed"].iloc[0]), "the win rate")
-    undated = int(closed["closed_at"].isna().sum())
+    undated = int(closed[fn.CLOSED_AT].isna().sum())
     if period and undated:
         add_note(
             counts,
@@ -99,29 +100,29 @@ def win_rate(
 
 
 def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
-    deals = int((f["opportunity_id"].notna() | f["is_closed"]).sum())
+    deals = int((f[fn.OPPORTUNITY_ID].notna() | f[fn.IS_CLOSED]).sum())
     if not deals:
         return NotMeasurableError(
             "the win rate needs deals, and this export has none: load the opportunities export too",
             missing=("opportunities",),
         )
     if start is not None or end is not None:
-        closed = int(f["is_closed"].sum())
+        closed = int(f[fn.IS_CLOSED].sum())
         return NotMeasurableError(
             f"no deal closed between start={start!r} and end={end!r} ({closed:,} closed at other times"
-            f"{' or have no close date' if f.loc[f['is_closed'], 'closed_at'].isna().any() else ''})",
-            missing=("closed_at",),
+            f"{' or have no close date' if f.loc[f[fn.IS_CLOSED], fn.CLOSED_AT].isna().any() else ''})",
+            missing=(fn.CLOSED_AT,),
         )
     return NotMeasurableError(
         f"the win rate needs closed deals, and none of the {counted(deals, 'deal')} has closed (won or lost) yet",
-        missing=("is_closed",),
+        missing=(fn.IS_CLOSED,),
     )
 
 
 def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFrame:
     f = core(data, by)
-    open_deals = (f["opportunity_id"].notna() | f["opportunity_created_at"].notna()) & ~f["is_closed"]
-    dated = open_deals & f["opportunity_created_at"].notna()
+    open_deals = (f[fn.OPPORTUNITY_ID].notna() | f[fn.OPPORTUNITY_CREATED_AT].notna()) & ~f[fn.IS_CLOSED]
+    dated = open_deals & f[fn.OPPORTUNITY_CREATED_AT].notna()
     if open_deals.any() and not dated.any():
         counts["stalled"] = pd.Series(pd.NA, index=counts.index, dtype="Int64")
         counts["broad_rate"] = np.nan
@@ -132,7 +133,7 @@ def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFr
         )
     stalled = f.iloc[:0]
     if dated.any():  # else no deal is open: none stalled
-        age = days_between(pd.Series(data.as_of, index=f.index), f["opportunity_created_at"])
+        age = days_between(pd.Series(data.as_of, index=f.index), f[fn.OPPORTUNITY_CREATED_AT])
         stalled = f[dated & (age > stall_days)]
     keys = group_keys(stalled, by)
     if period and len(stalled):
