@@ -10,6 +10,7 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import (
     add_note,
     by_columns,
@@ -28,6 +29,13 @@ from ._common import (
 from ._money import currencies
 
 BASES = ("cohort", "period")
+
+#: Units of the columns of :func:`conversion` (and :func:`overall_conversion`).
+CONVERSION_UNITS = dict(entered=Unit.COUNT, converted=Unit.COUNT, rate=Unit.RATE, ci_low=Unit.RATE, ci_high=Unit.RATE,
+                        cumulative_rate=Unit.RATE, horizon_days=Unit.DAYS)  # fmt: skip
+#: Units of the columns of :func:`dropoff`.
+DROPOFF_UNITS = dict(reached=Unit.COUNT, stopped=Unit.COUNT, lost=Unit.COUNT, disqualified=Unit.COUNT,
+                     still_open=Unit.COUNT, stopped_share=Unit.RATE, lost_value=Unit.MONEY)  # fmt: skip
 
 
 def conversion(
@@ -126,7 +134,7 @@ def conversion(
             parts.append(_cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start))
         else:
             parts.append(_period_step(data, a, b, by, period, start, end, fiscal_year_start))
-    return pd.concat(parts, ignore_index=True)
+    return declare(pd.concat(parts, ignore_index=True), **CONVERSION_UNITS)
 
 
 def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
@@ -400,4 +408,4 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     out["lost_value"] = out["lost_value"].astype(float) if len(currencies(f)) <= 1 else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
-    return out
+    return declare(out, **DROPOFF_UNITS)

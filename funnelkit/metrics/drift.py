@@ -9,12 +9,19 @@ from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
+from ..units import Unit, declare
 from ._common import by_columns, check_choice, days_between, group_keys, period_labels
 from .conversion import conversion
 from .time_to_close import _start_column, default_start
 from .win_rate import win_rate
 
 METRICS = ("conversion", "win_rate", "time_to_close")
+#: The unit of a metric's ``value`` and of its ``change``: a rate moves in points, a duration in days.
+VALUE_UNITS = {"conversion": (Unit.RATE, Unit.POINTS), "win_rate": (Unit.RATE, Unit.POINTS),
+               "time_to_close": (Unit.DAYS, Unit.DAYS)}  # fmt: skip
+#: Units of the columns of :func:`mix_decomposition`.
+MIX_UNITS = dict(share_previous=Unit.RATE, share_current=Unit.RATE, rate_previous=Unit.RATE, rate_current=Unit.RATE,
+                 mix_effect=Unit.POINTS, rate_effect=Unit.POINTS, total_change=Unit.POINTS)  # fmt: skip
 
 
 def drift(
@@ -98,7 +105,9 @@ def drift(
         )
     table["p_adjusted"] = stats.CORRECTIONS[correction](table["p_value"])
     table["significant"] = (table["p_adjusted"] < alpha).fillna(False)
-    return table
+    value, change = VALUE_UNITS[metric]
+    return declare(table, n=Unit.COUNT, successes=Unit.COUNT, value=value, previous_value=value, change=change,
+                   ci_low=Unit.RATE, ci_high=Unit.RATE, p_value=Unit.P_VALUE, p_adjusted=Unit.P_VALUE)  # fmt: skip
 
 
 def _baseline(table: pd.DataFrame, by: list[str], compare_to: str) -> pd.DataFrame:
@@ -217,4 +226,4 @@ def mix_decomposition(
         (w_cur * r_cur).sum(),
     ]
     out = pd.concat([out, total])
-    return out.rename_axis(by[0]).reset_index()
+    return declare(out.rename_axis(by[0]).reset_index(), **MIX_UNITS)

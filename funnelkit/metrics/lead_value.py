@@ -9,6 +9,7 @@ from .. import funnel as fn
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import (
     PERIODS,
     add_note,
@@ -22,6 +23,13 @@ from ._common import (
     period_labels,
 )
 from ._money import currencies, won_without_amount
+
+#: Units of the columns of :func:`lead_value`.
+LEAD_VALUE_UNITS = dict(leads=Unit.COUNT, mqls=Unit.COUNT, won=Unit.COUNT, won_without_amount=Unit.COUNT,
+                        won_revenue=Unit.MONEY, revenue_per_lead=Unit.MONEY, revenue_per_mql=Unit.MONEY,
+                        avg_deal_size=Unit.MONEY, matured_before=Unit.TIMESTAMP, spend=Unit.MONEY,
+                        spend_periods=Unit.COUNT, cost_per_lead=Unit.MONEY, cost_per_won=Unit.MONEY,
+                        roi=Unit.RATIO)  # fmt: skip
 
 
 def lead_value(
@@ -138,7 +146,7 @@ def lead_value(
     out["matured_before"] = cutoff
     if costs is not None:
         out = _with_costs(out, costs)
-    return add_note(out, left_out) if left_out else out
+    return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
 
 
 def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, paid: bool) -> str:

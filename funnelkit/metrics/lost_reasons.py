@@ -113,8 +113,8 @@ def lost_reasons(
     columns = [*groups, fn.LOST_REASON, "lost", "lost_total", "share", "ci_low", "ci_high", "small_sample",
                *([] if fn.CURRENCY in groups else [fn.CURRENCY]), "lost_in_currency", "lost_value",
                *([NOTE] if NOTE in out else [])]  # fmt: skip
-    return declare(out[columns].reset_index(drop=True), share=Unit.RATE, lost_total=Unit.COUNT,
-                   lost_in_currency=Unit.COUNT, lost_value=Unit.MONEY)  # fmt: skip
+    return declare(out[columns].reset_index(drop=True), lost=Unit.COUNT, share=Unit.RATE, lost_total=Unit.COUNT,
+                   ci_low=Unit.RATE, ci_high=Unit.RATE, lost_in_currency=Unit.COUNT, lost_value=Unit.MONEY)  # fmt: skip
 
 
 def _check_top(top) -> int | None:

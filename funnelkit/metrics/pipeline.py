@@ -105,6 +105,9 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     out = _finish_pipeline(out, lines, by)
     return declare(
         out,
+        open=Unit.COUNT,
+        open_value=Unit.MONEY,
+        stalled=Unit.COUNT,
         median_age_days=Unit.DAYS,
         q75_age_days=Unit.DAYS,
         stall_line_days=Unit.DAYS,
@@ -164,6 +167,7 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
         out[columns].reset_index(drop=True),
         age_days=Unit.DAYS,
         stage_entered_at=Unit.TIMESTAMP,
+        amount=Unit.MONEY,
         days_in_stage=Unit.DAYS,
         stall_line_days=Unit.DAYS,
         days_over=Unit.DAYS,
@@ -280,6 +284,10 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         as_of=Unit.TIMESTAMP,
         days_left=Unit.DAYS,
         target=Unit.MONEY,
+        won_deals=Unit.COUNT,
+        won_revenue=Unit.MONEY,
+        open=Unit.COUNT,
+        open_value=Unit.MONEY,
         attainment=Unit.RATE,
         left_to_win=Unit.MONEY,
         weighted_pipeline=Unit.MONEY,

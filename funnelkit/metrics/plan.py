@@ -13,15 +13,20 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import FunnelkitError, NotMeasurableError, ParameterError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import by_columns, days_between, group_keys
 from ._money import choose_currency, without_amount_note
 
 STEP_RATES = ("win_rate", "sql_to_opportunity", "mql_to_sql", "lead_to_mql")
 STEP_STAGES = {"win_rate": ("opportunity", "won"), "sql_to_opportunity": ("sql", "opportunity"),
                "mql_to_sql": ("mql", "sql"), "lead_to_mql": ("lead", "mql")}  # fmt: skip
+#: Units of the columns of :func:`plan`.
+PLAN_UNITS = dict(quota=Unit.MONEY, needed=Unit.COUNT, rate_to_next=Unit.RATE, rate_n=Unit.COUNT,
+                  value_per_unit=Unit.MONEY, lead_time_days=Unit.DAYS)  # fmt: skip
 
 
 def plan(
+    data: Dataset | None = None,
     *,
     quota: float,
     deal_size: float | None = None,
@@ -29,7 +34,6 @@ def plan(
     sql_to_opportunity: float | None = None,
     mql_to_sql: float | None = None,
     lead_to_mql: float | None = None,
-    data: Dataset | None = None,
     by: str | None = None,
     currency: str | None = None,
 ) -> pd.DataFrame:
@@ -44,13 +48,15 @@ def plan(
 
     Parameters
     ----------
+    data : Dataset, optional
+        The loaded data the rates and deal size not given are measured from
+        (first, as in every metric; ``data=`` by keyword works too).
     quota : float
         Revenue target.
     deal_size : float, optional
         Average won deal (measured from ``data`` if not given).
     win_rate, sql_to_opportunity, mql_to_sql, lead_to_mql : float, optional
         Stage rates (0-1). ``lead_to_mql`` may be left out to stop at MQLs.
-    data : Dataset, optional
     by : str, optional
         With ``data``: split the quota by each group's share of won revenue
         (the current mix, e.g. ``by="source"``) and plan each group with its
@@ -120,7 +126,7 @@ def _warn_if_shaky(table: pd.DataFrame) -> pd.DataFrame:
     sizes = table["rate_n"].dropna()
     if len(sizes):
         stats.warn_small(int(sizes.min()), "a measured rate of this plan (see rate_n)", stacklevel=4)
-    return table
+    return declare(table, **PLAN_UNITS)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,13 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import add_note, counted, period_labels, require_stage
+
+#: Units of the columns of :func:`qualify`.
+QUALIFY_UNITS = dict(leads=Unit.COUNT, opportunities=Unit.COUNT, won=Unit.COUNT, to_opportunity_rate=Unit.RATE,
+                     to_opportunity_ci_low=Unit.RATE, to_opportunity_ci_high=Unit.RATE, win_rate=Unit.RATE,
+                     win_ci_low=Unit.RATE, win_ci_high=Unit.RATE)  # fmt: skip
 
 
 def qualify(
@@ -92,4 +98,4 @@ def qualify(
             date = f"created date ({first})" if name == "rule" else f"{mql_stage} date ({stage_column(mql_stage)})"
             note = f"{counted(undated, 'lead')} with no {date}: in the (all) row only"
             add_note(out, note, out["definition"] == name)
-    return out
+    return declare(out, **QUALIFY_UNITS)

@@ -11,6 +11,7 @@ from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
+from ..units import Unit, declare
 from ._common import (
     add_note,
     by_columns,
@@ -28,6 +29,14 @@ STATUSES = ("under", "within", "over")
 #: The delivery table's verdict per period (one of :data:`STATUSES`): a result column that only shares its
 #: name with the funnel's ``status`` (a lead's CRM status).
 DELIVERY_STATUS = "status"
+#: Units of the columns of the scorecard's three tables (:class:`SLAResult`).
+DELIVERY_UNITS = dict(mqls=Unit.COUNT, target=Unit.COUNT, ratio=Unit.RATE, low=Unit.COUNT, high=Unit.COUNT)
+RESPONSE_UNITS = {
+    **dict.fromkeys(["mqls", "touched", "within_target", "within_max", "never_touched", "followed_up"], Unit.COUNT),
+    **{f"{part}_{kind}": Unit.RATE for part in ("within_target", "within_max", "never_touched", "followed_up")
+       for kind in ("rate", "ci_low", "ci_high")},
+    "median_minutes": Unit.MINUTES,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,11 @@ def sla(
     if undated:
         add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
     response = _response(data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by))
-    return SLAResult(delivery=delivery, response=response, feedback=_feedback(mqls))
+    return SLAResult(
+        delivery=declare(delivery, **DELIVERY_UNITS),
+        response=declare(response, **RESPONSE_UNITS),
+        feedback=declare(_feedback(mqls), mqls=Unit.COUNT),
+    )
 
 
 def _delivery(mql_at, target, period, tolerance, fiscal_year_start) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..schema import TIMESTAMP, stage_column
+from ..units import Unit, declare
 from ._common import (
     add_note,
     by_columns,
@@ -21,6 +22,11 @@ from ._common import (
     own_dates,
     period_labels,
 )
+
+#: Units of the columns of :func:`time_to_close`, :func:`km_curve` and :func:`stage_durations`.
+DURATION_UNITS = dict(n=Unit.COUNT, n_closed=Unit.COUNT, n_censored=Unit.COUNT, median=Unit.DAYS, q25=Unit.DAYS,
+                      q75=Unit.DAYS, closed_median=Unit.DAYS, days=Unit.DAYS, survival=Unit.RATE,
+                      backward_moves=Unit.COUNT)  # fmt: skip
 
 
 def _start_column(data: Dataset, start: str) -> str:
@@ -208,7 +214,7 @@ def time_to_close(
         columns=[*cols, "n", "n_closed", "n_censored", "median", "q25", "q75", "closed_median"],
     )
     out["small_sample"] = out["n"] < stats.SMALL_N
-    return _left_out_note(out, left_out)
+    return declare(_left_out_note(out, left_out), **DURATION_UNITS)
 
 
 def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFrame:
@@ -237,7 +243,10 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
             curve[column] = value
         curve["n"] = len(group)
         parts.append(curve)
-    return _left_out_note(pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]], left_out)
+    # the empty first part keeps the columns when there is no group; without dtypes it would make them objects
+    curve = pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]]
+    curve = _left_out_note(curve.astype({"days": "float64", "survival": "float64", "n": "int64"}), left_out)
+    return declare(curve, **DURATION_UNITS)
 
 
 def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
@@ -301,7 +310,7 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     for a, b in out.loc[unmeasured, ["stage", "next_stage"]].drop_duplicates().itertuples(index=False):
         rows = (out["stage"] == a).to_numpy() & unmeasured
         add_note(out, f"no lead or deal has dates of its own for both {a} and {b}", rows)
-    return out
+    return declare(out, **DURATION_UNITS)
 
 
 def _first_entries(data: Dataset) -> pd.DataFrame:

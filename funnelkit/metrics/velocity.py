@@ -8,8 +8,14 @@ import pandas as pd
 from .. import funnel as fn
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
+from ..units import Unit, declare
 from ._common import add_note, by_columns, core, counted, days_between, group_keys, period_labels
 from ._money import choose_currency, won_without_amount
+
+#: Units of the columns of :func:`velocity`.
+VELOCITY_UNITS = dict(opportunities=Unit.COUNT, won=Unit.COUNT, closed=Unit.COUNT, won_without_amount=Unit.COUNT,
+                      win_rate=Unit.RATE, avg_deal_size=Unit.MONEY, cycle_days=Unit.DAYS,
+                      velocity_per_day=Unit.MONEY)  # fmt: skip
 
 
 def velocity(
@@ -91,7 +97,7 @@ def velocity(
         )
     if fn.CURRENCY not in by:
         out.insert(len(by) + 1, fn.CURRENCY, pd.Series(code, index=out.index, dtype="str"))
-    return add_note(out, left_out) if left_out else out
+    return declare(add_note(out, left_out) if left_out else out, **VELOCITY_UNITS)
 
 
 def _require_created(f: pd.DataFrame, opps: pd.DataFrame) -> str:

@@ -9,7 +9,12 @@ from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
+from ..units import Unit, declare
 from ._common import add_note, by_columns, core, counted, date_window, days_between, group_keys, period_labels
+
+#: Units of the columns of :func:`win_rate`.
+WIN_RATE_UNITS = dict(won=Unit.COUNT, lost=Unit.COUNT, closed=Unit.COUNT, stalled=Unit.COUNT, rate=Unit.RATE,
+                      ci_low=Unit.RATE, ci_high=Unit.RATE, broad_rate=Unit.RATE)  # fmt: skip
 
 
 def win_rate(
@@ -96,7 +101,7 @@ def win_rate(
             f"{counted(undated, 'closed deal')} with no close date, in no period (the row without a period)",
             counts["period"].isna().to_numpy(),
         )
-    return counts.astype({"won": "int64", "lost": "int64", "closed": "int64"})
+    return declare(counts.astype({"won": "int64", "lost": "int64", "closed": "int64"}), **WIN_RATE_UNITS)
 
 
 def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
