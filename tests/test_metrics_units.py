@@ -27,7 +27,7 @@ CALLS = {
     "velocity": lambda d: fk.velocity(d),
     "drift": lambda d: fk.drift(d, metric="win_rate", by=None),
     "mix_decomposition": lambda d: fk.mix_decomposition(d, current="2025 Q2", previous="2025 Q1", by="source"),
-    "sla": lambda d: fk.sla(d, mql_target=2, touches_target=2),
+    "sla": lambda d: fk.sla(d, mql_target=2, period="M", touches_target=2),
     "plan": lambda d: fk.plan(d, quota=10_000),
     "qualify": lambda d: fk.qualify(d, "employees >= 100"),
     "pipeline": lambda d: fk.pipeline(d),
@@ -79,7 +79,7 @@ def test_units_mean_what_the_columns_hold():
         warnings.simplefilter("ignore", fk.SmallSampleWarning)
         rate_drift = units_of(fk.drift(data, metric="win_rate", by=None))
         value = units_of(fk.lead_value(data, matured_only=False))
-        scorecard = fk.sla(data, mql_target=2)
+        scorecard = fk.sla(data, mql_target=2, period="M")
         plan = units_of(fk.plan(data, quota=10_000))
     assert (rate_drift["value"], rate_drift["previous_value"], rate_drift["change"]) == (
         Unit.RATE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
@@ -13,7 +14,6 @@ from ..schema import stage_column
 from ..units import Unit, declare
 from ._common import (
     add_note,
-    by_columns,
     check_choice,
     core,
     date_origin,
@@ -123,10 +123,12 @@ def conversion(
      entered  converted  rate
            4          3  0.75
     """
-    check_choice("basis", basis, BASES)
+    p = params.check(data, by=by, period=period, from_stage=from_stage, to_stage=to_stage, start=start, end=end,
+                     fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, start, end, fiscal_year_start = p.by, p.period, p.start, p.end, p.fiscal_year_start
+    basis = check_choice("basis", basis, BASES)
     window = to_timedelta(window, "window")
-    by = by_columns(data, by)
-    pairs = stage_pairs(data, from_stage, to_stage)
+    pairs = stage_pairs(data, p.from_stage, p.to_stage)
     _require_some_dates(data, pairs)
     parts = []
     for a, b in pairs:
@@ -152,7 +154,7 @@ def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
     from_stage to_stage  entered  converted
           lead      won        6          1
     """
-    names = data.stages.names
+    names = params.dataset(data).stages.names
     table = conversion(data, from_stage=names[0], to_stage=names[-1], **options)
     if len(table) == 1:
         stats.warn_small(int(table["entered"].iloc[0]), f"the overall {names[0]} -> {names[-1]} rate")
@@ -378,7 +380,7 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     NotMeasurableError
         When the data holds no leads and no deals.
     """
-    by = by_columns(data, by)
+    by = params.check(data, by=by).by
     f = core(data, by)
     if not len(f):
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..units import Unit, declare
-from ._common import by_columns, check_choice, days_between, group_keys, period_labels
+from ._common import check_choice, days_between, group_keys, period_labels
 from .conversion import conversion
 from .time_to_close import _start_column, default_start
 from .win_rate import win_rate
@@ -28,8 +29,8 @@ def drift(
     data: Dataset,
     *,
     metric: str = "win_rate",
-    period: str = "Q",
-    by=fn.SOURCE,
+    period: str = params.DEFAULT_PERIOD,
+    by=params.DEFAULT_BY,
     from_stage: str | None = None,
     to_stage: str | None = None,
     alpha: float = 0.05,
@@ -49,7 +50,9 @@ def drift(
         first stage deals have dates for (as :func:`time_to_close` with the
         start :func:`funnelkit.review` uses).
     period : {"W", "M", "Q", "Y"}
+        Default quarters (any case: "q").
     by : str or list of str, optional
+        Funnel columns to compare within (``source``, ``owner``); default none: the whole funnel.
     from_stage, to_stage : str, optional
         The conversion step (default: the first stage to the next).
     alpha : float
@@ -79,10 +82,12 @@ def drift(
     NotMeasurableError
         When no period can be measured (no dated closes, no mature cohort).
     """
-    check_choice("metric", metric, METRICS)
-    check_choice("compare_to", compare_to, ("previous", "first"))
-    check_choice("correction", correction, tuple(stats.CORRECTIONS))
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=params.period(period, required=True), from_stage=from_stage,
+                     to_stage=to_stage, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, from_stage, to_stage, fiscal_year_start = p.by, p.period, p.from_stage, p.to_stage, p.fiscal_year_start
+    metric = check_choice("metric", metric, METRICS)
+    compare_to = check_choice("compare_to", compare_to, ("previous", "first"))
+    correction = check_choice("correction", correction, tuple(stats.CORRECTIONS))
     if metric == "time_to_close":
         table = _durations_by_period(data, by, period, fiscal_year_start)
     else:
@@ -168,11 +173,11 @@ def mix_decomposition(
     *,
     current: str,
     previous: str,
-    by=fn.SOURCE,
+    by=params.DEFAULT_BY,
     metric: str = "conversion",
     from_stage: str | None = None,
     to_stage: str | None = None,
-    period: str = "Q",
+    period: str = params.DEFAULT_PERIOD,
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
     """Split the change of an overall rate between two periods into mix and rate effects.
@@ -182,6 +187,20 @@ def mix_decomposition(
     (share change) x (mean rate), ``rate_effect`` = sum of (rate change) x
     (mean share); the two add up to the total change exactly.
 
+    Parameters
+    ----------
+    data : Dataset
+    current, previous : str
+        The two period labels compared ("2025 Q2", "2025 Q1").
+    by : str
+        The one funnel column whose mix is split out (``source``, ``owner``): needed.
+    metric : {"conversion", "win_rate"}
+    from_stage, to_stage : str, optional
+        The conversion step (default: the first stage to the next).
+    period : {"W", "M", "Q", "Y"}
+        Default quarters.
+    fiscal_year_start : int
+
     Returns
     -------
     pandas.DataFrame
@@ -189,9 +208,12 @@ def mix_decomposition(
         column, ``share_previous``, ``share_current``, ``rate_previous``,
         ``rate_current``, ``mix_effect``, ``rate_effect``, ``total_change``.
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=params.period(period, required=True), from_stage=from_stage,
+                     to_stage=to_stage, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, from_stage, to_stage, fiscal_year_start = p.by, p.period, p.from_stage, p.to_stage, p.fiscal_year_start
+    metric = check_choice("metric", metric, ("conversion", "win_rate"))
     if len(by) != 1:
-        raise ParameterError("mix_decomposition needs exactly one by column, e.g. by='source'")
+        raise ParameterError(f"mix_decomposition needs exactly one by column, such as by='source'; got by={by!r}")
     rates = _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
     missing = {current, previous} - set(rates["period"].dropna())
     if missing:

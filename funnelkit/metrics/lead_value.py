@@ -5,16 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
 from ..units import Unit, declare
 from ._common import (
-    PERIODS,
     add_note,
-    by_columns,
-    check_choice,
     core,
     counted,
     days_between,
@@ -35,9 +33,9 @@ LEAD_VALUE_UNITS = dict(leads=Unit.COUNT, mqls=Unit.COUNT, won=Unit.COUNT, won_w
 def lead_value(
     data: Dataset,
     *,
-    by=fn.SOURCE,
+    by=params.DEFAULT_BY,
     spend: pd.DataFrame | None = None,
-    spend_period: str = "Q",
+    spend_period: str = params.DEFAULT_PERIOD,
     matured_only: bool = True,
     maturity_days: float | None = None,
     fiscal_year_start: int = 1,
@@ -47,8 +45,9 @@ def lead_value(
     Parameters
     ----------
     data : Dataset
-    by : str or list of str
-        Default ``"source"`` (a lead's original source; see ``source_basis``).
+    by : str or list of str, optional
+        Funnel columns to value leads by, such as ``"source"`` (a lead's
+        original source; see ``source_basis``); default none: every lead together.
     spend : DataFrame, optional
         Marketing spend with columns ``source``, ``period`` and ``spend`` (one
         currency, the revenue's). Needs ``by="source"``. Adds cost per lead,
@@ -98,14 +97,17 @@ def lead_value(
     --------
     >>> import funnelkit as fk
     >>> data = fk.load("tests/data/salesforce_report", cache=False)
-    >>> table = fk.lead_value(data, matured_only=False)
+    >>> table = fk.lead_value(data, by="source", matured_only=False)
     >>> print(table[["source", "leads", "won", "won_revenue"]].to_string(index=False))
         source  leads  won  won_revenue
        Partner      1    0          0.0
     Trade Show      2    1      12345.0
            Web      3    0          0.0
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, fiscal_year_start=fiscal_year_start)
+    by, fiscal_year_start = p.by, p.fiscal_year_start
+    spend_period = params.period(spend_period, name="spend_period", required=True)
+    maturity_days = params.non_negative(maturity_days, name="maturity_days")
     first_at = stage_column(data.stages.first)
     f = core(data, by, columns=[fn.ENTITY, first_at, fn.IS_WON, fn.AMOUNT, fn.CURRENCY, fn.CLOSED_AT, fn.SOURCE])
     leads = f[f[fn.ENTITY].eq("lead") & f[first_at].notna()]
@@ -211,7 +213,6 @@ def _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff) -> pd.
         raise ParameterError(f"spend must be a DataFrame with columns {sorted(required)}; got {got}")
     if by != [fn.SOURCE]:
         raise ParameterError(f"spend is given per source, so it needs by='source'; got by={by}")
-    check_choice("spend_period", spend_period, PERIODS)
     rows = spend[[fn.SOURCE, "period", "spend"]].astype({fn.SOURCE: "str", "period": "str", "spend": "float64"})
     ends = _checked_period_ends(rows["period"], spend_period, fiscal_year_start)
     if cutoff is not pd.NaT:

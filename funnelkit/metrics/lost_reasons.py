@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import schema as s
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..units import Unit, declare
-from ._common import by_columns, core, group_keys, period_labels
+from ._common import core, group_keys, period_labels
 
 #: the reason shown for a lost deal whose reason cell is blank (the export has the column)
 NO_REASON = "(no reason given)"
@@ -77,9 +78,10 @@ def lost_reasons(
     lost_reason  lost  share currency  lost_value
           Price     1    1.0      USD      4000.5
     """
+    p = params.check(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
     top = _check_top(top)
     _require_reason_column(data)
-    by = by_columns(data, by)
     f = core(data, by, columns=[fn.IS_LOST, fn.LOST_REASON, fn.AMOUNT, fn.CURRENCY, fn.CLOSED_AT])
     lost = f[f[fn.IS_LOST].to_numpy()]
     if not len(lost):

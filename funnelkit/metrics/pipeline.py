@@ -13,14 +13,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import schema as s
 from .._arrow import labels, positions
-from ..dataset import Dataset, to_utc_timestamp
+from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..stats import SMALL_N
 from ..units import Unit, declare
-from ._common import by_columns, core, days_between, group_keys
+from ._common import core, days_between, group_keys
 from .time_to_close import _first_entries
 
 #: column that says, on the rows that could not be measured in full, why
@@ -75,7 +76,7 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
           stage currency  open  open_value  median_age_days
     opportunity      USD     1      8000.0             10.0
     """
-    by = by_columns(data, by)
+    by = params.check(data, by=by).by
     as_of = _as_of(data, as_of)
     deals, measures = _open_deals(data, by, as_of)
     if not len(deals):
@@ -148,9 +149,10 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     >>> len(fk.stalled_deals(data))  # one open deal, 10 days old; the stall line is 34 days
     0
     """
+    params.check(data)
     lines = _stall_lines(data)
     if stage is not None:
-        _check_open_stage(data, stage)
+        stage = _check_open_stage(data, stage)
         lines = lines[lines[s.STAGE] == stage]
     measured = lines.dropna(subset=["stall_line_days"])
     if not len(measured):
@@ -232,6 +234,7 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
      won_revenue  left_to_win  weighted_pipeline  coverage verdict
          12345.0       7655.0             4000.0  0.522534   short
     """
+    params.check(data)
     target = _positive_number(target, "target")
     start, end = _period(period_start, period_end)
     as_of = data.as_of
@@ -301,10 +304,7 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
 def _as_of(data: Dataset, as_of) -> pd.Timestamp:
     if as_of is None:
         return data.as_of
-    try:
-        moment = to_utc_timestamp(as_of)
-    except (ValueError, TypeError):
-        raise ParameterError(f"as_of must be a date such as '2025-06-30'; got {as_of!r}") from None
+    moment = params.date(as_of, name="as_of")
     if moment < data.as_of:
         raise ParameterError(
             f"as_of={as_of!r} is before the data's as_of ({data.as_of:%Y-%m-%d}): the export shows deals as they "
@@ -421,11 +421,17 @@ def _deals(n: int, kind: str = "") -> str:
     return f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _check_open_stage(data: Dataset, stage: str) -> None:
+def _check_open_stage(data: Dataset, stage: str) -> str:
     names = data.stages.names
     open_stages = names[names.index(data.stages.opportunity) : -1]
+    # any stage of the funnel reads as itself ("Won" is won), then must be one where deals stay open
+    stage = params.stage(data, stage)
     if stage not in open_stages:
-        raise ParameterError(f"stage must be a stage where deals stay open, one of {list(open_stages)}; got {stage!r}")
+        raise ParameterError(
+            f"stage must be one of {list(open_stages)}, the stages where deals stay open; got {stage!r}"
+            f"{params.did_you_mean(stage, open_stages)}"
+        )
+    return stage
 
 
 def _no_open_deals(data: Dataset) -> NotMeasurableError:
@@ -461,12 +467,10 @@ def _positive_number(value, name: str) -> float:
 
 
 def _date(value, name: str) -> pd.Timestamp:
-    try:
-        moment = to_utc_timestamp(value)
-    except (ValueError, TypeError):
-        moment = pd.NaT
-    if moment is pd.NaT:
-        raise ParameterError(f"{name} must be a date such as '2025-06-30'; got {value!r}")
+    """A day, read as the vocabulary reads dates (year-month-day text, never guessed)."""
+    moment = params.date(value, name=name)
+    if moment is None:
+        raise ParameterError(f"{name} must be a date such as '2025-06-30'; got None")
     return moment.normalize()
 
 

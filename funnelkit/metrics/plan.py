@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
@@ -87,8 +89,14 @@ def plan(
     >>> t.set_index("stage")["needed"].to_dict()
     {'won': 250, 'opportunity': 1087, 'sql': 1326, 'mql': 3900}
     """
-    if quota <= 0:
-        raise ParameterError(f"quota must be positive; got {quota!r}")
+    if data is not None:
+        by = params.check(data, by=by).by
+        if len(by) > 1:
+            raise ParameterError(f"plan splits the quota by one column, such as by='source'; got by={by!r}")
+        by = by[0] if by else None
+    for name, value in {"quota": quota, "deal_size": deal_size}.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0):
+            raise ParameterError(f"{name} must be positive, an amount of money such as {name}=500000; got {value!r}")
     given = {
         "win_rate": win_rate,
         "sql_to_opportunity": sql_to_opportunity,
@@ -96,7 +104,7 @@ def plan(
         "lead_to_mql": lead_to_mql,
     }
     for name, value in given.items():
-        if value is not None and not 0 < value <= 1:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1):
             raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
     money = _Money(currency)
     if data is not None and (deal_size is None or by is not None):

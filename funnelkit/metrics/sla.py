@@ -7,21 +7,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
-from ..errors import NotMeasurableError
+from ..errors import NotMeasurableError, ParameterError
 from ..units import Unit, declare
 from ._common import (
     add_note,
-    by_columns,
-    check_choice,
     core,
     counted,
     group_keys,
     period_labels,
     require_column,
-    require_stage,
     to_timedelta,
 )
 
@@ -88,17 +86,18 @@ class SLAResult:
         return self.summary.to_html(index=False)
 
 
+@params.renamed(mql_stage="stage")
 def sla(
     data: Dataset,
     *,
     mql_target: float,
-    period: str = "M",
+    period: str | None = None,
     tolerance: float = 0.10,
     response_within="30min",
     max_response="1D",
     touches_target: int | None = None,
-    by=None,
-    mql_stage: str = "mql",
+    by=params.DEFAULT_BY,
+    stage: str = "mql",
     fiscal_year_start: int = 1,
 ) -> SLAResult:
     """Score both sides of the SLA.
@@ -108,6 +107,8 @@ def sla(
     mql_target : float
         Marketing's commitment: MQLs per ``period``.
     period : {"W", "M", "Q", "Y"}
+        The period ``mql_target`` is counted per: needed (no default, so that a
+        monthly target is never read as a quarterly one).
     tolerance : float
         Band around the target counted as on target (0.10 = +/-10%).
     response_within, max_response : str
@@ -116,6 +117,8 @@ def sla(
         Follow-up commitment: touches within 14 days.
     by : str or list of str, optional
         Break the response side down (e.g. ``owner``).
+    stage : str
+        The stage that means MQL (default ``"mql"``; old name ``mql_stage=``).
 
     Returns
     -------
@@ -126,17 +129,19 @@ def sla(
     NotMeasurableError
         When no lead has an MQL date.
     ParameterError
-        When the funnel has no ``mql_stage`` or the export no first-touch dates.
+        When the funnel has no ``stage``, ``period`` is missing, or the export has no first-touch dates.
     """
-    require_stage(data, mql_stage, "sla()")
-    if tolerance < 0:
-        from ..errors import ParameterError
-
-        raise ParameterError(f"tolerance must be 0 or more; got {tolerance!r}")
+    if period is None:
+        raise ParameterError(
+            f"sla() needs period=, the period mql_target counts MQLs per: one of {list(params.PERIODS)}"
+        )
+    p = params.check(data, what="sla()", by=by, period=period, stage=stage, fiscal_year_start=fiscal_year_start)
+    by, period, mql_stage, fiscal_year_start = p.by, p.period, p.stage, p.fiscal_year_start
+    mql_target = params.non_negative(mql_target, name="mql_target")
+    tolerance = params.non_negative(tolerance, name="tolerance")
     within = to_timedelta(response_within, "response_within")
     longest = to_timedelta(max_response, "max_response")
-    check_choice("period", period, ("W", "M", "Q", "Y"))
-    f = core(data, by_columns(data, by))
+    f = core(data, by)
     mql_at = f[f"{mql_stage}_at"]
     mqls = f[mql_at.notna()]
     undated = int((data.reached(mql_stage) & mql_at.isna()).sum())
@@ -150,7 +155,7 @@ def sla(
     delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
     if undated:
         add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
-    response = _response(data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by))
+    response = _response(data, mqls, mql_stage, within, longest, touches_target, by)
     return SLAResult(
         delivery=declare(delivery, **DELIVERY_UNITS),
         response=declare(response, **RESPONSE_UNITS),

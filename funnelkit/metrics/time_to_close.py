@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
@@ -13,7 +14,6 @@ from ..schema import TIMESTAMP, stage_column
 from ..units import Unit, declare
 from ._common import (
     add_note,
-    by_columns,
     check_choice,
     core,
     counted,
@@ -35,8 +35,12 @@ def _start_column(data: Dataset, start: str) -> str:
         return fn.OPPORTUNITY_CREATED_AT
     if start == "lead":
         return stage_column(data.stages.first)
-    check_choice("start", start, ("opportunity", "lead", *data.stages.names))
-    return stage_column(start)
+    return stage_column(check_choice("from_stage", start, start_choices(data)))
+
+
+def start_choices(data: Dataset) -> tuple[str, ...]:
+    """What days to close can be counted from: deal creation, lead creation, or entry into a stage."""
+    return tuple(dict.fromkeys(("opportunity", "lead", *data.stages.names)))
 
 
 def describe_start(data: Dataset, start: str) -> str:
@@ -86,13 +90,14 @@ def _no_start_dates(data: Dataset, start: str) -> NotMeasurableError:
     others = [(name, n) for name, n in start_options(data) if n and name != start]
     if others:
         ways = ", or ".join(
-            f"start={name!r} ({describe_start(data, name)}) for {n:,} deal{'s' * (n != 1)}" for name, n in others[:3]
+            f"from_stage={name!r} ({describe_start(data, name)}) for {n:,} deal{'s' * (n != 1)}"
+            for name, n in others[:3]
         )
         instead = f"time to close can be measured from {ways}"
     else:
         instead = "no other start date is filled either: map a created date or stage dates for the deals"
     return NotMeasurableError(
-        f"time to close from start={start!r} needs {what}, which no deal in this export has; {instead}",
+        f"time to close with from_stage={start!r} needs {what}, which no deal in this export has; {instead}",
         missing=(column,),
     )
 
@@ -140,10 +145,11 @@ def _left_out_note(table: pd.DataFrame, left_out: list[str]) -> pd.DataFrame:
     return table
 
 
+@params.renamed(start="from_stage")
 def time_to_close(
     data: Dataset,
     *,
-    start: str = "opportunity",
+    from_stage: str = "opportunity",
     by=None,
     period: str | None = None,
     fiscal_year_start: int = 1,
@@ -153,10 +159,12 @@ def time_to_close(
     Parameters
     ----------
     data : Dataset
-    start : str
+    from_stage : str
         Count from opportunity creation (``"opportunity"``, default), from
         lead creation (``"lead"``), or from entry into any named stage (for an
-        export without deal creation dates, e.g. ``"engaging"``).
+        export without deal creation dates, e.g. ``"engaging"``). Its old
+        name ``start=`` works until the next release, with a DeprecationWarning
+        (``start`` and ``end`` name dates everywhere else).
     by : str or list of str, optional
     period : {"W", "M", "Q", "Y"}, optional
         Period of the start date (a cohort of deals).
@@ -175,7 +183,7 @@ def time_to_close(
     Raises
     ------
     NotMeasurableError
-        When no deal has a ``start`` date (the message names the ``start=``
+        When no deal has a ``from_stage`` date (the message names the ``from_stage=``
         that would work and for how many deals), or the export has no deals.
 
     Examples
@@ -186,8 +194,9 @@ def time_to_close(
      n  n_closed  n_censored  closed_median
      3         2           1           28.5
     """
-    by = by_columns(data, by)
-    frame, left_out = _durations(data, start, by)
+    p = params.check(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
+    frame, left_out = _durations(data, check_choice("from_stage", from_stage, start_choices(data)), by)
     keys = group_keys(frame, by)
     if period:
         keys["period"] = period_labels(frame["_begin"], period, fiscal_year_start=fiscal_year_start)
@@ -217,8 +226,16 @@ def time_to_close(
     return declare(_left_out_note(out, left_out), **DURATION_UNITS)
 
 
-def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFrame:
+@params.renamed(start="from_stage")
+def km_curve(data: Dataset, *, from_stage: str = "opportunity", by=None) -> pd.DataFrame:
     """Kaplan-Meier curve of time to close: share of deals still open after ``days``.
+
+    Parameters
+    ----------
+    data : Dataset
+    from_stage : str
+        What days are counted from, as in :func:`time_to_close` (old name ``start=``).
+    by : str or list of str, optional
 
     Returns
     -------
@@ -231,8 +248,8 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
     NotMeasurableError
         As :func:`time_to_close`.
     """
-    by = by_columns(data, by)
-    frame, left_out = _durations(data, start, by)
+    by = params.check(data, by=by).by
+    frame, left_out = _durations(data, check_choice("from_stage", from_stage, start_choices(data)), by)
     keys = group_keys(frame, by)
     table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
     groups = table.groupby(by, dropna=False) if by else [((), table)]
@@ -282,7 +299,7 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
             sql opportunity  2     4.0
     opportunity         won  1    34.0
     """
-    by = by_columns(data, by)
+    by = params.check(data, by=by).by
     f = data.funnel
     entries = _first_entries(data).reindex(f[fn.ENTITY_ID].to_numpy())
     keys = group_keys(f, by).reset_index(drop=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..units import Unit, declare
-from ._common import add_note, by_columns, core, counted, days_between, group_keys, period_labels
+from ._common import add_note, core, counted, days_between, group_keys, period_labels
 from ._money import choose_currency, won_without_amount
 
 #: Units of the columns of :func:`velocity`.
@@ -19,7 +20,12 @@ VELOCITY_UNITS = dict(opportunities=Unit.COUNT, won=Unit.COUNT, closed=Unit.COUN
 
 
 def velocity(
-    data: Dataset, *, period: str = "Q", by=None, currency: str | None = None, fiscal_year_start: int = 1
+    data: Dataset,
+    *,
+    period: str = params.DEFAULT_PERIOD,
+    by=params.DEFAULT_BY,
+    currency: str | None = None,
+    fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
     """Sales velocity per period of opportunity creation.
 
@@ -56,7 +62,8 @@ def velocity(
     NotMeasurableError
         When no opportunity has a created date (or there are none).
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=params.period(period, required=True), fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
     f = core(data, by)
     opps = f[f[fn.OPPORTUNITY_CREATED_AT].notna()]
     left_out = _require_created(f, opps)

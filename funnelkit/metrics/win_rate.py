@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..units import Unit, declare
-from ._common import add_note, by_columns, core, counted, date_window, days_between, group_keys, period_labels
+from ._common import add_note, core, counted, date_window, days_between, group_keys, period_labels
 
 #: Units of the columns of :func:`win_rate`.
 WIN_RATE_UNITS = dict(won=Unit.COUNT, lost=Unit.COUNT, closed=Unit.COUNT, stalled=Unit.COUNT, rate=Unit.RATE,
@@ -73,7 +74,9 @@ def win_rate(
      won  lost  rate
        1     1   0.5
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=period, start=start, end=end, fiscal_year_start=fiscal_year_start)
+    by, period, start, end, fiscal_year_start = p.by, p.period, p.start, p.end, p.fiscal_year_start
+    stall_days = params.non_negative(stall_days, name="stall_days")
     f = core(data, by)
     closed = date_window(f[f[fn.IS_CLOSED]], fn.CLOSED_AT, start, end)
     if not len(closed):
@@ -114,7 +117,7 @@ def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
     if start is not None or end is not None:
         closed = int(f[fn.IS_CLOSED].sum())
         return NotMeasurableError(
-            f"no deal closed between start={start!r} and end={end!r} ({closed:,} closed at other times"
+            f"no deal closed between start={_day(start)} and end={_day(end)} ({closed:,} closed at other times"
             f"{' or have no close date' if f.loc[f[fn.IS_CLOSED], fn.CLOSED_AT].isna().any() else ''})",
             missing=(fn.CLOSED_AT,),
         )
@@ -122,6 +125,10 @@ def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
         f"the win rate needs closed deals, and none of the {counted(deals, 'deal')} has closed (won or lost) yet",
         missing=(fn.IS_CLOSED,),
     )
+
+
+def _day(moment) -> str:
+    return "(none)" if moment is None else f"{moment:%Y-%m-%d}"
 
 
 def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFrame:
