@@ -45,9 +45,9 @@ def metric_suite(data: fk.Dataset) -> dict[str, float]:
         "fk.win_rate(by=source, period=Q)": lambda: fk.win_rate(data, by="source", period="Q", stall_days=90),
         "fk.time_to_close(by=source)": lambda: fk.time_to_close(data, by="source"),
         "fk.km_curve(by=source)": lambda: fk.km_curve(data, by="source"),
-        "fk.lead_value(by=source)": lambda: fk.lead_value(data),
-        "fk.drift(win_rate, by=source)": lambda: fk.drift(data, metric="win_rate"),
-        "fk.sla(mql_target=1000)": lambda: fk.sla(data, mql_target=1000),
+        "fk.lead_value(by=source)": lambda: fk.lead_value(data, by="source"),
+        "fk.drift(win_rate, by=source)": lambda: fk.drift(data, metric="win_rate", by="source"),
+        "fk.sla(mql_target=1000)": lambda: fk.sla(data, mql_target=1000, period="M"),
         "fk.velocity(period=Q)": lambda: fk.velocity(data),
         "fk.review() (all funnel-review sections)": lambda: fk.review(data),
     }

@@ -41,6 +41,25 @@ class Column:
     always: bool = True
 
 
+# Canonical columns the view carries over from the leads and opportunities tables, named here too so
+# that metrics take every funnel column's name from this one declaration.
+LEAD_ID = s.LEAD_ID
+OPPORTUNITY_ID = s.OPPORTUNITY_ID
+SOURCE = s.SOURCE
+OWNER = s.OWNER
+IS_CLOSED = s.IS_CLOSED
+IS_WON = s.IS_WON
+CLOSED_AT = s.CLOSED_AT
+AMOUNT = s.AMOUNT
+CURRENCY = s.CURRENCY
+FIRST_TOUCH_AT = s.FIRST_TOUCH_AT
+TOUCHES = s.TOUCHES
+DISQUALIFIED_AT = s.DISQUALIFIED_AT
+DISQUALIFY_REASON = s.DISQUALIFY_REASON
+IS_DISQUALIFIED = s.IS_DISQUALIFIED
+STATUS = s.STATUS
+LOST_REASON = s.LOST_REASON
+# Columns the view itself makes.
 ENTITY_ID = "entity_id"
 ENTITY = "entity"
 SOURCE_BASIS = "source_basis"
@@ -242,20 +261,20 @@ def build_funnel(
         opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
     out[s.SOURCE] = coalesce_text(lead_source, opp_source)
     basis = np.where(lead_source.notna(), 0, np.where(opp_source.notna(), 1, -1))
-    out["source_basis"] = labels(basis, ["lead", "opportunity"], rows.index)
+    out[SOURCE_BASIS] = labels(basis, ["lead", "opportunity"], rows.index)
     lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")
     out[s.OWNER] = _coalesce(opp_owner, lead_owner, rows.index)
     for at in stages.columns:
         out[at] = times[at]
-    out["entry_index"] = entry
-    out["furthest_index"] = furthest
-    out["furthest_stage"] = labels(np.clip(furthest, 0, n - 1), names, rows.index)
-    out["skipped_stages"] = skipped
+    out[ENTRY_INDEX] = entry
+    out[FURTHEST_INDEX] = furthest
+    out[FURTHEST_STAGE] = labels(np.clip(furthest, 0, n - 1), names, rows.index)
+    out[SKIPPED_STAGES] = skipped
     closed = _bool(col(f"opp__{s.IS_CLOSED}"), rows.index)
     won = _bool(col(f"opp__{s.IS_WON}"), rows.index)
     out[s.IS_CLOSED] = closed
     out[s.IS_WON] = won
-    out["is_lost"] = closed & ~won
+    out[IS_LOST] = closed & ~won
     out[s.CLOSED_AT] = _coalesce(col(f"opp__{s.CLOSED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
     out[s.AMOUNT] = _coalesce(col(f"opp__{s.AMOUNT}"), None, rows.index, dtype="float64")
     out[s.CURRENCY] = _coalesce(col(f"opp__{s.CURRENCY}"), None, rows.index)
@@ -266,7 +285,7 @@ def build_funnel(
         out[s.IS_DISQUALIFIED] = out[s.IS_DISQUALIFIED].fillna(False).astype(bool)
     elif s.DISQUALIFIED_AT in out:  # tables built by hand, without the loader's flag
         out[s.IS_DISQUALIFIED] = out[s.DISQUALIFIED_AT].notna()
-    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
+    out[OPPORTUNITY_CREATED_AT] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
     out[s.LOST_REASON] = _coalesce(col(f"opp__{s.LOST_REASON}"), None, rows.index)
     canonical = set(s.LEAD_COLUMNS) | set(s.OPPORTUNITY_COLUMNS) | set(stages.columns)
     for c in leads.columns:

@@ -27,7 +27,7 @@ from .metrics import (
     time_to_close,
     win_rate,
 )
-from .metrics._common import NOTE, days_between
+from .metrics._common import NOTE, by_columns, days_between
 from .metrics._money import NO_CURRENCY, currencies, currency_names, won_without_amount
 from .metrics.time_to_close import _start_column, default_start, describe_start
 from .schema import stage_column, stage_label
@@ -115,7 +115,8 @@ def review(
     """
     if not len(data.funnel):
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to review")
-    if by not in data.funnel.columns or data.funnel[by].nunique() < 1:
+    by = (by_columns(data, by) or [None])[0]  # a column the data lacks is an error, as in every metric
+    if by is not None and data.funnel[by].nunique() < 1:
         by = None
     sections: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
@@ -159,10 +160,10 @@ def review(
     if has_closed:
         attempt(
             "time_to_close",
-            lambda: time_to_close(data, by=by, start=start),
+            lambda: time_to_close(data, by=by, from_stage=start),
             "no deal has a start date",
         )
-        attempt("km", lambda: km_curve(data, by=by, start=start), "no deal has a start date")
+        attempt("km", lambda: km_curve(data, by=by, from_stage=start), "no deal has a start date")
     else:
         skipped["time_to_close"] = no_closed
     if not (f["entity"] == "lead").any():

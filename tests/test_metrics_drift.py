@@ -29,7 +29,7 @@ def test_planted_drift_is_flagged_and_the_flat_sources_are_not(generated):
 
 
 def test_drift_against_the_first_quarter_keeps_flagging_after_the_change(generated):
-    table = fk.drift(generated, metric="conversion", from_stage="mql", to_stage="sql", compare_to="first")
+    table = fk.drift(generated, metric="conversion", from_stage="mql", to_stage="sql", by="source", compare_to="first")
     social = table[table["source"] == "Paid Social"].set_index("period")
     assert social.loc[["2025 Q1", "2025 Q2", "2025 Q3"], "significant"].all()
     assert not social.loc[["2024 Q2", "2024 Q3", "2024 Q4"], "significant"].any()
@@ -111,7 +111,7 @@ def test_mix_only_change_is_all_mix():
     # rates fixed at 0.2 (A) and 0.6 (B); B's share grows from 20% to 80%
     data = _two_group_deals([("2025-01-15", {"A": (80, 0.2), "B": (20, 0.6)}),
                              ("2025-04-15", {"A": (20, 0.2), "B": (80, 0.6)})])  # fmt: skip
-    total = fk.mix_decomposition(data, metric="win_rate", current="2025 Q2", previous="2025 Q1")
+    total = fk.mix_decomposition(data, metric="win_rate", by="source", current="2025 Q2", previous="2025 Q1")
     total = total.set_index("source").loc["(total)"]
     assert (total["rate_previous"], total["rate_current"]) == pytest.approx((0.28, 0.52))  # 0.28 -> 0.52: all mix
     assert total["mix_effect"] == pytest.approx(0.24)
@@ -122,7 +122,9 @@ def test_mix_and_rate_split_worked_by_hand():
     # A: 50% share at 0.2 -> 25% at 0.4; B: 50% at 0.6 -> 75% at 0.6. Overall 0.40 -> 0.55.
     data = _two_group_deals([("2025-01-15", {"A": (50, 0.2), "B": (50, 0.6)}),
                              ("2025-04-15", {"A": (40, 0.4), "B": (120, 0.6)})])  # fmt: skip
-    table = fk.mix_decomposition(data, metric="win_rate", current="2025 Q2", previous="2025 Q1").set_index("source")
+    table = fk.mix_decomposition(data, metric="win_rate", by="source", current="2025 Q2", previous="2025 Q1").set_index(
+        "source"
+    )
     # mix: A (-0.25)(0.3) + B (+0.25)(0.6) = 0.075; rate: A (+0.2)(0.375) + B (0)(0.625) = 0.075
     assert table.loc["(total)", ["mix_effect", "rate_effect"]].tolist() == pytest.approx([0.075, 0.075])
     assert table.loc["(total)", "total_change"] == pytest.approx(0.15)
@@ -131,4 +133,4 @@ def test_mix_and_rate_split_worked_by_hand():
 
 def test_mix_decomposition_names_missing_periods(generated):
     with pytest.raises(fk.ParameterError, match="not in the data"):
-        fk.mix_decomposition(generated, current="2030 Q1", previous="2029 Q4")
+        fk.mix_decomposition(generated, by="source", current="2030 Q1", previous="2029 Q4")

@@ -108,6 +108,6 @@ def test_closed_median_and_won_revenue_by_source(data, sql):
         .df()
         .set_index("source")
     )
-    value = fk.lead_value(data, matured_only=False).set_index("source")
+    value = fk.lead_value(data, by="source", matured_only=False).set_index("source")
     assert value["leads"].to_dict() == revenue["leads"].to_dict()
     assert value["won_revenue"].to_dict() == pytest.approx(revenue["won_revenue"].to_dict(), rel=1e-12)

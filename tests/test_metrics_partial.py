@@ -109,16 +109,16 @@ def every_metric(data: fk.Dataset) -> dict:
         "dropoff": lambda: fk.dropoff(data, by="source"),
         "win rate": lambda: fk.win_rate(data, by="source", period="Q", stall_days=30),
         "time to close": lambda: fk.time_to_close(data),
-        "time to close from the lead": lambda: fk.time_to_close(data, start="lead", by="source", period="Q"),
+        "time to close from the lead": lambda: fk.time_to_close(data, from_stage="lead", by="source", period="Q"),
         "km curve": lambda: fk.km_curve(data, by="source"),
         "stage durations": lambda: fk.stage_durations(data),
-        "lead value": lambda: fk.lead_value(data),
+        "lead value": lambda: fk.lead_value(data, by="source"),
         "velocity": lambda: fk.velocity(data),
         "drift of the win rate": lambda: fk.drift(data, metric="win_rate"),
         "drift of a step": lambda: fk.drift(data, metric="conversion", from_stage=first, to_stage=second),
         "drift of time to close": lambda: fk.drift(data, metric="time_to_close", by=None),
         "mix": lambda: fk.mix_decomposition(data, current="2025 Q2", previous="2025 Q1"),
-        "sla": lambda: fk.sla(data, mql_target=3, touches_target=2),
+        "sla": lambda: fk.sla(data, mql_target=3, period="M", touches_target=2),
         "plan": lambda: fk.plan(quota=10_000, data=data),
         "plan with a deal size": lambda: fk.plan(quota=10_000, deal_size=500, data=data, by="source"),
         "qualify": lambda: fk.qualify(data, "source == 'Web'"),
@@ -353,10 +353,11 @@ def test_time_to_close_names_the_start_that_works(deals_without_created_date):
     with pytest.raises(fk.NotMeasurableError) as caught:
         fk.time_to_close(deals_without_created_date)
     assert str(caught.value) == (
-        "time to close from start='opportunity' needs the opportunities' created date (created_at), which no "
-        "deal in this export has; time to close can be measured from start='lead' (the lead's creation) for 3 deals"
+        "time to close with from_stage='opportunity' needs the opportunities' created date (created_at), which no "
+        "deal in this export has; time to close can be measured from from_stage='lead' (the lead's creation) for "
+        "3 deals"
     )
-    row = fk.time_to_close(deals_without_created_date, start="lead").iloc[0]
+    row = fk.time_to_close(deals_without_created_date, from_stage="lead").iloc[0]
     assert (row["n"], row["n_closed"], row["n_censored"], row["closed_median"]) == (3, 2, 1, 60.5)
 
 
@@ -404,7 +405,7 @@ def test_maven_prospecting_to_engaging_has_one_rate_in_both_charts(maven):
 
 
 def test_maven_time_to_close_counts_from_engaging(maven):
-    with pytest.raises(fk.NotMeasurableError, match=r"start='engaging' \(entry into engaging\) for 8,300 deals"):
+    with pytest.raises(fk.NotMeasurableError, match=r"from_stage='engaging' \(entry into engaging\) for 8,300 deals"):
         fk.time_to_close(maven)
     result = fk.review(maven)
     assert result.notes["time_to_close"][0] == (

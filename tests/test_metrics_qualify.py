@@ -14,7 +14,7 @@ def data():
 
 
 def test_a_rule_against_the_current_definition(data):
-    table = fk.qualify(data, "source == 'B'")
+    table = fk.qualify(data, "source == 'B'", period="M")
     overall = table[table["period"] == "(all)"].set_index("definition")
     # rule: L4 (lost), L5 (open), L6 (won); current MQLs: L1, L2, L4, L5, L6
     assert overall.loc["rule", ["leads", "opportunities", "won"]].tolist() == [3, 3, 1]

@@ -25,7 +25,7 @@ def test_delivery_against_the_commitment(data):
 
 
 def test_response_time_and_follow_up(data):
-    result = fk.sla(data, mql_target=2, touches_target=3)
+    result = fk.sla(data, mql_target=2, period="M", touches_target=3)
     response = result.response.iloc[0]
     assert response[["mqls", "touched", "within_target", "within_max", "never_touched"]].tolist() == [5, 4, 2, 3, 1]
     assert response["median_minutes"] == pytest.approx(32.5)  # of 10, 20, 45, 2,880 minutes
@@ -33,35 +33,38 @@ def test_response_time_and_follow_up(data):
     assert response["never_touched_rate"] == pytest.approx(1 / 5)
     assert response["within_target_ci_low"] < 0.4 < response["within_target_ci_high"]
     assert response["followed_up"] == 2  # L1 (3 touches) and L4 (4)
-    tight = fk.sla(data, mql_target=2, response_within="15min", max_response="1h").response.iloc[0]
+    tight = fk.sla(data, mql_target=2, period="M", response_within="15min", max_response="1h").response.iloc[0]
     assert (tight["within_target"], tight["within_max"]) == (1, 3)
 
 
 def test_rejected_leads_with_reasons(data):
-    result = fk.sla(data, mql_target=2)
+    result = fk.sla(data, mql_target=2, period="M")
     assert result.feedback.to_dict("records") == [{"reason": "No budget", "mqls": 1}]
     assert "periods on target" in result.summary["measure"].tolist()
 
 
 def test_response_by_owner(data):
-    response = fk.sla(data, mql_target=2, by="owner").response.set_index("owner")
+    response = fk.sla(data, mql_target=2, period="M", by="owner").response.set_index("owner")
     assert response["mqls"].to_dict() == {"ann": 3, "bob": 2}
     assert response.loc["bob", "never_touched"] == 1
 
 
 def test_bad_parameters_name_the_parameter(data):
     with pytest.raises(fk.ParameterError, match="response_within must be a duration"):
-        fk.sla(data, mql_target=2, response_within="soon")
+        fk.sla(data, mql_target=2, period="M", response_within="soon")
     with pytest.raises(fk.ParameterError, match="tolerance must be 0 or more"):
-        fk.sla(data, mql_target=2, tolerance=-0.1)
+        fk.sla(data, mql_target=2, period="M", tolerance=-0.1)
     with pytest.raises(fk.ParameterError, match="period must be one of"):
         fk.sla(data, mql_target=2, period="D")
+    # the target is MQLs per period: a period left out is never guessed
+    with pytest.raises(fk.ParameterError, match=r"sla\(\) needs period=, the period mql_target counts MQLs per"):
+        fk.sla(data, mql_target=2)
 
 
 def test_sla_on_data_that_cannot_support_it_says_why(data_dir):
     pipedrive = fk.load(data_dir / "pipedrive", cache=False)
     with pytest.raises(fk.ParameterError, match="needs the column 'first_touch_at'"):
-        fk.sla(pipedrive, mql_target=10)
+        fk.sla(pipedrive, mql_target=10, period="M")
     opportunity_only = deals(["2025-01-01"], [None], as_of="2025-02-01")
     with pytest.raises(fk.ParameterError, match="needs the stage 'mql'"):
-        fk.sla(opportunity_only, mql_target=10)
+        fk.sla(opportunity_only, mql_target=10, period="M")

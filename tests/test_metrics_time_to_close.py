@@ -52,7 +52,7 @@ def test_km_curve_steps_down_at_each_close(data):
 
 
 def test_time_to_close_from_lead_creation(data):
-    row = fk.time_to_close(data, start="lead").iloc[0]
+    row = fk.time_to_close(data, from_stage="lead").iloc[0]
     # from lead creation: L1 40 days, L4 22, L6 34; L5 open for 89 days
     assert row["closed_median"] == 34.0
     assert (row["n"], row["n_censored"]) == (4, 1)
@@ -66,9 +66,15 @@ def test_time_to_close_by_source_and_period(data):
     assert row["median"] == 30.0 and np.isnan(row["q75"])
 
 
-def test_start_must_be_known(data):
-    with pytest.raises(fk.ParameterError, match="start must be one of"):
-        fk.time_to_close(data, start="first_touch")
+def test_from_stage_must_be_known(data):
+    with pytest.raises(fk.ParameterError, match="from_stage must be one of .*'opportunity', 'lead', 'mql'"):
+        fk.time_to_close(data, from_stage="first_touch")
+
+
+def test_the_old_name_start_still_works_with_a_deprecation_warning(data):
+    with pytest.warns(DeprecationWarning, match="start= is now named from_stage="):
+        old = fk.time_to_close(data, start="lead")
+    pd.testing.assert_frame_equal(old, fk.time_to_close(data, from_stage="lead"))
 
 
 def test_stage_durations(data):

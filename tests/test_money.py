@@ -341,7 +341,7 @@ def blank(tmp_path) -> fk.Dataset:
 
 def test_a_won_deal_without_amount_counts_as_won_but_not_in_revenue(blank):
     assert blank.quarantine.empty
-    value = fk.lead_value(blank, matured_only=False).iloc[0]
+    value = fk.lead_value(blank, by="source", matured_only=False).iloc[0]
     assert value[["source", "currency", "leads", "won", "won_without_amount", "won_revenue"]].tolist() == [
         "Web",
         "USD",

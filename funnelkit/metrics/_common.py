@@ -7,12 +7,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .._arrow import labels as text_labels
 from ..dataset import Dataset
 from ..errors import ParameterError
 from ..schema import stage_column
 
-PERIODS = ("W", "M", "Q", "Y")
+PERIODS = params.PERIODS
 
 #: Column that says, on the rows of a metric's table that could not be measured in full, why.
 #: A table has it only when some row needs it; a metric that can measure nothing raises
@@ -20,30 +22,18 @@ PERIODS = ("W", "M", "Q", "Y")
 NOTE = "note"
 
 
-def check_choice(name: str, value, allowed: Iterable) -> None:
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise ParameterError(f"{name} must be one of {list(allowed)}; got {value!r}")
+def check_choice(name: str, value, allowed: Iterable) -> str:
+    """``value`` as written in ``allowed`` (any case), else a ParameterError with a "did you mean"."""
+    return params.choice(name, value, allowed)
 
 
 def by_columns(data: Dataset, by) -> list[str]:
-    """``by`` as a list of funnel columns, each checked to exist."""
-    if by is None:
-        return []
-    columns = [by] if isinstance(by, str) else list(by)
-    funnel = data.funnel
-    missing = [c for c in columns if c not in funnel.columns]
-    if missing:
-        choices = [c for c in funnel.columns if not c.endswith("_at") and not c.endswith("_index")]
-        raise ParameterError(f"by={missing} is not a column of the data; choose from {choices}")
-    return columns
+    """``by`` as a list of funnel columns, each checked to exist (see :func:`funnelkit._params.by`)."""
+    return params.by(data, by)
 
 
-CORE_COLUMNS = (
-    "entity_id", "entity", "lead_id", "opportunity_id", "source", "owner", "entry_index", "furthest_index",
-    "furthest_stage", "skipped_stages", "is_closed", "is_won", "is_lost", "closed_at", "amount", "currency",
-    "first_touch_at", "touches", "disqualified_at", "disqualify_reason", "is_disqualified", "opportunity_created_at",
-)  # fmt: skip
+#: The funnel columns metrics read (the declared view without the text that only describes an entity).
+CORE_COLUMNS = tuple(c.name for c in fn.COLUMNS if c.name not in (fn.SOURCE_BASIS, fn.STATUS, fn.LOST_REASON))
 
 
 def core(data: Dataset, by=(), *, columns=None) -> pd.DataFrame:
@@ -83,9 +73,8 @@ def period_labels(stamps: pd.Series, period: str, *, fiscal_year_start: int = 1)
     >>> period_labels(s, "Q", fiscal_year_start=2).tolist()
     ['FY2025 Q4', 'FY2026 Q1', 'FY2026 Q4']
     """
-    check_choice("period", period, PERIODS)
-    if not 1 <= int(fiscal_year_start) <= 12:
-        raise ParameterError(f"fiscal_year_start must be a month number 1-12; got {fiscal_year_start!r}")
+    period = params.period(period, required=True)
+    fiscal_year_start = params.fiscal_year_start(fiscal_year_start)
     # Label each distinct period once: a million timestamps fall in a few dozen quarters.
     if period == "W":
         key = (stamps.dt.normalize() - pd.to_timedelta(stamps.dt.day_of_week, unit="D")).dt.tz_localize(None)
@@ -214,7 +203,7 @@ def own_dates(frame: pd.DataFrame, stage: str, later: str) -> pd.Series:
     no stage, or whose two dates differ, has its own date.
     """
     a_at, b_at = frame[stage_column(stage)], frame[stage_column(later)]
-    return a_at.notna() & ((frame["skipped_stages"] == 0) | (a_at != b_at).fillna(True))
+    return a_at.notna() & ((frame[fn.SKIPPED_STAGES] == 0) | (a_at != b_at).fillna(True))
 
 
 def date_origin(data: Dataset, stage: str) -> str:
@@ -237,9 +226,9 @@ def date_origin(data: Dataset, stage: str) -> str:
     return f"a date for the {stage} stage ({stage_column(stage)})"
 
 
-def require_stage(data: Dataset, stage: str, what: str) -> None:
-    if stage not in data.stages.names:
-        raise ParameterError(f"{what} needs the stage {stage!r}, but this data's funnel is {list(data.stages.names)}")
+def require_stage(data: Dataset, stage: str, what: str) -> str:
+    """``stage`` as the funnel names it (any case), or a ParameterError saying ``what`` needs it."""
+    return params.stage(data, stage, what=what)
 
 
 def require_column(data: Dataset, column: str, what: str) -> pd.Series:

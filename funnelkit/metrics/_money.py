@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import funnel as fn
 from ..errors import ParameterError
 
 #: How amounts without a currency are named beside amounts that have one.
@@ -24,7 +25,7 @@ NO_CURRENCY = "no currency"
 
 def currencies(frame: pd.DataFrame) -> list[str | None]:
     """The distinct currencies of the rows that carry an amount (``None``: amounts without one), sorted."""
-    with_amount = frame.loc[frame["amount"].notna(), "currency"]
+    with_amount = frame.loc[frame[fn.AMOUNT].notna(), fn.CURRENCY]
     found: list[str | None] = sorted(with_amount.dropna().unique().tolist())
     if with_amount.isna().any():
         found.append(None)
@@ -86,12 +87,12 @@ def choose_currency(frame: pd.DataFrame, currency: str | None, *, what: str) -> 
         raise ParameterError(f"{what}: currency={currency!r}, but this data's amounts are in {currency_names(found)}")
     if len(found) == 1:
         return currency, None
-    return currency, frame["currency"].eq(currency).fillna(False).to_numpy(dtype=bool)
+    return currency, frame[fn.CURRENCY].eq(currency).fillna(False).to_numpy(dtype=bool)
 
 
 def won_without_amount(frame: pd.DataFrame) -> pd.Series:
     """Won deals whose amount is blank: won, but in no revenue figure."""
-    return frame["is_won"].astype(bool) & frame["amount"].isna()
+    return frame[fn.IS_WON].astype(bool) & frame[fn.AMOUNT].isna()
 
 
 def without_amount_note(count: int) -> str:

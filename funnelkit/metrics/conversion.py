@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import (
     add_note,
-    by_columns,
     check_choice,
     core,
     date_origin,
@@ -27,6 +29,13 @@ from ._common import (
 from ._money import currencies
 
 BASES = ("cohort", "period")
+
+#: Units of the columns of :func:`conversion` (and :func:`overall_conversion`).
+CONVERSION_UNITS = dict(entered=Unit.COUNT, converted=Unit.COUNT, rate=Unit.RATE, ci_low=Unit.RATE, ci_high=Unit.RATE,
+                        cumulative_rate=Unit.RATE, horizon_days=Unit.DAYS)  # fmt: skip
+#: Units of the columns of :func:`dropoff`.
+DROPOFF_UNITS = dict(reached=Unit.COUNT, stopped=Unit.COUNT, lost=Unit.COUNT, disqualified=Unit.COUNT,
+                     still_open=Unit.COUNT, stopped_share=Unit.RATE, lost_value=Unit.MONEY)  # fmt: skip
 
 
 def conversion(
@@ -114,10 +123,12 @@ def conversion(
      entered  converted  rate
            4          3  0.75
     """
-    check_choice("basis", basis, BASES)
+    p = params.check(data, by=by, period=period, from_stage=from_stage, to_stage=to_stage, start=start, end=end,
+                     fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, start, end, fiscal_year_start = p.by, p.period, p.start, p.end, p.fiscal_year_start
+    basis = check_choice("basis", basis, BASES)
     window = to_timedelta(window, "window")
-    by = by_columns(data, by)
-    pairs = stage_pairs(data, from_stage, to_stage)
+    pairs = stage_pairs(data, p.from_stage, p.to_stage)
     _require_some_dates(data, pairs)
     parts = []
     for a, b in pairs:
@@ -125,7 +136,7 @@ def conversion(
             parts.append(_cohort_step(data, a, b, window, by, period, start, end, fiscal_year_start))
         else:
             parts.append(_period_step(data, a, b, by, period, start, end, fiscal_year_start))
-    return pd.concat(parts, ignore_index=True)
+    return declare(pd.concat(parts, ignore_index=True), **CONVERSION_UNITS)
 
 
 def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
@@ -143,7 +154,7 @@ def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
     from_stage to_stage  entered  converted
           lead      won        6          1
     """
-    names = data.stages.names
+    names = params.dataset(data).stages.names
     table = conversion(data, from_stage=names[0], to_stage=names[-1], **options)
     if len(table) == 1:
         stats.warn_small(int(table["entered"].iloc[0]), f"the overall {names[0]} -> {names[-1]} rate")
@@ -169,7 +180,7 @@ def _require_some_dates(data: Dataset, pairs) -> None:
 def _reached(data: Dataset, a: str, b: str, by) -> tuple[pd.DataFrame, np.ndarray]:
     """Every entity that reached ``a`` (its two stage times, ``skipped_stages``, ``by``) and
     whether each reached ``b``."""
-    f = core(data, by, columns=[stage_column(a), stage_column(b), "skipped_stages"])
+    f = core(data, by, columns=[stage_column(a), stage_column(b), fn.SKIPPED_STAGES])
     reached_a = data.reached(a).to_numpy()
     return f[reached_a], data.reached(b).to_numpy()[reached_a]
 
@@ -369,26 +380,26 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     NotMeasurableError
         When the data holds no leads and no deals.
     """
-    by = by_columns(data, by)
+    by = params.check(data, by=by).by
     f = core(data, by)
     if not len(f):
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")
     keys = group_keys(f, by)
     # a status meaning disqualified counts as much as a disqualified date (dated or not)
-    disqualified = f["is_disqualified"].fillna(False) if "is_disqualified" in f else pd.Series(False, index=f.index)
+    disqualified = f[fn.IS_DISQUALIFIED].fillna(False) if fn.IS_DISQUALIFIED in f else pd.Series(False, index=f.index)
     parts = []
     for i, stage in enumerate(data.stages.names):
         reached = data.reached(stage)
-        stopped = reached & (f["furthest_index"] == i)
-        lost = stopped & f["is_lost"]
-        disq = stopped & disqualified & ~f["is_lost"]
+        stopped = reached & (f[fn.FURTHEST_INDEX] == i)
+        lost = stopped & f[fn.IS_LOST]
+        disq = stopped & disqualified & ~f[fn.IS_LOST]
         table = keys.assign(
             reached=reached,
             stopped=stopped,
             lost=lost,
             disqualified=disq,
-            still_open=stopped & ~lost & ~disq & ~f["is_won"],
-            lost_value=f["amount"].where(lost, 0.0).fillna(0.0),
+            still_open=stopped & ~lost & ~disq & ~f[fn.IS_WON],
+            lost_value=f[fn.AMOUNT].where(lost, 0.0).fillna(0.0),
         )
         summed = table.groupby(by, dropna=False).sum().reset_index() if by else table.sum().to_frame().T
         summed.insert(len(by), "stage", stage)
@@ -399,4 +410,4 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     out["lost_value"] = out["lost_value"].astype(float) if len(currencies(f)) <= 1 else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
-    return out
+    return declare(out, **DROPOFF_UNITS)

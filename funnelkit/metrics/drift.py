@@ -5,23 +5,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
-from ._common import by_columns, check_choice, days_between, group_keys, period_labels
+from ..units import Unit, declare
+from ._common import check_choice, days_between, group_keys, period_labels
 from .conversion import conversion
 from .time_to_close import _start_column, default_start
 from .win_rate import win_rate
 
 METRICS = ("conversion", "win_rate", "time_to_close")
+#: The unit of a metric's ``value`` and of its ``change``: a rate moves in points, a duration in days.
+VALUE_UNITS = {"conversion": (Unit.RATE, Unit.POINTS), "win_rate": (Unit.RATE, Unit.POINTS),
+               "time_to_close": (Unit.DAYS, Unit.DAYS)}  # fmt: skip
+#: Units of the columns of :func:`mix_decomposition`.
+MIX_UNITS = dict(share_previous=Unit.RATE, share_current=Unit.RATE, rate_previous=Unit.RATE, rate_current=Unit.RATE,
+                 mix_effect=Unit.POINTS, rate_effect=Unit.POINTS, total_change=Unit.POINTS)  # fmt: skip
 
 
 def drift(
     data: Dataset,
     *,
     metric: str = "win_rate",
-    period: str = "Q",
-    by="source",
+    period: str = params.DEFAULT_PERIOD,
+    by=params.DEFAULT_BY,
     from_stage: str | None = None,
     to_stage: str | None = None,
     alpha: float = 0.05,
@@ -41,7 +50,9 @@ def drift(
         first stage deals have dates for (as :func:`time_to_close` with the
         start :func:`funnelkit.review` uses).
     period : {"W", "M", "Q", "Y"}
+        Default quarters (any case: "q").
     by : str or list of str, optional
+        Funnel columns to compare within (``source``, ``owner``); default none: the whole funnel.
     from_stage, to_stage : str, optional
         The conversion step (default: the first stage to the next).
     alpha : float
@@ -71,10 +82,12 @@ def drift(
     NotMeasurableError
         When no period can be measured (no dated closes, no mature cohort).
     """
-    check_choice("metric", metric, METRICS)
-    check_choice("compare_to", compare_to, ("previous", "first"))
-    check_choice("correction", correction, tuple(stats.CORRECTIONS))
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=params.period(period, required=True), from_stage=from_stage,
+                     to_stage=to_stage, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, from_stage, to_stage, fiscal_year_start = p.by, p.period, p.from_stage, p.to_stage, p.fiscal_year_start
+    metric = check_choice("metric", metric, METRICS)
+    compare_to = check_choice("compare_to", compare_to, ("previous", "first"))
+    correction = check_choice("correction", correction, tuple(stats.CORRECTIONS))
     if metric == "time_to_close":
         table = _durations_by_period(data, by, period, fiscal_year_start)
     else:
@@ -97,7 +110,9 @@ def drift(
         )
     table["p_adjusted"] = stats.CORRECTIONS[correction](table["p_value"])
     table["significant"] = (table["p_adjusted"] < alpha).fillna(False)
-    return table
+    value, change = VALUE_UNITS[metric]
+    return declare(table, n=Unit.COUNT, successes=Unit.COUNT, value=value, previous_value=value, change=change,
+                   ci_low=Unit.RATE, ci_high=Unit.RATE, p_value=Unit.P_VALUE, p_adjusted=Unit.P_VALUE)  # fmt: skip
 
 
 def _baseline(table: pd.DataFrame, by: list[str], compare_to: str) -> pd.DataFrame:
@@ -141,12 +156,12 @@ def _why_empty(metric: str) -> str:
 def _durations_by_period(data, by, period, fiscal_year_start) -> pd.DataFrame:
     f = data.funnel
     begin = _start_column(data, default_start(data))
-    closed = f[f["is_closed"] & f[begin].notna() & f["closed_at"].notna()]
-    days = days_between(closed["closed_at"], closed[begin])
+    closed = f[f[fn.IS_CLOSED] & f[begin].notna() & f[fn.CLOSED_AT].notna()]
+    days = days_between(closed[fn.CLOSED_AT], closed[begin])
     closed = closed[days >= 0]
     days = days[days >= 0]
     keys = group_keys(closed, by)
-    keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
+    keys["period"] = period_labels(closed[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
     grouped = keys.assign(_days=days).groupby([*by, "period"], dropna=False)["_days"]
     out = grouped.agg(n="size", value="median").reset_index()
     out["_sample"] = [group.to_numpy() for _, group in grouped]
@@ -158,11 +173,11 @@ def mix_decomposition(
     *,
     current: str,
     previous: str,
-    by="source",
+    by=params.DEFAULT_BY,
     metric: str = "conversion",
     from_stage: str | None = None,
     to_stage: str | None = None,
-    period: str = "Q",
+    period: str = params.DEFAULT_PERIOD,
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
     """Split the change of an overall rate between two periods into mix and rate effects.
@@ -172,6 +187,20 @@ def mix_decomposition(
     (share change) x (mean rate), ``rate_effect`` = sum of (rate change) x
     (mean share); the two add up to the total change exactly.
 
+    Parameters
+    ----------
+    data : Dataset
+    current, previous : str
+        The two period labels compared ("2025 Q2", "2025 Q1").
+    by : str
+        The one funnel column whose mix is split out (``source``, ``owner``): needed.
+    metric : {"conversion", "win_rate"}
+    from_stage, to_stage : str, optional
+        The conversion step (default: the first stage to the next).
+    period : {"W", "M", "Q", "Y"}
+        Default quarters.
+    fiscal_year_start : int
+
     Returns
     -------
     pandas.DataFrame
@@ -179,9 +208,12 @@ def mix_decomposition(
         column, ``share_previous``, ``share_current``, ``rate_previous``,
         ``rate_current``, ``mix_effect``, ``rate_effect``, ``total_change``.
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=params.period(period, required=True), from_stage=from_stage,
+                     to_stage=to_stage, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, from_stage, to_stage, fiscal_year_start = p.by, p.period, p.from_stage, p.to_stage, p.fiscal_year_start
+    metric = check_choice("metric", metric, ("conversion", "win_rate"))
     if len(by) != 1:
-        raise ParameterError("mix_decomposition needs exactly one by column, e.g. by='source'")
+        raise ParameterError(f"mix_decomposition needs exactly one by column, such as by='source'; got by={by!r}")
     rates = _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
     missing = {current, previous} - set(rates["period"].dropna())
     if missing:
@@ -216,4 +248,4 @@ def mix_decomposition(
         (w_cur * r_cur).sum(),
     ]
     out = pd.concat([out, total])
-    return out.rename_axis(by[0]).reset_index()
+    return declare(out.rename_axis(by[0]).reset_index(), **MIX_UNITS)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import (
-    PERIODS,
     add_note,
-    by_columns,
-    check_choice,
     core,
     counted,
     days_between,
@@ -22,13 +22,20 @@ from ._common import (
 )
 from ._money import currencies, won_without_amount
 
+#: Units of the columns of :func:`lead_value`.
+LEAD_VALUE_UNITS = dict(leads=Unit.COUNT, mqls=Unit.COUNT, won=Unit.COUNT, won_without_amount=Unit.COUNT,
+                        won_revenue=Unit.MONEY, revenue_per_lead=Unit.MONEY, revenue_per_mql=Unit.MONEY,
+                        avg_deal_size=Unit.MONEY, matured_before=Unit.TIMESTAMP, spend=Unit.MONEY,
+                        spend_periods=Unit.COUNT, cost_per_lead=Unit.MONEY, cost_per_won=Unit.MONEY,
+                        roi=Unit.RATIO)  # fmt: skip
+
 
 def lead_value(
     data: Dataset,
     *,
-    by="source",
+    by=params.DEFAULT_BY,
     spend: pd.DataFrame | None = None,
-    spend_period: str = "Q",
+    spend_period: str = params.DEFAULT_PERIOD,
     matured_only: bool = True,
     maturity_days: float | None = None,
     fiscal_year_start: int = 1,
@@ -38,8 +45,9 @@ def lead_value(
     Parameters
     ----------
     data : Dataset
-    by : str or list of str
-        Default ``"source"`` (a lead's original source; see ``source_basis``).
+    by : str or list of str, optional
+        Funnel columns to value leads by, such as ``"source"`` (a lead's
+        original source; see ``source_basis``); default none: every lead together.
     spend : DataFrame, optional
         Marketing spend with columns ``source``, ``period`` and ``spend`` (one
         currency, the revenue's). Needs ``by="source"``. Adds cost per lead,
@@ -89,17 +97,20 @@ def lead_value(
     --------
     >>> import funnelkit as fk
     >>> data = fk.load("tests/data/salesforce_report", cache=False)
-    >>> table = fk.lead_value(data, matured_only=False)
+    >>> table = fk.lead_value(data, by="source", matured_only=False)
     >>> print(table[["source", "leads", "won", "won_revenue"]].to_string(index=False))
         source  leads  won  won_revenue
        Partner      1    0          0.0
     Trade Show      2    1      12345.0
            Web      3    0          0.0
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, fiscal_year_start=fiscal_year_start)
+    by, fiscal_year_start = p.by, p.fiscal_year_start
+    spend_period = params.period(spend_period, name="spend_period", required=True)
+    maturity_days = params.non_negative(maturity_days, name="maturity_days")
     first_at = stage_column(data.stages.first)
-    f = core(data, by, columns=["entity", first_at, "is_won", "amount", "currency", "closed_at", "source"])
-    leads = f[f["entity"].eq("lead") & f[first_at].notna()]
+    f = core(data, by, columns=[fn.ENTITY, first_at, fn.IS_WON, fn.AMOUNT, fn.CURRENCY, fn.CLOSED_AT, fn.SOURCE])
+    leads = f[f[fn.ENTITY].eq("lead") & f[first_at].notna()]
     cutoff = pd.NaT
     if matured_only and len(leads):
         if maturity_days is None:
@@ -112,13 +123,13 @@ def lead_value(
         leads = _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start)
     left_out = _require_leads(f, leads, first_at, cutoff, spend is not None)
     keys = group_keys(leads, by)
-    won = leads["is_won"].astype(bool)
+    won = leads[fn.IS_WON].astype(bool)
     table = keys.assign(
         leads=1,
         won=won.astype(int),
         won_without_amount=won_without_amount(leads).astype(int),
-        won_revenue=leads["amount"].where(won, 0.0).fillna(0.0),
-        _currency=leads["currency"].where(won),
+        won_revenue=leads[fn.AMOUNT].where(won, 0.0).fillna(0.0),
+        _currency=leads[fn.CURRENCY].where(won),
     )
     if "mql" in data.stages.names:
         table["mqls"] = data.reached("mql")[leads.index].astype(int)
@@ -137,12 +148,12 @@ def lead_value(
     out["matured_before"] = cutoff
     if costs is not None:
         out = _with_costs(out, costs)
-    return add_note(out, left_out) if left_out else out
+    return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
 
 
 def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, paid: bool) -> str:
     """Stop when no lead is left to value, saying why; else what was left out, for the ``note``."""
-    all_leads = f["entity"].eq("lead").to_numpy()
+    all_leads = f[fn.ENTITY].eq("lead").to_numpy()
     undated = int((all_leads & f[first_at].isna().to_numpy()).sum())
     if not all_leads.any():
         why = "this export has no leads (it holds opportunities only): load the leads export too"
@@ -167,15 +178,15 @@ def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, 
 
 def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:
     """75th percentile of days from lead creation to a won close (0 when nothing was won)."""
-    won = leads[leads["is_won"]]
-    lags = days_between(won["closed_at"], won[first_at]).dropna()
+    won = leads[leads[fn.IS_WON]]
+    lags = days_between(won[fn.CLOSED_AT], won[first_at]).dropna()
     return float(np.quantile(lags, 0.75)) if len(lags) else 0.0
 
 
 def _split_currencies(table, by, out, found: list) -> pd.DataFrame:
     """One row per group, or per group and currency when won revenue is in several (``found``)."""
     if len(found) <= 1:
-        out.insert(len(by), "currency", found[0] if found else None)
+        out.insert(len(by), fn.CURRENCY, found[0] if found else None)
         return out
     # several currencies: revenue per currency (won deals of no known currency on a row of their
     # own), lead counts repeated on each row
@@ -185,25 +196,24 @@ def _split_currencies(table, by, out, found: list) -> pd.DataFrame:
         .groupby([*by, "_currency"], dropna=False)[money]
         .sum()
         .reset_index()
-        .rename(columns={"_currency": "currency"})
+        .rename(columns={"_currency": fn.CURRENCY})
     )
     counts = out.drop(columns=money)
     merged = counts.merge(revenue, on=by, how="left") if by else counts.merge(revenue, how="cross")
     merged[money] = merged[money].fillna(0)  # a group without won deals
     merged[["won", "won_without_amount"]] = merged[["won", "won_without_amount"]].astype("int64")
-    return merged[[*by, "currency", *[c for c in out.columns if c not in by]]]
+    return merged[[*by, fn.CURRENCY, *[c for c in out.columns if c not in by]]]
 
 
 def _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff) -> pd.DataFrame:
     """Spend rows checked and, with a maturity cut-off, only periods that ended before it."""
-    required = {"source", "period", "spend"}
+    required = {fn.SOURCE, "period", "spend"}
     if not isinstance(spend, pd.DataFrame) or not required <= set(spend.columns):
         got = list(spend.columns) if isinstance(spend, pd.DataFrame) else type(spend).__name__
         raise ParameterError(f"spend must be a DataFrame with columns {sorted(required)}; got {got}")
-    if by != ["source"]:
+    if by != [fn.SOURCE]:
         raise ParameterError(f"spend is given per source, so it needs by='source'; got by={by}")
-    check_choice("spend_period", spend_period, PERIODS)
-    rows = spend[["source", "period", "spend"]].astype({"source": "str", "period": "str", "spend": "float64"})
+    rows = spend[[fn.SOURCE, "period", "spend"]].astype({fn.SOURCE: "str", "period": "str", "spend": "float64"})
     ends = _checked_period_ends(rows["period"], spend_period, fiscal_year_start)
     if cutoff is not pd.NaT:
         rows = rows[(ends <= cutoff).to_numpy()]
@@ -231,21 +241,21 @@ def _checked_period_ends(labels: pd.Series, period: str, fiscal_year_start: int)
 def _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start) -> pd.DataFrame:
     """Leads of sources with spend only in the (kept) periods their spend covers."""
     created = period_labels(leads[first_at], spend_period, fiscal_year_start=fiscal_year_start)
-    paid = pd.MultiIndex.from_frame(costs[["source", "period"]])
-    in_paid_period = pd.MultiIndex.from_arrays([leads["source"].astype("str"), created]).isin(paid)
-    without_spend = ~leads["source"].isin(spend["source"].astype("str")).to_numpy()
+    paid = pd.MultiIndex.from_frame(costs[[fn.SOURCE, "period"]])
+    in_paid_period = pd.MultiIndex.from_arrays([leads[fn.SOURCE].astype("str"), created]).isin(paid)
+    without_spend = ~leads[fn.SOURCE].isin(spend[fn.SOURCE].astype("str")).to_numpy()
     return leads[in_paid_period | without_spend]
 
 
 def _with_costs(out: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
-    currencies = out["currency"].dropna().unique()
+    currencies = out[fn.CURRENCY].dropna().unique()
     if len(currencies) > 1:
         raise ParameterError(
             f"won revenue is in several currencies ({sorted(currencies)}) and spend in one: "
             "filter the data to one currency before comparing them"
         )
-    per_source = costs.groupby("source").agg(spend=("spend", "sum"), spend_periods=("period", "nunique"))
-    out = out.join(per_source, on="source")
+    per_source = costs.groupby(fn.SOURCE).agg(spend=("spend", "sum"), spend_periods=("period", "nunique"))
+    out = out.join(per_source, on=fn.SOURCE)
     out["spend_periods"] = out["spend_periods"].astype("Int64")
     with np.errstate(divide="ignore", invalid="ignore"):
         out["cost_per_lead"] = out["spend"] / out["leads"].where(out["leads"] > 0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import schema as s
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..units import Unit, declare
-from ._common import by_columns, core, group_keys, period_labels
+from ._common import core, group_keys, period_labels
 
 #: the reason shown for a lost deal whose reason cell is blank (the export has the column)
 NO_REASON = "(no reason given)"
@@ -77,26 +78,27 @@ def lost_reasons(
     lost_reason  lost  share currency  lost_value
           Price     1    1.0      USD      4000.5
     """
+    p = params.check(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
     top = _check_top(top)
     _require_reason_column(data)
-    by = by_columns(data, by)
-    f = core(data, by, columns=[fn.IS_LOST, s.LOST_REASON, s.AMOUNT, s.CURRENCY, s.CLOSED_AT])
+    f = core(data, by, columns=[fn.IS_LOST, fn.LOST_REASON, fn.AMOUNT, fn.CURRENCY, fn.CLOSED_AT])
     lost = f[f[fn.IS_LOST].to_numpy()]
     if not len(lost):
         raise NotMeasurableError("no deal in this data has been lost, so there is no lost reason to count")
     keys = group_keys(lost, by)
     if period:
-        keys["period"] = period_labels(lost[s.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
+        keys["period"] = period_labels(lost[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
     groups = list(keys.columns)
-    keys[s.LOST_REASON] = _reasons(lost[s.LOST_REASON], top)
+    keys[fn.LOST_REASON] = _reasons(lost[fn.LOST_REASON], top)
     table = keys.assign(
-        _one=1, _currency=lost[s.CURRENCY], _amount=lost[s.AMOUNT], _no_amount=lost[s.AMOUNT].isna().astype(int)
+        _one=1, _currency=lost[fn.CURRENCY], _amount=lost[fn.AMOUNT], _no_amount=lost[fn.AMOUNT].isna().astype(int)
     )
     counts = _counts(table, groups)
     # by="currency" already splits by currency
-    per_currency = [] if s.CURRENCY in groups else ["_currency"]
+    per_currency = [] if fn.CURRENCY in groups else ["_currency"]
     money = (
-        table.groupby([*groups, s.LOST_REASON, *per_currency], dropna=False)
+        table.groupby([*groups, fn.LOST_REASON, *per_currency], dropna=False)
         .agg(
             lost_in_currency=("_one", "size"),
             lost_value=("_amount", "sum"),
@@ -104,17 +106,17 @@ def lost_reasons(
             _no_amount=("_no_amount", "sum"),
         )  # fmt: skip
         .reset_index()
-        .rename(columns={"_currency": s.CURRENCY})
+        .rename(columns={"_currency": fn.CURRENCY})
     )
     money["lost_value"] = money["lost_value"].where(money["_priced"] > 0)
-    out = counts.merge(money, on=[*groups, s.LOST_REASON], how="left")
+    out = counts.merge(money, on=[*groups, fn.LOST_REASON], how="left")
     out = _order(out, groups)
-    out = _notes(out, period, int(lost[s.CLOSED_AT].isna().sum()))
-    columns = [*groups, s.LOST_REASON, "lost", "lost_total", "share", "ci_low", "ci_high", "small_sample",
-               *([] if s.CURRENCY in groups else [s.CURRENCY]), "lost_in_currency", "lost_value",
+    out = _notes(out, period, int(lost[fn.CLOSED_AT].isna().sum()))
+    columns = [*groups, fn.LOST_REASON, "lost", "lost_total", "share", "ci_low", "ci_high", "small_sample",
+               *([] if fn.CURRENCY in groups else [fn.CURRENCY]), "lost_in_currency", "lost_value",
                *([NOTE] if NOTE in out else [])]  # fmt: skip
-    return declare(out[columns].reset_index(drop=True), share=Unit.RATE, lost_total=Unit.COUNT,
-                   lost_in_currency=Unit.COUNT, lost_value=Unit.MONEY)  # fmt: skip
+    return declare(out[columns].reset_index(drop=True), lost=Unit.COUNT, share=Unit.RATE, lost_total=Unit.COUNT,
+                   ci_low=Unit.RATE, ci_high=Unit.RATE, lost_in_currency=Unit.COUNT, lost_value=Unit.MONEY)  # fmt: skip
 
 
 def _check_top(top) -> int | None:
@@ -127,10 +129,10 @@ def _check_top(top) -> int | None:
 
 def _require_reason_column(data: Dataset) -> None:
     """A missing column is not a column of blanks: say the export lacks it rather than count "(no reason given)"."""
-    if s.LOST_REASON not in data.opportunities.columns or s.NO_LOST_REASON_COLUMN in data.notes:
+    if fn.LOST_REASON not in data.opportunities.columns or s.NO_LOST_REASON_COLUMN in data.notes:
         raise NotMeasurableError(
             s.NO_LOST_REASON_COLUMN + " (map the CRM's loss reason field with a mapping file if it has one)",
-            missing=(s.LOST_REASON,),
+            missing=(fn.LOST_REASON,),
         )
 
 
@@ -149,7 +151,7 @@ def _reasons(values: pd.Series, top: int | None) -> pd.Series:
 
 def _counts(table: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     """``lost`` per group and reason, with the group's total, share and Wilson interval."""
-    per_reason = table.groupby([*groups, s.LOST_REASON], dropna=False)["_one"].size().rename("lost").reset_index()
+    per_reason = table.groupby([*groups, fn.LOST_REASON], dropna=False)["_one"].size().rename("lost").reset_index()
     if groups:
         totals = table.groupby(groups, dropna=False)["_one"].size().rename("lost_total").reset_index()
         counts = per_reason.merge(totals, on=groups, how="left")
@@ -161,9 +163,9 @@ def _counts(table: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
 
 def _order(out: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     """Groups and periods in order; within each, the most lost deals first, "Other" and blanks last."""
-    last = out[s.LOST_REASON].isin([OTHER, NO_REASON]).astype(int) + out[s.LOST_REASON].eq(NO_REASON).astype(int)
+    last = out[fn.LOST_REASON].isin([OTHER, NO_REASON]).astype(int) + out[fn.LOST_REASON].eq(NO_REASON).astype(int)
     out = out.assign(_last=last, _neg=-out["lost"])
-    return out.sort_values(list(dict.fromkeys([*groups, "_last", "_neg", s.LOST_REASON, s.CURRENCY])), kind="stable")
+    return out.sort_values(list(dict.fromkeys([*groups, "_last", "_neg", fn.LOST_REASON, fn.CURRENCY])), kind="stable")
 
 
 def _notes(out: pd.DataFrame, period: str | None, undated: int) -> pd.DataFrame:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import funnel as fn
 from .. import schema as s
 from .._arrow import labels, positions
-from ..dataset import Dataset, to_utc_timestamp
+from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..stats import SMALL_N
 from ..units import Unit, declare
-from ._common import by_columns, core, days_between, group_keys
+from ._common import core, days_between, group_keys
 from .time_to_close import _first_entries
 
 #: column that says, on the rows that could not be measured in full, why
@@ -75,7 +76,7 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
           stage currency  open  open_value  median_age_days
     opportunity      USD     1      8000.0             10.0
     """
-    by = by_columns(data, by)
+    by = params.check(data, by=by).by
     as_of = _as_of(data, as_of)
     deals, measures = _open_deals(data, by, as_of)
     if not len(deals):
@@ -83,14 +84,14 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     lines = _stall_lines(data)
     measures = _judge(measures, lines)
     # the deal's own owner and source are for the list of stalled deals; by= brings its own keys
-    measures = measures.drop(columns=[c for c in measures if c in (s.OWNER, s.SOURCE, *by)])
+    measures = measures.drop(columns=[c for c in measures if c in (fn.OWNER, fn.SOURCE, *by)])
     table = pd.concat([group_keys(deals, by), measures], axis=1)
-    cols = list(dict.fromkeys([*by, s.STAGE, s.CURRENCY]))
+    cols = list(dict.fromkeys([*by, s.STAGE, fn.CURRENCY]))
     grouped = table.groupby(cols, dropna=False, sort=False)
     out = grouped.agg(
-        open=(s.OPPORTUNITY_ID, "size"),
-        open_value=(s.AMOUNT, "sum"),
-        _with_amount=(s.AMOUNT, "count"),
+        open=(fn.OPPORTUNITY_ID, "size"),
+        open_value=(fn.AMOUNT, "sum"),
+        _with_amount=(fn.AMOUNT, "count"),
         _without_amount=("_no_amount", "sum"),
         median_age_days=("age_days", "median"),
         _dated=("age_days", "count"),
@@ -105,6 +106,9 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     out = _finish_pipeline(out, lines, by)
     return declare(
         out,
+        open=Unit.COUNT,
+        open_value=Unit.MONEY,
+        stalled=Unit.COUNT,
         median_age_days=Unit.DAYS,
         q75_age_days=Unit.DAYS,
         stall_line_days=Unit.DAYS,
@@ -145,9 +149,10 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     >>> len(fk.stalled_deals(data))  # one open deal, 10 days old; the stall line is 34 days
     0
     """
+    params.check(data)
     lines = _stall_lines(data)
     if stage is not None:
-        _check_open_stage(data, stage)
+        stage = _check_open_stage(data, stage)
         lines = lines[lines[s.STAGE] == stage]
     measured = lines.dropna(subset=["stall_line_days"])
     if not len(measured):
@@ -158,12 +163,13 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     out = stalled.assign(days_over=stalled["days_in_stage"] - stalled["stall_line_days"])
     out = out.assign(_order=positions(out[s.STAGE], pd.Series(data.stages.names, dtype="str")))
     out = out.sort_values(["_order", "days_over"], ascending=[True, False], kind="stable")
-    columns = [s.OPPORTUNITY_ID, s.OWNER, s.SOURCE, s.STAGE, s.AMOUNT, s.CURRENCY, "age_days", "stage_entered_at",
+    columns = [fn.OPPORTUNITY_ID, fn.OWNER, fn.SOURCE, s.STAGE, fn.AMOUNT, fn.CURRENCY, "age_days", "stage_entered_at",
                "days_in_stage", "stall_line_days", "days_over"]  # fmt: skip
     return declare(
         out[columns].reset_index(drop=True),
         age_days=Unit.DAYS,
         stage_entered_at=Unit.TIMESTAMP,
+        amount=Unit.MONEY,
         days_in_stage=Unit.DAYS,
         stall_line_days=Unit.DAYS,
         days_over=Unit.DAYS,
@@ -228,25 +234,26 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
      won_revenue  left_to_win  weighted_pipeline  coverage verdict
          12345.0       7655.0             4000.0  0.522534   short
     """
+    params.check(data)
     target = _positive_number(target, "target")
     start, end = _period(period_start, period_end)
     as_of = data.as_of
     notes: list[str] = []
-    f = core(data, columns=[s.IS_WON, s.CLOSED_AT, s.AMOUNT, s.CURRENCY])
-    won = f[(f[s.IS_WON] & (f[s.CLOSED_AT] >= start) & (f[s.CLOSED_AT] < end)).to_numpy()]
+    f = core(data, columns=[fn.IS_WON, fn.CLOSED_AT, fn.AMOUNT, fn.CURRENCY])
+    won = f[(f[fn.IS_WON] & (f[fn.CLOSED_AT] >= start) & (f[fn.CLOSED_AT] < end)).to_numpy()]
     _, measures = _open_deals(data, [], as_of)
     ended = as_of >= end
     measures = measures.iloc[:0] if ended else _expected_in_period(data, measures, end, notes)
     chosen = _one_currency(won, measures, currency, notes)
     won, measures = _in_currency(won, chosen), _in_currency(measures, chosen)
-    won_revenue = float(won[s.AMOUNT].sum())
-    _note_missing_amounts(int(won[s.AMOUNT].isna().sum()), "won", notes)
+    won_revenue = float(won[fn.AMOUNT].sum())
+    _note_missing_amounts(int(won[fn.AMOUNT].isna().sum()), "won", notes)
     row = {
         "period_start": start,
         "period_end": end - pd.Timedelta(days=1),
         "as_of": as_of,
         "days_left": max((end - as_of) / pd.Timedelta(days=1), 0.0),
-        s.CURRENCY: chosen,
+        fn.CURRENCY: chosen,
         "target": target,
         "won_deals": len(won),
         "won_revenue": won_revenue,
@@ -261,8 +268,8 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
             notes.append(f"the period starts on {start:%Y-%m-%d}, after as_of ({as_of:%Y-%m-%d})")
         left = max(target - won_revenue, 0.0)
         weighted = _weighted(data, measures, notes)
-        priced = measures[s.AMOUNT].notna().any() or not len(measures)
-        row.update(left_to_win=left, open=len(measures), open_value=float(measures[s.AMOUNT].sum()))
+        priced = measures[fn.AMOUNT].notna().any() or not len(measures)
+        row.update(left_to_win=left, open=len(measures), open_value=float(measures[fn.AMOUNT].sum()))
         row.update(weighted_pipeline=weighted, coverage=weighted / left if left > 0 else np.nan)
         row["verdict"] = _verdict(row["coverage"], left)
         if not priced:  # open deals, none with an amount: the pipeline's value is unknown, not 0
@@ -280,6 +287,10 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         as_of=Unit.TIMESTAMP,
         days_left=Unit.DAYS,
         target=Unit.MONEY,
+        won_deals=Unit.COUNT,
+        won_revenue=Unit.MONEY,
+        open=Unit.COUNT,
+        open_value=Unit.MONEY,
         attainment=Unit.RATE,
         left_to_win=Unit.MONEY,
         weighted_pipeline=Unit.MONEY,
@@ -293,10 +304,7 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
 def _as_of(data: Dataset, as_of) -> pd.Timestamp:
     if as_of is None:
         return data.as_of
-    try:
-        moment = to_utc_timestamp(as_of)
-    except (ValueError, TypeError):
-        raise ParameterError(f"as_of must be a date such as '2025-06-30'; got {as_of!r}") from None
+    moment = params.date(as_of, name="as_of")
     if moment < data.as_of:
         raise ParameterError(
             f"as_of={as_of!r} is before the data's as_of ({data.as_of:%Y-%m-%d}): the export shows deals as they "
@@ -308,22 +316,22 @@ def _as_of(data: Dataset, as_of) -> pd.Timestamp:
 def _open_deals(data: Dataset, by: list[str], as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The open deals' funnel rows and, per deal, its stage, amount, currency, age and days in its stage."""
     names, stage_cols = data.stages.names, data.stages.columns
-    wanted = [s.OPPORTUNITY_ID, s.OWNER, s.SOURCE, fn.FURTHEST_INDEX, s.IS_CLOSED, s.AMOUNT, s.CURRENCY,
+    wanted = [fn.OPPORTUNITY_ID, fn.OWNER, fn.SOURCE, fn.FURTHEST_INDEX, fn.IS_CLOSED, fn.AMOUNT, fn.CURRENCY,
               fn.OPPORTUNITY_CREATED_AT, *stage_cols]  # fmt: skip
     f = core(data, by, columns=wanted)
-    deals = f[f[s.OPPORTUNITY_ID].notna().to_numpy() & ~f[s.IS_CLOSED].to_numpy()]
+    deals = f[f[fn.OPPORTUNITY_ID].notna().to_numpy() & ~f[fn.IS_CLOSED].to_numpy()]
     at = deals[fn.FURTHEST_INDEX].to_numpy()
     times = np.column_stack([deals[c].to_numpy(dtype="datetime64[ns]") for c in stage_cols])
     entered = pd.Series(times[np.arange(len(deals)), at], index=deals.index).dt.tz_localize("UTC")
     now = pd.Series(as_of, index=deals.index)
     measures = pd.DataFrame(
         {
-            s.OPPORTUNITY_ID: deals[s.OPPORTUNITY_ID],
-            s.OWNER: deals[s.OWNER],
-            s.SOURCE: deals[s.SOURCE],
+            fn.OPPORTUNITY_ID: deals[fn.OPPORTUNITY_ID],
+            fn.OWNER: deals[fn.OWNER],
+            fn.SOURCE: deals[fn.SOURCE],
             s.STAGE: labels(at, names, deals.index),
-            s.AMOUNT: deals[s.AMOUNT],
-            s.CURRENCY: deals[s.CURRENCY],
+            fn.AMOUNT: deals[fn.AMOUNT],
+            fn.CURRENCY: deals[fn.CURRENCY],
             "age_days": days_between(now, deals[fn.OPPORTUNITY_CREATED_AT]),
             "stage_entered_at": entered,
             "days_in_stage": days_between(now, entered),
@@ -363,8 +371,8 @@ def _judge(measures: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
         stall_line_days=line,
         _judged=judged.astype(int),
         _stalled=stalled,
-        _stalled_value=measures[s.AMOUNT].where(stalled.eq(1)),
-        _no_amount=measures[s.AMOUNT].isna().astype(int),
+        _stalled_value=measures[fn.AMOUNT].where(stalled.eq(1)),
+        _no_amount=measures[fn.AMOUNT].isna().astype(int),
     )
 
 
@@ -382,10 +390,10 @@ def _finish_pipeline(out: pd.DataFrame, lines: pd.DataFrame, by: list[str]) -> p
     if any(notes):
         out[NOTE] = pd.Series([n or pd.NA for n in notes], index=out.index, dtype="str")
     order = {name: i for i, name in enumerate(lines[s.STAGE])}
-    keys = list(dict.fromkeys([*by, "_order", s.CURRENCY]))
+    keys = list(dict.fromkeys([*by, "_order", fn.CURRENCY]))
     out = out.assign(_order=out[s.STAGE].map(order)).sort_values(keys, kind="stable")
     measured = ["open", "open_value", "median_age_days", "q75_age_days", "stall_line_days", "stalled", "stalled_value"]
-    columns = [*dict.fromkeys([*by, s.STAGE, s.CURRENCY]), *measured, *([NOTE] if NOTE in out else [])]
+    columns = [*dict.fromkeys([*by, s.STAGE, fn.CURRENCY]), *measured, *([NOTE] if NOTE in out else [])]
     return out[columns].reset_index(drop=True)
 
 
@@ -413,11 +421,17 @@ def _deals(n: int, kind: str = "") -> str:
     return f"1 {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _check_open_stage(data: Dataset, stage: str) -> None:
+def _check_open_stage(data: Dataset, stage: str) -> str:
     names = data.stages.names
     open_stages = names[names.index(data.stages.opportunity) : -1]
+    # any stage of the funnel reads as itself ("Won" is won), then must be one where deals stay open
+    stage = params.stage(data, stage)
     if stage not in open_stages:
-        raise ParameterError(f"stage must be a stage where deals stay open, one of {list(open_stages)}; got {stage!r}")
+        raise ParameterError(
+            f"stage must be one of {list(open_stages)}, the stages where deals stay open; got {stage!r}"
+            f"{params.did_you_mean(stage, open_stages)}"
+        )
+    return stage
 
 
 def _no_open_deals(data: Dataset) -> NotMeasurableError:
@@ -428,7 +442,7 @@ def _no_open_deals(data: Dataset) -> NotMeasurableError:
         )
     return NotMeasurableError(
         f"the pipeline is the open deals, and every deal of this export ({_deals(len(data.opportunities))}) has closed",
-        missing=(s.IS_CLOSED,),
+        missing=(fn.IS_CLOSED,),
     )
 
 
@@ -453,12 +467,10 @@ def _positive_number(value, name: str) -> float:
 
 
 def _date(value, name: str) -> pd.Timestamp:
-    try:
-        moment = to_utc_timestamp(value)
-    except (ValueError, TypeError):
-        moment = pd.NaT
-    if moment is pd.NaT:
-        raise ParameterError(f"{name} must be a date such as '2025-06-30'; got {value!r}")
+    """A day, read as the vocabulary reads dates (year-month-day text, never guessed)."""
+    moment = params.date(value, name=name)
+    if moment is None:
+        raise ParameterError(f"{name} must be a date such as '2025-06-30'; got None")
     return moment.normalize()
 
 
@@ -478,7 +490,7 @@ def _expected_in_period(data: Dataset, measures: pd.DataFrame, end: pd.Timestamp
         if len(measures):
             notes.append("every open deal counted: the export has no expected close dates")
         return measures
-    at = positions(measures[s.OPPORTUNITY_ID], opps[s.OPPORTUNITY_ID])
+    at = positions(measures[fn.OPPORTUNITY_ID], opps[fn.OPPORTUNITY_ID])
     expected = opps[s.EXPECTED_CLOSE_AT].reset_index(drop=True).reindex(at)  # -1 (not found): no date
     later = (expected >= end).to_numpy()
     if later.any():
@@ -488,9 +500,9 @@ def _expected_in_period(data: Dataset, measures: pd.DataFrame, end: pd.Timestamp
 
 def _one_currency(won: pd.DataFrame, open_: pd.DataFrame, currency, notes: list[str]) -> str | None:
     """The one currency money is compared in: the deals' only one, or ``currency``; notes the deals left out."""
-    money = pd.concat([won[[s.AMOUNT, s.CURRENCY]], open_[[s.AMOUNT, s.CURRENCY]]], ignore_index=True)
-    money = money[money[s.AMOUNT].notna().to_numpy()]  # a deal without an amount has no money in any currency
-    present = sorted(set(money[s.CURRENCY].dropna()))
+    money = pd.concat([won[[fn.AMOUNT, fn.CURRENCY]], open_[[fn.AMOUNT, fn.CURRENCY]]], ignore_index=True)
+    money = money[money[fn.AMOUNT].notna().to_numpy()]  # a deal without an amount has no money in any currency
+    present = sorted(set(money[fn.CURRENCY].dropna()))
     if currency is None:
         if len(present) > 1:
             raise ParameterError(
@@ -502,9 +514,9 @@ def _one_currency(won: pd.DataFrame, open_: pd.DataFrame, currency, notes: list[
         chosen = str(currency).strip().upper()
         if chosen not in present:
             raise ParameterError(f"currency={currency!r}: the won and open deals are in {present or 'no currency'}")
-    every = pd.concat([won[s.CURRENCY], open_[s.CURRENCY]], ignore_index=True)
+    every = pd.concat([won[fn.CURRENCY], open_[fn.CURRENCY]], ignore_index=True)
     others = int((every.notna() & every.ne(chosen)).sum())
-    unset = int(money[s.CURRENCY].isna().sum()) if chosen is not None else 0
+    unset = int(money[fn.CURRENCY].isna().sum()) if chosen is not None else 0
     if others:
         notes.append(f"{_deals(others)} in other currencies left out")
     if unset:
@@ -516,8 +528,8 @@ def _in_currency(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
     """The deals in ``currency``, and those with neither an amount nor a currency (deals, with no money)."""
     if currency is None:  # the export gives no currency at all: every deal, in its one unnamed currency
         return frame
-    unpriced = frame[s.AMOUNT].isna().to_numpy() & frame[s.CURRENCY].isna().to_numpy()
-    return frame[frame[s.CURRENCY].eq(currency).fillna(False).to_numpy(dtype=bool) | unpriced]
+    unpriced = frame[fn.AMOUNT].isna().to_numpy() & frame[fn.CURRENCY].isna().to_numpy()
+    return frame[frame[fn.CURRENCY].eq(currency).fillna(False).to_numpy(dtype=bool) | unpriced]
 
 
 def _note_missing_amounts(n: int, kind: str, notes: list[str]) -> None:
@@ -534,11 +546,11 @@ def _stage_win_rates(data: Dataset) -> pd.DataFrame:
         Columns: ``stage``, ``won``, ``closed``, ``win_rate``.
     """
     names = data.stages.names
-    f = core(data, columns=[fn.ENTRY_INDEX, fn.FURTHEST_INDEX, s.IS_CLOSED, s.IS_WON])
+    f = core(data, columns=[fn.ENTRY_INDEX, fn.FURTHEST_INDEX, fn.IS_CLOSED, fn.IS_WON])
     rows = []
     for stage in names[names.index(data.stages.opportunity) : -1]:
-        closed = data.reached(stage).to_numpy() & f[s.IS_CLOSED].to_numpy()
-        won = int((closed & f[s.IS_WON].to_numpy()).sum())
+        closed = data.reached(stage).to_numpy() & f[fn.IS_CLOSED].to_numpy()
+        won = int((closed & f[fn.IS_WON].to_numpy()).sum())
         rows.append({s.STAGE: stage, "won": won, "closed": int(closed.sum())})
     table = pd.DataFrame(rows, columns=[s.STAGE, "won", "closed"])
     table["win_rate"] = (table["won"] / table["closed"].where(table["closed"] > 0)).astype(float)
@@ -554,19 +566,19 @@ def _weighted(data: Dataset, measures: pd.DataFrame, notes: list[str]) -> float:
     if rate.isna().all():
         raise NotMeasurableError(
             "coverage weights each open deal by the win rate of its stage, and no deal has closed yet",
-            missing=(s.IS_CLOSED,),
+            missing=(fn.IS_CLOSED,),
         )
     unrated = rate.isna()
     if unrated.any():
         stages = ", ".join(sorted(set(measures.loc[unrated, s.STAGE])))
         notes.append(f"{_deals(int(unrated.sum()))} at {stages} left out: no closed deal reached that stage")
-    priced = measures[s.AMOUNT].notna()
+    priced = measures[fn.AMOUNT].notna()
     if priced.any():  # with no amount at all, coverage says the pipeline's value is unknown
         _note_missing_amounts(int((~priced & ~unrated).sum()), "open", notes)
     used = rates.loc[sorted(set(measures.loc[~unrated, s.STAGE]))]
     if int(used["closed"].min()) < SMALL_N:
         notes.append(f"stage win rates rest on {int(used['closed'].min()):,} closed deals (fewer than {SMALL_N})")
-    return float((measures[s.AMOUNT] * rate).sum())
+    return float((measures[fn.AMOUNT] * rate).sum())
 
 
 def _verdict(ratio: float, left: float) -> str:

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import FunnelkitError, NotMeasurableError, ParameterError
 from ..schema import stage_column
+from ..units import Unit, declare
 from ._common import by_columns, days_between, group_keys
 from ._money import choose_currency, without_amount_note
 
 STEP_RATES = ("win_rate", "sql_to_opportunity", "mql_to_sql", "lead_to_mql")
 STEP_STAGES = {"win_rate": ("opportunity", "won"), "sql_to_opportunity": ("sql", "opportunity"),
                "mql_to_sql": ("mql", "sql"), "lead_to_mql": ("lead", "mql")}  # fmt: skip
+#: Units of the columns of :func:`plan`.
+PLAN_UNITS = dict(quota=Unit.MONEY, needed=Unit.COUNT, rate_to_next=Unit.RATE, rate_n=Unit.COUNT,
+                  value_per_unit=Unit.MONEY, lead_time_days=Unit.DAYS)  # fmt: skip
 
 
 def plan(
+    data: Dataset | None = None,
     *,
     quota: float,
     deal_size: float | None = None,
@@ -28,7 +36,6 @@ def plan(
     sql_to_opportunity: float | None = None,
     mql_to_sql: float | None = None,
     lead_to_mql: float | None = None,
-    data: Dataset | None = None,
     by: str | None = None,
     currency: str | None = None,
 ) -> pd.DataFrame:
@@ -43,13 +50,15 @@ def plan(
 
     Parameters
     ----------
+    data : Dataset, optional
+        The loaded data the rates and deal size not given are measured from
+        (first, as in every metric; ``data=`` by keyword works too).
     quota : float
         Revenue target.
     deal_size : float, optional
         Average won deal (measured from ``data`` if not given).
     win_rate, sql_to_opportunity, mql_to_sql, lead_to_mql : float, optional
         Stage rates (0-1). ``lead_to_mql`` may be left out to stop at MQLs.
-    data : Dataset, optional
     by : str, optional
         With ``data``: split the quota by each group's share of won revenue
         (the current mix, e.g. ``by="source"``) and plan each group with its
@@ -80,8 +89,14 @@ def plan(
     >>> t.set_index("stage")["needed"].to_dict()
     {'won': 250, 'opportunity': 1087, 'sql': 1326, 'mql': 3900}
     """
-    if quota <= 0:
-        raise ParameterError(f"quota must be positive; got {quota!r}")
+    if data is not None:
+        by = params.check(data, by=by).by
+        if len(by) > 1:
+            raise ParameterError(f"plan splits the quota by one column, such as by='source'; got by={by!r}")
+        by = by[0] if by else None
+    for name, value in {"quota": quota, "deal_size": deal_size}.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0):
+            raise ParameterError(f"{name} must be positive, an amount of money such as {name}=500000; got {value!r}")
     given = {
         "win_rate": win_rate,
         "sql_to_opportunity": sql_to_opportunity,
@@ -89,7 +104,7 @@ def plan(
         "lead_to_mql": lead_to_mql,
     }
     for name, value in given.items():
-        if value is not None and not 0 < value <= 1:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1):
             raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
     money = _Money(currency)
     if data is not None and (deal_size is None or by is not None):
@@ -101,7 +116,7 @@ def plan(
     groups = group_keys(data.funnel, by_columns(data, by))[by]
     won = _won(data)
     in_currency = won.index if money.rows is None else won.index[money.rows]
-    revenue = won.loc[in_currency, "amount"].groupby(groups[in_currency]).sum()
+    revenue = won.loc[in_currency, fn.AMOUNT].groupby(groups[in_currency]).sum()
     if revenue.sum() <= 0:
         raise ParameterError("by= splits the quota by won revenue, and this data has none")
     parts = []
@@ -119,7 +134,7 @@ def _warn_if_shaky(table: pd.DataFrame) -> pd.DataFrame:
     sizes = table["rate_n"].dropna()
     if len(sizes):
         stats.warn_small(int(sizes.min()), "a measured rate of this plan (see rate_n)", stacklevel=4)
-    return table
+    return declare(table, **PLAN_UNITS)
 
 
 @dataclass(frozen=True)
@@ -132,18 +147,18 @@ class _Money:
 
 def _won(data: Dataset) -> pd.DataFrame:
     """Won deals of the funnel, with their amount and currency."""
-    return data.funnel.loc[data.funnel["is_won"].to_numpy(dtype=bool), ["amount", "currency"]]
+    return data.funnel.loc[data.funnel[fn.IS_WON].to_numpy(dtype=bool), [fn.AMOUNT, fn.CURRENCY]]
 
 
 def _measured_deal_size(data: Dataset, mask, money: _Money) -> tuple[float, str]:
     """Mean amount of the won deals (of the group ``mask``, in the plan's currency), and the note saying
     how many it rests on and how many were left out for a blank amount."""
     won = _won(data)
-    group = np.ones(len(won), dtype=bool) if mask is None else np.asarray(mask)[data.funnel["is_won"].to_numpy(bool)]
+    group = np.ones(len(won), dtype=bool) if mask is None else np.asarray(mask)[data.funnel[fn.IS_WON].to_numpy(bool)]
     in_currency = np.ones(len(won), dtype=bool) if money.rows is None else money.rows
-    amounts = won.loc[group & in_currency, "amount"]
+    amounts = won.loc[group & in_currency, fn.AMOUNT]
     # a won deal without an amount often has no currency either: it is left out of every currency's mean
-    blank = int((group & won["amount"].isna().to_numpy() & (in_currency | won["currency"].isna().to_numpy())).sum())
+    blank = int((group & won[fn.AMOUNT].isna().to_numpy() & (in_currency | won[fn.CURRENCY].isna().to_numpy())).sum())
     if amounts.notna().sum() == 0:
         raise ParameterError("deal_size cannot be measured: no won deal has an amount; give deal_size=")
     in_currency = f" in {money.currency}" if money.currency else ""
@@ -172,7 +187,7 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
     if not deal_size > 0:  # NaN too: no won deal with an amount to average
         raise NotMeasurableError(
             "deal_size cannot be measured: no won deal in the data has a positive amount; give deal_size=",
-            missing=("amount",),
+            missing=(fn.AMOUNT,),
         )
 
     deals = math.ceil(quota / deal_size - 1e-9)
@@ -192,7 +207,7 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
     out["rate_n"] = out["rate_n"].astype("Int64")
     out["value_per_unit"] = quota / out["needed"]
     out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
-    out["currency"] = pd.Series(money.currency, index=out.index, dtype="str")
+    out[fn.CURRENCY] = pd.Series(money.currency, index=out.index, dtype="str")
     out["note"] = pd.Series([note] + [None] * (len(out) - 1), index=out.index, dtype="str")
     return out
 
@@ -218,7 +233,7 @@ def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
     reached_a = data.reached(a) if mask is None else data.reached(a) & mask
     if b == data.stages.won:
         # closed deals only: open ones have not decided yet
-        outcomes = data.funnel.loc[reached_a & data.funnel["is_closed"], "is_won"]
+        outcomes = data.funnel.loc[reached_a & data.funnel[fn.IS_CLOSED], fn.IS_WON]
     else:
         outcomes = data.reached(b)[reached_a]
     return (float(outcomes.mean()) if len(outcomes) else float("nan")), len(outcomes)
@@ -227,6 +242,6 @@ def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
 def _lead_time(data: Dataset, stage: str, mask=None) -> float:
     if stage not in data.stages.names:
         return float("nan")
-    won = data.funnel[data.funnel["is_won"].to_numpy() & (True if mask is None else mask)]
+    won = data.funnel[data.funnel[fn.IS_WON].to_numpy() & (True if mask is None else mask)]
     days = days_between(won[stage_column(data.stages.won)], won[stage_column(stage)])
     return float(days.median()) if days.notna().any() else float("nan")

@@ -5,15 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
-from ._common import add_note, counted, period_labels, require_stage
+from ..units import Unit, declare
+from ._common import add_note, counted, period_labels
+
+#: Units of the columns of :func:`qualify`.
+QUALIFY_UNITS = dict(leads=Unit.COUNT, opportunities=Unit.COUNT, won=Unit.COUNT, to_opportunity_rate=Unit.RATE,
+                     to_opportunity_ci_low=Unit.RATE, to_opportunity_ci_high=Unit.RATE, win_rate=Unit.RATE,
+                     win_ci_low=Unit.RATE, win_ci_high=Unit.RATE)  # fmt: skip
 
 
+@params.renamed(mql_stage="stage")
 def qualify(
-    data: Dataset, rule, *, period: str = "M", mql_stage: str = "mql", fiscal_year_start: int = 1
+    data: Dataset, rule, *, period: str = params.DEFAULT_PERIOD, stage: str = "mql", fiscal_year_start: int = 1
 ) -> pd.DataFrame:
     """Compare a candidate MQL rule with the current MQL definition.
 
@@ -24,7 +33,9 @@ def qualify(
         and source != 'Trade Show'"``) or a function taking the funnel table
         and returning a boolean mask.
     period : {"W", "M", "Q", "Y"}
-        Volume is counted per period of lead creation (rule) or MQL date (current).
+        Volume is counted per period of lead creation (rule) or MQL date (current); default quarters.
+    stage : str
+        The stage that means MQL (default ``"mql"``; old name ``mql_stage=``).
 
     Returns
     -------
@@ -34,7 +45,7 @@ def qualify(
         ``leads`` (qualified volume), ``opportunities``, ``won``,
         ``to_opportunity_rate`` and ``win_rate`` (won / qualified) with
         Wilson intervals (``*_ci_low``, ``*_ci_high``). The current
-        definition counts every lead that reached ``mql_stage``, by its
+        definition counts every lead that reached ``stage``, by its
         status too; one without a date is counted in ``(all)`` only and
         the ``note`` says how many.
 
@@ -43,10 +54,12 @@ def qualify(
     NotMeasurableError
         When the export has no leads.
     ParameterError
-        When the funnel has no ``mql_stage`` or the rule cannot be evaluated.
+        When the funnel has no ``stage`` or the rule cannot be evaluated.
     """
-    require_stage(data, mql_stage, "qualify()")
-    is_lead = data.funnel["entity"].eq("lead")
+    p = params.check(data, what="qualify()", period=params.period(period, required=True), stage=stage,
+                     fiscal_year_start=fiscal_year_start)  # fmt: skip
+    period, mql_stage, fiscal_year_start = p.period, p.stage, p.fiscal_year_start
+    is_lead = data.funnel[fn.ENTITY].eq("lead")
     if not is_lead.any():
         raise NotMeasurableError(
             "qualify() tries an MQL rule on leads, and this export has none (opportunities only): load the leads",
@@ -73,7 +86,7 @@ def qualify(
                 "period": labels,
                 "leads": 1,
                 "opportunities": opp[selected].astype(int),
-                "won": chosen["is_won"].astype(int),
+                "won": chosen[fn.IS_WON].astype(int),
             }
         )
         by_period = table.groupby("period").sum().reset_index()
@@ -91,4 +104,4 @@ def qualify(
             date = f"created date ({first})" if name == "rule" else f"{mql_stage} date ({stage_column(mql_stage)})"
             note = f"{counted(undated, 'lead')} with no {date}: in the (all) row only"
             add_note(out, note, out["definition"] == name)
-    return out
+    return declare(out, **QUALIFY_UNITS)

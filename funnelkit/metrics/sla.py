@@ -7,23 +7,34 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
-from ..errors import NotMeasurableError
+from ..errors import NotMeasurableError, ParameterError
+from ..units import Unit, declare
 from ._common import (
     add_note,
-    by_columns,
-    check_choice,
     core,
     counted,
     group_keys,
     period_labels,
     require_column,
-    require_stage,
     to_timedelta,
 )
 
 STATUSES = ("under", "within", "over")
+#: The delivery table's verdict per period (one of :data:`STATUSES`): a result column that only shares its
+#: name with the funnel's ``status`` (a lead's CRM status).
+DELIVERY_STATUS = "status"
+#: Units of the columns of the scorecard's three tables (:class:`SLAResult`).
+DELIVERY_UNITS = dict(mqls=Unit.COUNT, target=Unit.COUNT, ratio=Unit.RATE, low=Unit.COUNT, high=Unit.COUNT)
+RESPONSE_UNITS = {
+    **dict.fromkeys(["mqls", "touched", "within_target", "within_max", "never_touched", "followed_up"], Unit.COUNT),
+    **{f"{part}_{kind}": Unit.RATE for part in ("within_target", "within_max", "never_touched", "followed_up")
+       for kind in ("rate", "ci_low", "ci_high")},
+    "median_minutes": Unit.MINUTES,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class SLAResult:
                     "MQLs never touched",
                 ],
                 "value": [
-                    f"{int((self.delivery['status'] == 'within').sum())} of {len(self.delivery)}",
+                    f"{int((self.delivery[DELIVERY_STATUS] == 'within').sum())} of {len(self.delivery)}",
                     f"{r['within_target'].sum() / total:.0%}" if total else "n/a",
                     f"{r['never_touched'].sum() / total:.0%}" if total else "n/a",
                 ],
@@ -75,17 +86,18 @@ class SLAResult:
         return self.summary.to_html(index=False)
 
 
+@params.renamed(mql_stage="stage")
 def sla(
     data: Dataset,
     *,
     mql_target: float,
-    period: str = "M",
+    period: str | None = None,
     tolerance: float = 0.10,
     response_within="30min",
     max_response="1D",
     touches_target: int | None = None,
-    by=None,
-    mql_stage: str = "mql",
+    by=params.DEFAULT_BY,
+    stage: str = "mql",
     fiscal_year_start: int = 1,
 ) -> SLAResult:
     """Score both sides of the SLA.
@@ -95,6 +107,8 @@ def sla(
     mql_target : float
         Marketing's commitment: MQLs per ``period``.
     period : {"W", "M", "Q", "Y"}
+        The period ``mql_target`` is counted per: needed (no default, so that a
+        monthly target is never read as a quarterly one).
     tolerance : float
         Band around the target counted as on target (0.10 = +/-10%).
     response_within, max_response : str
@@ -103,6 +117,8 @@ def sla(
         Follow-up commitment: touches within 14 days.
     by : str or list of str, optional
         Break the response side down (e.g. ``owner``).
+    stage : str
+        The stage that means MQL (default ``"mql"``; old name ``mql_stage=``).
 
     Returns
     -------
@@ -113,21 +129,23 @@ def sla(
     NotMeasurableError
         When no lead has an MQL date.
     ParameterError
-        When the funnel has no ``mql_stage`` or the export no first-touch dates.
+        When the funnel has no ``stage``, ``period`` is missing, or the export has no first-touch dates.
     """
-    require_stage(data, mql_stage, "sla()")
-    if tolerance < 0:
-        from ..errors import ParameterError
-
-        raise ParameterError(f"tolerance must be 0 or more; got {tolerance!r}")
+    if period is None:
+        raise ParameterError(
+            f"sla() needs period=, the period mql_target counts MQLs per: one of {list(params.PERIODS)}"
+        )
+    p = params.check(data, what="sla()", by=by, period=period, stage=stage, fiscal_year_start=fiscal_year_start)
+    by, period, mql_stage, fiscal_year_start = p.by, p.period, p.stage, p.fiscal_year_start
+    mql_target = params.non_negative(mql_target, name="mql_target")
+    tolerance = params.non_negative(tolerance, name="tolerance")
     within = to_timedelta(response_within, "response_within")
     longest = to_timedelta(max_response, "max_response")
-    check_choice("period", period, ("W", "M", "Q", "Y"))
-    f = core(data, by_columns(data, by))
+    f = core(data, by)
     mql_at = f[f"{mql_stage}_at"]
     mqls = f[mql_at.notna()]
     undated = int((data.reached(mql_stage) & mql_at.isna()).sum())
-    require_column(data, "first_touch_at", "the response part of sla()")
+    require_column(data, fn.FIRST_TOUCH_AT, "the response part of sla()")
     if not len(mqls):
         raise NotMeasurableError(
             f"the SLA counts MQLs by the date they became {mql_stage}, and no lead has a {mql_stage} date "
@@ -137,8 +155,12 @@ def sla(
     delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
     if undated:
         add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
-    response = _response(data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by))
-    return SLAResult(delivery=delivery, response=response, feedback=_feedback(mqls))
+    response = _response(data, mqls, mql_stage, within, longest, touches_target, by)
+    return SLAResult(
+        delivery=declare(delivery, **DELIVERY_UNITS),
+        response=declare(response, **RESPONSE_UNITS),
+        feedback=declare(_feedback(mqls), mqls=Unit.COUNT),
+    )
 
 
 def _delivery(mql_at, target, period, tolerance, fiscal_year_start) -> pd.DataFrame:
@@ -147,13 +169,13 @@ def _delivery(mql_at, target, period, tolerance, fiscal_year_start) -> pd.DataFr
     out["target"] = float(target)
     out["ratio"] = out["mqls"] / out["target"]
     out["low"], out["high"] = target * (1 - tolerance), target * (1 + tolerance)
-    out["status"] = np.select([out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within")
+    out[DELIVERY_STATUS] = np.select([out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within")
     return out
 
 
 def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.DataFrame:
-    minutes = (mqls["first_touch_at"] - mqls[f"{mql_stage}_at"]).dt.total_seconds() / 60
-    touched = mqls["first_touch_at"].notna()
+    minutes = (mqls[fn.FIRST_TOUCH_AT] - mqls[f"{mql_stage}_at"]).dt.total_seconds() / 60
+    touched = mqls[fn.FIRST_TOUCH_AT].notna()
     table = group_keys(mqls, by).assign(
         mqls=1,
         touched=touched.astype(int),
@@ -163,7 +185,7 @@ def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.
         _minutes=minutes.where(minutes >= 0),
     )
     if touches_target is not None:
-        table["followed_up"] = (mqls["touches"].fillna(0) >= touches_target).astype(int)
+        table["followed_up"] = (mqls[fn.TOUCHES].fillna(0) >= touches_target).astype(int)
     sums = {c: "sum" for c in table.columns if c not in (*by, "_minutes")}
     if by:
         grouped = table.groupby(by, dropna=False)
@@ -179,10 +201,10 @@ def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.
 
 
 def _feedback(mqls: pd.DataFrame) -> pd.DataFrame:
-    if "is_disqualified" not in mqls:
+    if fn.IS_DISQUALIFIED not in mqls:
         return pd.DataFrame({"reason": [], "mqls": []})
-    rejected = mqls[mqls["is_disqualified"].fillna(False).to_numpy(dtype=bool)]
-    reasons = rejected["disqualify_reason"].fillna("(no reason given)") if "disqualify_reason" in rejected else None
+    rejected = mqls[mqls[fn.IS_DISQUALIFIED].fillna(False).to_numpy(dtype=bool)]
+    reasons = rejected[fn.DISQUALIFY_REASON].fillna("(no reason given)") if fn.DISQUALIFY_REASON in rejected else None
     if reasons is None:
         return pd.DataFrame({"reason": ["(no reason given)"], "mqls": [len(rejected)]})
     return reasons.value_counts().rename_axis("reason").reset_index(name="mqls")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..schema import TIMESTAMP, stage_column
+from ..units import Unit, declare
 from ._common import (
     add_note,
-    by_columns,
     check_choice,
     core,
     counted,
@@ -21,15 +23,24 @@ from ._common import (
     period_labels,
 )
 
+#: Units of the columns of :func:`time_to_close`, :func:`km_curve` and :func:`stage_durations`.
+DURATION_UNITS = dict(n=Unit.COUNT, n_closed=Unit.COUNT, n_censored=Unit.COUNT, median=Unit.DAYS, q25=Unit.DAYS,
+                      q75=Unit.DAYS, closed_median=Unit.DAYS, days=Unit.DAYS, survival=Unit.RATE,
+                      backward_moves=Unit.COUNT)  # fmt: skip
+
 
 def _start_column(data: Dataset, start: str) -> str:
     """``opportunity``: deal creation; ``lead``: the first stage; or any stage's entry."""
     if start == "opportunity":
-        return "opportunity_created_at"
+        return fn.OPPORTUNITY_CREATED_AT
     if start == "lead":
         return stage_column(data.stages.first)
-    check_choice("start", start, ("opportunity", "lead", *data.stages.names))
-    return stage_column(start)
+    return stage_column(check_choice("from_stage", start, start_choices(data)))
+
+
+def start_choices(data: Dataset) -> tuple[str, ...]:
+    """What days to close can be counted from: deal creation, lead creation, or entry into a stage."""
+    return tuple(dict.fromkeys(("opportunity", "lead", *data.stages.names)))
 
 
 def describe_start(data: Dataset, start: str) -> str:
@@ -44,7 +55,7 @@ def describe_start(data: Dataset, start: str) -> str:
 
 def _deals(data: Dataset, by=()) -> pd.DataFrame:
     f = core(data, by)
-    return f[(f["opportunity_created_at"].notna() | f["is_closed"] | f["opportunity_id"].notna()).to_numpy()]
+    return f[(f[fn.OPPORTUNITY_CREATED_AT].notna() | f[fn.IS_CLOSED] | f[fn.OPPORTUNITY_ID].notna()).to_numpy()]
 
 
 def start_options(data: Dataset) -> list[tuple[str, int]]:
@@ -55,7 +66,7 @@ def start_options(data: Dataset) -> list[tuple[str, int]]:
     """
     deals = _deals(data)
     names = data.stages.names
-    options = [("opportunity", int(deals["opportunity_created_at"].notna().sum()))]
+    options = [("opportunity", int(deals[fn.OPPORTUNITY_CREATED_AT].notna().sum()))]
     for stage, later in zip(names[:-1], names[1:], strict=True):
         if stage == data.stages.opportunity and stage != data.stages.first:
             continue  # the opportunity stage's date is the deal's creation, listed above
@@ -79,13 +90,14 @@ def _no_start_dates(data: Dataset, start: str) -> NotMeasurableError:
     others = [(name, n) for name, n in start_options(data) if n and name != start]
     if others:
         ways = ", or ".join(
-            f"start={name!r} ({describe_start(data, name)}) for {n:,} deal{'s' * (n != 1)}" for name, n in others[:3]
+            f"from_stage={name!r} ({describe_start(data, name)}) for {n:,} deal{'s' * (n != 1)}"
+            for name, n in others[:3]
         )
         instead = f"time to close can be measured from {ways}"
     else:
         instead = "no other start date is filled either: map a created date or stage dates for the deals"
     return NotMeasurableError(
-        f"time to close from start={start!r} needs {what}, which no deal in this export has; {instead}",
+        f"time to close with from_stage={start!r} needs {what}, which no deal in this export has; {instead}",
         missing=(column,),
     )
 
@@ -103,10 +115,10 @@ def _durations(data: Dataset, start: str, by=()) -> tuple[pd.DataFrame, list[str
     has_begin = deals[begin_col].notna().to_numpy()
     if not has_begin.any():
         raise _no_start_dates(data, start)
-    undated_close = (deals["is_closed"] & deals["closed_at"].isna()).to_numpy()
+    undated_close = (deals[fn.IS_CLOSED] & deals[fn.CLOSED_AT].isna()).to_numpy()
     frame = deals[has_begin & ~undated_close]
-    closed = frame["is_closed"].to_numpy()
-    end = frame["closed_at"].where(closed, data.as_of)
+    closed = frame[fn.IS_CLOSED].to_numpy()
+    end = frame[fn.CLOSED_AT].where(closed, data.as_of)
     days = days_between(end, frame[begin_col])
     # a close before the start is a data error: left out (the loader flags such deals)
     valid = (days >= 0).to_numpy()
@@ -120,7 +132,7 @@ def _durations(data: Dataset, start: str, by=()) -> tuple[pd.DataFrame, list[str
     if not valid.any():
         raise NotMeasurableError(
             f"time to close from {describe_start(data, start)} has no deal to measure: " + "; ".join(left_out),
-            missing=(begin_col, "closed_at"),
+            missing=(begin_col, fn.CLOSED_AT),
         )
     frame = frame[valid].assign(_days=days[valid].to_numpy(), _closed=closed[valid], _begin=frame[begin_col][valid])
     return frame, left_out
@@ -133,10 +145,11 @@ def _left_out_note(table: pd.DataFrame, left_out: list[str]) -> pd.DataFrame:
     return table
 
 
+@params.renamed(start="from_stage")
 def time_to_close(
     data: Dataset,
     *,
-    start: str = "opportunity",
+    from_stage: str = "opportunity",
     by=None,
     period: str | None = None,
     fiscal_year_start: int = 1,
@@ -146,10 +159,12 @@ def time_to_close(
     Parameters
     ----------
     data : Dataset
-    start : str
+    from_stage : str
         Count from opportunity creation (``"opportunity"``, default), from
         lead creation (``"lead"``), or from entry into any named stage (for an
-        export without deal creation dates, e.g. ``"engaging"``).
+        export without deal creation dates, e.g. ``"engaging"``). Its old
+        name ``start=`` works until the next release, with a DeprecationWarning
+        (``start`` and ``end`` name dates everywhere else).
     by : str or list of str, optional
     period : {"W", "M", "Q", "Y"}, optional
         Period of the start date (a cohort of deals).
@@ -168,7 +183,7 @@ def time_to_close(
     Raises
     ------
     NotMeasurableError
-        When no deal has a ``start`` date (the message names the ``start=``
+        When no deal has a ``from_stage`` date (the message names the ``from_stage=``
         that would work and for how many deals), or the export has no deals.
 
     Examples
@@ -179,8 +194,9 @@ def time_to_close(
      n  n_closed  n_censored  closed_median
      3         2           1           28.5
     """
-    by = by_columns(data, by)
-    frame, left_out = _durations(data, start, by)
+    p = params.check(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
+    frame, left_out = _durations(data, check_choice("from_stage", from_stage, start_choices(data)), by)
     keys = group_keys(frame, by)
     if period:
         keys["period"] = period_labels(frame["_begin"], period, fiscal_year_start=fiscal_year_start)
@@ -207,11 +223,19 @@ def time_to_close(
         columns=[*cols, "n", "n_closed", "n_censored", "median", "q25", "q75", "closed_median"],
     )
     out["small_sample"] = out["n"] < stats.SMALL_N
-    return _left_out_note(out, left_out)
+    return declare(_left_out_note(out, left_out), **DURATION_UNITS)
 
 
-def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFrame:
+@params.renamed(start="from_stage")
+def km_curve(data: Dataset, *, from_stage: str = "opportunity", by=None) -> pd.DataFrame:
     """Kaplan-Meier curve of time to close: share of deals still open after ``days``.
+
+    Parameters
+    ----------
+    data : Dataset
+    from_stage : str
+        What days are counted from, as in :func:`time_to_close` (old name ``start=``).
+    by : str or list of str, optional
 
     Returns
     -------
@@ -224,8 +248,8 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
     NotMeasurableError
         As :func:`time_to_close`.
     """
-    by = by_columns(data, by)
-    frame, left_out = _durations(data, start, by)
+    by = params.check(data, by=by).by
+    frame, left_out = _durations(data, check_choice("from_stage", from_stage, start_choices(data)), by)
     keys = group_keys(frame, by)
     table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
     groups = table.groupby(by, dropna=False) if by else [((), table)]
@@ -236,7 +260,10 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
             curve[column] = value
         curve["n"] = len(group)
         parts.append(curve)
-    return _left_out_note(pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]], left_out)
+    # the empty first part keeps the columns when there is no group; without dtypes it would make them objects
+    curve = pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]]
+    curve = _left_out_note(curve.astype({"days": "float64", "survival": "float64", "n": "int64"}), left_out)
+    return declare(curve, **DURATION_UNITS)
 
 
 def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
@@ -272,9 +299,9 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
             sql opportunity  2     4.0
     opportunity         won  1    34.0
     """
-    by = by_columns(data, by)
+    by = params.check(data, by=by).by
     f = data.funnel
-    entries = _first_entries(data).reindex(f["entity_id"].to_numpy())
+    entries = _first_entries(data).reindex(f[fn.ENTITY_ID].to_numpy())
     keys = group_keys(f, by).reset_index(drop=True)
     backward = _backward_moves(data)
     parts = []
@@ -300,7 +327,7 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     for a, b in out.loc[unmeasured, ["stage", "next_stage"]].drop_duplicates().itertuples(index=False):
         rows = (out["stage"] == a).to_numpy() & unmeasured
         add_note(out, f"no lead or deal has dates of its own for both {a} and {b}", rows)
-    return out
+    return declare(out, **DURATION_UNITS)
 
 
 def _first_entries(data: Dataset) -> pd.DataFrame:
@@ -313,11 +340,11 @@ def _first_entries(data: Dataset) -> pd.DataFrame:
     ev = data.events
     ev = ev[ev["stage"].isin(names)]
     f = data.funnel
-    paired = f[f["opportunity_id"].notna()]
-    entity_of_opportunity = pd.Series(paired["entity_id"].to_numpy(), index=paired["opportunity_id"].to_numpy())
-    from_opportunity = (ev["entity"] == "opportunity").to_numpy()
-    entity = np.where(from_opportunity, ev["entity_id"].map(entity_of_opportunity), ev["entity_id"])
-    first = ev.assign(entity_id=entity).groupby(["entity_id", "stage"])["at"].min().unstack("stage")
+    paired = f[f[fn.OPPORTUNITY_ID].notna()]
+    entity_of_opportunity = pd.Series(paired[fn.ENTITY_ID].to_numpy(), index=paired[fn.OPPORTUNITY_ID].to_numpy())
+    from_opportunity = (ev[fn.ENTITY] == "opportunity").to_numpy()
+    entity = np.where(from_opportunity, ev[fn.ENTITY_ID].map(entity_of_opportunity), ev[fn.ENTITY_ID])
+    first = ev.assign(entity_id=entity).groupby([fn.ENTITY_ID, "stage"])["at"].min().unstack("stage")
     return first.reindex(columns=names).astype(TIMESTAMP)  # an empty log leaves untyped columns
 
 
@@ -339,8 +366,8 @@ def _backward_moves(data: Dataset) -> pd.Series:
     if ev.empty:
         return pd.Series(dtype="int64")
     position = {name: i for i, name in enumerate(data.stages.names)}
-    ev = ev.sort_values(["entity_id", "at"], kind="stable")
+    ev = ev.sort_values([fn.ENTITY_ID, "at"], kind="stable")
     index = ev["stage"].map(position).to_numpy()
-    same = ev["entity_id"].to_numpy()[1:] == ev["entity_id"].to_numpy()[:-1]
+    same = ev[fn.ENTITY_ID].to_numpy()[1:] == ev[fn.ENTITY_ID].to_numpy()[:-1]
     back = np.concatenate([[False], same & (index[1:] < index[:-1])])
     return ev.loc[back, "stage"].value_counts()

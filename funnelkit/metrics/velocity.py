@@ -5,14 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
-from ._common import add_note, by_columns, core, counted, days_between, group_keys, period_labels
+from ..units import Unit, declare
+from ._common import add_note, core, counted, days_between, group_keys, period_labels
 from ._money import choose_currency, won_without_amount
+
+#: Units of the columns of :func:`velocity`.
+VELOCITY_UNITS = dict(opportunities=Unit.COUNT, won=Unit.COUNT, closed=Unit.COUNT, won_without_amount=Unit.COUNT,
+                      win_rate=Unit.RATE, avg_deal_size=Unit.MONEY, cycle_days=Unit.DAYS,
+                      velocity_per_day=Unit.MONEY)  # fmt: skip
 
 
 def velocity(
-    data: Dataset, *, period: str = "Q", by=None, currency: str | None = None, fiscal_year_start: int = 1
+    data: Dataset,
+    *,
+    period: str = params.DEFAULT_PERIOD,
+    by=params.DEFAULT_BY,
+    currency: str | None = None,
+    fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
     """Sales velocity per period of opportunity creation.
 
@@ -49,23 +62,24 @@ def velocity(
     NotMeasurableError
         When no opportunity has a created date (or there are none).
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=params.period(period, required=True), fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
     f = core(data, by)
-    opps = f[f["opportunity_created_at"].notna()]
+    opps = f[f[fn.OPPORTUNITY_CREATED_AT].notna()]
     left_out = _require_created(f, opps)
     code = None
-    if "currency" not in by:
+    if fn.CURRENCY not in by:
         code, rows = choose_currency(opps, currency, what="velocity (revenue per day)")
         opps = opps if rows is None else opps[rows]
     keys = group_keys(opps, by)
-    keys["period"] = period_labels(opps["opportunity_created_at"], period, fiscal_year_start=fiscal_year_start)
-    cycle = days_between(opps["closed_at"], opps["opportunity_created_at"]).where(opps["is_closed"])
+    keys["period"] = period_labels(opps[fn.OPPORTUNITY_CREATED_AT], period, fiscal_year_start=fiscal_year_start)
+    cycle = days_between(opps[fn.CLOSED_AT], opps[fn.OPPORTUNITY_CREATED_AT]).where(opps[fn.IS_CLOSED])
     table = keys.assign(
         opportunities=1,
-        won=opps["is_won"].astype(int),
-        closed=opps["is_closed"].astype(int),
+        won=opps[fn.IS_WON].astype(int),
+        closed=opps[fn.IS_CLOSED].astype(int),
         _without_amount=won_without_amount(opps).astype(int),
-        _won_amount=opps["amount"].where(opps["is_won"]),
+        _won_amount=opps[fn.AMOUNT].where(opps[fn.IS_WON]),
         _cycle=cycle.where(cycle >= 0),
     )
     out = (
@@ -88,14 +102,14 @@ def velocity(
             * out["avg_deal_size"]
             / out["cycle_days"].where(out["cycle_days"] > 0)
         )
-    if "currency" not in by:
-        out.insert(len(by) + 1, "currency", pd.Series(code, index=out.index, dtype="str"))
-    return add_note(out, left_out) if left_out else out
+    if fn.CURRENCY not in by:
+        out.insert(len(by) + 1, fn.CURRENCY, pd.Series(code, index=out.index, dtype="str"))
+    return declare(add_note(out, left_out) if left_out else out, **VELOCITY_UNITS)
 
 
 def _require_created(f: pd.DataFrame, opps: pd.DataFrame) -> str:
     """Stop when no opportunity has a created date (velocity counts by it); else who is left out."""
-    deals = int((f["opportunity_id"].notna() | f["is_closed"]).sum())
+    deals = int((f[fn.OPPORTUNITY_ID].notna() | f[fn.IS_CLOSED]).sum())
     if not deals:
         raise NotMeasurableError(
             "sales velocity needs opportunities, and this export has none: load the opportunities export too",

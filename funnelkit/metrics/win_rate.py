@@ -5,10 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
+from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
-from ._common import add_note, by_columns, core, counted, date_window, days_between, group_keys, period_labels
+from ..units import Unit, declare
+from ._common import add_note, core, counted, date_window, days_between, group_keys, period_labels
+
+#: Units of the columns of :func:`win_rate`.
+WIN_RATE_UNITS = dict(won=Unit.COUNT, lost=Unit.COUNT, closed=Unit.COUNT, stalled=Unit.COUNT, rate=Unit.RATE,
+                      ci_low=Unit.RATE, ci_high=Unit.RATE, broad_rate=Unit.RATE)  # fmt: skip
 
 
 def win_rate(
@@ -67,15 +74,17 @@ def win_rate(
      won  lost  rate
        1     1   0.5
     """
-    by = by_columns(data, by)
+    p = params.check(data, by=by, period=period, start=start, end=end, fiscal_year_start=fiscal_year_start)
+    by, period, start, end, fiscal_year_start = p.by, p.period, p.start, p.end, p.fiscal_year_start
+    stall_days = params.non_negative(stall_days, name="stall_days")
     f = core(data, by)
-    closed = date_window(f[f["is_closed"]], "closed_at", start, end)
+    closed = date_window(f[f[fn.IS_CLOSED]], fn.CLOSED_AT, start, end)
     if not len(closed):
         raise _nothing_closed(f, start, end)
     keys = group_keys(closed, by)
     if period:
-        keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
-    table = keys.assign(won=closed["is_won"].astype(int), lost=closed["is_lost"].astype(int))
+        keys["period"] = period_labels(closed[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
+    table = keys.assign(won=closed[fn.IS_WON].astype(int), lost=closed[fn.IS_LOST].astype(int))
     cols = list(keys.columns)
     counts = (
         table.groupby(cols, dropna=False)[["won", "lost"]].sum().reset_index()
@@ -88,40 +97,44 @@ def win_rate(
         counts = _broad(data, counts, by, period, stall_days, fiscal_year_start)
     if not cols:
         stats.warn_small(int(counts["closed"].iloc[0]), "the win rate")
-    undated = int(closed["closed_at"].isna().sum())
+    undated = int(closed[fn.CLOSED_AT].isna().sum())
     if period and undated:
         add_note(
             counts,
             f"{counted(undated, 'closed deal')} with no close date, in no period (the row without a period)",
             counts["period"].isna().to_numpy(),
         )
-    return counts.astype({"won": "int64", "lost": "int64", "closed": "int64"})
+    return declare(counts.astype({"won": "int64", "lost": "int64", "closed": "int64"}), **WIN_RATE_UNITS)
 
 
 def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
-    deals = int((f["opportunity_id"].notna() | f["is_closed"]).sum())
+    deals = int((f[fn.OPPORTUNITY_ID].notna() | f[fn.IS_CLOSED]).sum())
     if not deals:
         return NotMeasurableError(
             "the win rate needs deals, and this export has none: load the opportunities export too",
             missing=("opportunities",),
         )
     if start is not None or end is not None:
-        closed = int(f["is_closed"].sum())
+        closed = int(f[fn.IS_CLOSED].sum())
         return NotMeasurableError(
-            f"no deal closed between start={start!r} and end={end!r} ({closed:,} closed at other times"
-            f"{' or have no close date' if f.loc[f['is_closed'], 'closed_at'].isna().any() else ''})",
-            missing=("closed_at",),
+            f"no deal closed between start={_day(start)} and end={_day(end)} ({closed:,} closed at other times"
+            f"{' or have no close date' if f.loc[f[fn.IS_CLOSED], fn.CLOSED_AT].isna().any() else ''})",
+            missing=(fn.CLOSED_AT,),
         )
     return NotMeasurableError(
         f"the win rate needs closed deals, and none of the {counted(deals, 'deal')} has closed (won or lost) yet",
-        missing=("is_closed",),
+        missing=(fn.IS_CLOSED,),
     )
+
+
+def _day(moment) -> str:
+    return "(none)" if moment is None else f"{moment:%Y-%m-%d}"
 
 
 def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFrame:
     f = core(data, by)
-    open_deals = (f["opportunity_id"].notna() | f["opportunity_created_at"].notna()) & ~f["is_closed"]
-    dated = open_deals & f["opportunity_created_at"].notna()
+    open_deals = (f[fn.OPPORTUNITY_ID].notna() | f[fn.OPPORTUNITY_CREATED_AT].notna()) & ~f[fn.IS_CLOSED]
+    dated = open_deals & f[fn.OPPORTUNITY_CREATED_AT].notna()
     if open_deals.any() and not dated.any():
         counts["stalled"] = pd.Series(pd.NA, index=counts.index, dtype="Int64")
         counts["broad_rate"] = np.nan
@@ -132,7 +145,7 @@ def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFr
         )
     stalled = f.iloc[:0]
     if dated.any():  # else no deal is open: none stalled
-        age = days_between(pd.Series(data.as_of, index=f.index), f["opportunity_created_at"])
+        age = days_between(pd.Series(data.as_of, index=f.index), f[fn.OPPORTUNITY_CREATED_AT])
         stalled = f[dated & (age > stall_days)]
     keys = group_keys(stalled, by)
     if period and len(stalled):
