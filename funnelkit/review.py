@@ -27,6 +27,7 @@ from .metrics import (
     mix_decomposition,
     period_labels,
     pipeline,
+    revenue_change,
     stalled_deals,
     time_to_close,
     win_rate,
@@ -206,6 +207,11 @@ def review(
     current, previous = _last_two_periods(data, period, fiscal_year_start)
     if current and previous and by:
         run("mix", lambda: _mix(data, by, current, previous, period, fiscal_year_start))
+    if current and previous:
+        run(
+            "revenue_change",
+            lambda: revenue_change(data, period=period, current=current, previous=previous, **options),
+        )
     _where_deals_are_lost(data, run, parts, period, top_reasons, options)
     headline = _headline(data, period, current, previous, fiscal_year_start)
     sections = {name: part.value for name, part in parts.items() if part.ok and part.value is not None}
@@ -446,10 +452,45 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             f"{total['mix_effect']:+.1%} came from a shift in mix and "
             f"{total['rate_effect']:+.1%} from rates within groups."
         )
+    if result.has("revenue_change"):
+        out.extend(revenue_change_sentences(result.sections["revenue_change"]))
     out.extend(_money_findings(data))
     for section, reason in result.skipped.items():
         out.append(f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: {html.escape(reason)}")
     return out
+
+
+def revenue_change_sentences(table: pd.DataFrame) -> list[str]:
+    """What changed in won revenue and why, one sentence per currency: each factor from before to now, rates in
+    points, and its contribution in money (:func:`funnelkit.revenue_change`)."""
+    out = []
+    for code, rows in table.groupby("currency", sort=True):
+        code = None if code == NO_CURRENCY else code
+        rows = rows.set_index("factor")
+        total = rows.loc["total"]
+        said = []
+        for factor, r in rows.drop(index="total").iterrows():
+            if factor == "volume":
+                moved = f"{int(r['previous_value']):,} to {int(r['current_value']):,}"
+            elif factor == "deal_size":
+                moved = " to ".join(
+                    _money(v, code) if pd.notna(v) else "none" for v in (r["previous_value"], r["current_value"])
+                )
+            elif pd.notna(r["change"]):
+                moved = f"{r['previous_value']:.1%} to {r['current_value']:.1%} ({_points(r['change'])})"
+            else:
+                moved = "not measurable in one of the periods"
+            said.append(f"{r['measure']} {moved}: {_signed_money(r['contribution'], code)}")
+        out.append(
+            f"Won revenue went from {_money(total['previous_value'], code)} in {html.escape(total['previous_period'])}"
+            f" to {_money(total['current_value'], code)} in {html.escape(total['current_period'])}"
+            f" ({_signed_money(total['change'], code)}). By factor: " + "; ".join(said) + "."
+        )
+    return out
+
+
+def _signed_money(value: float, code) -> str:
+    return ("+" if value >= 0 else "-") + _money(abs(value), code)
 
 
 def _points(change: float) -> str:
