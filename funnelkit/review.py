@@ -455,6 +455,7 @@ def _findings(result: Review, data: Dataset) -> list[str]:
     if result.has("revenue_change"):
         out.extend(revenue_change_sentences(result.sections["revenue_change"]))
     out.extend(_money_findings(data))
+    out.extend(html.escape(note) for note in result.notes.get("review", []))
     for section, reason in result.skipped.items():
         out.append(f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: {html.escape(reason)}")
     return out
@@ -487,6 +488,24 @@ def revenue_change_sentences(table: pd.DataFrame) -> list[str]:
             f" ({_signed_money(total['change'], code)}). By factor: " + "; ".join(said) + "."
         )
     return out
+
+
+def revenue_change_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`funnelkit.revenue_change` for people: each factor's values as text by its unit (counts, rates, money)
+    and the change of a rate in points, beside its contribution in money."""
+    shown = []
+    for row in table.to_dict("records"):
+        code = None if row["currency"] == NO_CURRENCY else row["currency"]
+        unit = {"volume": Unit.COUNT, "deal_size": Unit.MONEY, "total": Unit.MONEY}.get(row["factor"], Unit.RATE)
+        change_unit = Unit.POINTS if unit is Unit.RATE else unit
+        text = lambda v, u=unit, c=code: format_value(v, u, currency=c)  # noqa: E731
+        change = format_value(row["change"], change_unit, currency=code)
+        if change_unit is not Unit.POINTS and pd.notna(row["change"]) and row["change"] > 0:
+            change = "+" + change
+        shown.append({"measure": row["measure"], row["previous_period"]: text(row["previous_value"]),
+                      row["current_period"]: text(row["current_value"]), "change": change,
+                      "contribution": row["contribution"], "currency": row["currency"]})  # fmt: skip
+    return declare(pd.DataFrame(shown), contribution=Unit.MONEY)
 
 
 def _signed_money(value: float, code) -> str:
