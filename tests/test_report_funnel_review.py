@@ -58,7 +58,8 @@ def test_untrusted_text_is_shown_as_text_never_markup(hostile_export, tmp_path):
 def test_the_report_carries_every_section_on_the_sample(tmp_path):
     result = render_report(NOTEBOOK, data=ROOT / "data" / "sample", out=tmp_path, progress=False)
     html = result.html_path.read_text()
-    for heading in ("Are we on track?", "The funnel and where deals are lost", "Win rate", "Time to close", "Lead value",
+    for heading in ("Are we on track?", "The funnel and where deals are lost", "Win rate", "Time to close",
+                    "Lead value",
                     "What changed", "Data quality"):  # fmt: skip
         assert f">{heading}" in html
     assert "left out" not in html
