@@ -139,14 +139,6 @@ def summary_html(result: Review) -> str:
     return table + f"<ul class='fk-findings'>{findings}</ul>"
 
 
-def section_note(result: Review, section: str) -> str:
-    """Why a section is not shown; for a shown one, its notes (what it counted, what it could not)."""
-    reason = result.skipped.get(section)
-    if reason:
-        return f"<p class='fk-note'>This section is left out: {escape(reason)}.</p>"
-    return "".join(f"<p class='fk-note'>{escape(note)}</p>" for note in result.notes.get(section, []))
-
-
 def load_summary_html(data) -> str:
     """Row accounting of the load, the notes it made and the notes about how values are displayed
     (:func:`funnelkit.safety.display_notes`: e.g. characters no installed font can draw), for the

@@ -27,6 +27,7 @@ CALLS = {
     "velocity": lambda d: fk.velocity(d),
     "drift": lambda d: fk.drift(d, metric="win_rate", by=None),
     "mix_decomposition": lambda d: fk.mix_decomposition(d, current="2025 Q2", previous="2025 Q1", by="source"),
+    "revenue_change": lambda d: fk.revenue_change(d, current="2025 Q2", previous="2025 Q1"),
     "sla": lambda d: fk.sla(d, mql_target=2, period="M", touches_target=2),
     "plan": lambda d: fk.plan(d, quota=10_000),
     "qualify": lambda d: fk.qualify(d, "employees >= 100"),

@@ -58,10 +58,11 @@ def test_untrusted_text_is_shown_as_text_never_markup(hostile_export, tmp_path):
 def test_the_report_carries_every_section_on_the_sample(tmp_path):
     result = render_report(NOTEBOOK, data=ROOT / "data" / "sample", out=tmp_path, progress=False)
     html = result.html_path.read_text()
-    for heading in ("Summary", "The funnel and where deals are lost", "Win rate", "Time to close", "Lead value",
+    for heading in ("Are we on track?", "The funnel and where deals are lost", "Win rate", "Time to close",
+                    "Lead value",
                     "What changed", "Data quality"):  # fmt: skip
         assert f">{heading}" in html
-    assert "left out" not in html
+    assert "section is left out" not in html and "left out:" not in html
     assert html.count("data:image/png;base64,") >= 6
     assert result.manifest["rows"] == {"read": 6531, "kept": 6531, "quarantined": 0, "footer_lines": 10}
 

@@ -51,3 +51,38 @@ def test_report_tables_show_counts_with_separators_stage_names_and_no_negative_z
     assert "<td>6,000</td>" in html and "<td>1,453</td>" in html
     assert "<td>0.0%</td>" in html and "-0.0%" not in html and "<td>1.2%</td>" in html
     assert "<td>MQL</td>" in html and "<td>demo booked</td>" in html  # custom stages as they are
+
+
+def test_where_deals_are_lost_pipeline_lost_reasons_and_stalled_deals():
+    result = fk.review(tiny(), period="Q")
+    lost = result.sections["lost_reasons"]
+    assert lost[["lost_reason", "lost", "lost_value"]].values.tolist() == [["Price", 1, 500.0]]  # O2
+    assert result.sections["pipeline"][["stage", "open", "open_value"]].values.tolist() == [["opportunity", 1, 750.0]]
+    # the opportunity stage's stall line: O1 and O4 each took 30 days to be won; O3 has been open 81 days
+    stalled = result.sections["stalled_deals"]
+    assert stalled[["opportunity_id", "days_in_stage", "stall_line_days", "days_over"]].values.tolist() == [
+        ["O3", 81.0, 30.0, 51.0]
+    ]
+    assert result.section("stalled_deals").ok and result.section("stalled_deals").note() == ""
+
+
+def test_a_measure_the_data_cannot_support_says_why_instead_of_a_zero():
+    data = tiny()
+    opps = data.opportunities.drop(columns=["lost_reason"])
+    result = fk.review(fk.Dataset(data.leads, opps, data.events, as_of=data.as_of), period="Q")
+    assert "lost_reasons" not in result.sections
+    assert "no lost reason column" in result.skipped["lost_reasons"]
+    assert result.section("lost_reasons").note().startswith("<p class='fk-note'>This section is left out: ")
+
+
+def test_a_by_column_the_export_does_not_fill_is_said_once_and_the_review_goes_on_without_it():
+    data = tiny()
+    leads, opps = data.leads.assign(source=None), data.opportunities.assign(source=None)
+    result = fk.review(fk.Dataset(leads, opps, data.events, as_of=data.as_of), period="Q", by="source")
+    said = "This export does not fill the column 'source': the review is shown without a breakdown by source."
+    assert result.notes["review"] == [said]
+    assert sum(said.replace("'", "&#x27;") in f for f in result.findings) == 1
+    assert "source" not in result.sections["win_rate"].columns and "mix" not in result.sections
+    assert not any("(not set)" in f for f in result.findings)
+    with pytest.raises(fk.ParameterError, match="not a column"):
+        fk.review(data, by="ownr")

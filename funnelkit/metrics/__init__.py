@@ -13,6 +13,7 @@ from .lost_reasons import lost_reasons
 from .pipeline import coverage, pipeline, stalled_deals
 from .plan import plan
 from .qualify import qualify
+from .revenue_change import revenue_change
 from .sla import SLAResult, sla
 from .time_to_close import km_curve, stage_durations, time_to_close
 from .velocity import velocity
@@ -33,6 +34,7 @@ __all__ = [
     "period_labels",
     "plan",
     "qualify",
+    "revenue_change",
     "sla",
     "stage_durations",
     "stalled_deals",

@@ -18,7 +18,7 @@ from ._runner import (
     render_report,
     report_name,
 )
-from .sections import Section, attempt, quota_html
+from .sections import Section, attempt, on_track_html, quota_html
 
 __all__ = [
     "RunKilled",
@@ -30,6 +30,7 @@ __all__ = [
     "convert_parameters",
     "export_html",
     "notebook_parameters",
+    "on_track_html",
     "quota_html",
     "record_run_facts",
     "render_report",

@@ -30,11 +30,15 @@ class Section:
         Why the section is left out; ``None`` when it is shown.
     warnings : tuple of str
         Messages of the warnings raised while computing it (small samples...).
+    notes : tuple of str
+        For a section shown: what it counted where the data leaves a choice,
+        and what it could not measure (plain text).
     """
 
     value: object = None
     reason: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
@@ -42,14 +46,18 @@ class Section:
         return self.reason is None
 
     def note(self) -> str:
-        """HTML sentence for the report: why the section is left out, or the
-        warnings raised while computing it (escaped), or an empty string."""
+        """HTML for the report: why the section is left out, or its notes and the
+        warnings raised while computing it (escaped), or an empty string.
+
+        This is the one place a report says a section is left out and why.
+        """
         if self.reason is not None:
             return f"<p class='fk-note'>This section is left out: {escape(self.reason.rstrip('.'))}.</p>"
+        out = "".join(f"<p class='fk-note'>{escape(note)}</p>" for note in self.notes)
         if self.warnings:
             items = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
-            return f"<ul class='fk-note'>{items}</ul>"
-        return ""
+            out += f"<ul class='fk-note'>{items}</ul>"
+        return out
 
 
 def attempt(compute: Callable[[], object], *, empty: str = "the data holds nothing for this section") -> Section:
@@ -172,3 +180,21 @@ def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
 
 def _no_quota_line(reason: str) -> str:
     return f"<p class='fk-note'>No quota line: {escape(reason)}.</p>"
+
+
+def on_track_html(review) -> str:
+    """Are we on track: the review's on-track summary as the report's first paragraph.
+
+    Parameters
+    ----------
+    review : funnelkit.Review
+        Its ``on_track_text`` sentences (HTML, CRM text already escaped in
+        :func:`funnelkit.review.on_track_sentences`).
+
+    Returns
+    -------
+    str
+        An HTML paragraph: the period, its revenue against the target and the
+        verdict first, then the open pipeline and its coverage.
+    """
+    return "<p class='fk-ontrack'>" + " ".join(review.on_track_text) + "</p>"
