@@ -40,11 +40,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from .errors import ParameterError
 from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
+from .units import Unit, units_of
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")  # fmt: skip
@@ -208,6 +210,101 @@ def _groups(table: pd.DataFrame, by: str | None):
     return groups, palette([name for name, _ in groups])
 
 
+#: what :func:`funnelkit.drift`'s ``value`` holds, per ``metric=``
+METRIC_UNITS = {"win_rate": Unit.RATE, "conversion": Unit.RATE, "time_to_close": Unit.DAYS}
+#: chart titles naming the measure, per ``metric=``
+METRIC_TITLES = {"win_rate": "Win rate", "conversion": "Conversion rate", "time_to_close": "Median days to close"}
+
+
+def unit_formatter(unit: Unit | str | None, *, currency: str | None = None):
+    """A tick formatter that writes an axis's numbers by their declared unit.
+
+    Rates as percentages, differences of rates in points, money with its
+    currency, durations as "N days", counts as whole numbers.
+
+    Parameters
+    ----------
+    unit : Unit or str or None
+        ``None``: plain numbers with thousands separators.
+    currency : str, keyword-only, optional
+        Written after money amounts ("25,000 USD").
+
+    Returns
+    -------
+    matplotlib.ticker.Formatter
+
+    Examples
+    --------
+    >>> unit_formatter("days")(36, 0), unit_formatter("points")(-0.04, 0), unit_formatter("rate")(0.25, 0)
+    ('36 days', '-4 pts', '25%')
+    >>> unit_formatter("money", currency="EUR")(25000, 0), unit_formatter("count")(1200, 0)
+    ('25,000 EUR', '1,200')
+    """
+    unit = Unit(unit) if unit is not None else None
+    if unit is Unit.RATE:
+        return FuncFormatter(_percent)
+    if unit is Unit.RATIO:
+        return FuncFormatter(lambda v, _: f"{v:+.0%}" if round(v, 2) else "0%")
+    if unit is Unit.POINTS:
+        return FuncFormatter(lambda v, _: f"{v * 100:+.0f} pts" if round(v * 100) else "0 pts")
+    if unit is Unit.DAYS:
+        return FuncFormatter(lambda v, _: f"{v:,.0f} days")
+    if unit is Unit.MINUTES:
+        return FuncFormatter(lambda v, _: f"{v:,.0f} min")
+    if unit is Unit.MONEY:
+        code = chart_text(currency) if isinstance(currency, str) and currency else ""
+        return FuncFormatter(lambda v, _: f"{v:,.0f} {code}".rstrip())
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def _percent(value: float, _position=None) -> str:
+    """A rate tick: whole percentages, one decimal where the ticks are finer ("0.5%")."""
+    percent = value * 100
+    return f"{percent:.0f}%" if abs(percent - round(percent)) < 1e-9 else f"{percent:.1f}%"
+
+
+def _format_axis(axis, unit: Unit | str | None, *, currency: str | None = None) -> None:
+    """Ticks of ``axis`` written by ``unit``; counts tick at whole numbers only."""
+    axis.set_major_formatter(unit_formatter(unit, currency=currency))
+    if unit is not None and Unit(unit) is Unit.COUNT:
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _cell_text(value: float, unit: Unit) -> str:
+    """A number short enough for a heatmap cell, in its unit."""
+    if unit is Unit.RATE:
+        return f"{value:.0%}"
+    if unit is Unit.DAYS:
+        return f"{value:,.0f} days"
+    if unit is Unit.POINTS:
+        return f"{value * 100:+.1f} pts"
+    return f"{value:,.0f}"
+
+
+def _drift_unit(table: pd.DataFrame, value: str, metric: str | None) -> Unit:
+    """What a drift table's ``value`` holds: its declared unit, else the unit of ``metric``.
+
+    A table from :func:`funnelkit.drift` that declares neither is told apart by
+    its documented columns: a drift of rates carries ``successes`` of ``n``, a
+    drift of time to close does not.
+    """
+    declared = table.attrs.get("units", {}).get(value)
+    if declared is not None:
+        return Unit(declared)
+    if metric is not None:
+        if metric not in METRIC_UNITS:
+            raise ParameterError(f"plot_drift: metric must be one of {sorted(METRIC_UNITS)}; got {metric!r}")
+        return METRIC_UNITS[metric]
+    if value in units_of(table):
+        return units_of(table)[value]
+    if value == "value" and "p_value" in table:
+        return Unit.RATE if "successes" in table else Unit.DAYS
+    raise ParameterError(
+        f"plot_drift cannot tell what {value!r} holds (a rate, days...): pass metric= as given to fk.drift, "
+        f"one of {sorted(METRIC_UNITS)}"
+    )
+
+
 def _tidy(ax) -> None:
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
@@ -254,7 +351,7 @@ def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach 
     ax.set_xlabel("leads / deals reaching the stage (count)")
     ax.set_xlim(0, top * 1.6)
     ax.set_title(title)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(ax.xaxis, Unit.COUNT)
     ax.legend(loc="lower right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
@@ -302,7 +399,7 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
                 f"{entered:,} ({converted / entered:.0%})", transform=ax.transAxes, ha="center", va="center",
                 color="#555555")  # fmt: skip
     ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _format_axis(ax.yaxis, units_of(table).get("rate", Unit.RATE))
     ax.set_ylabel(ylabel)
     ax.set_xlabel("period")
     ax.set_ylim(0, 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05))
@@ -363,7 +460,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         label = chart_text(name)
         ax.set_title(f"{label} (n={int(group[counted].sum()):,})" if counted else label, fontsize=11)
         ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right", fontsize=8)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        _format_axis(ax.yaxis, units_of(table).get("rate", Unit.RATE))
         ax.set_ylim(0, top)
         _tidy(ax)
     for ax in axes[:, 0]:
@@ -379,10 +476,17 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
 def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)"):
     """Share of deals still open against days since creation, one step curve per group.
 
+    Draws the whole curve from :func:`funnelkit.km_curve`, or, from
+    :func:`funnelkit.time_to_close`, the three points of each group's curve
+    that table holds: a quarter of the deals closed by ``q25`` days, half by
+    the ``median``, three quarters by ``q75`` (open deals censored in both).
+
     Parameters
     ----------
     curve : DataFrame
-        :func:`funnelkit.km_curve`: ``days``, ``survival``, ``n`` and the ``by`` column.
+        :func:`funnelkit.km_curve`: ``days``, ``survival``, ``n`` and the ``by``
+        column; or :func:`funnelkit.time_to_close` without ``period``: ``q25``,
+        ``median``, ``q75``, ``n`` and the ``by`` column.
     by : str or None
     ax : matplotlib Axes, optional
     title : str
@@ -390,20 +494,51 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     Returns
     -------
     matplotlib Axes
+
+    Raises
+    ------
+    ParameterError
+        For a table that is neither, or a time-to-close table with several
+        rows per group (``period=``).
     """
+    quartiles = {"q25", "median", "q75"} <= set(curve.columns) and "survival" not in curve
+    if not quartiles and not {"days", "survival"} <= set(curve.columns):
+        raise ParameterError(
+            "plot_km draws the table of fk.km_curve(data) (days, survival) or of fk.time_to_close(data) "
+            f"(q25, median, q75); this table has {', '.join(map(str, curve.columns))}"
+        )
+    keys = [by] if by is not None and by in curve else []
+    if quartiles and (curve.duplicated(keys).any() if keys else len(curve) > 1):
+        raise ParameterError(
+            f"plot_km draws one curve per {by or 'table'}: give it fk.time_to_close(data) without period= "
+            "(or with by= the same by), or fk.km_curve(data)"
+        )
     ax = _axes(ax)
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
         label = f"{'all' if name is None else chart_text(name, legend=True)} (n={n:,})"
-        ax.step(group["days"], group["survival"], where="post", color=colours.get(str(name), "#1f77b4"), label=label)
+        colour = colours.get(str(name), COLOURS[0])
+        if quartiles:
+            row = group.iloc[0]
+            points = [
+                (row[q], share) for q, share in (("q25", 0.75), ("median", 0.5), ("q75", 0.25)) if pd.notna(row[q])
+            ]
+            label += "" if points else ": too few closed to say"
+            x, y = zip(*points, strict=True) if points else ((), ())
+            ax.plot(x, y, marker="o", linestyle="--", color=colour, label=label)
+        else:
+            ax.step(group["days"], group["survival"], where="post", color=colour, label=label)
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlim(left=0)
     ax.text(ax.get_xlim()[1], 0.51, "median ", ha="right", va="bottom", color="grey", fontsize=9)
     ax.set_xlabel("days since the opportunity was created")
     ax.set_ylabel("share of deals still open")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    if quartiles:
+        ax.set_ylabel("share of deals still open (quartiles of the curve)")
+    _format_axis(ax.xaxis, Unit.DAYS)
+    _format_axis(ax.yaxis, Unit.RATE)
     ax.set_ylim(0, 1.02)
-    ax.set_xlim(left=0)
     ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
@@ -431,26 +566,32 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     colours = palette(table[by])
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
-    currency = table["currency"].dropna().iloc[0] if "currency" in table and table["currency"].notna().any() else ""
-    currency = chart_text(currency)
-    for yi, value, leads in zip(y, table["revenue_per_lead"], table["leads"], strict=True):
-        ax.text(value, yi, f"  {value:,.0f} {currency} per lead ({int(leads):,} leads)", va="center", fontsize=10)
-    ax.set_yticks(y, [chart_text(g) for g in table[by]])
-    ax.set_xlabel(f"won revenue per lead ({currency})".replace(" ()", ""))
+    codes = (table["currency"] if "currency" in table else pd.Series(None, index=table.index, dtype=object)).fillna("")
+    several = codes.nunique() > 1  # amounts of several currencies: each bar says its own, none is added
+    for yi, value, leads, code in zip(y, table["revenue_per_lead"], table["leads"], codes, strict=True):
+        money = f"{value:,.0f} {chart_text(code)}".rstrip() if pd.notna(value) else "no amount"
+        ax.text(value if pd.notna(value) else 0, yi, f"  {money} per lead ({int(leads):,} leads)", va="center",
+                fontsize=10)  # fmt: skip
+    names = [chart_text(g) + (f" ({chart_text(c)})" if several and c else "") for g, c in zip(table[by], codes,
+                                                                                              strict=True)]  # fmt: skip
+    ax.set_yticks(y, names)
+    single = None if several or not len(codes) or not codes.iloc[0] else codes.iloc[0]
+    ax.set_xlabel(f"won revenue per lead ({chart_text(single)})" if single else "won revenue per lead"
+                  + (", each bar in its currency" if several else ""))  # fmt: skip
     ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.5)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(ax.xaxis, Unit.MONEY, currency=single)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
-def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value", ax=None,
-               title: str = "Win rate by period (* = change beyond noise)"):  # fmt: skip
-    """Heatmap of a :func:`funnelkit.drift` table: groups by periods.
+def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value", metric: str | None = None,
+               ax=None, title: str | None = None):  # fmt: skip
+    """Heatmap of a :func:`funnelkit.drift` table: groups by periods, in the measure's own unit.
 
     Cells with a change beyond noise are starred and outlined; cells resting
-    on fewer than 20 observations show the counts (``3/5``) in grey instead
-    of a percentage.
+    on fewer than 20 observations are grey and show the counts instead
+    (``3/5`` for a rate, ``n=4`` for a median).
 
     Parameters
     ----------
@@ -459,47 +600,71 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
         ``successes``.
     by : str
     value : str
-        Column holding the rate.
+        Column holding the measure.
+    metric : {"win_rate", "conversion", "time_to_close"}, keyword-only, optional
+        The ``metric=`` given to :func:`funnelkit.drift`: names the chart and
+        the unit of its cells and colour scale (a time to close reads in days,
+        a win rate in percent). Not needed when the table declares the unit
+        of ``value`` (``attrs["units"]``, :func:`funnelkit.units.declare`) or
+        its metric (``attrs["metric"]``).
     ax : matplotlib Axes, optional
-    title : str
+    title : str, optional
+        Default: the measure by period.
 
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"source": ["Web", "Web"], "period": ["2025 Q1", "2025 Q2"], "n": [30, 40],
+    ...                       "value": [36.0, 41.5], "p_value": [float("nan"), 0.2], "significant": [False, False]})
+    >>> plot_drift(table, metric="time_to_close").get_title()
+    'Median days to close by period (* = change beyond noise)'
     """
+    metric = metric or table.attrs.get("metric")
+    unit = _drift_unit(table, value, metric)
     ax = _axes(ax, figsize=(10, 0.6 * table[by].nunique() + 2) if by in table else FIGSIZE)
     grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first")
     marks = table.pivot_table(index=by, columns="period", values="significant", aggfunc="first").reindex_like(grid)
-    has_n = {"n", "successes"} <= set(table.columns)
+    has_n = "n" in table
+    counts = {"successes"} <= set(table.columns) and unit is Unit.RATE
     n = table.pivot_table(index=by, columns="period", values="n", aggfunc="first").reindex_like(grid) if has_n else None
     hits = (
         table.pivot_table(index=by, columns="period", values="successes", aggfunc="first").reindex_like(grid)
-        if has_n
+        if counts
         else None
     )
     values = grid.to_numpy(dtype=float)
     small = (n.to_numpy(dtype=float) < SMALL_N) if has_n else np.zeros_like(values, dtype=bool)
     shown = np.where(small, np.nan, values)
-    top = max(np.nanmax(values) if np.isfinite(values).any() else 1, 0.05)
+    floor = 0.05 if unit is Unit.RATE else 1.0
+    top = max(np.nanmax(values) if np.isfinite(values).any() else 1, floor)
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=top, aspect="auto")
     cutoff = np.nanmax(shown) * 0.6 if np.isfinite(shown).any() else 1
     for (i, j), v in np.ndenumerate(values):
         if np.isnan(v):
             continue
         if small[i, j]:
-            ax.text(j, i, f"{int(hits.iloc[i, j])}/{int(n.iloc[i, j])}", ha="center", va="center", color="#888888",
-                    fontsize=9)  # fmt: skip
+            text = f"{int(hits.iloc[i, j])}/{int(n.iloc[i, j])}" if counts else f"n={int(n.iloc[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", color="#888888", fontsize=9)
             continue
         star = bool(marks.iloc[i, j]) if pd.notna(marks.iloc[i, j]) else False
-        ax.text(j, i, f"{v:.0%}{'*' if star else ''}", ha="center", va="center",
+        ax.text(j, i, f"{_cell_text(v, unit)}{'*' if star else ''}", ha="center", va="center",
                 color="white" if v > cutoff else "black", fontweight="bold" if star else "normal")  # fmt: skip
         if star:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=2))
     ax.set_xticks(range(grid.shape[1]), [chart_text(c) for c in grid.columns], rotation=45, ha="right")
     ax.set_yticks(range(grid.shape[0]), [chart_text(i) for i in grid.index])
-    ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0), label="rate", fraction=0.04)
+    measure = METRIC_TITLES.get(metric) or ("Rate" if unit is Unit.RATE else f"Value ({unit})")
+    colour_label = "median days" if unit is Unit.DAYS else "rate" if unit is Unit.RATE else str(unit)
+    ax.figure.colorbar(image, ax=ax, format=unit_formatter(unit), label=colour_label, fraction=0.04)
     ax.set_xlabel("period")
-    ax.set_title(title + ("; grey: fewer than 20, shown as won/closed" if has_n and small.any() else ""))
+    grey = ""
+    if small.any():
+        grey = "; grey: fewer than 20, shown as " + ("won/closed" if counts else "the count")
+    ax.set_title((title or f"{measure} by period (* = change beyond noise)") + grey)
     return ax
 
 
@@ -528,6 +693,7 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label="target")
     ax.set_xticks(x, [chart_text(p) for p in delivery["period"]], rotation=45, ha="right")
     ax.set_ylabel("MQLs delivered (count)")
+    _format_axis(ax.yaxis, Unit.COUNT)
     ax.set_xlabel("period")
     ax.set_title(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#d62728", "#2ca02c", "#1f77b4")]
@@ -631,7 +797,11 @@ def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline b
         ax.set_ylabel(f"open amount ({unit})")
     else:
         ax.set_ylabel("open deals (count; the deals have no amount)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(
+        ax.yaxis,
+        Unit.MONEY if priced else Unit.COUNT,
+        currency=currencies[0] if priced and len(currencies) == 1 else None,
+    )
     ax.set_ylim(0, max(ax.get_ylim()[1], 1) * 1.15)
     ax.set_title(title)
     if priced:
@@ -672,7 +842,7 @@ def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = "Why deals a
     ax.set_yticks(y, [chart_text(r) for r in reasons["lost_reason"]])
     ax.set_xlim(0, top * 1.25)
     ax.set_xlabel("lost deals (count)")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(ax.xaxis, Unit.COUNT)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
