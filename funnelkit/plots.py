@@ -43,13 +43,18 @@ from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .errors import ParameterError
+from .groups import TOP_GROUPS, top_groups
 from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
 from .units import Unit, units_of
 
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")  # fmt: skip
+#: one colour per group shown by name; grey is kept for "Other" (:func:`funnelkit.groups.top_groups`)
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+           "#393b79")  # fmt: skip
+OTHER_COLOUR = "#9e9e9e"
+#: no figure is taller than this (inches): small multiples shrink their panels instead
+MAX_FIGURE_HEIGHT = 12.0
 FIGSIZE = (10, 5)
 _ASSIGNED: dict[str, str] = {}
 
@@ -173,21 +178,70 @@ def _tight_layout(fig) -> None:
         fig.tight_layout()
 
 
-def palette(names) -> dict[str, str]:
-    """A colour per group name that stays the same in every chart of the session.
+def palette(names, *, other: str | None = None) -> dict[str, str]:
+    """A colour per group name: the same in every chart of the session, never repeated within one chart.
 
-    Names seen for the first time take the next free colour (new names in
-    sorted order), so charts showing different subsets of sources agree.
+    Names seen for the first time take the next colour of :data:`COLOURS`
+    (new names in sorted order), so charts showing different subsets of
+    sources agree. When two names of one chart would share a colour (a
+    session that has met more names than there are colours), the name met
+    later takes a colour free in this chart. "Other" is grey.
+
+    Parameters
+    ----------
+    names : iterable
+        The groups of one chart.
+    other : str, keyword-only, optional
+        The folded group's name (``attrs["other"]`` of
+        :func:`funnelkit.groups.top_groups`); names such as
+        ``"Other (22 groups)"`` are recognised without it.
+
+    Returns
+    -------
+    dict of str to str
+        Hex colour per name.
 
     Examples
     --------
     >>> first = palette(["Web", "Events"])
     >>> palette(["Web"])["Web"] == first["Web"]
     True
+    >>> palette(["Web", "Other (3 groups)"])["Other (3 groups)"]
+    '#9e9e9e'
     """
-    for name in sorted({str(n) for n in names} - set(_ASSIGNED)):
+    unique = [str(n) for n in dict.fromkeys(names)]
+    folded = {n for n in unique if n == other or _OTHER_NAME.match(n)}
+    for name in sorted(set(unique) - set(_ASSIGNED) - folded):
         _ASSIGNED[name] = COLOURS[len(_ASSIGNED) % len(COLOURS)]
-    return {str(n): _ASSIGNED[str(n)] for n in names}
+    out = dict.fromkeys(folded, OTHER_COLOUR)
+    seniority = {name: i for i, name in enumerate(_ASSIGNED)}
+    named = sorted(set(unique) - folded, key=seniority.__getitem__)
+    spare = [c for c in COLOURS if c not in {_ASSIGNED[n] for n in named}]
+    spare += _extra_colours(len(named))
+    used: set[str] = set()
+    for name in named:
+        colour = _ASSIGNED[name]
+        if colour in used:
+            colour = next(c for c in spare if c not in used)
+        used.add(colour)
+        out[name] = colour
+    return {name: out[name] for name in unique}
+
+
+_OTHER_NAME = re.compile(r"^Other \([\d,]+ groups?\)$")
+
+
+def _extra_colours(count: int) -> list[str]:
+    """Distinct colours beyond :data:`COLOURS`, for a chart of more groups than it has (none is grey)."""
+    cmap = mpl.colormaps["turbo"]
+    return [mpl.colors.to_hex(cmap(x)) for x in np.linspace(0.05, 0.95, max(count, 1))]
+
+
+def _fold(table: pd.DataFrame, by: str | None, top: int | None) -> pd.DataFrame:
+    """``table`` with at most ``top`` groups of ``by`` by name and the rest as "Other"."""
+    if by is None or by not in table or top is None:
+        return table
+    return top_groups(table, by, top=top)
 
 
 def _axes(ax, figsize=FIGSIZE):
@@ -206,8 +260,11 @@ def _axes(ax, figsize=FIGSIZE):
 def _groups(table: pd.DataFrame, by: str | None):
     if by is None or by not in table:
         return [(None, table)], {}
+    other = table.attrs.get("other")
     groups = list(table.groupby(by, sort=True))
-    return groups, palette([name for name, _ in groups])
+    # "Other" last: it is the rest, not a group of its own
+    groups.sort(key=lambda item: str(item[0]) == other or bool(_OTHER_NAME.match(str(item[0]))))
+    return groups, palette([name for name, _ in groups], other=other)
 
 
 #: what :func:`funnelkit.drift`'s ``value`` holds, per ``metric=``
@@ -311,24 +368,46 @@ def _tidy(ax) -> None:
     ax.set_axisbelow(True)
 
 
-def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach each stage, and where they stop"):
+def plot_funnel(dropoff: pd.DataFrame, *, by: str | None = None, ax=None,
+                title: str = "How many reach each stage, and where they stop", top: int | None = 5):  # fmt: skip
     """Horizontal funnel with drop-off, from :func:`funnelkit.dropoff`.
 
     Each bar is the number that reached the stage; its light part is the
     share that went no further (lost, disqualified or still open there).
-    Labels give the count and the conversion from the stage before.
+    Labels give the count and the conversion from the stage before. With
+    ``by``, one bar per group at each stage, labelled with the group's
+    count and its conversion from the stage before.
 
     Parameters
     ----------
     dropoff : DataFrame
-        ``stage``, ``reached``, ``stopped`` (one row per stage, funnel order).
+        ``stage``, ``reached``, ``stopped`` (funnel order); a table of
+        ``fk.dropoff(data, by=...)`` without ``by`` here is drawn as one
+        funnel of all groups together.
+    by : str, keyword-only, optional
+        The group column of ``fk.dropoff(data, by=...)``.
     ax : matplotlib Axes, optional
     title : str
+    top : int or None
+        With ``by``: groups drawn by name (the largest by volume), the rest
+        as one grey "Other"; ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
+
+    Raises
+    ------
+    ParameterError
+        When ``by`` names a column the table does not have.
     """
+    if by is not None:
+        if by not in dropoff:
+            raise ParameterError(
+                f"plot_funnel(by={by!r}) draws the table of fk.dropoff(data, by={by!r}); this table has no {by!r} "
+                f"column (its columns: {', '.join(map(str, dropoff.columns))})"
+            )
+        return _plot_funnel_by(dropoff, by, ax=ax, title=title, top=top)
     ax = _axes(ax)
     table = dropoff.groupby("stage", sort=False)[["reached", "stopped"]].sum().reset_index()
     reached = table["reached"].to_numpy(dtype=float)
@@ -357,8 +436,42 @@ def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach 
     return ax
 
 
+def _plot_funnel_by(dropoff: pd.DataFrame, by: str, *, ax, title: str, top: int | None):
+    """One bar per group at each stage, labelled with its count and conversion from the stage before."""
+    table = _fold(dropoff, by, top)
+    stages = list(dict.fromkeys(table["stage"]))
+    groups, colours = _groups(table, by)
+    height = min(0.35 * len(stages) * len(groups) + 1.5, MAX_FIGURE_HEIGHT)
+    ax = _axes(ax, figsize=(10, max(height, 3.0)))
+    width = 0.8 / len(groups)
+    base = np.arange(len(stages))[::-1].astype(float)
+    largest = max(float(table["reached"].max()), 1.0)
+    for j, (name, group) in enumerate(groups):
+        reached = group.groupby("stage", sort=False)["reached"].sum().reindex(stages).to_numpy(dtype=float)
+        y = base + 0.4 - width * (j + 0.5)
+        ax.barh(y, np.nan_to_num(reached), height=width * 0.9, color=colours[str(name)],
+                label=chart_text(name, legend=True))  # fmt: skip
+        for i, yi in enumerate(y):
+            if np.isnan(reached[i]):
+                continue
+            text = f" {reached[i]:,.0f}"
+            if i > 0 and reached[i - 1] > 0:
+                text += f" ({reached[i] / reached[i - 1]:.0%})"
+            ax.text(reached[i], yi, text, va="center", fontsize=8)
+    ax.set_yticks(base, [chart_text(stage_label(s)) for s in stages])
+    ax.set_xlabel("reaching the stage (count); in brackets: share of the group's previous stage")
+    ax.set_xlim(0, largest * 1.3)
+    _format_axis(ax.xaxis, Unit.COUNT)
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    _tight_layout(ax.figure)
+    return ax
+
+
 def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None,
-                          ylabel: str = "rate (line) and its 95% interval (band)"):  # fmt: skip
+                          ylabel: str = "rate (line) and its 95% interval (band)",
+                          top: int | None = TOP_GROUPS):  # fmt: skip
     """Rate per period with its 95% band, one line per group.
 
     From a rate table with ``period``, ``rate``, ``ci_low``, ``ci_high``
@@ -372,12 +485,17 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
         Group column (one line per group); ``None`` or absent: one line.
     ax : matplotlib Axes, optional
     title, ylabel : str
+    top : int or None
+        Groups drawn by name, the largest by volume; the others are one grey
+        "Other" line whose rate is their summed successes over summed trials
+        (:func:`funnelkit.groups.top_groups`). ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
     """
     ax = _axes(ax)
+    table = _fold(table, by, top)
     groups, colours = _groups(table, by)
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
@@ -407,11 +525,12 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
     if by is not None and by in table:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
+    _tight_layout(ax.figure)  # room for the legend beside the axes, inside the figure
     return ax
 
 
 def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 3, title: str | None = None,
-                     total: pd.DataFrame | None = None):  # fmt: skip
+                     total: pd.DataFrame | None = None, top: int | None = TOP_GROUPS):  # fmt: skip
     """Small multiples: one panel per group, its rate per period with the 95% band.
 
     Easier to read than one chart with every group's band on top of each
@@ -432,17 +551,23 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         Figure title.
     total : DataFrame, optional
         ``period``, ``rate`` for all groups together.
+    top : int or None
+        Panels for the largest groups by volume, then one for "Other" (the
+        rest, its rate recomputed from their counts); ``None``: every group.
+        The figure is never taller than :data:`MAX_FIGURE_HEIGHT` inches.
 
     Returns
     -------
     matplotlib Figure
     """
+    table = _fold(table, by, top)
     groups, colours = _groups(table, by)
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
     rows = -(-len(groups) // columns)
     _fonts_for_charts()
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False, sharey=True)
+    height = min(3.3 * rows, MAX_FIGURE_HEIGHT)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, height), squeeze=False, sharey=True)
     top = 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05)
     for ax, (name, group) in zip(axes.flat, groups, strict=False):
         group = group.dropna(subset=["period"]).sort_values("period")
@@ -473,7 +598,8 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
     return fig
 
 
-def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)"):
+def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)",
+            top: int | None = TOP_GROUPS):  # fmt: skip
     """Share of deals still open against days since creation, one step curve per group.
 
     Draws the whole curve from :func:`funnelkit.km_curve`, or, from
@@ -490,6 +616,10 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     by : str or None
     ax : matplotlib Axes, optional
     title : str
+    top : int or None
+        Curves for the largest groups (most deals); the others are not drawn,
+        and the legend says how many (curves cannot be added up into an
+        "Other" curve). ``None``: every group.
 
     Returns
     -------
@@ -514,6 +644,7 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
             "(or with by= the same by), or fk.km_curve(data)"
         )
     ax = _axes(ax)
+    curve, left_out = _largest_curves(curve, keys[0] if keys else None, top)
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
@@ -540,12 +671,27 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     _format_axis(ax.yaxis, Unit.RATE)
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
+    if left_out:
+        ax.plot([], [], " ", label=f"{left_out:,} smaller groups not drawn")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
+    _tight_layout(ax.figure)
     return ax
 
 
-def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead"):
+def _largest_curves(curve: pd.DataFrame, by: str | None, top: int | None) -> tuple[pd.DataFrame, int]:
+    """The rows of the ``top`` groups with most deals (``n``), and how many groups were left out."""
+    if by is None or top is None or "n" not in curve:
+        return curve, 0
+    sizes = curve.groupby(by, dropna=False, sort=False)["n"].first()
+    if len(sizes) <= top + 1:
+        return curve, 0
+    kept = sorted(sizes.index, key=lambda g: (-float(sizes[g]), str(g)))[:top]
+    return curve[curve[by].isin(kept).to_numpy()], len(sizes) - top
+
+
+def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead",
+                    top: int | None = TOP_GROUPS):  # fmt: skip
     """Bars of won revenue per lead per group, labelled with the lead count.
 
     Parameters
@@ -556,14 +702,22 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     by : str
     ax : matplotlib Axes, optional
     title : str
+    top : int or None
+        Bars for the groups with most leads; the rest is one grey "Other" bar
+        (its won revenue over its leads). ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
     """
     ax = _axes(ax)
-    table = table.sort_values("revenue_per_lead")
-    colours = palette(table[by])
+    table = _fold(table, by, top)
+    other = table.attrs.get("other")
+    # "Other" at the bottom, the named groups by value above it
+    table = table.assign(_other=table[by].astype(str).eq(str(other))).sort_values(
+        ["_other", "revenue_per_lead"], ascending=[False, True], kind="stable"
+    )
+    colours = palette(table[by], other=other)
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
     codes = (table["currency"] if "currency" in table else pd.Series(None, index=table.index, dtype=object)).fillna("")
@@ -586,7 +740,7 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
 
 
 def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value", metric: str | None = None,
-               ax=None, title: str | None = None):  # fmt: skip
+               ax=None, title: str | None = None, top: int | None = TOP_GROUPS):  # fmt: skip
     """Heatmap of a :func:`funnelkit.drift` table: groups by periods, in the measure's own unit.
 
     Cells with a change beyond noise are starred and outlined; cells resting
@@ -610,6 +764,10 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
     ax : matplotlib Axes, optional
     title : str, optional
         Default: the measure by period.
+    top : int or None
+        Rows for the groups with most observations; the rest is one "Other"
+        row (a rate recomputed from their counts; a median cannot be, and is
+        left blank). ``None``: every group.
 
     Returns
     -------
@@ -625,8 +783,13 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
     """
     metric = metric or table.attrs.get("metric")
     unit = _drift_unit(table, value, metric)
+    table = _fold(table, by, top)
     ax = _axes(ax, figsize=(10, 0.6 * table[by].nunique() + 2) if by in table else FIGSIZE)
-    grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first")
+    other = table.attrs.get("other")
+    named = sorted({g for g in table[by].dropna() if g != other}, key=str)
+    order = named + ([other] if other is not None and (table[by] == other).any() else [])
+    # dropna=False keeps "Other" when its median could not be combined (a blank row, said in its note)
+    grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first", dropna=False).reindex(order)
     marks = table.pivot_table(index=by, columns="period", values="significant", aggfunc="first").reindex_like(grid)
     has_n = "n" in table
     counts = {"successes"} <= set(table.columns) and unit is Unit.RATE
@@ -704,7 +867,8 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     return ax
 
 
-def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", columns: int = 2):
+def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", columns: int = 2,
+                          top: int | None = TOP_GROUPS):  # fmt: skip
     """Small multiples of :func:`plot_conversion_trend`, one panel per funnel step.
 
     Parameters
@@ -714,6 +878,8 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
         ``period``, ``rate``, ``ci_low``, ``ci_high``, ``mature`` and the ``by`` column.
     by : str or None
     columns : int
+    top : int or None
+        Groups drawn by name in each panel (:func:`plot_conversion_trend`).
 
     Returns
     -------
@@ -722,11 +888,12 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
     steps = list(dict.fromkeys(zip(table["from_stage"], table["to_stage"], strict=True)))
     rows = -(-len(steps) // columns)
     _fonts_for_charts()
-    fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, min(4.2 * rows, MAX_FIGURE_HEIGHT)),
+                             squeeze=False)  # fmt: skip
     for ax, (a, b) in zip(axes.flat, steps, strict=False):
         part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
         plot_conversion_trend(part, by=by, ax=ax, title=f"{chart_text(stage_label(a))} → {chart_text(stage_label(b))}",
-                              ylabel="converted (95% band)")  # fmt: skip
+                              ylabel="converted (95% band)", top=top)  # fmt: skip
         if ax is not axes.flat[min(columns, len(steps)) - 1]:
             legend = ax.get_legend()
             if legend is not None:
