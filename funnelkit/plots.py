@@ -47,7 +47,7 @@ from .groups import TOP_GROUPS, top_groups
 from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
-from .units import Unit, units_of
+from .units import Unit, flag_small, units_of
 
 #: one colour per group shown by name; grey is kept for "Other" (:func:`funnelkit.groups.top_groups`)
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
@@ -722,10 +722,13 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
     codes = (table["currency"] if "currency" in table else pd.Series(None, index=table.index, dtype=object)).fillna("")
     several = codes.nunique() > 1  # amounts of several currencies: each bar says its own, none is added
-    for yi, value, leads, code in zip(y, table["revenue_per_lead"], table["leads"], codes, strict=True):
+    won = table["won"] if "won" in table else pd.Series(np.nan, index=table.index)
+    for yi, value, leads, code, deals in zip(y, table["revenue_per_lead"], table["leads"], codes, won, strict=True):
         money = f"{value:,.0f} {chart_text(code)}".rstrip() if pd.notna(value) else "no amount"
-        ax.text(value if pd.notna(value) else 0, yi, f"  {money} per lead ({int(leads):,} leads)", va="center",
-                fontsize=10)  # fmt: skip
+        text = f"{money} per lead ({int(leads):,} leads)"
+        if pd.notna(deals) and deals < SMALL_N:  # flagged as in the tables
+            text = flag_small(text, deals, "won deals")
+        ax.text(value if pd.notna(value) else 0, yi, "  " + text, va="center", fontsize=10)
     names = [chart_text(g) + (f" ({chart_text(c)})" if several and c else "") for g, c in zip(table[by], codes,
                                                                                               strict=True)]  # fmt: skip
     ax.set_yticks(y, names)

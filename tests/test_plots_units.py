@@ -140,3 +140,10 @@ def test_points_and_ratios_format_as_people_say_them():
     assert plots.unit_formatter(Unit.POINTS)(0.0, 0) == "0 pts"
     assert plots.unit_formatter(Unit.RATIO)(0.25, 0) == "+25%"
     assert plots.unit_formatter(Unit.MONEY, currency="USD")(73804.2, 0) == "73,804 USD"
+
+
+def test_lead_value_from_few_won_deals_is_flagged_as_in_the_tables():
+    table = pd.DataFrame({"source": ["Web"], "revenue_per_lead": [125.0], "leads": [200], "won": [4],
+                          "currency": ["USD"]})  # fmt: skip
+    ax = plots.plot_lead_value(table)
+    assert [t.get_text().strip() for t in ax.texts] == ["125 USD per lead (200 leads) (small sample: 4 won deals)"]
