@@ -344,6 +344,46 @@ def load_summary_html(data) -> str:
     )
 
 
+def review_html(result: Review) -> str:
+    """A :class:`funnelkit.Review` as one block: the summary, then each section left out and why.
+
+    Parameters
+    ----------
+    result : Review
+
+    Returns
+    -------
+    str
+        HTML (the notebook view of a review; the report shows each section in full).
+    """
+    period = escape(result.period or "no complete period")
+    parts = [f"<h4>Funnel review: {period} against {escape(result.previous or 'no earlier period')}</h4>",
+             summary_html(result)]  # fmt: skip
+    shown = ", ".join(escape(name) for name, table in result.sections.items() if len(table))
+    parts.append(f"<p class='fk-note'>Sections: {shown or 'none'}.</p>")
+    parts += [f"<p class='fk-note'>{escape(name)} is left out: {escape(reason)}.</p>"
+              for name, reason in result.skipped.items()]  # fmt: skip
+    return "".join(parts)
+
+
+def sla_html(result) -> str:
+    """A :class:`funnelkit.SLAResult` as its summary, then delivery, response and feedback tables.
+
+    Parameters
+    ----------
+    result : SLAResult
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    parts = ["<h4>SLA scorecard</h4>", table_html(result.summary)]
+    for title, table in (("Delivery", result.delivery), ("Response", result.response), ("Feedback", result.feedback)):
+        parts.append(f"<h5>{title}</h5>" + (table_html(table) if len(table) else "<p class='fk-note'>none</p>"))
+    return "".join(parts)
+
+
 def small_sample_note() -> str:
     return (
         f"<p class='fk-note'>Rates are shown with their 95% Wilson interval. Groups with fewer than {SMALL_N} "
