@@ -54,12 +54,25 @@ from .schema import Stages
 __version__ = "0.1.0"
 
 
+def _notebook_display() -> None:
+    """Inside IPython, show results formatted by unit (:mod:`funnelkit.display`); elsewhere nothing."""
+    import sys
+
+    if "IPython" in sys.modules:
+        from .display import register
+
+        register()
+
+
+_notebook_display()
+
+
 def __getattr__(name: str):
-    # plots imports matplotlib (slow); load it on first use of fk.plots
-    if name == "plots":
+    # plots imports matplotlib (slow); load it on first use of fk.plots / fk.plot (one-call charts)
+    if name in ("plots", "plot"):
         import importlib
 
-        return importlib.import_module(".plots", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'funnelkit' has no attribute {name!r}")
 
 
@@ -100,6 +113,7 @@ __all__ = [
     "render_report",
     "RunResult",
     "plots",
+    "plot",
     "redact_dataset",
     "to_csv_safe",
     "to_excel_safe",

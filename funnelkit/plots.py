@@ -40,14 +40,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from .errors import ParameterError
+from .groups import TOP_GROUPS, top_groups
 from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
+from .units import Unit, flag_small, units_of
 
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")  # fmt: skip
+#: one colour per group shown by name; grey is kept for "Other" (:func:`funnelkit.groups.top_groups`)
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+           "#393b79")  # fmt: skip
+OTHER_COLOUR = "#9e9e9e"
+#: no figure is taller than this (inches): small multiples shrink their panels instead
+MAX_FIGURE_HEIGHT = 12.0
 FIGSIZE = (10, 5)
 _ASSIGNED: dict[str, str] = {}
 
@@ -171,21 +178,70 @@ def _tight_layout(fig) -> None:
         fig.tight_layout()
 
 
-def palette(names) -> dict[str, str]:
-    """A colour per group name that stays the same in every chart of the session.
+def palette(names, *, other: str | None = None) -> dict[str, str]:
+    """A colour per group name: the same in every chart of the session, never repeated within one chart.
 
-    Names seen for the first time take the next free colour (new names in
-    sorted order), so charts showing different subsets of sources agree.
+    Names seen for the first time take the next colour of :data:`COLOURS`
+    (new names in sorted order), so charts showing different subsets of
+    sources agree. When two names of one chart would share a colour (a
+    session that has met more names than there are colours), the name met
+    later takes a colour free in this chart. "Other" is grey.
+
+    Parameters
+    ----------
+    names : iterable
+        The groups of one chart.
+    other : str, keyword-only, optional
+        The folded group's name (``attrs["other"]`` of
+        :func:`funnelkit.groups.top_groups`); names such as
+        ``"Other (22 groups)"`` are recognised without it.
+
+    Returns
+    -------
+    dict of str to str
+        Hex colour per name.
 
     Examples
     --------
     >>> first = palette(["Web", "Events"])
     >>> palette(["Web"])["Web"] == first["Web"]
     True
+    >>> palette(["Web", "Other (3 groups)"])["Other (3 groups)"]
+    '#9e9e9e'
     """
-    for name in sorted({str(n) for n in names} - set(_ASSIGNED)):
+    unique = [str(n) for n in dict.fromkeys(names)]
+    folded = {n for n in unique if n == other or _OTHER_NAME.match(n)}
+    for name in sorted(set(unique) - set(_ASSIGNED) - folded):
         _ASSIGNED[name] = COLOURS[len(_ASSIGNED) % len(COLOURS)]
-    return {str(n): _ASSIGNED[str(n)] for n in names}
+    out = dict.fromkeys(folded, OTHER_COLOUR)
+    seniority = {name: i for i, name in enumerate(_ASSIGNED)}
+    named = sorted(set(unique) - folded, key=seniority.__getitem__)
+    spare = [c for c in COLOURS if c not in {_ASSIGNED[n] for n in named}]
+    spare += _extra_colours(len(named))
+    used: set[str] = set()
+    for name in named:
+        colour = _ASSIGNED[name]
+        if colour in used:
+            colour = next(c for c in spare if c not in used)
+        used.add(colour)
+        out[name] = colour
+    return {name: out[name] for name in unique}
+
+
+_OTHER_NAME = re.compile(r"^Other \([\d,]+ groups?\)$")
+
+
+def _extra_colours(count: int) -> list[str]:
+    """Distinct colours beyond :data:`COLOURS`, for a chart of more groups than it has (none is grey)."""
+    cmap = mpl.colormaps["turbo"]
+    return [mpl.colors.to_hex(cmap(x)) for x in np.linspace(0.05, 0.95, max(count, 1))]
+
+
+def _fold(table: pd.DataFrame, by: str | None, top: int | None) -> pd.DataFrame:
+    """``table`` with at most ``top`` groups of ``by`` by name and the rest as "Other"."""
+    if by is None or by not in table or top is None:
+        return table
+    return top_groups(table, by, top=top)
 
 
 def _axes(ax, figsize=FIGSIZE):
@@ -204,8 +260,106 @@ def _axes(ax, figsize=FIGSIZE):
 def _groups(table: pd.DataFrame, by: str | None):
     if by is None or by not in table:
         return [(None, table)], {}
+    other = table.attrs.get("other")
     groups = list(table.groupby(by, sort=True))
-    return groups, palette([name for name, _ in groups])
+    # "Other" last: it is the rest, not a group of its own
+    groups.sort(key=lambda item: str(item[0]) == other or bool(_OTHER_NAME.match(str(item[0]))))
+    return groups, palette([name for name, _ in groups], other=other)
+
+
+#: what :func:`funnelkit.drift`'s ``value`` holds, per ``metric=``
+METRIC_UNITS = {"win_rate": Unit.RATE, "conversion": Unit.RATE, "time_to_close": Unit.DAYS}
+#: chart titles naming the measure, per ``metric=``
+METRIC_TITLES = {"win_rate": "Win rate", "conversion": "Conversion rate", "time_to_close": "Median days to close"}
+
+
+def unit_formatter(unit: Unit | str | None, *, currency: str | None = None):
+    """A tick formatter that writes an axis's numbers by their declared unit.
+
+    Rates as percentages, differences of rates in points, money with its
+    currency, durations as "N days", counts as whole numbers.
+
+    Parameters
+    ----------
+    unit : Unit or str or None
+        ``None``: plain numbers with thousands separators.
+    currency : str, keyword-only, optional
+        Written after money amounts ("25,000 USD").
+
+    Returns
+    -------
+    matplotlib.ticker.Formatter
+
+    Examples
+    --------
+    >>> unit_formatter("days")(36, 0), unit_formatter("points")(-0.04, 0), unit_formatter("rate")(0.25, 0)
+    ('36 days', '-4 pts', '25%')
+    >>> unit_formatter("money", currency="EUR")(25000, 0), unit_formatter("count")(1200, 0)
+    ('25,000 EUR', '1,200')
+    """
+    unit = Unit(unit) if unit is not None else None
+    if unit is Unit.RATE:
+        return FuncFormatter(_percent)
+    if unit is Unit.RATIO:
+        return FuncFormatter(lambda v, _: f"{v:+.0%}" if round(v, 2) else "0%")
+    if unit is Unit.POINTS:
+        return FuncFormatter(lambda v, _: f"{v * 100:+.0f} pts" if round(v * 100) else "0 pts")
+    if unit is Unit.DAYS:
+        return FuncFormatter(lambda v, _: f"{v:,.0f} days")
+    if unit is Unit.MINUTES:
+        return FuncFormatter(lambda v, _: f"{v:,.0f} min")
+    if unit is Unit.MONEY:
+        code = chart_text(currency) if isinstance(currency, str) and currency else ""
+        return FuncFormatter(lambda v, _: f"{v:,.0f} {code}".rstrip())
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def _percent(value: float, _position=None) -> str:
+    """A rate tick: whole percentages, one decimal where the ticks are finer ("0.5%")."""
+    percent = value * 100
+    return f"{percent:.0f}%" if abs(percent - round(percent)) < 1e-9 else f"{percent:.1f}%"
+
+
+def _format_axis(axis, unit: Unit | str | None, *, currency: str | None = None) -> None:
+    """Ticks of ``axis`` written by ``unit``; counts tick at whole numbers only."""
+    axis.set_major_formatter(unit_formatter(unit, currency=currency))
+    if unit is not None and Unit(unit) is Unit.COUNT:
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _cell_text(value: float, unit: Unit) -> str:
+    """A number short enough for a heatmap cell, in its unit."""
+    if unit is Unit.RATE:
+        return f"{value:.0%}"
+    if unit is Unit.DAYS:
+        return f"{value:,.0f} days"
+    if unit is Unit.POINTS:
+        return f"{value * 100:+.1f} pts"
+    return f"{value:,.0f}"
+
+
+def _drift_unit(table: pd.DataFrame, value: str, metric: str | None) -> Unit:
+    """What a drift table's ``value`` holds: its declared unit, else the unit of ``metric``.
+
+    A table from :func:`funnelkit.drift` that declares neither is told apart by
+    its documented columns: a drift of rates carries ``successes`` of ``n``, a
+    drift of time to close does not.
+    """
+    declared = table.attrs.get("units", {}).get(value)
+    if declared is not None:
+        return Unit(declared)
+    if metric is not None:
+        if metric not in METRIC_UNITS:
+            raise ParameterError(f"plot_drift: metric must be one of {sorted(METRIC_UNITS)}; got {metric!r}")
+        return METRIC_UNITS[metric]
+    if value in units_of(table):
+        return units_of(table)[value]
+    if value == "value" and "p_value" in table:
+        return Unit.RATE if "successes" in table else Unit.DAYS
+    raise ParameterError(
+        f"plot_drift cannot tell what {value!r} holds (a rate, days...): pass metric= as given to fk.drift, "
+        f"one of {sorted(METRIC_UNITS)}"
+    )
 
 
 def _tidy(ax) -> None:
@@ -214,24 +368,46 @@ def _tidy(ax) -> None:
     ax.set_axisbelow(True)
 
 
-def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach each stage, and where they stop"):
+def plot_funnel(dropoff: pd.DataFrame, *, by: str | None = None, ax=None,
+                title: str = "How many reach each stage, and where they stop", top: int | None = 5):  # fmt: skip
     """Horizontal funnel with drop-off, from :func:`funnelkit.dropoff`.
 
     Each bar is the number that reached the stage; its light part is the
     share that went no further (lost, disqualified or still open there).
-    Labels give the count and the conversion from the stage before.
+    Labels give the count and the conversion from the stage before. With
+    ``by``, one bar per group at each stage, labelled with the group's
+    count and its conversion from the stage before.
 
     Parameters
     ----------
     dropoff : DataFrame
-        ``stage``, ``reached``, ``stopped`` (one row per stage, funnel order).
+        ``stage``, ``reached``, ``stopped`` (funnel order); a table of
+        ``fk.dropoff(data, by=...)`` without ``by`` here is drawn as one
+        funnel of all groups together.
+    by : str, keyword-only, optional
+        The group column of ``fk.dropoff(data, by=...)``.
     ax : matplotlib Axes, optional
     title : str
+    top : int or None
+        With ``by``: groups drawn by name (the largest by volume), the rest
+        as one grey "Other"; ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
+
+    Raises
+    ------
+    ParameterError
+        When ``by`` names a column the table does not have.
     """
+    if by is not None:
+        if by not in dropoff:
+            raise ParameterError(
+                f"plot_funnel(by={by!r}) draws the table of fk.dropoff(data, by={by!r}); this table has no {by!r} "
+                f"column (its columns: {', '.join(map(str, dropoff.columns))})"
+            )
+        return _plot_funnel_by(dropoff, by, ax=ax, title=title, top=top)
     ax = _axes(ax)
     table = dropoff.groupby("stage", sort=False)[["reached", "stopped"]].sum().reset_index()
     reached = table["reached"].to_numpy(dtype=float)
@@ -254,14 +430,48 @@ def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach 
     ax.set_xlabel("leads / deals reaching the stage (count)")
     ax.set_xlim(0, top * 1.6)
     ax.set_title(title)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(ax.xaxis, Unit.COUNT)
     ax.legend(loc="lower right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
+def _plot_funnel_by(dropoff: pd.DataFrame, by: str, *, ax, title: str, top: int | None):
+    """One bar per group at each stage, labelled with its count and conversion from the stage before."""
+    table = _fold(dropoff, by, top)
+    stages = list(dict.fromkeys(table["stage"]))
+    groups, colours = _groups(table, by)
+    height = min(0.35 * len(stages) * len(groups) + 1.5, MAX_FIGURE_HEIGHT)
+    ax = _axes(ax, figsize=(10, max(height, 3.0)))
+    width = 0.8 / len(groups)
+    base = np.arange(len(stages))[::-1].astype(float)
+    largest = max(float(table["reached"].max()), 1.0)
+    for j, (name, group) in enumerate(groups):
+        reached = group.groupby("stage", sort=False)["reached"].sum().reindex(stages).to_numpy(dtype=float)
+        y = base + 0.4 - width * (j + 0.5)
+        ax.barh(y, np.nan_to_num(reached), height=width * 0.9, color=colours[str(name)],
+                label=chart_text(name, legend=True))  # fmt: skip
+        for i, yi in enumerate(y):
+            if np.isnan(reached[i]):
+                continue
+            text = f" {reached[i]:,.0f}"
+            if i > 0 and reached[i - 1] > 0:
+                text += f" ({reached[i] / reached[i - 1]:.0%})"
+            ax.text(reached[i], yi, text, va="center", fontsize=8)
+    ax.set_yticks(base, [chart_text(stage_label(s)) for s in stages])
+    ax.set_xlabel("reaching the stage (count); in brackets: share of the group's previous stage")
+    ax.set_xlim(0, largest * 1.3)
+    _format_axis(ax.xaxis, Unit.COUNT)
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    _tight_layout(ax.figure)
+    return ax
+
+
 def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None,
-                          ylabel: str = "rate (line) and its 95% interval (band)"):  # fmt: skip
+                          ylabel: str = "rate (line) and its 95% interval (band)",
+                          top: int | None = TOP_GROUPS):  # fmt: skip
     """Rate per period with its 95% band, one line per group.
 
     From a rate table with ``period``, ``rate``, ``ci_low``, ``ci_high``
@@ -275,12 +485,17 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
         Group column (one line per group); ``None`` or absent: one line.
     ax : matplotlib Axes, optional
     title, ylabel : str
+    top : int or None
+        Groups drawn by name, the largest by volume; the others are one grey
+        "Other" line whose rate is their summed successes over summed trials
+        (:func:`funnelkit.groups.top_groups`). ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
     """
     ax = _axes(ax)
+    table = _fold(table, by, top)
     groups, colours = _groups(table, by)
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
@@ -302,7 +517,7 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
                 f"{entered:,} ({converted / entered:.0%})", transform=ax.transAxes, ha="center", va="center",
                 color="#555555")  # fmt: skip
     ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _format_axis(ax.yaxis, units_of(table).get("rate", Unit.RATE))
     ax.set_ylabel(ylabel)
     ax.set_xlabel("period")
     ax.set_ylim(0, 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05))
@@ -310,11 +525,12 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
     if by is not None and by in table:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
+    _tight_layout(ax.figure)  # room for the legend beside the axes, inside the figure
     return ax
 
 
 def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 3, title: str | None = None,
-                     total: pd.DataFrame | None = None):  # fmt: skip
+                     total: pd.DataFrame | None = None, top: int | None = TOP_GROUPS):  # fmt: skip
     """Small multiples: one panel per group, its rate per period with the 95% band.
 
     Easier to read than one chart with every group's band on top of each
@@ -335,17 +551,23 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         Figure title.
     total : DataFrame, optional
         ``period``, ``rate`` for all groups together.
+    top : int or None
+        Panels for the largest groups by volume, then one for "Other" (the
+        rest, its rate recomputed from their counts); ``None``: every group.
+        The figure is never taller than :data:`MAX_FIGURE_HEIGHT` inches.
 
     Returns
     -------
     matplotlib Figure
     """
+    table = _fold(table, by, top)
     groups, colours = _groups(table, by)
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
     rows = -(-len(groups) // columns)
     _fonts_for_charts()
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False, sharey=True)
+    height = min(3.3 * rows, MAX_FIGURE_HEIGHT)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, height), squeeze=False, sharey=True)
     top = 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05)
     for ax, (name, group) in zip(axes.flat, groups, strict=False):
         group = group.dropna(subset=["period"]).sort_values("period")
@@ -363,7 +585,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         label = chart_text(name)
         ax.set_title(f"{label} (n={int(group[counted].sum()):,})" if counted else label, fontsize=11)
         ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right", fontsize=8)
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        _format_axis(ax.yaxis, units_of(table).get("rate", Unit.RATE))
         ax.set_ylim(0, top)
         _tidy(ax)
     for ax in axes[:, 0]:
@@ -376,41 +598,100 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
     return fig
 
 
-def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)"):
+def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)",
+            top: int | None = TOP_GROUPS):  # fmt: skip
     """Share of deals still open against days since creation, one step curve per group.
+
+    Draws the whole curve from :func:`funnelkit.km_curve`, or, from
+    :func:`funnelkit.time_to_close`, the three points of each group's curve
+    that table holds: a quarter of the deals closed by ``q25`` days, half by
+    the ``median``, three quarters by ``q75`` (open deals censored in both).
 
     Parameters
     ----------
     curve : DataFrame
-        :func:`funnelkit.km_curve`: ``days``, ``survival``, ``n`` and the ``by`` column.
+        :func:`funnelkit.km_curve`: ``days``, ``survival``, ``n`` and the ``by``
+        column; or :func:`funnelkit.time_to_close` without ``period``: ``q25``,
+        ``median``, ``q75``, ``n`` and the ``by`` column.
     by : str or None
     ax : matplotlib Axes, optional
     title : str
+    top : int or None
+        Curves for the largest groups (most deals); the others are not drawn,
+        and the legend says how many (curves cannot be added up into an
+        "Other" curve). ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
+
+    Raises
+    ------
+    ParameterError
+        For a table that is neither, or a time-to-close table with several
+        rows per group (``period=``).
     """
+    quartiles = {"q25", "median", "q75"} <= set(curve.columns) and "survival" not in curve
+    if not quartiles and not {"days", "survival"} <= set(curve.columns):
+        raise ParameterError(
+            "plot_km draws the table of fk.km_curve(data) (days, survival) or of fk.time_to_close(data) "
+            f"(q25, median, q75); this table has {', '.join(map(str, curve.columns))}"
+        )
+    keys = [by] if by is not None and by in curve else []
+    if quartiles and (curve.duplicated(keys).any() if keys else len(curve) > 1):
+        raise ParameterError(
+            f"plot_km draws one curve per {by or 'table'}: give it fk.time_to_close(data) without period= "
+            "(or with by= the same by), or fk.km_curve(data)"
+        )
     ax = _axes(ax)
+    curve, left_out = _largest_curves(curve, keys[0] if keys else None, top)
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
         label = f"{'all' if name is None else chart_text(name, legend=True)} (n={n:,})"
-        ax.step(group["days"], group["survival"], where="post", color=colours.get(str(name), "#1f77b4"), label=label)
+        colour = colours.get(str(name), COLOURS[0])
+        if quartiles:
+            row = group.iloc[0]
+            points = [
+                (row[q], share) for q, share in (("q25", 0.75), ("median", 0.5), ("q75", 0.25)) if pd.notna(row[q])
+            ]
+            label += "" if points else ": too few closed to say"
+            x, y = zip(*points, strict=True) if points else ((), ())
+            ax.plot(x, y, marker="o", linestyle="--", color=colour, label=label)
+        else:
+            ax.step(group["days"], group["survival"], where="post", color=colour, label=label)
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlim(left=0)
     ax.text(ax.get_xlim()[1], 0.51, "median ", ha="right", va="bottom", color="grey", fontsize=9)
     ax.set_xlabel("days since the opportunity was created")
     ax.set_ylabel("share of deals still open")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    if quartiles:
+        ax.set_ylabel("share of deals still open (quartiles of the curve)")
+    _format_axis(ax.xaxis, Unit.DAYS)
+    _format_axis(ax.yaxis, Unit.RATE)
     ax.set_ylim(0, 1.02)
-    ax.set_xlim(left=0)
     ax.set_title(title)
+    if left_out:
+        ax.plot([], [], " ", label=f"{left_out:,} smaller groups not drawn")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
+    _tight_layout(ax.figure)
     return ax
 
 
-def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead"):
+def _largest_curves(curve: pd.DataFrame, by: str | None, top: int | None) -> tuple[pd.DataFrame, int]:
+    """The rows of the ``top`` groups with most deals (``n``), and how many groups were left out."""
+    if by is None or top is None or "n" not in curve:
+        return curve, 0
+    sizes = curve.groupby(by, dropna=False, sort=False)["n"].first()
+    if len(sizes) <= top + 1:
+        return curve, 0
+    kept = sorted(sizes.index, key=lambda g: (-float(sizes[g]), str(g)))[:top]
+    return curve[curve[by].isin(kept).to_numpy()], len(sizes) - top
+
+
+def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead",
+                    top: int | None = TOP_GROUPS):  # fmt: skip
     """Bars of won revenue per lead per group, labelled with the lead count.
 
     Parameters
@@ -421,36 +702,53 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     by : str
     ax : matplotlib Axes, optional
     title : str
+    top : int or None
+        Bars for the groups with most leads; the rest is one grey "Other" bar
+        (its won revenue over its leads). ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
     """
     ax = _axes(ax)
-    table = table.sort_values("revenue_per_lead")
-    colours = palette(table[by])
+    table = _fold(table, by, top)
+    other = table.attrs.get("other")
+    # "Other" at the bottom, the named groups by value above it
+    table = table.assign(_other=table[by].astype(str).eq(str(other))).sort_values(
+        ["_other", "revenue_per_lead"], ascending=[False, True], kind="stable"
+    )
+    colours = palette(table[by], other=other)
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
-    currency = table["currency"].dropna().iloc[0] if "currency" in table and table["currency"].notna().any() else ""
-    currency = chart_text(currency)
-    for yi, value, leads in zip(y, table["revenue_per_lead"], table["leads"], strict=True):
-        ax.text(value, yi, f"  {value:,.0f} {currency} per lead ({int(leads):,} leads)", va="center", fontsize=10)
-    ax.set_yticks(y, [chart_text(g) for g in table[by]])
-    ax.set_xlabel(f"won revenue per lead ({currency})".replace(" ()", ""))
+    codes = (table["currency"] if "currency" in table else pd.Series(None, index=table.index, dtype=object)).fillna("")
+    several = codes.nunique() > 1  # amounts of several currencies: each bar says its own, none is added
+    won = table["won"] if "won" in table else pd.Series(np.nan, index=table.index)
+    for yi, value, leads, code, deals in zip(y, table["revenue_per_lead"], table["leads"], codes, won, strict=True):
+        money = f"{value:,.0f} {chart_text(code)}".rstrip() if pd.notna(value) else "no amount"
+        text = f"{money} per lead ({int(leads):,} leads)"
+        if pd.notna(deals) and deals < SMALL_N:  # flagged as in the tables
+            text = flag_small(text, deals, "won deals")
+        ax.text(value if pd.notna(value) else 0, yi, "  " + text, va="center", fontsize=10)
+    names = [chart_text(g) + (f" ({chart_text(c)})" if several and c else "") for g, c in zip(table[by], codes,
+                                                                                              strict=True)]  # fmt: skip
+    ax.set_yticks(y, names)
+    single = None if several or not len(codes) or not codes.iloc[0] else codes.iloc[0]
+    ax.set_xlabel(f"won revenue per lead ({chart_text(single)})" if single else "won revenue per lead"
+                  + (", each bar in its currency" if several else ""))  # fmt: skip
     ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.5)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(ax.xaxis, Unit.MONEY, currency=single)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
 
-def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value", ax=None,
-               title: str = "Win rate by period (* = change beyond noise)"):  # fmt: skip
-    """Heatmap of a :func:`funnelkit.drift` table: groups by periods.
+def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value", metric: str | None = None,
+               ax=None, title: str | None = None, top: int | None = TOP_GROUPS):  # fmt: skip
+    """Heatmap of a :func:`funnelkit.drift` table: groups by periods, in the measure's own unit.
 
     Cells with a change beyond noise are starred and outlined; cells resting
-    on fewer than 20 observations show the counts (``3/5``) in grey instead
-    of a percentage.
+    on fewer than 20 observations are grey and show the counts instead
+    (``3/5`` for a rate, ``n=4`` for a median).
 
     Parameters
     ----------
@@ -459,47 +757,80 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
         ``successes``.
     by : str
     value : str
-        Column holding the rate.
+        Column holding the measure.
+    metric : {"win_rate", "conversion", "time_to_close"}, keyword-only, optional
+        The ``metric=`` given to :func:`funnelkit.drift`: names the chart and
+        the unit of its cells and colour scale (a time to close reads in days,
+        a win rate in percent). Not needed when the table declares the unit
+        of ``value`` (``attrs["units"]``, :func:`funnelkit.units.declare`) or
+        its metric (``attrs["metric"]``).
     ax : matplotlib Axes, optional
-    title : str
+    title : str, optional
+        Default: the measure by period.
+    top : int or None
+        Rows for the groups with most observations; the rest is one "Other"
+        row (a rate recomputed from their counts; a median cannot be, and is
+        left blank). ``None``: every group.
 
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"source": ["Web", "Web"], "period": ["2025 Q1", "2025 Q2"], "n": [30, 40],
+    ...                       "value": [36.0, 41.5], "p_value": [float("nan"), 0.2], "significant": [False, False]})
+    >>> plot_drift(table, metric="time_to_close").get_title()
+    'Median days to close by period (* = change beyond noise)'
     """
+    metric = metric or table.attrs.get("metric")
+    unit = _drift_unit(table, value, metric)
+    table = _fold(table, by, top)
     ax = _axes(ax, figsize=(10, 0.6 * table[by].nunique() + 2) if by in table else FIGSIZE)
-    grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first")
+    other = table.attrs.get("other")
+    named = sorted({g for g in table[by].dropna() if g != other}, key=str)
+    order = named + ([other] if other is not None and (table[by] == other).any() else [])
+    # dropna=False keeps "Other" when its median could not be combined (a blank row, said in its note)
+    grid = table.pivot_table(index=by, columns="period", values=value, aggfunc="first", dropna=False).reindex(order)
     marks = table.pivot_table(index=by, columns="period", values="significant", aggfunc="first").reindex_like(grid)
-    has_n = {"n", "successes"} <= set(table.columns)
+    has_n = "n" in table
+    counts = {"successes"} <= set(table.columns) and unit is Unit.RATE
     n = table.pivot_table(index=by, columns="period", values="n", aggfunc="first").reindex_like(grid) if has_n else None
     hits = (
         table.pivot_table(index=by, columns="period", values="successes", aggfunc="first").reindex_like(grid)
-        if has_n
+        if counts
         else None
     )
     values = grid.to_numpy(dtype=float)
     small = (n.to_numpy(dtype=float) < SMALL_N) if has_n else np.zeros_like(values, dtype=bool)
     shown = np.where(small, np.nan, values)
-    top = max(np.nanmax(values) if np.isfinite(values).any() else 1, 0.05)
+    floor = 0.05 if unit is Unit.RATE else 1.0
+    top = max(np.nanmax(values) if np.isfinite(values).any() else 1, floor)
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=top, aspect="auto")
     cutoff = np.nanmax(shown) * 0.6 if np.isfinite(shown).any() else 1
     for (i, j), v in np.ndenumerate(values):
         if np.isnan(v):
             continue
         if small[i, j]:
-            ax.text(j, i, f"{int(hits.iloc[i, j])}/{int(n.iloc[i, j])}", ha="center", va="center", color="#888888",
-                    fontsize=9)  # fmt: skip
+            text = f"{int(hits.iloc[i, j])}/{int(n.iloc[i, j])}" if counts else f"n={int(n.iloc[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", color="#888888", fontsize=9)
             continue
         star = bool(marks.iloc[i, j]) if pd.notna(marks.iloc[i, j]) else False
-        ax.text(j, i, f"{v:.0%}{'*' if star else ''}", ha="center", va="center",
+        ax.text(j, i, f"{_cell_text(v, unit)}{'*' if star else ''}", ha="center", va="center",
                 color="white" if v > cutoff else "black", fontweight="bold" if star else "normal")  # fmt: skip
         if star:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=2))
     ax.set_xticks(range(grid.shape[1]), [chart_text(c) for c in grid.columns], rotation=45, ha="right")
     ax.set_yticks(range(grid.shape[0]), [chart_text(i) for i in grid.index])
-    ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0), label="rate", fraction=0.04)
+    measure = METRIC_TITLES.get(metric) or ("Rate" if unit is Unit.RATE else f"Value ({unit})")
+    colour_label = "median days" if unit is Unit.DAYS else "rate" if unit is Unit.RATE else str(unit)
+    ax.figure.colorbar(image, ax=ax, format=unit_formatter(unit), label=colour_label, fraction=0.04)
     ax.set_xlabel("period")
-    ax.set_title(title + ("; grey: fewer than 20, shown as won/closed" if has_n and small.any() else ""))
+    grey = ""
+    if small.any():
+        grey = "; grey: fewer than 20, shown as " + ("won/closed" if counts else "the count")
+    ax.set_title((title or f"{measure} by period (* = change beyond noise)") + grey)
     return ax
 
 
@@ -528,6 +859,7 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label="target")
     ax.set_xticks(x, [chart_text(p) for p in delivery["period"]], rotation=45, ha="right")
     ax.set_ylabel("MQLs delivered (count)")
+    _format_axis(ax.yaxis, Unit.COUNT)
     ax.set_xlabel("period")
     ax.set_title(title)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#d62728", "#2ca02c", "#1f77b4")]
@@ -538,7 +870,8 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     return ax
 
 
-def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", columns: int = 2):
+def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", columns: int = 2,
+                          top: int | None = TOP_GROUPS):  # fmt: skip
     """Small multiples of :func:`plot_conversion_trend`, one panel per funnel step.
 
     Parameters
@@ -548,6 +881,8 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
         ``period``, ``rate``, ``ci_low``, ``ci_high``, ``mature`` and the ``by`` column.
     by : str or None
     columns : int
+    top : int or None
+        Groups drawn by name in each panel (:func:`plot_conversion_trend`).
 
     Returns
     -------
@@ -556,11 +891,12 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
     steps = list(dict.fromkeys(zip(table["from_stage"], table["to_stage"], strict=True)))
     rows = -(-len(steps) // columns)
     _fonts_for_charts()
-    fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, min(4.2 * rows, MAX_FIGURE_HEIGHT)),
+                             squeeze=False)  # fmt: skip
     for ax, (a, b) in zip(axes.flat, steps, strict=False):
         part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
         plot_conversion_trend(part, by=by, ax=ax, title=f"{chart_text(stage_label(a))} → {chart_text(stage_label(b))}",
-                              ylabel="converted (95% band)")  # fmt: skip
+                              ylabel="converted (95% band)", top=top)  # fmt: skip
         if ax is not axes.flat[min(columns, len(steps)) - 1]:
             legend = ax.get_legend()
             if legend is not None:
@@ -631,7 +967,11 @@ def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline b
         ax.set_ylabel(f"open amount ({unit})")
     else:
         ax.set_ylabel("open deals (count; the deals have no amount)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(
+        ax.yaxis,
+        Unit.MONEY if priced else Unit.COUNT,
+        currency=currencies[0] if priced and len(currencies) == 1 else None,
+    )
     ax.set_ylim(0, max(ax.get_ylim()[1], 1) * 1.15)
     ax.set_title(title)
     if priced:
@@ -672,7 +1012,7 @@ def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = "Why deals a
     ax.set_yticks(y, [chart_text(r) for r in reasons["lost_reason"]])
     ax.set_xlim(0, top * 1.25)
     ax.set_xlabel("lost deals (count)")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _format_axis(ax.xaxis, Unit.COUNT)
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     return ax

@@ -10,34 +10,145 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .groups import TOP_GROUPS, top_groups
 from .review import Review
 from .safety import LABEL_WIDTH, clean_text, display_label, display_notes, escape
 from .schema import stage_label
 from .stats import SMALL_N
-from .units import Unit, format_value, units_of
+from .units import Unit, declare, flag_small, format_value, units_of
 
 #: columns holding generated sentences rather than labels: shortened only far beyond a label's width
 SENTENCE_COLUMNS = ("note", "notes", "reason", "finding", "message", "description")
 SENTENCE_WIDTH = 400
 #: longest value kept in a cell's title (the tooltip holding the full value of a shortened label)
 TITLE_WIDTH = 10_000
-#: rate columns that show counts ("3 of 5") instead when a group is small
+#: rate columns that show counts ("3 of 5 (small sample)") instead when a group is small
 SMALL_SAMPLE_COLUMNS = ("rate", "ci_low", "ci_high")
+#: (successes, trials) behind a rate, in the order they are looked for
+RATE_COUNTS = (("won", "closed"), ("converted", "entered"), ("successes", "n"))
+#: rates of two periods (the mix table) and the counts behind each, when the table carries them
+PERIOD_RATE_COUNTS = {
+    "rate_previous": ("successes_previous", "n_previous"),
+    "rate_current": ("successes_current", "n_current"),
+}
+#: values that rest on a count other than their row's trials: column -> (count column, what it counts)
+SMALL_BACKING = {
+    "revenue_per_lead": ("won", "won deals"),
+    "revenue_per_mql": ("won", "won deals"),
+    "avg_deal_size": ("won", "won deals"),
+    "cost_per_won": ("won", "won deals"),
+    "median": ("n", "deals"),
+    "q25": ("n", "deals"),
+    "q75": ("n", "deals"),
+    "closed_median": ("n_closed", "closed deals"),
+    "median_minutes": ("mqls", "MQLs"),
+}
+#: column name -> the header people read; other columns read as their name in words ("won_deals" -> "Won deals")
+HEADERS = {
+    "rows_read": "Rows read",
+    "rows_kept": "Rows kept",
+    "rows_quarantined": "Rows quarantined",
+    "footer_lines": "Report footer lines",
+    "n": "Observations",
+    "n_closed": "Closed",
+    "n_censored": "Still open",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "broad_ci_low": "Broad rate, 95% CI low",
+    "broad_ci_high": "Broad rate, 95% CI high",
+    "p_value": "p-value",
+    "p_adjusted": "p-value (adjusted)",
+    "significant": "Beyond noise",
+    "median": "Median (days)",
+    "q25": "25th percentile (days)",
+    "q75": "75th percentile (days)",
+    "closed_median": "Median of closed deals (days)",
+    "median_minutes": "Median response (minutes)",
+    "from_stage": "From",
+    "to_stage": "To",
+    "previous_value": "Previous",
+    "value": "Value",
+    "change": "Change",
+    "mix_effect": "Mix effect",
+    "rate_effect": "Rate effect",
+    "total_change": "Total change",
+    "share_previous": "Share, previous period",
+    "share_current": "Share, this period",
+    "rate_previous": "Rate, previous period",
+    "rate_current": "Rate, this period",
+    "won_revenue": "Won revenue",
+    "revenue_per_lead": "Won revenue per lead",
+    "revenue_per_mql": "Won revenue per MQL",
+    "avg_deal_size": "Average deal size",
+    "won_without_amount": "Won without amount",
+    "mqls": "MQLs",
+    "sqls": "SQLs",
+    "roi": "ROI",
+    "small_sample": "Small sample",
+    "stopped_share": "Stopped here",
+    "lost_value": "Lost value",
+    "open_value": "Open value",
+    "stalled_value": "Stalled value",
+    "within_target_rate": "Within target",
+    "within_max_rate": "Within maximum",
+    "never_touched_rate": "Never touched",
+    "followed_up_rate": "Followed up",
+}
 
 
-def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60) -> str:
+def header(column) -> str:
+    """The header people read for a column (:data:`HEADERS`, else its name in words).
+
+    Examples
+    --------
+    >>> header("rows_read"), header("p_value"), header("won_deals"), header("source")
+    ('Rows read', 'p-value', 'Won deals', 'Source')
+    """
+    name = str(column)
+    if name in HEADERS:
+        return HEADERS[name]
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60, by: str | None = None,
+               top: int | None = TOP_GROUPS) -> str:  # fmt: skip
     """A readable HTML table, every number formatted by its declared unit (:mod:`funnelkit.units`).
 
-    Rates read as percentages (counts such as "3 of 5" instead when n < 20),
-    changes of rates in points, money with thousands separators and its
-    currency, durations in days, p-values as "< 0.001". ``percent`` names
-    extra columns to show as rates. Cells and headers are escaped.
+    Rates read as percentages, changes of rates in points, money with thousands
+    separators and its currency, durations in days, p-values as "< 0.001",
+    counts as whole numbers, other numbers with two decimals (never a raw
+    float). Values resting on fewer than 20 observations are flagged the same
+    way everywhere (:func:`small_sample_cells`). Headers read as words
+    (:func:`header`). Cells and headers are escaped.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    percent : sequence of str, keyword-only
+        Extra columns to show as rates.
+    columns : list of str, keyword-only, optional
+        The columns shown, in order (default: all).
+    max_rows : int, keyword-only
+        Longer tables are cut, with a note saying so.
+    by : str, keyword-only, optional
+        A table per group: its ``top`` groups by volume are shown by name and
+        the rest folded into one "Other" row (:func:`funnelkit.groups.top_groups`).
+    top : int or None, keyword-only
+
+    Returns
+    -------
+    str
+        HTML.
     """
+    if by is not None and top is not None:
+        frame = top_groups(frame, by, top=top)
     shown = frame[columns] if columns else frame
     shown = shown.head(max_rows).copy()
+    head = frame.head(max_rows)
     units = {**units_of(frame), **dict.fromkeys(percent, Unit.RATE)}
-    small = frame["small_sample"].head(max_rows).to_numpy() if "small_sample" in frame else None
-    currency = shown["currency"] if "currency" in shown else pd.Series(None, index=shown.index, dtype=object)
+    # money carries its row's currency even where the currency column itself is not shown
+    currency = head["currency"] if "currency" in head else pd.Series(None, index=shown.index, dtype=object)
     for column in shown.columns:
         values, unit = shown[column], units.get(column)
         if unit in (None, Unit.TEXT, Unit.ID):
@@ -45,26 +156,92 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
                 shown[column] = values.map({True: "yes", False: "no"})
             elif pd.api.types.is_integer_dtype(values):
                 shown[column] = values.map(lambda v: format_value(v, Unit.COUNT))
+            elif pd.api.types.is_float_dtype(values):  # a number without a declared unit: still not a raw float
+                shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
             continue
         if unit is Unit.STAGE:
             shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
         elif unit is Unit.MONEY and pd.api.types.is_numeric_dtype(values):
             shown[column] = [format_value(v, unit, currency=c) for v, c in zip(values, currency, strict=True)]
         elif unit is Unit.FLAG or pd.api.types.is_numeric_dtype(values) or unit is Unit.TIMESTAMP:
-            text = values.map(lambda v, u=unit: format_value(v, u))
-            if small is not None and unit is Unit.RATE and column in SMALL_SAMPLE_COLUMNS:
-                text = text.where(~small, "n<20" if column != "rate" else _counts(frame.head(max_rows)))
-            shown[column] = text
+            shown[column] = values.map(lambda v, u=unit: format_value(v, u))
+    for column, flagged in small_sample_cells(head, formatted=shown).items():
+        if column in shown:
+            shown[column] = flagged.where(flagged.notna(), shown[column])
     shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown])
     for position, column in enumerate(shown.columns):
         values = shown.iloc[:, position]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             width = SENTENCE_WIDTH if column in SENTENCE_COLUMNS else LABEL_WIDTH
             shown.isetitem(position, values.map(lambda v, w=width: cell_html(v, width=w)))
-    shown.columns = [escape(display_label(str(c).replace("_", " "))) for c in shown.columns]
+    shown.columns = [escape(display_label(header(c))) for c in shown.columns]
     note = f"<p class='fk-note'>first {max_rows} of {len(frame):,} rows</p>" if len(frame) > max_rows else ""
     # every text cell and header is escaped above (escape=True would escape the title markup too)
     return shown.to_html(index=False, escape=False, na_rep="", classes="fk-table", border=0) + note
+
+
+def small_sample_cells(frame: pd.DataFrame, *, formatted: pd.DataFrame | None = None) -> dict[str, pd.Series]:
+    """The cells of ``frame`` that rest on fewer than 20 observations, as flagged text (missing elsewhere).
+
+    One rule for every table: a rate shows its counts, "8 of 10 (small
+    sample)", where the table carries them (:data:`RATE_COUNTS`,
+    :data:`PERIOD_RATE_COUNTS`), else its percentage flagged; its interval
+    reads "small sample"; a value resting on another count (lead value on
+    won deals, a median on deals: :data:`SMALL_BACKING`) keeps its number
+    and says the count, "1,250 USD (small sample: 4 won deals)".
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The numbers.
+    formatted : DataFrame, keyword-only, optional
+        The same cells already written by unit (used for the flagged text).
+
+    Returns
+    -------
+    dict of str to Series
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"won": [8, 30], "closed": [10, 40], "rate": [0.8, 0.75]})
+    >>> small_sample_cells(table)["rate"].tolist()
+    ['8 of 10 (small sample)', nan]
+    """
+    formatted = frame if formatted is None else formatted
+    out: dict[str, pd.Series] = {}
+    flag = frame["small_sample"].astype(bool) if "small_sample" in frame else None
+    counts = next(((x, n) for x, n in RATE_COUNTS if x in frame and n in frame), None)
+    small = flag if flag is not None or counts is None else frame[counts[1]] < SMALL_N
+    # a drift table of rates holds its rate in "value"
+    rate_columns = ("value", *SMALL_SAMPLE_COLUMNS) if units_of(frame).get("value") is Unit.RATE or (
+        counts == ("successes", "n") and "rate" not in frame) else SMALL_SAMPLE_COLUMNS  # fmt: skip
+    if small is not None and small.any():
+        for column in rate_columns:
+            if column not in frame:
+                continue
+            if column not in ("rate", "value"):
+                text = pd.Series("small sample", index=frame.index)
+            elif counts is not None:
+                text = (frame[counts[0]].map(lambda v: format_value(v, Unit.COUNT)) + " of "
+                        + frame[counts[1]].map(lambda v: format_value(v, Unit.COUNT))).map(flag_small)  # fmt: skip
+            else:
+                text = formatted[column].astype(str).map(flag_small)
+            out[column] = text.where(small)
+    for column, (hits, trials) in PERIOD_RATE_COUNTS.items():
+        if {column, hits, trials} <= set(frame.columns):
+            small = frame[trials] < SMALL_N
+            text = (frame[hits].map(lambda v: format_value(v, Unit.COUNT)) + " of "
+                    + frame[trials].map(lambda v: format_value(v, Unit.COUNT))).map(flag_small)  # fmt: skip
+            out[column] = text.where(small)
+    for column, (backing, noun) in SMALL_BACKING.items():
+        if column in frame and backing in frame and column not in out:
+            small = (frame[backing] < SMALL_N) & frame[column].notna()
+            text = pd.Series(
+                [flag_small(str(t), n, noun) for t, n in zip(formatted[column], frame[backing], strict=True)],
+                index=frame.index,
+            )
+            out[column] = text.where(small)
+    return out
 
 
 def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
@@ -96,33 +273,19 @@ def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
     return f'<span title="{escape(display_label(value, width=TITLE_WIDTH))}">{escape(short)}</span>'
 
 
-def _counts(frame: pd.DataFrame) -> pd.Series:
-    """For small groups: "3 of 5" instead of a percentage that looks precise."""
-    pairs = [("won", "closed"), ("converted", "entered"), ("successes", "n")]
-    for num, den in pairs:
-        if num in frame and den in frame:
-            return frame[num].astype(int).astype(str) + " of " + frame[den].astype(int).astype(str)
-    return pd.Series("n<20", index=frame.index)
-
-
 def summary_html(result: Review) -> str:
     """The one-screen summary: headline numbers against the previous period, then findings."""
     head = result.headline.copy()
     rows = []
     for r in head.itertuples():
-        is_rate = r.measure.startswith("Win rate")
-        is_days = r.measure.startswith("Median days")
-        fmt = (lambda v: f"{v:.1%}") if is_rate else (lambda v: f"{v:,.1f}") if is_days else (lambda v: f"{v:,.0f}")
-        now = "n/a" if pd.isna(r.this_period) else fmt(r.this_period)
-        before = "n/a" if pd.isna(r.previous_period) else fmt(r.previous_period)
-        if pd.isna(r.change):
-            change = ""
-        elif is_rate:
-            change = f"{r.change * 100:+.1f} pts"
-        elif is_days:
-            change = f"{r.change:+.1f} days"
-        else:
-            change = f"{r.change:+.0%}"
+        unit, change_unit = _headline_units(r.measure)
+        currency = getattr(r, "currency", None)
+        currency = currency if isinstance(currency, str) and currency not in ("", "nan", "None") else None
+        now = "n/a" if pd.isna(r.this_period) else format_value(r.this_period, unit, currency=currency)
+        before = "n/a" if pd.isna(r.previous_period) else format_value(r.previous_period, unit, currency=currency)
+        change = "" if pd.isna(r.change) else format_value(r.change, change_unit)
+        if change and change_unit is Unit.DAYS and r.change > 0:
+            change = "+" + change
         rows.append(
             f"<tr><td>{escape(r.measure)}</td><td class='fk-num'>{now}</td><td class='fk-num'>{before}</td>"
             f"<td class='fk-num'>{change}</td><td>{escape(r.note)}</td></tr>"
@@ -130,13 +293,24 @@ def summary_html(result: Review) -> str:
     period = escape(result.period or "latest period")
     previous = escape(result.previous or "previous")
     table = (
-        "<table class='fk-table fk-headline'><thead><tr><th>measure</th>"
-        f"<th>{period}</th><th>{previous}</th><th>change</th><th></th></tr></thead><tbody>"
+        "<table class='fk-table fk-headline'><thead><tr><th>Measure</th>"
+        f"<th>{period}</th><th>{previous}</th><th>Change</th><th></th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
     findings = "".join(f"<li>{sentence}</li>" for sentence in result.findings)  # escaped in review
     return table + f"<ul class='fk-findings'>{findings}</ul>"
+
+
+def _headline_units(measure: str) -> tuple[Unit, Unit]:
+    """The unit of a headline row's values and of its change: a rate moves in points, a count by a ratio."""
+    if measure.startswith("Win rate"):
+        return Unit.RATE, Unit.POINTS
+    if measure.startswith("Median days"):
+        return Unit.DAYS, Unit.DAYS
+    if measure.startswith("Won revenue"):
+        return Unit.MONEY, Unit.RATIO
+    return Unit.COUNT, Unit.RATIO
 
 
 def load_summary_html(data) -> str:
@@ -153,19 +327,57 @@ def load_summary_html(data) -> str:
         "<p>No value was quarantined.</p>"
         if reasons.empty
         else "<p>Quarantined values by reason:</p>"
-        + reasons.rename_axis("reason")
-        .reset_index(name="values")
-        .to_html(index=False, escape=True, classes="fk-table", border=0)
+        + table_html(declare(reasons.rename_axis("reason").reset_index(name="values"), values=Unit.COUNT))
     )
     return (
-        shown.to_html(index=False, escape=True, classes="fk-table", border=0)
+        table_html(shown, max_rows=len(shown) or 1)
         + quarantine
         + (f"<ul class='fk-findings'>{notes}</ul>" if notes else "")
     )
 
 
+def review_html(result: Review) -> str:
+    """A :class:`funnelkit.Review` as one block: the summary, then each section left out and why.
+
+    Parameters
+    ----------
+    result : Review
+
+    Returns
+    -------
+    str
+        HTML (the notebook view of a review; the report shows each section in full).
+    """
+    period = escape(result.period or "no complete period")
+    parts = [f"<h4>Funnel review: {period} against {escape(result.previous or 'no earlier period')}</h4>",
+             summary_html(result)]  # fmt: skip
+    shown = ", ".join(escape(name) for name, table in result.sections.items() if len(table))
+    parts.append(f"<p class='fk-note'>Sections: {shown or 'none'}.</p>")
+    parts += [f"<p class='fk-note'>{escape(name)} is left out: {escape(reason)}.</p>"
+              for name, reason in result.skipped.items()]  # fmt: skip
+    return "".join(parts)
+
+
+def sla_html(result) -> str:
+    """A :class:`funnelkit.SLAResult` as its summary, then delivery, response and feedback tables.
+
+    Parameters
+    ----------
+    result : SLAResult
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    parts = ["<h4>SLA scorecard</h4>", table_html(result.summary)]
+    for title, table in (("Delivery", result.delivery), ("Response", result.response), ("Feedback", result.feedback)):
+        parts.append(f"<h5>{title}</h5>" + (table_html(table) if len(table) else "<p class='fk-note'>none</p>"))
+    return "".join(parts)
+
+
 def small_sample_note() -> str:
     return (
         f"<p class='fk-note'>Rates are shown with their 95% Wilson interval. Groups with fewer than {SMALL_N} "
-        'observations show counts ("3 of 5") instead of a percentage.</p>'
+        'observations show counts instead of a percentage, flagged "(small sample)".</p>'
     )

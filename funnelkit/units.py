@@ -139,3 +139,21 @@ def format_value(value, unit: Unit | str | None, *, currency: str | None = None)
     if unit is Unit.TIMESTAMP:
         return pd.Timestamp(value).strftime("%Y-%m-%d")
     return str(value)
+
+
+def flag_small(text: str, count: int | None = None, noun: str = "") -> str:
+    """A value resting on fewer than :data:`funnelkit.stats.SMALL_N` observations, flagged one way everywhere.
+
+    Tables and charts alike append "(small sample...)" to such a value, so a
+    reader meets the same warning on a rate, a lead value or a mix row.
+
+    Examples
+    --------
+    >>> flag_small("8 of 10")
+    '8 of 10 (small sample)'
+    >>> flag_small("5,303 USD", 4, "won deals")
+    '5,303 USD (small sample: 4 won deals)'
+    """
+    if count is None:
+        return f"{text} (small sample)"
+    return f"{text} (small sample: {int(count):,} {noun})".replace(" )", ")")
