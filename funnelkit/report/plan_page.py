@@ -264,19 +264,19 @@ def group_plans_table(by_group: pd.DataFrame, *, by: str) -> pd.DataFrame:
     >>> g = pd.DataFrame({"source": ["A", "A", "B", "B"], "quota": [1_000.0, 1_000.0, 2_000.0, 2_000.0],
     ...                   "stage": ["won", "lead", "won", "lead"], "needed": [1, 3, 1, 2]})
     >>> group_plans_table(g, by="source").values.tolist()
-    [['A', '33.3%', '1', '3', '3.0'], ['B', '66.7%', '1', '2', '2.0'], ['Sum of the plans', '100.0%', '2', '5', '']]
+    [['A', '33.3%', '3', '1', '3.0'], ['B', '66.7%', '2', '1', '2.0'], ['Sum of the plans', '100.0%', '5', '2', '']]
     """
     wide = by_group.pivot_table(index=by, columns="stage", values="needed", aggfunc="sum", sort=False)
     stages = list(dict.fromkeys(by_group["stage"]))[::-1]
     quota = by_group.groupby(by, sort=False)["quota"].first()
     out = pd.DataFrame(index=wide.index)
     out["Share of the quota"] = (quota / quota.sum()).map(lambda v: format_value(v, Unit.RATE))
-    for stage in stages[::-1]:
+    for stage in stages:  # first stage first, as in the split
         out[_capital(STAGE_NOUNS.get(stage, str(stage)))] = wide[stage].map(lambda v: format_value(v, Unit.COUNT))
     entry = _capital(STAGE_NOUNS.get(stages[0], str(stages[0])))
     if len(stages) > 1:
         out[f"{entry} per won deal"] = (wide[stages[0]] / wide["won"]).map(lambda v: f"{v:,.1f}")
-    total = ["100.0%", *(format_value(wide[s].sum(), Unit.COUNT) for s in stages[::-1])]
+    total = ["100.0%", *(format_value(wide[s].sum(), Unit.COUNT) for s in stages)]
     out.loc["Sum of the plans"] = total + ([""] if len(stages) > 1 else [])
     return out.rename_axis(_capital(by.replace("_", " "))).reset_index()
 
