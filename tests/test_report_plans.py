@@ -180,7 +180,7 @@ def test_headline_states_leads_from_where_the_quota_and_its_period(tiny_plans):
     parts = plan_page.split(total, groups, by="source")
     assert plan_page.headline(total, parts, quota=10_000, period=Q3, by="source") == (
         "To win <b>10,000 USD in 2025 Q3</b> (2025-07-01 to 2025-09-30), you need about <b>17 new leads</b>, "
-        "which become 7 won deals of about 1,429 USD each, the most from A (10) and B (7)."
+        "which become 7 won deals of about 1,429 USD each, at today's mix the most from A (10) and B (7)."
     )
     # median days from lead to won: L1 40 (01-05 -> 02-14), L6 34 (04-05 -> 05-09) -> 37
     assert plan_page.timing_sentence(total, Q3) == (

@@ -166,7 +166,9 @@ which become 7 won deals of about 1,429 USD each.'
         first = first.sort_values("needed", ascending=False, kind="stable").head(3)
         named = [f"{escape(str(g))} ({format_value(n, Unit.COUNT)})" for g, n in first[[by, "needed"]].to_numpy()]
         if named:
-            text += ", the most from " + (", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0])
+            text += ", at today's mix the most from " + (
+                ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+            )
     text += "."
     if entry["stage"] != "lead" and len(total) > 1:
         text += f" The plan starts at {STAGE_NOUNS.get(entry['stage'], entry['stage'])}: the data has no earlier stage."
