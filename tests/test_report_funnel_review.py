@@ -94,7 +94,7 @@ def test_opportunity_only_export_gets_the_sections_it_supports(tmp_path):
 @pytest.mark.parametrize(
     ("notebook", "parameters", "expected"),
     [
-        ("sla_scorecard", {"mql_target": "100"}, ["MQLs delivered against the commitment", "periods on target"]),
+        ("sla_scorecard", {"mql_target": "100"}, ["MQLs delivered against the commitment", "with MQLs on target"]),
         ("lead_plan", {"quota": "500000"}, ["What the quota needs", "measured"]),
     ],
 )

@@ -182,8 +182,11 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
             raise ParameterError("deal_size is required when no data is given to measure it from")
         deal_size, note = _measured_deal_size(data, mask, money)
     for required in ("win_rate", "sql_to_opportunity", "mql_to_sql"):
-        if required not in rates or not rates[required] > 0:
-            raise _rate_needed(required, data, sizes.get(required), rates.get(required))
+        if required in rates and rates[required] > 0:
+            continue
+        if required != "win_rate" and data is not None and STEP_STAGES[required][0] not in data.stages.names:
+            break  # the funnel starts after this step (an opportunity-only export): the plan stops before it
+        raise _rate_needed(required, data, sizes.get(required), rates.get(required))
     if not deal_size > 0:  # NaN too: no won deal with an amount to average
         raise NotMeasurableError(
             "deal_size cannot be measured: no won deal in the data has a positive amount; give deal_size=",
@@ -228,6 +231,7 @@ def _rate_needed(name: str, data, n: int | None, rate: float | None) -> Funnelki
 
 def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
     """The all-time rate from stage ``a`` to ``b`` and how many entities it rests on."""
+    a, b = (data.stages.opportunity if stage == "opportunity" else stage for stage in (a, b))
     if a not in data.stages.names or b not in data.stages.names:
         return float("nan"), 0
     reached_a = data.reached(a) if mask is None else data.reached(a) & mask
@@ -240,8 +244,63 @@ def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
 
 
 def _lead_time(data: Dataset, stage: str, mask=None) -> float:
+    stage = data.stages.opportunity if stage == "opportunity" else stage  # the funnel's own opportunity stage
     if stage not in data.stages.names:
         return float("nan")
     won = data.funnel[data.funnel[fn.IS_WON].to_numpy() & (True if mask is None else mask)]
     days = days_between(won[stage_column(data.stages.won)], won[stage_column(stage)])
     return float(days.median()) if days.notna().any() else float("nan")
+
+
+def split_plan(total: pd.DataFrame, by_group: pd.DataFrame, *, by: str) -> pd.DataFrame:
+    """Share the plan for the whole quota out among groups, so that the groups add up to it.
+
+    The plans of ``plan(..., by=...)`` do not add up to the plan for the whole
+    quota: each group's plan is rounded up to whole deals and runs through
+    that group's own rates. This splits each stage's ``needed`` of ``total``
+    in proportion to the groups' own plans, by largest remainders, so the
+    parts are whole numbers that add up exactly.
+
+    Parameters
+    ----------
+    total : DataFrame
+        ``plan(...)`` without ``by``.
+    by_group : DataFrame
+        ``plan(..., by=by)`` on the same data and rates.
+    by : str
+        The group column of ``by_group``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group and stage of ``total`` (groups in ``by_group``'s
+        order): ``by``, ``stage``, ``needed`` (summing to ``total``'s per
+        stage), ``share`` (of that stage's ``needed``), ``own_plan`` (the
+        group's own plan for the stage).
+
+    Examples
+    --------
+    >>> total = pd.DataFrame({"stage": ["won", "lead"], "needed": [10, 100]})
+    >>> groups = pd.DataFrame({"source": ["A", "A", "B", "B"], "stage": ["won", "lead"] * 2, "needed": [6, 40, 6, 80]})
+    >>> split_plan(total, groups, by="source")[["source", "stage", "needed"]].values.tolist()
+    [['A', 'won', 5], ['A', 'lead', 33], ['B', 'won', 5], ['B', 'lead', 67]]
+    """
+    own = by_group.pivot_table(index=by, columns="stage", values="needed", aggfunc="sum", sort=False)
+    parts = []
+    for stage, needed in zip(total["stage"], total["needed"], strict=True):  # one apportionment per stage
+        weights = own[stage].fillna(0) if stage in own else pd.Series(0.0, index=own.index)
+        if not weights.sum() > 0:
+            continue  # no group's plan reaches this stage: there is nothing to split it by
+        exact = needed * weights / weights.sum()
+        whole = np.floor(exact).astype(int)
+        # the units left go to the largest remainders (ties: the group listed first)
+        left = int(needed - whole.sum())
+        order = np.argsort(-(exact - whole).to_numpy(), kind="stable")[:left]
+        whole.iloc[order] += 1
+        parts.append(pd.DataFrame({by: own.index, "stage": stage, "needed": whole.to_numpy(),
+                                   "own_plan": weights.to_numpy().astype(int)}))  # fmt: skip
+    out = pd.concat(parts, ignore_index=True)
+    out["share"] = out["needed"] / out.groupby("stage", sort=False)["needed"].transform("sum")
+    order = {group: i for i, group in enumerate(own.index)}
+    out = out.sort_values(by, key=lambda s: s.map(order), kind="stable", ignore_index=True)
+    return out[[by, "stage", "needed", "share", "own_plan"]]
