@@ -346,3 +346,16 @@ def test_the_benchmark_prints_a_row_per_file(tmp_path):
         ("wide_csv", "error (InputFileError)"),
     ]
     assert "wide.csv: the file has 50,000 columns" in done.stdout
+
+
+def test_the_corpus_readme_names_only_tests_that_exist():
+    readme = (ROOT / "tests" / "data" / "bad" / "README.md").read_text(encoding="utf-8")
+    hostile = readme[readme.index("## Hostile files and hostile text") :]
+    named = re.findall(r"`(tests/test_\w+\.py)::(\w+)(?:\[(\w+)\])?`", hostile)
+    assert len(named) >= 40
+    for module, function, case in named:
+        source = (ROOT / module).read_text(encoding="utf-8")
+        assert f"\ndef {function}(" in source, f"{module}::{function}"
+        assert not case or module != "tests/test_resources.py" or case in HOSTILE, case
+    cases = {case for module, _, case in named if module == "tests/test_resources.py" and case}
+    assert cases == set(HOSTILE)  # every hostile file of the budget is listed
