@@ -16,7 +16,12 @@ never asserted in tests.
 
 The last row loads an honest workbook at the cell limit (39,999 rows and a header x 50
 columns, shared strings, as Excel writes them), cached under
-``benchmarks/.cache``: the speed of the xlsx reader itself.
+``benchmarks/.cache``: the speed of the xlsx reader itself. Measured on 2026-11-29
+(2 cores, shared): 23 s and 330 MiB, of which openpyxl's read of the shared
+strings takes 6 s, its parse of the sheet XML 12 s (ElementTree's Python-level
+handlers: ~10 million element events) and funnelkit's per-cell text ~3 s.
+``values_only=True`` saves under 1 s of the 12; the gain would come from
+reading the sheet XML without openpyxl, which is not done yet.
 """
 
 from __future__ import annotations
