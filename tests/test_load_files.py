@@ -470,3 +470,27 @@ def test_f_the_cell_count_holds_when_tags_are_cut_between_chunks(tmp_path, monke
         fk.load(path, cache=False)
     monkeypatch.setattr(_read, "MAX_SHEET_CELLS", 32)
     assert summary_row(fk.load(path, cache=False)) == (3, 3, 0)
+
+
+def test_f_an_xlsx_declaring_more_rows_than_excel_has_is_damaged(tmp_path):
+    deal = ["Sales Pipeline", "Closed Won", 1000, "2025-02-14 00:00", "2025-03-20 00:00"]
+    path = hubspot_workbook(tmp_path / "deals.xlsx", [[9001, "Globex", *deal, 1234]])
+    deep = rewrite_sheet(path, lambda xml: re.sub(r'<dimension ref="[^"]+"', '<dimension ref="A1:A2000000"', xml))
+    with pytest.raises(fk.InputFileError) as err:
+        fk.load(deep, cache=False)
+    assert str(err.value) == (
+        f"{deep}: the first sheet declares 2,000,000 rows x 1 columns, more than Excel's 1,048,576 rows; "
+        "the file is damaged"
+    )
+
+
+def test_f_an_xlsx_without_a_dimension_has_its_rows_counted_while_read(tmp_path, monkeypatch):
+    deal = ["Sales Pipeline", "Closed Won", 1000, "2025-02-14 00:00", "2025-03-20 00:00"]
+    path = hubspot_workbook(tmp_path / "deals.xlsx", [[9000 + n, "Globex", *deal, 1234] for n in range(3)])
+    undeclared = rewrite_sheet(path, lambda xml: re.sub(r"<dimension [^>]*/>", "", xml))
+    monkeypatch.setattr(_read, "MAX_SHEET_ROWS", 3)  # really Excel's 1,048,576; the sheet has 4 rows
+    with pytest.raises(fk.InputFileError) as err:
+        fk.load(undeclared, cache=False)
+    assert str(err.value) == f"{undeclared}: the first sheet has more than Excel's 3 rows"
+    monkeypatch.setattr(_read, "MAX_SHEET_ROWS", 4)
+    assert summary_row(fk.load(undeclared, cache=False)) == (3, 3, 0)

@@ -312,6 +312,9 @@ def test_hostile_report_shows_only_what_the_notebook_displays(tmp_path, monkeypa
     noisy = next(c for c in manifest["cells"] if "stderr" in c)
     assert "Tight layout not applied at /srv/funnelkit/plots.py:413" in noisy["stderr"]
     assert "kernel noise from /srv/funnelkit/app" in noisy["stderr"]
+    kept = [o["text"] for c in nbformat.read(result.notebook_path, as_version=4).cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("name") == "stderr"]  # fmt: skip
+    assert any("kernel noise from /srv/funnelkit/app" in text for text in kept)  # and in the executed notebook
     files = [result.html_path, result.notebook_path, result.run_dir / "run.json",
              out / "hostile--export" / "latest.html", out / "index.html"]  # fmt: skip
     assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in files] == [oct(0o644)] * 5  # one rule: the umask
