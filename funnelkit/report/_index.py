@@ -157,18 +157,19 @@ def _page(out: Path, lang: str) -> str:
     runs.sort(key=lambda item: (_started(*item), item[0].name), reverse=True)
     latest = sorted(p.parent.name for p in out.glob("*/latest.html"))
     count = ngettext("{count} run, newest first; times in UTC.", "{count} runs, newest first; times in UTC.", len(runs))
+    title, runs_heading = _e(_("funnelkit reports")), _e(_("Runs"))  # _() outside f-strings: the extractor skips those
     return "".join(
         [
             f"<!DOCTYPE html>\n<html lang='{_e(lang)}'><head><meta charset='utf-8'>",
             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-            f"<title>{_e(_('funnelkit reports'))}</title><style>",
+            f"<title>{title}</title><style>",
             (_runner.TEMPLATES / "funnelkit_report" / "report.css").read_text(encoding="utf-8"),
             "</style></head><body class='fk-index'><main class='jp-RenderedHTMLCommon'>",
-            f"<h1>{_e(_('funnelkit reports'))}</h1>",
+            f"<h1>{title}</h1>",
             _latest_list(latest),
-            f"<h2>{_e(_('Runs'))}</h2><p class='fk-note'>{_e(count.format(count=format_number(len(runs))))}</p>",
+            f"<h2>{runs_heading}</h2><p class='fk-note'>{_e(count.format(count=format_number(len(runs))))}</p>",
             "<table class='fk-table fk-index-table'><thead><tr>",
-            *(f"<th>{_e(_(column))}</th>" for column in COLUMNS),
+            *("<th>" + _e(_(column)) + "</th>" for column in COLUMNS),
             "</tr></thead><tbody>",
             *(_row(out, run_dir, manifest) for run_dir, manifest in runs),
             "</tbody></table></main></body></html>\n",
@@ -177,9 +178,9 @@ def _page(out: Path, lang: str) -> str:
 
 
 def _latest_list(reports: list[str]) -> str:
-    heading = f"<h2>{_e(_('Latest reports'))}</h2>"
+    heading = "<h2>" + _e(_("Latest reports")) + "</h2>"
     if not reports:
-        return f"{heading}<p class='fk-note'>{_e(_('No run has succeeded yet.'))}</p>"
+        return heading + "<p class='fk-note'>" + _e(_("No run has succeeded yet.")) + "</p>"
     items = "".join(f"<li>{_link(f'{name}/latest.html', name)}</li>" for name in reports)
     return f"{heading}<ul>{items}</ul>"
 
@@ -270,7 +271,7 @@ def _parameters(m: dict) -> str:
         if isinstance(given, dict)
         else []
     )
-    return _e(", ".join(shown)) if shown else f"<span class='fk-files'>{_e(_('defaults'))}</span>"
+    return _e(", ".join(shown)) if shown else "<span class='fk-files'>" + _e(_("defaults")) + "</span>"
 
 
 def _duration(seconds) -> str:

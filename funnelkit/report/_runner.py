@@ -318,7 +318,7 @@ def _render(notebook, data, out, values, defaults, *, lang, name, timeout, kerne
             try:
                 source = translated_notebook(notebook)
                 _execute(source, executed, values, facts, timeout, kernel_name, progress, log=run_dir / "kernel.log",
-                         name=notebook.name, cwd=notebook.parent)  # fmt: skip
+                         notebook_name=notebook.name, cwd=notebook.parent)  # fmt: skip
                 _check_every_cell_ran(executed)
                 html_path = run_dir / f"{stem}.html"
                 _write_atomic(html_path, export_html(executed, title=manifest["title"], lang=lang), mode=mode)
@@ -556,8 +556,10 @@ def translated_notebook(notebook: Path):
     return nb
 
 
-def _execute(source, executed, values, facts, timeout, kernel_name, progress, *, log: Path, name: str, cwd: Path):
-    """Run ``source`` (a notebook node) with papermill into ``executed``; ``name`` is the notebook's file name."""
+def _execute(
+    source, executed, values, facts, timeout, kernel_name, progress, *, log: Path, notebook_name: str, cwd: Path
+):
+    """Run ``source`` (a notebook node) with papermill into ``executed``; ``notebook_name`` names it in messages."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -577,7 +579,7 @@ def _execute(source, executed, values, facts, timeout, kernel_name, progress, *,
             )
     except PapermillExecutionError as exc:
         cell = _code_cell_number(executed, exc.cell_index)
-        where = f"{name}: code cell {'?' if cell is None else cell}"
+        where = f"{notebook_name}: code cell {'?' if cell is None else cell}"
         if exc.ename in _funnelkit_error_names():
             # funnelkit's messages are written for the analyst (the column, the parameter, how to fix it)
             raise _CellFailed(f"{where} failed: {exc.ename}: {_one_line(exc.evalue)}", cell=cell) from None
@@ -589,15 +591,15 @@ def _execute(source, executed, values, facts, timeout, kernel_name, progress, *,
         where = "?" if cell is None else cell
         if "Timeout" in name:
             raise _StoppedRun(
-                f"{name}: code cell {where} ran longer than {timeout} s and was stopped",
+                f"{notebook_name}: code cell {where} ran longer than {timeout} s and was stopped",
                 cell_status="timed out",
                 cell=cell,
             ) from None
         if "DeadKernel" in name:
             raise _StoppedRun(
-                f"{name}: the kernel died during code cell {where}", cell_status="kernel died", cell=cell
+                f"{notebook_name}: the kernel died during code cell {where}", cell_status="kernel died", cell=cell
             ) from None
-        raise _StoppedRun(f"{name}: the run failed ({name})", cell_status="stopped", cell=cell) from None
+        raise _StoppedRun(f"{notebook_name}: the run failed ({name})", cell_status="stopped", cell=cell) from None
     finally:
         os.environ.pop(FACTS_ENV, None)
 
@@ -747,7 +749,7 @@ def export_html(executed: Path, *, title: str | None = None, lang: str | None = 
 
     lang = i18n.supported_language(lang) if lang is not None else i18n.get_locale()
     exporter = HTMLExporter(
-        language_code=lang,
+        language_code=lang.split("-")[0],  # nbconvert takes ISO 639-1 only; the region is put back below
         filters={"clean_html": clean_html},
         template_name="funnelkit_report",
         extra_template_basedirs=[str(TEMPLATES)],
@@ -759,7 +761,11 @@ def export_html(executed: Path, *, title: str | None = None, lang: str | None = 
     )
     with i18n.using_locale(lang):
         body, _resources = exporter.from_notebook_node(for_readers(_read_notebook(executed), title=title))
-        return _final_guard(body)
+    body = _HTML_LANG.sub(f'<html lang="{lang}">', body, count=1)
+    return _final_guard(body)
+
+
+_HTML_LANG = re.compile(r'<html lang="[^"]*">')
 
 
 def for_readers(nb, *, title: str | None = None):
