@@ -52,6 +52,10 @@ lint: $(STAMP)
 sample: $(STAMP)
 	$(BIN)/funnelkit sample --leads 6000 --format salesforce --seed 7 --out $(DATA)
 
+## i18n: extract messages (code's _() calls, notebooks' Markdown) into funnelkit/locale/funnelkit.pot; update each .po
+i18n: $(STAMP)
+	$(BIN)/python -m funnelkit._i18n_extract --root .
+
 ## bench: benchmark at 1M leads against DuckDB (BENCH_LEADS=... to change)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --leads $${BENCH_LEADS:-1000000}
@@ -60,4 +64,4 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .funnelkit-cache reports/*/ reports/index.html
 
-.PHONY: help install browser report test lint sample bench clean
+.PHONY: help install browser report test lint sample i18n bench clean

@@ -22,6 +22,7 @@ from .errors import (
     SmallSampleWarning,
     StageError,
 )
+from .i18n import get_locale, set_locale
 from .load import ADAPTERS, load
 from .metrics import (
     SLAResult,
@@ -117,6 +118,8 @@ __all__ = [
     "redact_dataset",
     "to_csv_safe",
     "to_excel_safe",
+    "set_locale",
+    "get_locale",
     # errors and warnings
     "FunnelkitError",
     "InputFileError",

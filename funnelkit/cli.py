@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_parameter,
         metavar="NAME=VALUE",
         help="notebook parameter (name and type checked against the notebook's parameters cell, "
-        "the value against its allowed values and the data, before any kernel starts)",
+        "the value against its allowed values and the data, before any kernel starts); "
+        "-p lang=zh-CN (zh-TW, tr; default en) writes the report in that language",
     )
     report.add_argument(
         "--name",

@@ -18,6 +18,8 @@ from enum import StrEnum
 
 import pandas as pd
 
+from .i18n import _, babel_locale, get_locale
+
 
 class Unit(StrEnum):
     """What a number or value is, so that tables and charts format it by meaning, not by name."""
@@ -99,7 +101,13 @@ def units_of(frame: pd.DataFrame) -> dict[str, Unit]:
 
 
 def format_value(value, unit: Unit | str | None, *, currency: str | None = None) -> str:
-    """One value as people read it, by its unit.
+    """One value as people read it, by its unit, in the language set by :func:`funnelkit.set_locale`.
+
+    English (the default) keeps funnelkit's own style: ``12.3%``, ``25,675 USD`` (whole amounts
+    from 100 on), dates as ``2025-03-04``. Other languages write numbers, percentages, money and
+    dates as Babel's CLDR data has them for the locale (``%12,3`` and ``€1.234,50`` in Turkish,
+    ``2025年3月4日`` in Chinese; money with its currency's own decimals), and the words (``pts``,
+    ``days``, ``yes``) come from the catalogs.
 
     Examples
     --------
@@ -111,33 +119,36 @@ def format_value(value, unit: Unit | str | None, *, currency: str | None = None)
     ('< 0.001', '1,234', '')
     >>> format_value(0.0, "money", currency=float("nan")), format_value(12.5, "money")
     ('0', '12.50')
+    >>> from funnelkit.i18n import using_locale
+    >>> with using_locale("tr"):
+    ...     format_value(0.1234, "rate"), format_value(1234.5, "money", currency="EUR"), format_value(36.04, "days")
+    ('%12,3', '€1.234,50', '36,0 gün')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
         return ""
     unit = Unit(unit) if unit is not None else None
     if unit is Unit.RATE:
-        text = f"{value:.1%}"
-        return "0.0%" if text == "-0.0%" else text
+        return _percent(value, decimals=1)
     if unit is Unit.POINTS:
-        text = f"{value * 100:+.1f} pts"
-        return "0.0 pts" if text in ("-0.0 pts", "+0.0 pts") else text
+        return _("{points} pts").format(points=_signed(value * 100, decimals=1))
     if unit is Unit.RATIO:
-        return f"{value:+.0%}"
+        return _percent(value, decimals=0, signed=True)
     if unit is Unit.MONEY:
-        amount = f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
-        return f"{amount} {currency}" if isinstance(currency, str) and currency else amount
+        return _money(value, currency if isinstance(currency, str) and currency else None)
     if unit is Unit.DAYS:
-        return f"{value:,.1f} days" if abs(value) < 100 else f"{value:,.0f} days"
+        return _("{days} days").format(days=format_number(value, decimals=1 if abs(value) < 100 else 0))
     if unit is Unit.MINUTES:
-        return f"{value:,.0f} min"
+        return _("{minutes} min").format(minutes=format_number(value))
     if unit is Unit.P_VALUE:
-        return "< 0.001" if value < 0.001 else f"{value:.3f}"
+        if value < 0.001:
+            return "< " + _decimal(0.001, "0.000")
+        return _decimal(value, "0.000")
     if unit in (Unit.COUNT, Unit.INDEX):
-        return f"{int(round(value)):,}"
+        return format_number(int(round(value)))
     if unit is Unit.FLAG:
-        return "yes" if bool(value) else "no"
+        return _("yes") if bool(value) else _("no")
     if unit is Unit.TIMESTAMP:
-        return pd.Timestamp(value).strftime("%Y-%m-%d")
+        return _date(pd.Timestamp(value))
     return str(value)
 
 
@@ -157,3 +168,79 @@ def flag_small(text: str, count: int | None = None, noun: str = "") -> str:
     if count is None:
         return f"{text} (small sample)"
     return f"{text} (small sample: {int(count):,} {noun})".replace(" )", ")")
+
+
+def format_number(value, *, decimals: int = 0) -> str:
+    """A plain number with its digits grouped, in the current language (``1,234.5``; ``1.234,5`` in Turkish).
+
+    Examples
+    --------
+    >>> format_number(1234.56, decimals=1), format_number(7)
+    ('1,234.6', '7')
+    """
+    return _decimal(value, "#,##0" + ("." + "0" * decimals if decimals else ""))
+
+
+def _english() -> bool:
+    return get_locale() == "en"
+
+
+def _decimal(value, pattern: str) -> str:
+    """``value`` by a CLDR number pattern; in English by Python's own formatting, as funnelkit always wrote it."""
+    if _english():
+        decimals = len(pattern.partition(".")[2])
+        return f"{value:,.{decimals}f}" if "," in pattern else f"{value:.{decimals}f}"
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, pattern, locale=babel_locale())
+
+
+def _signed(value, *, decimals: int) -> str:
+    """``+4.1`` / ``-4.1`` / ``0.0``: a change, with the locale's plus and minus signs (no sign on a zero)."""
+    if _english():
+        text = f"{value:+.{decimals}f}"
+        return text[1:] if not any(digit in text for digit in "123456789") else text
+    if round(value, decimals) == 0:
+        return format_number(0, decimals=decimals)
+    from babel.numbers import get_minus_sign_symbol, get_plus_sign_symbol
+
+    sign = get_plus_sign_symbol(babel_locale()) if value > 0 else get_minus_sign_symbol(babel_locale())
+    return sign + format_number(abs(value), decimals=decimals)
+
+
+def _percent(value, *, decimals: int, signed: bool = False) -> str:
+    """A share as a percentage, the sign where the locale puts it (``12.3%``; ``%12,3`` in Turkish)."""
+    if _english():
+        if signed:
+            return f"{value:+.{decimals}%}"
+        text = f"{value:.{decimals}%}"
+        return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
+    from babel.numbers import format_percent, get_minus_sign_symbol, get_plus_sign_symbol
+
+    locale = babel_locale()
+    positive = locale.percent_formats[None].pattern.split(";")[0]
+    pattern = positive.replace("#,##0", "#,##0" + ("." + "0" * decimals if decimals else ""), 1)
+    zero = round(value * 100, decimals) == 0
+    text = format_percent(0 if zero else abs(value), pattern, locale=locale)
+    if zero or not (signed or value < 0):
+        return text
+    return (get_plus_sign_symbol(locale) if value > 0 else get_minus_sign_symbol(locale)) + text
+
+
+def _money(value, currency: str | None) -> str:
+    """An amount: ``25,675 USD`` in English (whole from 100 on); CLDR's currency format elsewhere."""
+    if _english() or currency is None:
+        amount = format_number(value, decimals=0 if abs(value) >= 100 or float(value).is_integer() else 2)
+        return f"{amount} {currency}" if currency else amount
+    from babel.numbers import format_currency
+
+    return format_currency(value, currency, locale=babel_locale())  # a code CLDR lacks is written as given
+
+
+def _date(timestamp: pd.Timestamp) -> str:
+    """A day: ``2025-03-04`` in English; the locale's medium date elsewhere (``4 Mar 2025``, ``2025年3月4日``)."""
+    if _english():
+        return timestamp.strftime("%Y-%m-%d")
+    from babel.dates import format_date
+
+    return format_date(timestamp.date(), format="medium", locale=babel_locale())

@@ -170,6 +170,12 @@ def _date(name, value):
     return text
 
 
+def _lang(name, value):
+    from ..i18n import supported_language
+
+    return supported_language(str(value), name=name)
+
+
 def _duration(name, value):
     text = str(value).strip()
     try:
@@ -190,6 +196,7 @@ _RULES: dict[str, Callable[[str, object], object]] = {
     "fiscal_year_start": _fiscal_year_start,
     "tz": _time_zone,
     "as_of": _date,
+    "lang": _lang,
     **dict.fromkeys(NON_NEGATIVE, _non_negative),
     **dict.fromkeys(SHARES, _share),
     **dict.fromkeys(DURATIONS, _duration),

@@ -17,24 +17,28 @@ import html
 import json
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from .. import i18n
+from ..i18n import N_, _, ngettext
+from ..units import format_number
 from . import _runner
 
 #: a run folder's name: ``20251129T064501Z-3fa9c2``
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 FINAL = frozenset({"succeeded", "failed", "killed", "interrupted"})
-#: what the index says for each status of run.json
+#: what the index says for each status of run.json (in the index's language: ``_(SHOWN[status])``)
 SHOWN = {
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "killed": "failed (killed)",
-    "interrupted": "failed (interrupted)",
-    "running": "running",
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "killed": N_("failed (killed)"),
+    "interrupted": N_("failed (interrupted)"),
+    "running": N_("running"),
 }
-INTERRUPTED_REASON = (
+#: run.json keeps it in English (as every reason); the index shows it translated
+INTERRUPTED_REASON = N_(
     "the run ended without finishing: its process was killed (SIGKILL, out of memory) or the machine stopped"
 )
 
@@ -113,7 +117,7 @@ def close_interrupted_runs(report_dir: Path, *, mode: int) -> list[Path]:
     return closed
 
 
-def write_index(out: Path, *, private: bool = False) -> Path:
+def write_index(out: Path, *, private: bool = False, lang: str | None = None) -> Path:
     """Write ``<out>/index.html``: every run of every report, newest first, styled like the reports.
 
     Parameters
@@ -122,6 +126,11 @@ def write_index(out: Path, *, private: bool = False) -> Path:
         The reports folder.
     private : bool
         0600 (else the mode the user's umask gives, as for the runs' files).
+    lang : str, optional
+        The page's language (``<html lang=...>``, headings, statuses, numbers and
+        times); default the current one (:func:`funnelkit.set_locale`). The runner
+        passes the run's ``lang``, so the index speaks the language of the latest run.
+        Failure reasons stay as ``run.json`` has them (English, as the command prints them).
 
     Returns
     -------
@@ -132,52 +141,65 @@ def write_index(out: Path, *, private: bool = False) -> Path:
         report's latest good page. Every value is escaped.
     """
     out = Path(out)
-    runs = [(run_dir, read_run(run_dir)) for run_dir in run_folders(out)]
-    runs.sort(key=lambda item: (_started(*item), item[0].name), reverse=True)
-    latest = sorted(p.parent.name for p in out.glob("*/latest.html"))
-    page = "".join(
-        [
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-            "<title>funnelkit reports</title><style>",
-            (_runner.TEMPLATES / "funnelkit_report" / "report.css").read_text(encoding="utf-8"),
-            "</style></head><body class='fk-index'><main class='jp-RenderedHTMLCommon'>",
-            "<h1>funnelkit reports</h1>",
-            _latest_list(latest),
-            f"<h2>Runs</h2><p class='fk-note'>{len(runs):,} run{'s' if len(runs) != 1 else ''}, newest first; "
-            "times in UTC.</p>",
-            "<table class='fk-table fk-index-table'><thead><tr><th>report</th><th>data</th><th>parameters</th>"
-            "<th>status</th><th>started (UTC)</th><th>duration</th><th>files</th></tr></thead><tbody>",
-            *(_row(out, run_dir, manifest) for run_dir, manifest in runs),
-            "</tbody></table></main></body></html>\n",
-        ]
-    )
+    with i18n.using_locale(lang) as lang:
+        page = _page(out, lang)
     index = out / "index.html"
     _runner._write_atomic(index, page, mode=_runner._file_mode(private=private))
     return index
 
 
+#: the index table's column headings
+COLUMNS = (N_("report"), N_("data"), N_("parameters"), N_("status"), N_("started (UTC)"), N_("duration"), N_("files"))
+
+
+def _page(out: Path, lang: str) -> str:
+    runs = [(run_dir, read_run(run_dir)) for run_dir in run_folders(out)]
+    runs.sort(key=lambda item: (_started(*item), item[0].name), reverse=True)
+    latest = sorted(p.parent.name for p in out.glob("*/latest.html"))
+    count = ngettext("{count} run, newest first; times in UTC.", "{count} runs, newest first; times in UTC.", len(runs))
+    title, runs_heading = _e(_("funnelkit reports")), _e(_("Runs"))  # _() outside f-strings: the extractor skips those
+    return "".join(
+        [
+            f"<!DOCTYPE html>\n<html lang='{_e(lang)}'><head><meta charset='utf-8'>",
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+            f"<title>{title}</title><style>",
+            (_runner.TEMPLATES / "funnelkit_report" / "report.css").read_text(encoding="utf-8"),
+            "</style></head><body class='fk-index'><main class='jp-RenderedHTMLCommon'>",
+            f"<h1>{title}</h1>",
+            _latest_list(latest),
+            f"<h2>{runs_heading}</h2><p class='fk-note'>{_e(count.format(count=format_number(len(runs))))}</p>",
+            "<table class='fk-table fk-index-table'><thead><tr>",
+            *("<th>" + _e(_(column)) + "</th>" for column in COLUMNS),
+            "</tr></thead><tbody>",
+            *(_row(out, run_dir, manifest) for run_dir, manifest in runs),
+            "</tbody></table></main></body></html>\n",
+        ]
+    )
+
+
 def _latest_list(reports: list[str]) -> str:
+    heading = "<h2>" + _e(_("Latest reports")) + "</h2>"
     if not reports:
-        return "<h2>Latest reports</h2><p class='fk-note'>No run has succeeded yet.</p>"
+        return heading + "<p class='fk-note'>" + _e(_("No run has succeeded yet.")) + "</p>"
     items = "".join(f"<li>{_link(f'{name}/latest.html', name)}</li>" for name in reports)
-    return f"<h2>Latest reports</h2><ul>{items}</ul>"
+    return f"{heading}<ul>{items}</ul>"
 
 
 def _row(out: Path, run_dir: Path, m: dict) -> str:
     report = str(m.get("report") or run_dir.parent.name)
     title = str(m.get("title") or "")
     status = str(m.get("status", ""))
-    shown = SHOWN.get(status, status)
+    shown = _(SHOWN[status]) if status in SHOWN else status
     kind = "succeeded" if status == "succeeded" else "running" if status == "running" else "failed"
     reason = str(m.get("reason") or "")
+    reason = _(INTERRUPTED_REASON) if reason == INTERRUPTED_REASON else reason
     cells = [
         f"{_e(report)}<br><span class='fk-files'>{_e(title)}</span>" if title else _e(report),
         _data(m),
         _parameters(m),
         f"<span class='fk-status fk-status-{kind}'>{_e(shown)}</span>"
         + (f"<br><span class='fk-files'>{_e(reason)}</span>" if reason else ""),
-        _e(_started(run_dir, m)),
+        _e(_shown_time(_started(run_dir, m))),
         _duration(m.get("seconds")),
         _files(out, run_dir, m),
     ]
@@ -195,6 +217,20 @@ def _started(run_dir: Path, m: dict) -> str:
     return started.replace("+00:00", "").replace("T", " ")
 
 
+def _shown_time(started: str) -> str:
+    """A start time as the index shows it: as stored in English, the locale's medium date and time elsewhere."""
+    if i18n.get_locale() == i18n.DEFAULT or not started:
+        return started
+    from babel.dates import format_datetime
+
+    try:
+        moment = datetime.fromisoformat(started)
+    except ValueError:
+        return started
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return format_datetime(moment, format="medium", tzinfo=UTC, locale=i18n.babel_locale())
+
+
 def _data(m: dict) -> str:
     """The data folder (with its files) or file, and the rows read and as-of the notebook recorded."""
     files = [Path(str(f.get("path", ""))) for f in m.get("data_files", []) if isinstance(f, dict)]
@@ -206,12 +242,26 @@ def _data(m: dict) -> str:
         head, names = ", ".join(f.name for f in files[:8]), []
     text = _e(head)
     if names:
-        listed = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        more = len(names) - 8
+        # TRANSLATORS: follows a list of eight file names ("a.csv, b.csv, ... and 3 more")
+        listed = ", ".join(names[:8]) + (_(" and {count} more").format(count=format_number(more)) if more > 0 else "")
         text += f"<br><span class='fk-files'>{_e(listed)}</span>"
     rows = m.get("rows", {}).get("read") if isinstance(m.get("rows"), dict) else None
     if isinstance(rows, int):
-        text += f"<br><span class='fk-files'>{rows:,} rows read; as of {_e(str(m.get('as_of', ''))[:10])}</span>"
+        read = ngettext("{rows} row read; as of {day}", "{rows} rows read; as of {day}", rows)
+        read = read.format(rows=format_number(rows), day=_shown_day(str(m.get("as_of", ""))[:10]))
+        text += f"<br><span class='fk-files'>{_e(read)}</span>"
     return text
+
+
+def _shown_day(day: str) -> str:
+    """``2025-10-31`` as stored in English; the locale's medium date elsewhere."""
+    from ..units import format_value
+
+    try:
+        return format_value(datetime.fromisoformat(day), "timestamp") if day else day
+    except ValueError:
+        return day
 
 
 def _parameters(m: dict) -> str:
@@ -221,16 +271,16 @@ def _parameters(m: dict) -> str:
         if isinstance(given, dict)
         else []
     )
-    return _e(", ".join(shown)) if shown else "<span class='fk-files'>defaults</span>"
+    return _e(", ".join(shown)) if shown else "<span class='fk-files'>" + _e(_("defaults")) + "</span>"
 
 
 def _duration(seconds) -> str:
     if not isinstance(seconds, int | float):
         return ""
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return _e(_("{seconds} s").format(seconds=format_number(seconds, decimals=1)))
     minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+    return _e(_("{minutes} min {seconds} s").format(minutes=format_number(minutes), seconds=f"{rest:02d}"))
 
 
 def _files(out: Path, run_dir: Path, m: dict) -> str:
@@ -238,8 +288,8 @@ def _files(out: Path, run_dir: Path, m: dict) -> str:
     executed = str(m.get("executed_notebook") or "")
     html_name = str(m.get("html") or (Path(executed).with_suffix(".html").name if executed else ""))
     candidates = [
-        (html_name or next((p.name for p in sorted(run_dir.glob("*.html"))), ""), "report"),
-        (executed or next((p.name for p in sorted(run_dir.glob("*.ipynb"))), ""), "notebook"),
+        (html_name or next((p.name for p in sorted(run_dir.glob("*.html"))), ""), _("report")),
+        (executed or next((p.name for p in sorted(run_dir.glob("*.ipynb"))), ""), _("notebook")),
         ("run.json", "run.json"),
     ]
     for name, label in candidates:

@@ -45,6 +45,7 @@ import copy
 import fcntl
 import functools
 import hashlib
+import html
 import json
 import os
 import re
@@ -58,8 +59,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import i18n
 from ..errors import FunnelkitError, ParameterError, ReportError
+from ..i18n import _
 from ..safety import ANSI_ESCAPE, CONTROL
+from ..units import format_value
 from ._checks import check_values
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -215,7 +219,11 @@ def render_report(
         Other notebook parameters, as values or strings (converted to the type
         of each parameter's default, then checked: ``period`` one of W, M, Q, Y,
         ``by`` a column the data fills, stage parameters stages of the funnel,
-        numbers finite and in range).
+        numbers finite and in range). ``lang`` (``en``, ``zh-CN``, ``zh-TW``,
+        ``tr``) is the report's language: the notebook's Markdown is translated
+        through the catalogs before the run, the kernel calls
+        ``fk.set_locale(lang)``, the page carries ``<html lang=...>`` and the
+        index is written in it.
     name : str, optional
         The report's name: its folder in ``out`` and what ``latest.html``
         belongs to. Default ``<notebook>--<dataset>`` (the dataset is the data
@@ -246,8 +254,6 @@ def render_report(
         shut down; ``funnelkit report`` exits 143, as for a process ended by
         SIGTERM.
     """
-    from ._index import close_interrupted_runs, write_index
-
     notebook = Path(notebook).resolve()
     data = Path(data)
     if not notebook.exists():
@@ -262,6 +268,27 @@ def render_report(
     values["data_path"] = str(data.resolve())
     checked = check_values({key: values[key] for key in given}, {**defaults, **values})
     values = {key: checked[key] for key in values}
+    lang = report_language({**defaults, **values})
+    with i18n.using_locale(lang):
+        return _render(notebook, data, out, values, defaults, lang=lang, name=name, timeout=timeout,
+                       kernel_name=kernel_name, progress=progress, private=private)  # fmt: skip
+
+
+def report_language(values: dict[str, object]) -> str:
+    """The report's language: its ``lang`` parameter (given or the notebook's default), else English.
+
+    Examples
+    --------
+    >>> report_language({"lang": "zh_cn"}), report_language({"data_path": "x"})
+    ('zh-CN', 'en')
+    """
+    lang = values.get("lang")
+    return i18n.DEFAULT if lang is None or not str(lang).strip() else i18n.supported_language(str(lang))
+
+
+def _render(notebook, data, out, values, defaults, *, lang, name, timeout, kernel_name, progress, private):
+    """:func:`render_report` once its parameters are checked, in the report's language."""
+    from ._index import close_interrupted_runs, write_index
 
     stem = _notebook_stem(notebook)
     report = report_name(notebook, data, name=name)
@@ -289,26 +316,28 @@ def render_report(
         finish = functools.partial(_finish_manifest, manifest, run_dir, executed, facts, started, mode=mode)
         with _sigterm_raises():
             try:
-                _execute(notebook, executed, values, facts, timeout, kernel_name, progress, log=run_dir / "kernel.log")
+                source = translated_notebook(notebook)
+                _execute(source, executed, values, facts, timeout, kernel_name, progress, log=run_dir / "kernel.log",
+                         notebook_name=notebook.name, cwd=notebook.parent)  # fmt: skip
                 _check_every_cell_ran(executed)
                 html_path = run_dir / f"{stem}.html"
-                _write_atomic(html_path, export_html(executed, title=manifest["title"]), mode=mode)
+                _write_atomic(html_path, export_html(executed, title=manifest["title"], lang=lang), mode=mode)
             except ReportError as exc:
                 stopped = exc.cell_status if isinstance(exc, _StoppedRun) else None
                 finish(status="failed", reason=str(exc), stopped=stopped, failed_cell=getattr(exc, "cell", None))
-                write_index(out, private=private)
+                write_index(out, private=private, lang=lang)
                 raise
             except _Terminated as stop:
                 cell = _running_cell(executed)
                 during = "" if cell is None else f" during code cell {cell}"
                 reason = f"{notebook.name}: the run was stopped by {stop.name}{during}"
                 finish(status="killed", reason=reason, stopped="killed", failed_cell=cell, exit_code=stop.code)
-                write_index(out, private=private)
+                write_index(out, private=private, lang=lang)
                 raise RunKilled(reason, exit_code=stop.code) from None
         manifest["html"] = html_path.name
         finish(status="succeeded")
         _write_atomic(report_dir / "latest.html", html_path.read_text(encoding="utf-8"), mode=mode)
-        write_index(out, private=private)
+        write_index(out, private=private, lang=lang)
     return RunResult(html_path=html_path, notebook_path=executed, run_dir=run_dir, manifest=manifest)
 
 
@@ -441,12 +470,14 @@ def _title(notebook: Path, data: Path, *, name: str | None) -> str:
     heading = ""
     with contextlib.suppress(ReportError):
         for cell in _read_notebook(notebook).cells:
-            match = _HEADING.search(cell.source) if cell.cell_type == "markdown" else None
+            source = i18n.translate_markdown(cell.source) if cell.cell_type == "markdown" else ""
+            match = _HEADING.search(source)
             if match:
                 heading = _plain(match.group(1))
                 break
     heading = heading or notebook.stem.replace("_", " ").capitalize()
-    return f"{heading} \u2014 {name or dataset_name(data)} \u2014 {datetime.now(UTC):%Y-%m-%d}"
+    day = format_value(datetime.now(UTC), "timestamp")
+    return f"{heading} \u2014 {name or dataset_name(data)} \u2014 {day}"
 
 
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
@@ -481,7 +512,7 @@ def _run_id() -> str:
 
 def _new_run_dir(report_dir: Path, *, private: bool = False, attempts: int = 5) -> Path:
     """A new, empty run folder; an id already taken (two runs in the same second) is drawn again."""
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         run_dir = report_dir / _run_id()
         try:
             run_dir.mkdir(mode=0o700 if private else 0o777)
@@ -512,7 +543,23 @@ def _lock(report_dir: Path):
         handle.close()
 
 
-def _execute(notebook, executed, values, facts, timeout, kernel_name, progress, *, log: Path) -> None:
+def translated_notebook(notebook: Path):
+    """The notebook with each Markdown cell in the current language (:func:`funnelkit.i18n.translate_markdown`).
+
+    The notebook file is not touched: the run executes this copy, so the
+    executed notebook and the HTML hold the translated narrative.
+    """
+    nb = _read_notebook(notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = i18n.translate_markdown(cell.source)
+    return nb
+
+
+def _execute(
+    source, executed, values, facts, timeout, kernel_name, progress, *, log: Path, notebook_name: str, cwd: Path
+):
+    """Run ``source`` (a notebook node) with papermill into ``executed``; ``notebook_name`` names it in messages."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -520,19 +567,19 @@ def _execute(notebook, executed, values, facts, timeout, kernel_name, progress, 
     try:
         with _kernel_log(log) as kernel_manager:
             pm.execute_notebook(
-                str(notebook),
+                source,
                 str(executed),
                 parameters=values,
                 kernel_name=kernel_name,
                 progress_bar=sys.stderr.isatty() if progress is None else progress,
                 execution_timeout=timeout,
-                cwd=str(notebook.parent),
+                cwd=str(cwd),
                 log_output=False,
                 kernel_manager_class=kernel_manager,
             )
     except PapermillExecutionError as exc:
         cell = _code_cell_number(executed, exc.cell_index)
-        where = f"{notebook.name}: code cell {'?' if cell is None else cell}"
+        where = f"{notebook_name}: code cell {'?' if cell is None else cell}"
         if exc.ename in _funnelkit_error_names():
             # funnelkit's messages are written for the analyst (the column, the parameter, how to fix it)
             raise _CellFailed(f"{where} failed: {exc.ename}: {_one_line(exc.evalue)}", cell=cell) from None
@@ -544,15 +591,15 @@ def _execute(notebook, executed, values, facts, timeout, kernel_name, progress, 
         where = "?" if cell is None else cell
         if "Timeout" in name:
             raise _StoppedRun(
-                f"{notebook.name}: code cell {where} ran longer than {timeout} s and was stopped",
+                f"{notebook_name}: code cell {where} ran longer than {timeout} s and was stopped",
                 cell_status="timed out",
                 cell=cell,
             ) from None
         if "DeadKernel" in name:
             raise _StoppedRun(
-                f"{notebook.name}: the kernel died during code cell {where}", cell_status="kernel died", cell=cell
+                f"{notebook_name}: the kernel died during code cell {where}", cell_status="kernel died", cell=cell
             ) from None
-        raise _StoppedRun(f"{notebook.name}: the run failed ({name})", cell_status="stopped", cell=cell) from None
+        raise _StoppedRun(f"{notebook_name}: the run failed ({name})", cell_status="stopped", cell=cell) from None
     finally:
         os.environ.pop(FACTS_ENV, None)
 
@@ -686,19 +733,23 @@ def clean_html(element) -> str:
     )
 
 
-def export_html(executed: Path, *, title: str | None = None) -> str:
+def export_html(executed: Path, *, title: str | None = None, lang: str | None = None) -> str:
     """Self-contained HTML without code for readers: the notebook's own images embedded as data URIs,
     outputs sanitized, no remote assets, no kernel warnings, stderr or tracebacks, no control characters.
 
     ``title`` is the page's ``<title>`` (the runner passes "Funnel review — sample — 2026-11-29");
     without it, the notebook's first heading. Every image has alt text (see :func:`for_readers`).
+    ``lang`` is the page's ``<html lang=...>`` and the language of the texts the runner adds (alt
+    text, the fallback title); default: the current language (:func:`funnelkit.set_locale`).
 
     nbconvert's ``embed_images`` is off: it opens any path an ``<img src>`` in a
     Markdown output names (a directory fails the export, a FIFO hangs it).
     """
     from nbconvert import HTMLExporter
 
+    lang = i18n.supported_language(lang) if lang is not None else i18n.get_locale()
     exporter = HTMLExporter(
+        language_code=lang.split("-")[0],  # nbconvert takes ISO 639-1 only; the region is put back below
         filters={"clean_html": clean_html},
         template_name="funnelkit_report",
         extra_template_basedirs=[str(TEMPLATES)],
@@ -708,8 +759,13 @@ def export_html(executed: Path, *, title: str | None = None) -> str:
         sanitize_html=True,
         embed_images=False,
     )
-    body, _ = exporter.from_notebook_node(for_readers(_read_notebook(executed), title=title))
+    with i18n.using_locale(lang):
+        body, _resources = exporter.from_notebook_node(for_readers(_read_notebook(executed), title=title))
+    body = _HTML_LANG.sub(f'<html lang="{lang}">', body, count=1)
     return _final_guard(body)
+
+
+_HTML_LANG = re.compile(r'<html lang="[^"]*">')
 
 
 def for_readers(nb, *, title: str | None = None):
@@ -745,10 +801,11 @@ def for_readers(nb, *, title: str | None = None):
             for mime in IMAGE_TYPES:
                 if mime in output.get("data", {}):
                     count += 1
-                    _set_alt(output, mime, f"Chart {count} of {section or 'the report'}")
+                    where = section or _("the report")
+                    _set_alt(output, mime, _("Chart {number} of {section}").format(number=count, section=where))
             kept.append(output)
         cell.outputs = kept
-    nb.metadata["title"] = title or first_heading or "Report"
+    nb.metadata["title"] = title or first_heading or _("Report")
     return nb
 
 
@@ -777,7 +834,11 @@ def _final_guard(page: str) -> str:
         tag = match.group(0)
         if len(_SRC.findall(tag)) != len(_DATA_SRC.findall(tag)) or not _DATA_SRC.search(tag):
             return ""
-        return tag if _ALT.search(tag) else tag[:4] + ' alt="image"' + tag[4:]
+        if _ALT.search(tag):
+            return tag
+        # TRANSLATORS: alt text of a picture that has none
+        alt = html.escape(_("image"))
+        return tag[:4] + f' alt="{alt}"' + tag[4:]
 
     return _IMG_TAG.sub(keep_data_images, page)
 
