@@ -49,11 +49,15 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # plots imports matplotlib (slow); load it on first use of fk.plots
+    # plots imports matplotlib and the engine Ibis (each slow); load them on first use
     if name == "plots":
         import importlib
 
         return importlib.import_module(".plots", __name__)
+    if name in ("connect", "EngineDataset"):
+        from . import engine
+
+        return getattr(engine, name)
     raise AttributeError(f"module 'funnelkit' has no attribute {name!r}")
 
 
@@ -67,6 +71,9 @@ __all__ = [
     "generate_sample",
     "write_sample",
     "SampleTruth",
+    # canonical tables already in an engine (DuckDB, Spark, Parquet)
+    "connect",
+    "EngineDataset",
     # metrics
     "conversion",
     "overall_conversion",
