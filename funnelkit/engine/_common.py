@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
@@ -69,4 +72,19 @@ def sorted_groups(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def fetch(expr: ir.Table) -> pd.DataFrame:
     """Run an aggregate and bring its (small) result into pandas."""
-    return expr.execute()
+    with quiet_ibis():
+        return expr.execute()
+
+
+@contextlib.contextmanager
+def quiet_ibis():
+    """Silence two known warnings raised inside Ibis 12, not by funnelkit or its users.
+
+    Ibis reads pandas' deprecated ``future.infer_string`` option on every result
+    (pandas 3.1 warns), and calls DuckDB's ``fetch_arrow_table`` (DuckDB 1.5
+    warns; 2.0 removed it, hence the pin below 2).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The 'future.infer_string' option is deprecated")
+        warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated")
+        yield

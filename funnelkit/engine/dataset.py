@@ -17,7 +17,7 @@ from . import conversion as _conversion
 from . import lead_value as _lead_value
 from . import time_to_close as _time_to_close
 from . import win_rate as _win_rate
-from ._common import fetch
+from ._common import fetch, quiet_ibis
 from .funnel import funnel, status_positions
 from .source import open_tables
 
@@ -127,12 +127,13 @@ class EngineDataset:
         view = funnel(
             self.leads, self.opportunities, self.stages, history=self.history, status_positions=self._positions
         )
-        return view.cache()
+        with quiet_ibis():
+            return view.cache()
 
     @property
     def funnel(self) -> pd.DataFrame:
         """The funnel view in pandas: every row comes to Python (for small data and checks only)."""
-        frame = self.funnel_table.execute()
+        frame = fetch(self.funnel_table)
         for column in frame.columns:
             if isinstance(frame[column].dtype, pd.DatetimeTZDtype) or column.endswith("_at"):
                 frame[column] = pd.to_datetime(frame[column], utc=True).astype(s.TIMESTAMP)

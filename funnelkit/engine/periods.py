@@ -26,8 +26,7 @@ def period_label(stamps: ir.TimestampValue, period: str, *, fiscal_year_start: i
     if period == "M":
         return year.cast("string").concat("-", month.cast("string").lpad(2, "0"))
     if period == "W":
-        monday = stamps.date() - stamps.day_of_week.index().as_interval("D")
-        return monday.cast("date").cast("string")
+        return stamps.truncate("W").date().cast("string")  # weeks start on Monday, as ISO weeks do
     fiscal_year = year if fiscal_year_start == 1 else year + (month >= fiscal_year_start).cast("int32")
     prefix = "" if fiscal_year_start == 1 else "FY"
     label = ibis.literal(prefix).concat(fiscal_year.cast("string"))

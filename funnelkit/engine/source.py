@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 
 from .. import schema as s
 from ..errors import ParameterError, SchemaError
+from ._common import quiet_ibis
 
 TABLES = ("leads", "opportunities", "history")
 
@@ -43,6 +44,11 @@ def backend_of(source):
 
 
 def open_tables(source, *, tables: Mapping | None = None, mapping: Mapping | None = None):
+    with quiet_ibis():
+        return _open_tables(source, tables=tables, mapping=mapping)
+
+
+def _open_tables(source, *, tables: Mapping | None = None, mapping: Mapping | None = None):
     """The backend and the canonical tables (``leads``, ``opportunities``, and ``history`` if any).
 
     Parameters
