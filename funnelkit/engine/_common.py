@@ -78,13 +78,15 @@ def fetch(expr: ir.Table) -> pd.DataFrame:
 
 @contextlib.contextmanager
 def quiet_ibis():
-    """Silence two known warnings raised inside Ibis 12, not by funnelkit or its users.
+    """Silence known warnings raised inside Ibis 12 and PySpark 4.0, not by funnelkit or its users.
 
     Ibis reads pandas' deprecated ``future.infer_string`` option on every result
-    (pandas 3.1 warns), and calls DuckDB's ``fetch_arrow_table`` (DuckDB 1.5
-    warns; 2.0 removed it, hence the pin below 2).
+    (pandas 3.1 warns) and calls DuckDB's ``fetch_arrow_table`` (DuckDB 1.5
+    warns; 2.0 removed it, hence the pin below 2); PySpark's ``toPandas`` passes
+    ``copy=`` to ``astype`` (pandas 3 warns).
     """
     with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The copy keyword is deprecated", module="pyspark")
         warnings.filterwarnings("ignore", message="The 'future.infer_string' option is deprecated")
         warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated")
         yield
