@@ -35,7 +35,8 @@ def connect(
     Parameters
     ----------
     source
-        Where the tables are: a DuckDB connection (``duckdb.connect(...)``) or
+        Where the tables are: a DuckDB connection (``duckdb.connect(...)``; its
+        ``TimeZone`` setting is set to UTC, as Ibis does on its own connections) or
         database file (``.duckdb``), a ``pyspark.sql.SparkSession`` (its
         time zone must be UTC; Ibis sets it so), any Ibis backend
         (``ibis.duckdb.connect()``, a warehouse), a folder holding

@@ -82,8 +82,9 @@ def funnel(
     ...     schema={"lead_id": "string", "created_at": "timestamp('UTC')", "opportunity_id": "string"})
     >>> opps = ibis.memtable({"opportunity_id": ["O1"], "lead_id": [None]},
     ...     schema={"opportunity_id": "string", "lead_id": "string"})
-    >>> sorted(funnel(leads, opps, Stages()).execute()["entity_id"])
-    ['L1', 'O1']
+    >>> view = funnel(leads, opps, Stages())   # an expression: nothing has run yet
+    >>> list(view.columns[:6])
+    ['entity_id', 'entity', 'lead_id', 'opportunity_id', 'source', 'source_basis']
     """
     rows = _rows(leads, opportunities, stages, history)
     return _funnel_columns(rows, leads.columns, opportunities.columns, stages, status_positions or {})
