@@ -23,13 +23,17 @@ $(STAMP): pyproject.toml
 ## install: create .venv and install funnelkit with its dev extras
 install: $(STAMP)
 
-## browser: install Debian's chromium for the report browser test (needs root; skipped otherwise)
+## browser: install Debian's chromium (report browser test) and fonts-noto-cjk (Chinese, Japanese, Korean in charts); needs root, skipped otherwise
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing=" chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; the browser test will be skipped"; \
-	  else echo "note: chromium not installed and not root; the browser test will be skipped"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the browser test or the CJK chart test will be skipped"; \
+	  else echo "note:$$missing not installed and not root; the browser test or the CJK chart test will be skipped"; fi; \
+	fi
 
 ## java: install Debian's default-jre-headless for the Spark engine tests (needs root; skipped otherwise)
 java:

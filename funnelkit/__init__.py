@@ -14,6 +14,7 @@ from .errors import (
     FunnelkitError,
     FunnelkitWarning,
     InputFileError,
+    NotMeasurableError,
     ParameterError,
     Reason,
     ReportError,
@@ -25,23 +26,27 @@ from .load import ADAPTERS, load
 from .metrics import (
     SLAResult,
     conversion,
+    coverage,
     drift,
     dropoff,
     km_curve,
     lead_value,
+    lost_reasons,
     mix_decomposition,
     overall_conversion,
+    pipeline,
     plan,
     qualify,
     sla,
     stage_durations,
+    stalled_deals,
     time_to_close,
     velocity,
     win_rate,
 )
 from .report import RunResult, render_report
 from .review import Review, review
-from .safety import redact_dataset, to_csv_safe
+from .safety import redact_dataset, to_csv_safe, to_excel_safe
 from .sample import SampleTruth, generate_sample, write_sample
 from .schema import Stages
 
@@ -90,6 +95,10 @@ __all__ = [
     "SLAResult",
     "plan",
     "qualify",
+    "pipeline",
+    "coverage",
+    "stalled_deals",
+    "lost_reasons",
     # reports
     "review",
     "Review",
@@ -98,6 +107,7 @@ __all__ = [
     "plots",
     "redact_dataset",
     "to_csv_safe",
+    "to_excel_safe",
     # errors and warnings
     "FunnelkitError",
     "InputFileError",
@@ -105,6 +115,7 @@ __all__ = [
     "AmbiguousDateError",
     "StageError",
     "ParameterError",
+    "NotMeasurableError",
     "ReportError",
     "Reason",
     "SmallSampleWarning",

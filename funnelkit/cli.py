@@ -1,6 +1,7 @@
 """The ``funnelkit`` command: a thin layer over one library call per sub-command.
 
-Exit codes: 0 success, 1 a funnelkit error (bad data, failed report), 2 usage.
+Exit codes: 0 success, 1 a funnelkit error (bad data, a bad report parameter, a failed report), 2 usage,
+143 a report run stopped by SIGTERM (recorded as killed in its run.json and the index first).
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         data=args.data,
         out=args.out,
         parameters=dict(args.parameter),
+        name=args.name,
         timeout=args.timeout,
+        private=args.private,
     )
     print(result.html_path)
     return 0
@@ -105,9 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         type=_parameter,
         metavar="NAME=VALUE",
-        help="notebook parameter (validated against the notebook's parameters cell)",
+        help="notebook parameter (name and type checked against the notebook's parameters cell, "
+        "the value against its allowed values and the data, before any kernel starts)",
+    )
+    report.add_argument(
+        "--name",
+        help="report name: its folder in --out and what latest.html belongs to "
+        "(default: NOTEBOOK--DATA, e.g. funnel_review--sample)",
     )
     report.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    report.add_argument(
+        "--private",
+        action="store_true",
+        help="files of the run readable by you only (0600, folder 0700); default: as your umask gives",
+    )
     report.add_argument("--format", choices=["html"], default="html")
     report.set_defaults(run=_cmd_report)
     return parser
@@ -119,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except FunnelkitError as exc:
         print(f"funnelkit {args.command}: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)  # 143 for a report stopped by SIGTERM
 
 
 if __name__ == "__main__":

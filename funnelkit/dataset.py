@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from . import schema as s
-from ._arrow import coalesce_text, isin, labels, positions
+from ._arrow import isin
+from .errors import ParameterError
+from .funnel import build_funnel, check_funnel, entry_times
 from .schema import Stages, stage_column
-
-FUNNEL_KEYS = ["entity_id", "entity", s.LEAD_ID, s.OPPORTUNITY_ID]
 
 
 @dataclass(frozen=True)
 class LoadSummary:
     """Row accounting per file: ``rows_read == rows_kept + rows_quarantined``.
 
-    ``table`` columns: ``file``, ``adapter``, ``table`` (leads, opportunities,
+    ``table`` columns: ``file``, ``adapter``, ``locale`` (the language of the
+    export's labels: ``en``, or the locale preset it was read with, such as
+    ``zh-CN``; empty for a mapping), ``table`` (leads, opportunities,
     history), ``rows_read``, ``rows_kept``, ``rows_quarantined``,
     ``footer_lines`` (report footer lines recognised and set aside),
     ``encoding``, ``delimiter``, ``date_order`` (how ambiguous dates were read).
@@ -74,6 +77,10 @@ class Dataset:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name, columns in (("leads", s.LEAD_COLUMNS), ("opportunities", s.OPPORTUNITY_COLUMNS)):
+            table = getattr(self, name)
+            if not len(table):  # an export without this table: its columns, no rows
+                object.__setattr__(self, name, s.conform(table, columns))
         if self.as_of is None:
             object.__setattr__(self, "as_of", latest_timestamp(self))
         else:
@@ -83,18 +90,12 @@ class Dataset:
     def funnel(self) -> pd.DataFrame:
         """One row per funnel entity (a lead, or an opportunity with no lead).
 
-        Columns: ``entity_id``, ``entity`` ("lead"/"opportunity"), ``lead_id``,
-        ``opportunity_id``, ``source``, ``source_basis`` ("lead": original
-        source of the lead; "opportunity": the opportunity's own source),
-        ``owner``, one ``<stage>_at`` per funnel stage (skipped stages filled
-        with the next later stage's time), ``entry_index`` (stage position where
-        the entity entered the funnel), ``furthest_index`` (furthest stage
-        reached), ``furthest_stage``, ``skipped_stages`` (stages passed without
-        a date of their own), ``is_closed``, ``is_won``, ``is_lost``,
-        ``closed_at``, ``amount``, ``currency``, ``first_touch_at``, ``touches``,
-        and the leads' and opportunities' extra attribute columns.
+        Its columns, their dtypes and units are declared once in
+        :data:`funnelkit.funnel.COLUMNS` (see :mod:`funnelkit.funnel`), and the
+        view is checked against that declaration when it is built; the leads'
+        and opportunities' extra attribute columns follow.
         """
-        return build_funnel(self.leads, self.opportunities, self.history, self.stages)
+        return check_funnel(build_funnel(self.leads, self.opportunities, self.history, self.stages), self.stages)
 
     @cached_property
     def events(self) -> pd.DataFrame:
@@ -108,6 +109,82 @@ class Dataset:
         i = self.stages.index(stage)
         f = self.funnel
         return (f["entry_index"] <= i) & (f["furthest_index"] >= i)
+
+    def filter(self, mask=None, **equals) -> Dataset:
+        """The funnel entities that match, as a Dataset every metric accepts.
+
+        Parameters
+        ----------
+        mask : boolean Series over :attr:`funnel`, or a function of the funnel returning one, optional
+        **equals
+            ``column=value`` or ``column=[values]`` over funnel columns (``source``,
+            ``owner``, a segment such as ``industry``); all conditions must hold.
+
+        Returns
+        -------
+        Dataset
+            The leads, opportunities and history of the matching entities (a lead
+            keeps its opportunity), with the same ``as_of`` and a note saying
+            what was kept.
+
+        Examples
+        --------
+        >>> import funnelkit as fk
+        >>> data = fk.load("tests/data/salesforce_report", cache=False)
+        >>> web = data.filter(source="Web")
+        >>> len(web.funnel), int(web.funnel["is_won"].sum())
+        (3, 0)
+        """
+        f = self.funnel
+        keep = np.ones(len(f), dtype=bool)
+        if mask is not None:
+            keep &= _mask(mask(f) if callable(mask) else mask, f)
+        for column, wanted in equals.items():
+            if column not in f:
+                raise ParameterError(
+                    f"filter: {column!r} is not a column of the funnel; choose from {_choices(f)}"
+                    f"{_suggest(column, f.columns)}"
+                )
+            values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+            keep &= f[column].isin(values).to_numpy()
+        said = ", ".join(f"{c} in {v!r}" if isinstance(v, (list, tuple, set)) else f"{c} = {v!r}"
+                         for c, v in equals.items()) or "a mask"  # fmt: skip
+        return self._subset(keep, f"filtered to {said}: {int(keep.sum()):,} of {len(f):,} funnel entities")
+
+    def between(self, start=None, end=None) -> Dataset:
+        """The entities that entered the funnel in ``[start, end)`` (UTC; either may be None).
+
+        An entity enters at its first stage: a lead when it was created, an
+        opportunity without a lead when it was created. Entities without an
+        entry date are left out (the note counts them).
+
+        Examples
+        --------
+        >>> import funnelkit as fk
+        >>> data = fk.load("tests/data/salesforce_report", cache=False)
+        >>> len(data.between("2025-02-01", "2025-03-01").funnel)
+        2
+        """
+        f = self.funnel
+        entered = entry_times(f, self.stages)
+        keep = entered.notna().to_numpy().copy()
+        if start is not None:
+            keep &= (entered >= to_utc_timestamp(start)).to_numpy()
+        if end is not None:
+            keep &= (entered < to_utc_timestamp(end)).to_numpy()
+        undated = int(entered.isna().sum())
+        said = f"entered the funnel from {start or 'the start'} to {end or 'the end'} (end excluded)"
+        note = f"filtered to entities that {said}: {int(keep.sum()):,} of {len(f):,}"
+        return self._subset(keep, note + (f"; {undated:,} without an entry date left out" if undated else ""))
+
+    def _subset(self, keep: np.ndarray, note: str) -> Dataset:
+        f = self.funnel
+        lead_ids = f[s.LEAD_ID][keep].dropna()
+        opp_ids = f[s.OPPORTUNITY_ID][keep].dropna()
+        leads = self.leads[isin(self.leads[s.LEAD_ID], lead_ids)]
+        opps = self.opportunities[isin(self.opportunities[s.OPPORTUNITY_ID], opp_ids)]
+        history = self.history[isin(self.history[s.ENTITY_ID], pd.concat([lead_ids, opp_ids]))]
+        return replace(self, leads=leads, opportunities=opps, history=history, notes=(*self.notes, note))
 
     def with_as_of(self, as_of) -> Dataset:
         """A copy computed against another as-of moment."""
@@ -135,6 +212,24 @@ def to_utc_timestamp(value) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def _mask(mask, funnel: pd.DataFrame) -> np.ndarray:
+    if not isinstance(mask, (pd.Series, np.ndarray)) or len(mask) != len(funnel):
+        raise ParameterError(f"filter: mask must be a boolean Series over data.funnel ({len(funnel):,} rows)")
+    values = mask.to_numpy() if isinstance(mask, pd.Series) else mask
+    if values.dtype != bool:
+        raise ParameterError(f"filter: mask must hold True/False values; got dtype {values.dtype}")
+    return values
+
+
+def _choices(funnel: pd.DataFrame) -> list[str]:
+    return [c for c in funnel.columns if not c.endswith(("_at", "_index", "_id"))]
+
+
+def _suggest(name: str, options) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def latest_timestamp(data: Dataset) -> pd.Timestamp | None:
     latest = []
     for frame in (data.leads, data.opportunities, data.history):
@@ -144,252 +239,6 @@ def latest_timestamp(data: Dataset) -> pd.Timestamp | None:
             if isinstance(frame[col].dtype, pd.DatetimeTZDtype) and frame[col].notna().any():
                 latest.append(frame[col].max())
     return max(latest) if latest else None
-
-
-def _earliest(*series: pd.Series | None) -> pd.Series | None:
-    present = [x for x in series if x is not None]
-    if not present:
-        return None
-    out = present[0]
-    for other in present[1:]:
-        out = out.where(out.notna() & ~(other < out), other)
-    return out
-
-
-def _first_entries(events: pd.DataFrame, entity: str, stage_names) -> pd.DataFrame:
-    """Earliest entry time per entity and stage (recycled entries count once)."""
-    # snapshot events repeat the tables' own timestamps; only history adds information
-    ev = events[(events[s.ORIGIN] == "history") & (events[s.ENTITY] == entity)]
-    ev = ev[ev[s.STAGE].isin(stage_names)]
-    if ev.empty:
-        return pd.DataFrame()
-    first = ev.groupby([s.ENTITY_ID, s.STAGE], observed=True)[s.AT].min().unstack(s.STAGE)
-    return first.rename(columns=stage_column)
-
-
-def build_funnel(
-    leads: pd.DataFrame, opportunities: pd.DataFrame, events: pd.DataFrame, stages: Stages
-) -> pd.DataFrame:
-    """Join leads to their opportunities and lay out stage times side by side.
-
-    Semantics (documented in the README): a stage reached without a date of its
-    own takes the next later stage's time; a stage entered several times counts
-    at its first entry; an opportunity with no lead enters at the opportunity
-    stage and takes its own source.
-    """
-    names = stages.names
-    opp_index = names.index(stages.opportunity)
-    opps = opportunities
-
-    lead_events = _first_entries(events, "lead", names)
-    if not lead_events.empty:
-        leads = leads.join(lead_events.add_prefix("ev_"), on=s.LEAD_ID)
-    opp_events = _first_entries(events, "opportunity", names)
-    if not opp_events.empty:
-        opps = opps.join(opp_events.add_prefix("ev_"), on=s.OPPORTUNITY_ID)
-
-    # Pair each lead with one opportunity: its converted opportunity, else one naming it.
-    by_lead = opps.loc[opps[s.LEAD_ID].notna()].drop_duplicates(s.LEAD_ID)
-    pairing = leads[[s.LEAD_ID, s.OPPORTUNITY_ID]]
-    naming = positions(pairing[s.LEAD_ID], by_lead[s.LEAD_ID])
-    fallback = labels(naming, by_lead[s.OPPORTUNITY_ID].to_numpy(), pairing.index)
-    opp_ids = coalesce_text(pairing[s.OPPORTUNITY_ID], fallback)
-    opp_at = positions(opp_ids, opps[s.OPPORTUNITY_ID])  # opportunity ids are unique: one row each
-    paired = opp_ids.where(opp_at >= 0)
-    orphan_at = np.flatnonzero(~isin(opps[s.OPPORTUNITY_ID], paired.dropna()))
-    rows = _FunnelRows(leads, opps, paired, opp_at, orphan_at)
-    opp_cols = {c: f"opp__{c}" for c in opps.columns if c != s.OPPORTUNITY_ID}
-    is_lead = np.arange(len(rows.index)) < len(leads)
-
-    def col(name: str) -> pd.Series | None:
-        return rows[name] if name in rows.columns else None
-
-    n_stages = len(names)
-    times = {}
-    for i, name in enumerate(names):
-        at = stage_column(name)
-        candidates = [col(at), col(f"ev_{at}"), col(f"opp__{at}"), col(f"opp__ev_{at}")]
-        if i == 0:
-            candidates.insert(0, col(s.CREATED_AT).where(is_lead))
-        if name == stages.opportunity:
-            candidates += [col(f"opp__{s.CREATED_AT}"), col(s.CONVERTED_AT)]
-        if name == stages.won:
-            # the outcome is the deal's current state: history that once read "won" does not make a
-            # deal that is lost now a won one (the back-and-forth is for stage_durations)
-            won = _bool(col(f"opp__{s.IS_WON}"), rows.index) | (_lead_status_positions(rows, stages) == n_stages - 1)
-            candidates = [None if c is None else c.where(won) for c in candidates]
-            candidates.append(_coalesce(col(f"opp__{s.CLOSED_AT}"), None, rows.index, dtype=s.TIMESTAMP).where(won))
-        series = _earliest(*candidates)
-        times[at] = as_utc(series) if series is not None else pd.Series(pd.NaT, index=rows.index, dtype=s.TIMESTAMP)
-
-    n = len(names)
-    dated_max = np.full(len(rows.index), -1)
-    for i, at in enumerate(stages.columns):
-        dated_max[times[at].notna().to_numpy()] = i
-
-    label_index = np.maximum(_lead_status_positions(rows, stages), _positions(col(f"opp__{s.STAGE}"), stages))
-    has_opp = rows[s.OPPORTUNITY_ID].notna().to_numpy()
-    entry = np.where(is_lead, 0, opp_index)
-    furthest = np.maximum(np.maximum(dated_max, np.asarray(label_index)), entry)
-    furthest[has_opp] = np.maximum(furthest[has_opp], opp_index)
-
-    # Fill skipped stages backwards with the next later stage's time.
-    skipped = np.zeros(len(rows.index), dtype=int)
-    for i in range(n - 2, -1, -1):
-        at, later = stages.columns[i], stages.columns[i + 1]
-        gap = times[at].isna().to_numpy() & (entry <= i) & (furthest >= i) & times[later].notna().to_numpy()
-        skipped += gap
-        times[at] = times[at].where(~gap, times[later])
-
-    out = pd.DataFrame(
-        {
-            "entity_id": rows["entity_id"].astype("str"),
-            "entity": rows["entity"],
-            s.LEAD_ID: rows[s.LEAD_ID],
-            s.OPPORTUNITY_ID: rows[s.OPPORTUNITY_ID],
-        }
-    )
-    lead_source = col(s.SOURCE)
-    opp_source = col(f"opp__{s.SOURCE}")
-    if lead_source is None:
-        lead_source = pd.Series(pd.NA, index=rows.index, dtype="str")
-    if opp_source is None:
-        opp_source = pd.Series(pd.NA, index=rows.index, dtype="str")
-    out[s.SOURCE] = coalesce_text(lead_source, opp_source)
-    basis = np.where(lead_source.notna(), 0, np.where(opp_source.notna(), 1, -1))
-    out["source_basis"] = labels(basis, ["lead", "opportunity"], rows.index)
-    lead_owner, opp_owner = col(s.OWNER), col(f"opp__{s.OWNER}")
-    out[s.OWNER] = _coalesce(opp_owner, lead_owner, rows.index)
-    for at in stages.columns:
-        out[at] = times[at]
-    out["entry_index"] = entry
-    out["furthest_index"] = furthest
-    out["furthest_stage"] = labels(np.clip(furthest, 0, n - 1), names, rows.index)
-    out["skipped_stages"] = skipped
-    closed = _bool(col(f"opp__{s.IS_CLOSED}"), rows.index)
-    won = _bool(col(f"opp__{s.IS_WON}"), rows.index)
-    out[s.IS_CLOSED] = closed
-    out[s.IS_WON] = won
-    out["is_lost"] = closed & ~won
-    out[s.CLOSED_AT] = _coalesce(col(f"opp__{s.CLOSED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
-    out[s.AMOUNT] = _coalesce(col(f"opp__{s.AMOUNT}"), None, rows.index, dtype="float64")
-    out[s.CURRENCY] = _coalesce(col(f"opp__{s.CURRENCY}"), None, rows.index)
-    for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.IS_DISQUALIFIED, s.STATUS):
-        if extra in rows.columns:
-            out[extra] = rows[extra]
-    if s.IS_DISQUALIFIED in out:  # opportunity rows have no lead status: not disqualified
-        out[s.IS_DISQUALIFIED] = out[s.IS_DISQUALIFIED].fillna(False).astype(bool)
-    elif s.DISQUALIFIED_AT in out:  # tables built by hand, without the loader's flag
-        out[s.IS_DISQUALIFIED] = out[s.DISQUALIFIED_AT].notna()
-    out[f"opportunity_{s.CREATED_AT}"] = _coalesce(col(f"opp__{s.CREATED_AT}"), None, rows.index, dtype=s.TIMESTAMP)
-    out[s.LOST_REASON] = _coalesce(col(f"opp__{s.LOST_REASON}"), None, rows.index)
-    canonical = set(s.LEAD_COLUMNS) | set(s.OPPORTUNITY_COLUMNS) | set(stages.columns)
-    for c in leads.columns:
-        if c not in canonical and not c.endswith("_at") and c not in out.columns:
-            out[c] = rows[c]
-    for c in opps.columns:
-        if c not in canonical and not c.startswith("ev_") and not c.endswith("_at") and c not in out.columns:
-            out[c] = rows[opp_cols[c]]
-    return out
-
-
-def _positions(stage_names: pd.Series | None, stages: Stages) -> np.ndarray:
-    """Funnel position of each stage name (-1 for none or a name outside the path, such as lost)."""
-    if stage_names is None:
-        return np.array(-1)
-    position = {name: i for i, name in enumerate(stages.names)}
-    codes, uniques = pd.factorize(stage_names)
-    return np.array([position.get(u, -1) for u in uniques] + [-1])[codes]  # once per distinct name
-
-
-def _lead_status_positions(rows, stages: Stages) -> np.ndarray:
-    """How far each lead's current status says it got.
-
-    Where the export has a converted flag, it decides conversion: a status that
-    reads converted on a lead flagged not converted counts only up to the stage
-    before the opportunity (the load notes how many such leads there are).
-    """
-    if s.STATUS not in rows.columns:
-        return np.full(len(rows.index), -1)
-    positions = _positions(stages.map_labels(rows[s.STATUS]), stages)
-    if "is_converted" in rows.columns:
-        not_converted = (rows["is_converted"] == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712  (NA: no flag)
-        opportunity = stages.names.index(stages.opportunity)
-        positions = np.where(not_converted, np.minimum(positions, opportunity - 1), positions)
-    return positions
-
-
-class _FunnelRows:
-    """The funnel's rows, every lead and then each opportunity no lead claims, one column at a time.
-
-    Joining the leads and opportunities as wide frames would copy every attribute
-    column; the funnel view needs each column once. A column is looked up by
-    name: a lead column (empty on opportunity rows) or ``opp__<column>``, taken
-    from each row's opportunity, plus ``entity``, ``entity_id``, ``lead_id`` and
-    ``opportunity_id`` for both kinds of row.
-    """
-
-    def __init__(self, leads, opps, lead_opp_ids: pd.Series, opp_at: np.ndarray, orphan_at: np.ndarray):
-        self._leads, self._opps = leads.reset_index(drop=True), opps.reset_index(drop=True)
-        self._orphans = len(orphan_at)
-        self.index = pd.RangeIndex(len(leads) + self._orphans)
-        self._opp_rows = np.concatenate([opp_at, orphan_at])
-        orphans = self._opps.iloc[orphan_at]
-        self._taken = {  # columns built so far, by name
-            "entity": labels(np.repeat([0, 1], [len(leads), self._orphans]), ["lead", "opportunity"], self.index),
-            "entity_id": self._stack(self._leads[s.LEAD_ID], orphans[s.OPPORTUNITY_ID]),
-            s.LEAD_ID: self._stack(self._leads[s.LEAD_ID], orphans[s.LEAD_ID]),
-            s.OPPORTUNITY_ID: self._stack(lead_opp_ids.reset_index(drop=True), orphans[s.OPPORTUNITY_ID]),
-        }
-        self.columns = [
-            *self._taken,
-            *(c for c in self._leads.columns if c not in self._taken),
-            *(f"opp__{c}" for c in self._opps.columns if c != s.OPPORTUNITY_ID),
-        ]
-
-    def __getitem__(self, name: str) -> pd.Series:
-        if name not in self._taken:
-            if name.startswith("opp__"):
-                column = self._opps[name.removeprefix("opp__")].array
-                taken = pd.api.extensions.take(column, self._opp_rows, allow_fill=True)
-                self._taken[name] = pd.Series(taken, index=self.index)
-            else:
-                self._taken[name] = self._stack(self._leads[name], None)
-        return self._taken[name]
-
-    def _stack(self, lead_part: pd.Series, orphan_part: pd.Series | None) -> pd.Series:
-        if not self._orphans:
-            return lead_part.set_axis(self.index)
-        if orphan_part is None:
-            orphan_part = lead_part.iloc[:0].reindex(range(self._orphans))  # missing, in the column's dtype
-        return pd.concat([lead_part, orphan_part], ignore_index=True)
-
-
-def as_utc(series: pd.Series) -> pd.Series:
-    """The series as ``datetime64[ns, UTC]`` (naive values are taken as UTC)."""
-    if not isinstance(series.dtype, pd.DatetimeTZDtype):
-        series = pd.to_datetime(series).dt.tz_localize("UTC")
-    return series.astype(s.TIMESTAMP)
-
-
-def _bool(series: pd.Series | None, index) -> pd.Series:
-    if series is None:
-        return pd.Series(False, index=index)
-    return series.fillna(False).astype(bool)
-
-
-def _coalesce(first: pd.Series | None, second: pd.Series | None, index, dtype="str") -> pd.Series:
-    if dtype == s.TIMESTAMP:
-        first, second = (None if x is None else as_utc(x) for x in (first, second))
-    if first is None and second is None:
-        return pd.Series(pd.NA if dtype == "str" else np.nan, index=index).astype(dtype)
-    if first is None:
-        return second.astype(dtype)
-    if second is None:
-        return first.astype(dtype)
-    if dtype == "str":
-        return coalesce_text(first, second)
-    return first.where(first.notna(), second).astype(dtype)
 
 
 def empty_history() -> pd.DataFrame:

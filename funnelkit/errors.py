@@ -29,6 +29,7 @@ class Reason(StrEnum):
     UNKNOWN_STAGE = "unknown_stage"
     DELETED = "deleted_record"
     DUPLICATE_HEADER = "repeated_header_row"
+    LOST_DIGITS = "excel_lost_digits"
 
     def __str__(self) -> str:
         return self.value
@@ -72,6 +73,24 @@ class StageError(SchemaError):
 
 class ParameterError(FunnelkitError, ValueError):
     """A function or report parameter has a wrong name, type or value."""
+
+
+class NotMeasurableError(FunnelkitError):
+    """A measure needs a column, a date or a table that this export does not fill.
+
+    The message says which one is missing and, where there is one, what would
+    work instead (another ``start=``, a mapping for the column, another metric).
+
+    Parameters
+    ----------
+    message : str
+    missing : tuple of str
+        The funnel or table columns (or tables) whose absence stops the measure.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.missing = tuple(missing)
 
 
 class ReportError(FunnelkitError):

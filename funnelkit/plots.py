@@ -6,6 +6,16 @@ source keeps its colour in every chart of a report even when a chart shows
 only some of the sources. Charts are sized for a report page or a slide
 (:data:`FIGSIZE`, 10 x 5 inches).
 
+Text drawn from data (sources, owners, stages, periods, currencies) goes
+through :func:`funnelkit.safety.display_label` (one line, at most 60
+characters) and has its ``$`` escaped, so a label is never read as mathtext.
+Any script renders as itself: the first chart sets matplotlib's font family to
+DejaVu Sans followed by the CJK fonts installed (:func:`use_report_fonts`;
+matplotlib falls back per glyph), unless the session already chose its own
+fonts. Characters that no installed font can draw are named once in
+:func:`funnelkit.safety.display_notes`, which the report's data-quality
+section lists.
+
 Examples
 --------
 >>> import pandas as pd
@@ -19,11 +29,20 @@ Examples
 
 from __future__ import annotations
 
+import re
+import unicodedata
+import warnings
+from functools import cache
+from pathlib import Path
+
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import font_manager
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
 
@@ -31,6 +50,125 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf")  # fmt: skip
 FIGSIZE = (10, 5)
 _ASSIGNED: dict[str, str] = {}
+
+#: the font for Latin, Greek, Cyrillic, Turkish and Arabic text; charts look the same on every machine
+BASE_FONT = "DejaVu Sans"
+#: fonts with Chinese (simplified, traditional), Japanese and Korean glyphs, used in this order where installed:
+#: Debian's fonts-noto-cjk, Adobe's Source Han Sans, then what Windows and macOS ship
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK TC", "Source Han Sans SC", "Source Han Sans TC", "Microsoft YaHei",
+             "Microsoft JhengHei", "PingFang SC", "PingFang TC", "Hiragino Sans GB", "Noto Sans CJK JP",
+             "WenQuanYi Zen Hei", "SimHei")  # fmt: skip
+_CJK_FILE = re.compile(r"CJK|SourceHanSans|msyh|msjh|PingFang|Hiragino|wqy-zenhei|simhei", re.IGNORECASE)
+_DEFAULT_FAMILY = ["sans-serif"]
+_MISSING_GLYPHS: set[str] = set()
+
+
+@cache
+def installed_cjk_fonts() -> tuple[str, ...]:
+    """The fonts of :data:`CJK_FONTS` that matplotlib finds on this machine, in that order.
+
+    matplotlib caches its font list the first time it runs; a font installed
+    since (``make browser`` installs fonts-noto-cjk) is added from the system's
+    font folders.
+    """
+    known = {entry.name for entry in font_manager.fontManager.ttflist}
+    if not known & set(CJK_FONTS):
+        for path in font_manager.findSystemFonts():
+            if _CJK_FILE.search(Path(path).name):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue  # an unreadable font file: the next one may do
+        known = {entry.name for entry in font_manager.fontManager.ttflist}
+    return tuple(name for name in CJK_FONTS if name in known)
+
+
+def use_report_fonts() -> list[str]:
+    """Set matplotlib's font family to :data:`BASE_FONT` followed by the installed CJK fonts.
+
+    matplotlib (3.6 and later) takes each glyph from the first font of the
+    list that has it, so Chinese, Turkish and Cyrillic labels all render as
+    themselves. The charts call this on first use unless the session chose
+    its own ``font.family``.
+
+    Returns
+    -------
+    list of str
+        The font family list now in ``matplotlib.rcParams``.
+    """
+    families = [BASE_FONT, *installed_cjk_fonts()]
+    mpl.rcParams["font.family"] = families
+    return families
+
+
+def _fonts_for_charts() -> None:
+    current = list(mpl.rcParams["font.family"])
+    if current == _DEFAULT_FAMILY or current[:1] == [BASE_FONT]:
+        use_report_fonts()
+
+
+@cache
+def _covered(families: tuple[str, ...]) -> frozenset[int]:
+    """Code points that some font of ``families`` can draw (matplotlib's Last Resort boxes not counted)."""
+    covered: set[int] = set()
+    for family in families:
+        try:
+            path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+            covered.update(font_manager.get_font(path).get_charmap())
+        except (OSError, RuntimeError, ValueError):
+            continue  # not installed
+    return frozenset(covered)
+
+
+def _note_missing_glyphs(text: str) -> None:
+    covered = _covered(tuple(mpl.rcParams["font.family"]))
+    # spaces, format characters (joiners) and combining marks are drawn with their neighbours
+    missing = {ch for ch in text if ord(ch) not in covered and unicodedata.category(ch) not in ("Zs", "Cf", "Mn")}
+    if not missing - _MISSING_GLYPHS:
+        return
+    _MISSING_GLYPHS.update(missing)
+    examples = ", ".join(repr(ch) for ch in sorted(_MISSING_GLYPHS)[:10])
+    display_note(
+        "chart-glyphs",
+        f"Some chart labels hold characters that no installed font can draw ({examples}); the charts show them "
+        "as empty boxes. Installing a font that covers them fixes it (Debian and Ubuntu: fonts-noto-cjk for "
+        "Chinese, Japanese and Korean).",
+    )
+
+
+def chart_text(value, *, legend: bool = False) -> str:
+    r"""A data value as text to draw: a short one-line label whose ``$`` is not read as mathtext.
+
+    Parameters
+    ----------
+    value : object
+        A source, owner, stage, period, currency...
+    legend : bool, keyword-only
+        A legend label: one starting with ``_`` gets a leading space, as
+        matplotlib leaves such labels out of legends.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(chart_text("Promo $$"))
+    Promo \$\$
+    >>> len(chart_text("x" * 100_000))
+    60
+    """
+    text = display_label(value)
+    _note_missing_glyphs(text)
+    text = text.replace("$", r"\$")
+    return " " + text if legend and text.startswith("_") else text
+
+
+def _tight_layout(fig) -> None:
+    # a figure too crowded to tighten is still readable; matplotlib's warning about it is noise in a report
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
 
 
 def palette(names) -> dict[str, str]:
@@ -51,8 +189,15 @@ def palette(names) -> dict[str, str]:
 
 
 def _axes(ax, figsize=FIGSIZE):
+    _fonts_for_charts()
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
+    else:
+        # texts of an Axes made before the fonts were set keep the fonts of their day (boxes for Chinese)
+        family = mpl.rcParams["font.family"]
+        ticks = [*ax.xaxis.get_major_ticks(), *ax.yaxis.get_major_ticks()]
+        for text in (ax.title, ax.xaxis.label, ax.yaxis.label, *(t.label1 for t in ticks), *(t.label2 for t in ticks)):
+            text.set_fontfamily(family)
     return ax
 
 
@@ -101,11 +246,11 @@ def plot_funnel(dropoff: pd.DataFrame, *, ax=None, title: str = "How many reach 
     for i, yi in enumerate(y):
         text = f"{reached[i]:,.0f}"
         if i > 0 and reached[i - 1]:
-            text += f"   {reached[i] / reached[i - 1]:.0%} of {stage_label(table['stage'].iloc[i - 1])}"
+            text += f"   {reached[i] / reached[i - 1]:.0%} of {chart_text(stage_label(table['stage'].iloc[i - 1]))}"
         if i < last and reached[i]:
             text += f"   ({stopped[i] / reached[i]:.0%} stop here)"
         ax.text(reached[i] + top * 0.01, yi, text, va="center", fontsize=10)
-    ax.set_yticks(y, [stage_label(s) for s in table["stage"]])
+    ax.set_yticks(y, [chart_text(stage_label(s)) for s in table["stage"]])
     ax.set_xlabel("leads / deals reaching the stage (count)")
     ax.set_xlim(0, top * 1.6)
     ax.set_title(title)
@@ -141,14 +286,22 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
     position = {p: i for i, p in enumerate(periods)}
     for name, group in groups:
         group = group.dropna(subset=["period"]).sort_values("period")
+        if group.empty:  # a step counted over all time only (see its note): nothing to draw per period
+            continue
         x = group["period"].map(position).to_numpy()
         colour = colours.get(str(name), "#1f77b4")
-        ax.plot(x, group["rate"], marker="o", color=colour, label="all" if name is None else str(name))
+        label = "all" if name is None else chart_text(name, legend=True)
+        ax.plot(x, group["rate"], marker="o", color=colour, label=label)
         ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.12, linewidth=0)
         if "mature" in group:
             young = ~group["mature"].astype(bool).to_numpy()
             ax.scatter(x[young], group["rate"].to_numpy()[young], facecolor="white", edgecolor=colour, zorder=3, s=50)
-    ax.set_xticks(range(len(periods)), [str(p) for p in periods], rotation=45, ha="right")
+    if not periods and {"entered", "converted"} <= set(table.columns) and table["entered"].sum() > 0:
+        entered, converted = int(table["entered"].sum()), int(table["converted"].sum())
+        ax.text(0.5, 0.5, f"not measurable per period of entry (see the note)\nover all time: {converted:,} of "
+                f"{entered:,} ({converted / entered:.0%})", transform=ax.transAxes, ha="center", va="center",
+                color="#555555")  # fmt: skip
+    ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel(ylabel)
     ax.set_xlabel("period")
@@ -191,6 +344,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
     periods = sorted(table["period"].dropna().unique())
     position = {p: i for i, p in enumerate(periods)}
     rows = -(-len(groups) // columns)
+    _fonts_for_charts()
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False, sharey=True)
     top = 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05)
     for ax, (name, group) in zip(axes.flat, groups, strict=False):
@@ -201,13 +355,14 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
             t = total.dropna(subset=["period"]).sort_values("period")
             ax.plot(t["period"].map(position), t["rate"], color="#999999", linewidth=1.2, label="all")
         ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.18, linewidth=0)
-        ax.plot(x, group["rate"], color=colour, marker="o", label=str(name))
+        ax.plot(x, group["rate"], color=colour, marker="o", label=chart_text(name, legend=True))
         if "small_sample" in group:
             small = group["small_sample"].astype(bool).to_numpy()
             ax.scatter(x[small], group["rate"].to_numpy()[small], facecolor="white", edgecolor=colour, zorder=3, s=40)
         counted = next((c for c in ("closed", "entered", "n") if c in group), None)
-        ax.set_title(f"{name} (n={int(group[counted].sum()):,})" if counted else str(name), fontsize=11)
-        ax.set_xticks(range(len(periods)), [str(p) for p in periods], rotation=45, ha="right", fontsize=8)
+        label = chart_text(name)
+        ax.set_title(f"{label} (n={int(group[counted].sum()):,})" if counted else label, fontsize=11)
+        ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right", fontsize=8)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(0, top)
         _tidy(ax)
@@ -217,7 +372,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=13)
-    fig.tight_layout()
+    _tight_layout(fig)
     return fig
 
 
@@ -240,7 +395,7 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
-        label = f"{'all' if name is None else name} (n={n:,})"
+        label = f"{'all' if name is None else chart_text(name, legend=True)} (n={n:,})"
         ax.step(group["days"], group["survival"], where="post", color=colours.get(str(name), "#1f77b4"), label=label)
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.text(ax.get_xlim()[1], 0.51, "median ", ha="right", va="bottom", color="grey", fontsize=9)
@@ -277,9 +432,10 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     y = np.arange(len(table))
     ax.barh(y, table["revenue_per_lead"], color=[colours[str(g)] for g in table[by]])
     currency = table["currency"].dropna().iloc[0] if "currency" in table and table["currency"].notna().any() else ""
+    currency = chart_text(currency)
     for yi, value, leads in zip(y, table["revenue_per_lead"], table["leads"], strict=True):
         ax.text(value, yi, f"  {value:,.0f} {currency} per lead ({int(leads):,} leads)", va="center", fontsize=10)
-    ax.set_yticks(y, [str(g) for g in table[by]])
+    ax.set_yticks(y, [chart_text(g) for g in table[by]])
     ax.set_xlabel(f"won revenue per lead ({currency})".replace(" ()", ""))
     ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.5)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -339,8 +495,8 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
                 color="white" if v > cutoff else "black", fontweight="bold" if star else "normal")  # fmt: skip
         if star:
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=2))
-    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=45, ha="right")
-    ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+    ax.set_xticks(range(grid.shape[1]), [chart_text(c) for c in grid.columns], rotation=45, ha="right")
+    ax.set_yticks(range(grid.shape[0]), [chart_text(i) for i in grid.index])
     ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0), label="rate", fraction=0.04)
     ax.set_xlabel("period")
     ax.set_title(title + ("; grey: fewer than 20, shown as won/closed" if has_n and small.any() else ""))
@@ -370,7 +526,7 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     ax.fill_between(x, delivery["low"], delivery["high"], step="mid", color="grey", alpha=0.25,
                     label="target +/- tolerance")  # fmt: skip
     ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label="target")
-    ax.set_xticks(x, [str(p) for p in delivery["period"]], rotation=45, ha="right")
+    ax.set_xticks(x, [chart_text(p) for p in delivery["period"]], rotation=45, ha="right")
     ax.set_ylabel("MQLs delivered (count)")
     ax.set_xlabel("period")
     ax.set_title(title)
@@ -399,10 +555,11 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
     """
     steps = list(dict.fromkeys(zip(table["from_stage"], table["to_stage"], strict=True)))
     rows = -(-len(steps) // columns)
+    _fonts_for_charts()
     fig, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.2 * rows), squeeze=False)
     for ax, (a, b) in zip(axes.flat, steps, strict=False):
         part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
-        plot_conversion_trend(part, by=by, ax=ax, title=f"{stage_label(a)} → {stage_label(b)}",
+        plot_conversion_trend(part, by=by, ax=ax, title=f"{chart_text(stage_label(a))} → {chart_text(stage_label(b))}",
                               ylabel="converted (95% band)")  # fmt: skip
         if ax is not axes.flat[min(columns, len(steps)) - 1]:
             legend = ax.get_legend()
@@ -410,5 +567,112 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
                 legend.remove()
     for ax in list(axes.flat)[len(steps) :]:
         ax.set_visible(False)
-    fig.tight_layout()
+    _tight_layout(fig)
     return fig
+
+
+def _one_row_per(table: pd.DataFrame, keys: list[str], what: str, drawn_from: str) -> None:
+    """Refuse a table with several rows per ``keys`` (a ``by=`` or ``period=`` table): the chart adds nothing up."""
+    from .errors import ParameterError  # at the call, like the plots themselves: errors stay importable alone
+
+    if table.duplicated(keys).any():
+        raise ParameterError(f"{what} draws one bar per {' and '.join(keys)}: give it {drawn_from}")
+
+
+def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline by stage"):
+    """Bars of the open amount per stage, one bar per currency, with the stalled part darker.
+
+    Each bar is labelled with its open deals and amount. When no open deal
+    has an amount (Maven's open deals), the bars are the deal counts and the
+    axis says so. Amounts of different currencies sit side by side, never
+    stacked or added.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`funnelkit.pipeline` without ``by``: ``stage``, ``currency``,
+        ``open``, ``open_value``, ``stalled_value``.
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    _one_row_per(table, ["stage", "currency"], "plot_pipeline", "the table of fk.pipeline(data) without by=")
+    ax = _axes(ax)
+    stages = list(dict.fromkeys(table["stage"]))
+    currencies = list(dict.fromkeys(table["currency"].fillna("(no currency)")))
+    colours = palette(currencies)
+    priced = table["open_value"].notna().any()
+    width = 0.8 / len(currencies)
+    x = np.arange(len(stages))
+    for j, currency in enumerate(currencies):
+        part = table[table["currency"].fillna("(no currency)").eq(currency).to_numpy()].set_index("stage")
+        part = part.reindex(stages)
+        heights = (part["open_value"] if priced else part["open"]).fillna(0).to_numpy(dtype=float)
+        left = x - 0.4 + width * (j + 0.5)
+        label = chart_text(currency, legend=True) if priced else None  # counts of deals have no currency
+        ax.bar(left, heights, width=width * 0.95, color=colours[currency], label=label)
+        if priced and "stalled_value" in part:
+            stalled = part["stalled_value"].fillna(0).to_numpy(dtype=float)
+            ax.bar(left, stalled, width=width * 0.95, color="black", alpha=0.35,
+                   label="stalled (past the stage's stall line)" if j == 0 else None)  # fmt: skip
+        for xi, height, n, value in zip(left, heights, part["open"], part["open_value"], strict=True):
+            if pd.isna(n):
+                continue
+            text = f"{int(n):,} deals" if int(n) != 1 else "1 deal"
+            if priced:
+                text += f"\n{value:,.0f} {chart_text(currency)}" if pd.notna(value) else "\nno amount"
+            ax.text(xi, height, text, ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(x, [chart_text(stage_label(s)) for s in stages])
+    if priced:
+        unit = chart_text(currencies[0]) if len(currencies) == 1 else "each bar in its currency"
+        ax.set_ylabel(f"open amount ({unit})")
+    else:
+        ax.set_ylabel("open deals (count; the deals have no amount)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1) * 1.15)
+    ax.set_title(title)
+    if priced:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    _tidy(ax)
+    return ax
+
+
+def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = "Why deals are lost"):
+    """Horizontal bars of lost deals per reason, the most frequent on top, labelled with count and share.
+
+    A share resting on fewer than 20 lost deals is shown as the count ("3 of 8").
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`funnelkit.lost_reasons` without ``by`` or ``period`` (``top=``
+        keeps the chart short): ``lost_reason``, ``lost``, ``lost_total``,
+        ``share``. Rows repeated per currency are drawn once.
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    reasons = table.drop_duplicates(["lost_reason", "lost", "lost_total"])
+    _one_row_per(
+        reasons, ["lost_reason"], "plot_lost_reasons", "the table of fk.lost_reasons(data) without by= or period="
+    )
+    ax = _axes(ax, figsize=(10, 0.45 * len(reasons) + 1.5))
+    y = np.arange(len(reasons))[::-1]
+    ax.barh(y, reasons["lost"], color="#d62728")
+    top = max(float(reasons["lost"].max()), 1.0)
+    for yi, lost, total, share in zip(y, reasons["lost"], reasons["lost_total"], reasons["share"], strict=True):
+        text = f"{int(lost):,} of {int(total):,}" if total < SMALL_N else f"{int(lost):,} ({share:.0%})"
+        ax.text(lost + top * 0.01, yi, text, va="center", fontsize=10)
+    ax.set_yticks(y, [chart_text(r) for r in reasons["lost_reason"]])
+    ax.set_xlim(0, top * 1.25)
+    ax.set_xlabel("lost deals (count)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax

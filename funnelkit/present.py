@@ -1,7 +1,8 @@
 """HTML pieces the report notebooks display: formatted tables, the summary, section notes.
 
-Every value that may come from a CRM is escaped here (``DataFrame.to_html``
-escapes cells and headers; free text goes through :func:`funnelkit.safety.escape`),
+Every value that may come from a CRM is escaped here (:func:`funnelkit.safety.escape`,
+which also removes control characters), labels are shortened for display with
+the full value in the cell's ``title`` (:func:`funnelkit.safety.display_label`),
 and nbconvert renders with sanitizing on as a second guard.
 """
 
@@ -10,65 +11,89 @@ from __future__ import annotations
 import pandas as pd
 
 from .review import Review
-from .safety import escape
+from .safety import LABEL_WIDTH, clean_text, display_label, display_notes, escape
 from .schema import stage_label
 from .stats import SMALL_N
+from .units import Unit, format_value, units_of
 
-PERCENT_COLUMNS = ("rate", "ci_low", "ci_high", "broad_rate", "cumulative_rate", "value", "previous_value",
-                   "change", "stopped_share", "share_previous", "share_current", "rate_previous", "rate_current",
-                   "mix_effect", "rate_effect", "total_change", "win_rate")  # fmt: skip
-MONEY_COLUMNS = ("won_revenue", "revenue_per_lead", "revenue_per_mql", "avg_deal_size", "lost_value", "spend",
-                 "cost_per_lead", "value_per_unit", "target", "low", "high", "cost_per_won",
-                 "velocity_per_day")  # fmt: skip
-STAGE_COLUMNS = ("stage", "from_stage", "to_stage", "furthest_stage")
-DAY_COLUMNS = (
-    "median",
-    "q25",
-    "q75",
-    "closed_median",
-    "horizon_days",
-    "cycle_days",
-    "lead_time_days",
-    "median_minutes",
-)
+#: columns holding generated sentences rather than labels: shortened only far beyond a label's width
+SENTENCE_COLUMNS = ("note", "notes", "reason", "finding", "message", "description")
+SENTENCE_WIDTH = 400
+#: longest value kept in a cell's title (the tooltip holding the full value of a shortened label)
+TITLE_WIDTH = 10_000
+#: rate columns that show counts ("3 of 5") instead when a group is small
+SMALL_SAMPLE_COLUMNS = ("rate", "ci_low", "ci_high")
 
 
 def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60) -> str:
-    """A readable HTML table: rates as percentages (counts instead when n < 20),
-    money with thousands separators, days rounded. Cells and headers are escaped."""
+    """A readable HTML table, every number formatted by its declared unit (:mod:`funnelkit.units`).
+
+    Rates read as percentages (counts such as "3 of 5" instead when n < 20),
+    changes of rates in points, money with thousands separators and its
+    currency, durations in days, p-values as "< 0.001". ``percent`` names
+    extra columns to show as rates. Cells and headers are escaped.
+    """
     shown = frame[columns] if columns else frame
     shown = shown.head(max_rows).copy()
-    as_percent = set(percent) | {c for c in shown.columns if c in PERCENT_COLUMNS}
+    units = {**units_of(frame), **dict.fromkeys(percent, Unit.RATE)}
     small = frame["small_sample"].head(max_rows).to_numpy() if "small_sample" in frame else None
+    currency = shown["currency"] if "currency" in shown else pd.Series(None, index=shown.index, dtype=object)
     for column in shown.columns:
-        values = shown[column]
-        if column in as_percent and pd.api.types.is_numeric_dtype(values):
-            text = values.map(_percent)
-            if small is not None and column in ("rate", "ci_low", "ci_high"):
+        values, unit = shown[column], units.get(column)
+        if unit in (None, Unit.TEXT, Unit.ID):
+            if pd.api.types.is_bool_dtype(values):
+                shown[column] = values.map({True: "yes", False: "no"})
+            elif pd.api.types.is_integer_dtype(values):
+                shown[column] = values.map(lambda v: format_value(v, Unit.COUNT))
+            continue
+        if unit is Unit.STAGE:
+            shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
+        elif unit is Unit.MONEY and pd.api.types.is_numeric_dtype(values):
+            shown[column] = [format_value(v, unit, currency=c) for v, c in zip(values, currency, strict=True)]
+        elif unit is Unit.FLAG or pd.api.types.is_numeric_dtype(values) or unit is Unit.TIMESTAMP:
+            text = values.map(lambda v, u=unit: format_value(v, u))
+            if small is not None and unit is Unit.RATE and column in SMALL_SAMPLE_COLUMNS:
                 text = text.where(~small, "n<20" if column != "rate" else _counts(frame.head(max_rows)))
             shown[column] = text
-        elif column in MONEY_COLUMNS and pd.api.types.is_numeric_dtype(values):
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
-        elif column in DAY_COLUMNS and pd.api.types.is_numeric_dtype(values):
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.1f}")
-        elif column in STAGE_COLUMNS:
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
-        elif pd.api.types.is_bool_dtype(values):
-            shown[column] = values.map({True: "yes", False: "no"})
-        elif pd.api.types.is_integer_dtype(values):
-            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,}")
     shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown])
-    shown.columns = [str(c).replace("_", " ") for c in shown.columns]
+    for position, column in enumerate(shown.columns):
+        values = shown.iloc[:, position]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            width = SENTENCE_WIDTH if column in SENTENCE_COLUMNS else LABEL_WIDTH
+            shown.isetitem(position, values.map(lambda v, w=width: cell_html(v, width=w)))
+    shown.columns = [escape(display_label(str(c).replace("_", " "))) for c in shown.columns]
     note = f"<p class='fk-note'>first {max_rows} of {len(frame):,} rows</p>" if len(frame) > max_rows else ""
-    return shown.to_html(index=False, escape=True, na_rep="", classes="fk-table", border=0) + note
+    # every text cell and header is escaped above (escape=True would escape the title markup too)
+    return shown.to_html(index=False, escape=False, na_rep="", classes="fk-table", border=0) + note
 
 
-def _percent(value) -> str:
-    """``0.123`` -> ``12.3%``; a tiny negative that rounds to zero reads ``0.0%``, not ``-0.0%``."""
-    if pd.isna(value):
-        return ""
-    text = f"{value:.1%}"
-    return "0.0%" if text == "-0.0%" else text
+def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
+    """One table cell's content: the value escaped and shortened, the full value in a ``title``.
+
+    Parameters
+    ----------
+    value : object
+        Missing values give ``""``.
+    width : int, keyword-only
+        Longest text shown whole (:func:`funnelkit.safety.display_label`).
+
+    Returns
+    -------
+    str
+        Escaped HTML.
+
+    Examples
+    --------
+    >>> cell_html("<b>Partner</b>")
+    '&lt;b&gt;Partner&lt;/b&gt;'
+    >>> cell_html("Trade show " * 3, width=12)
+    '<span title="Trade show Trade show Trade show">Trade show…</span>'
+    """
+    short = display_label(value, width=width)
+    if short == clean_text(value):
+        return escape(short)
+    # the tooltip is one line too: pandas writes a line break in a cell as the two characters \n
+    return f'<span title="{escape(display_label(value, width=TITLE_WIDTH))}">{escape(short)}</span>'
 
 
 def _counts(frame: pd.DataFrame) -> pd.Series:
@@ -115,18 +140,22 @@ def summary_html(result: Review) -> str:
 
 
 def section_note(result: Review, section: str) -> str:
-    """Why a section is not shown, or an empty string when it is."""
+    """Why a section is not shown; for a shown one, its notes (what it counted, what it could not)."""
     reason = result.skipped.get(section)
-    return f"<p class='fk-note'>This section is left out: {escape(reason)}.</p>" if reason else ""
+    if reason:
+        return f"<p class='fk-note'>This section is left out: {escape(reason)}.</p>"
+    return "".join(f"<p class='fk-note'>{escape(note)}</p>" for note in result.notes.get(section, []))
 
 
 def load_summary_html(data) -> str:
-    """Row accounting of the load and the notes it made, for the data-quality section."""
+    """Row accounting of the load, the notes it made and the notes about how values are displayed
+    (:func:`funnelkit.safety.display_notes`: e.g. characters no installed font can draw), for the
+    data-quality section."""
     summary = data.summary.table
     keep = [c for c in ("file", "adapter", "table", "rows_read", "rows_kept", "rows_quarantined", "footer_lines")
             if c in summary]  # fmt: skip
     shown = summary[keep].assign(file=summary["file"].map(lambda p: str(p).rsplit("/", 1)[-1]))
-    notes = "".join(f"<li>{escape(n)}</li>" for n in data.notes)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in [*data.notes, *display_notes()])
     reasons = data.quarantine["reason"].value_counts()
     quarantine = (
         "<p>No value was quarantined.</p>"

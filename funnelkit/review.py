@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
-from .errors import FunnelkitError
+from .errors import FunnelkitError, NotMeasurableError
 from .metrics import (
     conversion,
     drift,
@@ -27,10 +27,13 @@ from .metrics import (
     time_to_close,
     win_rate,
 )
-from .metrics._common import days_between
-from .metrics.time_to_close import _start_column, default_start
-from .schema import stage_column
+from .metrics._common import NOTE, days_between
+from .metrics._money import NO_CURRENCY, currencies, currency_names, won_without_amount
+from .metrics.time_to_close import _start_column, default_start, describe_start
+from .schema import stage_column, stage_label
 from .stats import wilson
+
+HEADLINE_COLUMNS = ["measure", "this_period", "previous_period", "change", "note"]
 
 STAGE_TITLES = {
     "lead": "New leads",
@@ -47,8 +50,11 @@ class Review:
     Attributes
     ----------
     headline : DataFrame
-        ``measure``, ``this_period``, ``previous_period``, ``change``, ``note``:
-        the numbers that matter this period against the one before.
+        ``measure``, ``this_period``, ``previous_period``, ``change``, ``note``,
+        ``currency``: the numbers that matter this period against the one
+        before. Won revenue is one row ("Won revenue", in ``currency``), or
+        one per currency ("Won revenue (EUR)") when amounts are in several:
+        currencies are never added.
     period, previous : str
         Labels of the latest complete-enough period and the one before it.
     sections : dict of str to DataFrame
@@ -56,6 +62,10 @@ class Review:
         ``time_to_close``, ``km``, ``lead_value``, ``drift``, ``mix``).
     skipped : dict of str to str
         Sections left out and why.
+    notes : dict of str to list of str
+        For sections shown: what was computed where the data leaves a
+        choice (what time to close counts from), and what could not be
+        measured (the ``note`` column of the section's table), in plain text.
     findings : list of str
         Plain-language sentences for the summary (CRM text already escaped).
     """
@@ -66,6 +76,7 @@ class Review:
     sections: dict[str, pd.DataFrame] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     def has(self, section: str) -> bool:
         return section in self.sections and not self.sections[section].empty
@@ -95,7 +106,15 @@ def review(
     Returns
     -------
     Review
+
+    Raises
+    ------
+    NotMeasurableError
+        When the data holds no leads and no deals. Anything less leaves
+        sections out with the reason (:attr:`Review.skipped`).
     """
+    if not len(data.funnel):
+        raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to review")
     if by not in data.funnel.columns or data.funnel[by].nunique() < 1:
         by = None
     sections: dict[str, pd.DataFrame] = {}
@@ -116,6 +135,7 @@ def review(
     f = data.funnel
     has_deals = bool(f["opportunity_id"].notna().any() or f["is_closed"].any())
     has_closed = bool(f["is_closed"].any())
+    no_closed = "no deal in the data has closed yet" if has_deals else "the data has no deals (opportunities)"
     attempt("dropoff", lambda: dropoff(data), "the data holds no funnel entities")
     attempt(
         "conversion",
@@ -134,9 +154,9 @@ def review(
             "",
         )
     else:
-        skipped["win_rate"] = "no deal in the data has closed yet"
-    if has_deals and has_closed:
-        start = default_start(data)
+        skipped["win_rate"] = no_closed
+    start = default_start(data)
+    if has_closed:
         attempt(
             "time_to_close",
             lambda: time_to_close(data, by=by, start=start),
@@ -144,11 +164,13 @@ def review(
         )
         attempt("km", lambda: km_curve(data, by=by, start=start), "no deal has a start date")
     else:
-        skipped["time_to_close"] = "the data has no opportunities with creation and close dates"
-    if (f["entity"] == "lead").any() and has_closed:
+        skipped["time_to_close"] = no_closed
+    if not (f["entity"] == "lead").any():
+        skipped["lead_value"] = "lead value needs leads linked to closed deals; this export has no leads"
+    elif has_closed:
         attempt("lead_value", lambda: lead_value(data, by=by or "source"), "no matured leads yet")
     else:
-        skipped["lead_value"] = "lead value needs leads linked to closed deals; this export has no leads"
+        skipped["lead_value"] = f"lead value needs leads linked to closed deals; {no_closed}"
     if has_closed:
         attempt(
             "drift",
@@ -159,9 +181,41 @@ def review(
     if current and previous and by:
         attempt("mix", lambda: _mix(data, by, current, previous, period, fiscal_year_start), "")
     headline = _headline(data, period, current, previous, fiscal_year_start)
-    result = Review(headline, current, previous, sections, skipped)
+    result = Review(headline, current, previous, sections, skipped, notes=_notes(sections, data, start))
     result.findings = _findings(result, data)
     return result
+
+
+def _notes(sections: dict[str, pd.DataFrame], data: Dataset, start: str) -> dict[str, list[str]]:
+    """What each shown section computed where the data leaves a choice, and what it could not measure."""
+    notes: dict[str, list[str]] = {}
+    for name, table in sections.items():
+        if NOTE in table:
+            said = table[NOTE].dropna()
+            if name == "conversion":  # one note per step, with the step's all-time counts where it has no cohorts
+                said = _step_notes(table)
+            notes[name] = list(dict.fromkeys(said))
+    if "time_to_close" in sections:
+        counted = f"Days are counted from {describe_start(data, start)}"
+        if start != "opportunity":
+            counted += " (start=" + repr(start) + "): the opportunities have no created date"
+        notes["time_to_close"] = [counted + ".", *notes.get("time_to_close", [])]
+    return notes
+
+
+def _step_notes(table: pd.DataFrame) -> list[str]:
+    out = []
+    for (a, b), step in table.groupby(["from_stage", "to_stage"], sort=False):
+        said = step[NOTE].dropna()
+        if said.empty:
+            continue
+        counts = ""
+        if "period" in step and step["period"].isna().all():
+            entered, converted = int(step["entered"].sum()), int(step["converted"].sum())
+            share = f" ({converted / entered:.0%})" if entered else ""
+            counts = f" Over all time {converted:,} of {entered:,}{share} reached {stage_label(b)}."
+        out.append(f"{stage_label(a)} → {stage_label(b)}: {'; '.join(dict.fromkeys(said))}.{counts}")
+    return out
 
 
 def _last_two_periods(data: Dataset, period: str, fiscal_year_start: int) -> tuple[str | None, str | None]:
@@ -188,7 +242,11 @@ def _mix(data, by, current, previous, period, fiscal_year_start) -> pd.DataFrame
 def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: int) -> pd.DataFrame:
     """The five or six numbers that matter, this period against the previous one."""
     f = data.funnel
+    if current is None:
+        reason = "not measurable: no lead or deal has a date that places it in a period"
+        return pd.DataFrame([("Periods compared", np.nan, np.nan, np.nan, reason)], columns=HEADLINE_COLUMNS)
     rows = []
+    money: dict[str, str | None] = {}  # currency of each revenue row
     label = lambda stamps: period_labels(stamps, period, fiscal_year_start=fiscal_year_start)  # noqa: E731
 
     def count_row(name: str, stamps: pd.Series, note: str = "") -> None:
@@ -215,18 +273,63 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         interval = f"; 95% CI {low[0]:.0%}-{high[0]:.0%}" if len(now) else ""
         rows.append(("Win rate", rate_now, rate_before, rate_now - rate_before,
                      f"{won_now} won of {len(now)} closed{interval}"))  # fmt: skip
-        revenue_now = now.loc[now["is_won"], "amount"].sum()
-        revenue_before = before.loc[before["is_won"], "amount"].sum()
-        currencies = closed["currency"].dropna().unique()
-        note = f"in {currencies[0]}" if len(currencies) == 1 else "several currencies: see lead value"
-        rows.append(("Won revenue", revenue_now, revenue_before, _change(revenue_now, revenue_before), note))
+        for row in _revenue_rows(closed[closed["is_won"].to_numpy(dtype=bool)], labels, current, previous):
+            money[row[0]] = row[-1]
+            rows.append(row[:-1])
         start = _start_column(data, default_start(data))
         days = days_between(closed["closed_at"], closed[start])
         med_now = days[(labels == current) & (days >= 0)].median()
         med_before = days[(labels == previous) & (days >= 0)].median()
-        note = "open deals are censored in the time-to-close section"
+        note = _days_note(data, days)
         rows.append(("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note))
-    return pd.DataFrame(rows, columns=["measure", "this_period", "previous_period", "change", "note"])
+    if not rows:
+        reason = f"not measurable: nothing this data holds is dated in {current} or {previous}"
+        rows.append(("Periods compared", np.nan, np.nan, np.nan, reason))
+    out = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+    out["currency"] = out["measure"].map(money).astype("str")
+    return out
+
+
+def _revenue_rows(won: pd.DataFrame, labels: pd.Series, current, previous) -> list[tuple]:
+    """Won revenue this period and the one before: one row, or one per currency (never added).
+
+    Won deals without an amount are left out of the sums and counted in the note; a
+    period whose won deals all lack one has no revenue figure (not 0).
+    """
+    labels = labels[won.index]
+    found = currencies(won)
+    blank = won["amount"].isna()
+    left_out = [int((blank & (labels == p)).sum()) for p in (current, previous)]
+    rows = []
+    for code in found or [None]:
+        if len(found) > 1:
+            in_code = won["currency"].isna() if code is None else won["currency"].eq(code).fillna(False)
+            measure = f"Won revenue ({code or NO_CURRENCY})"
+            others = currency_names([c for c in found if c != code])
+            note = f"in {code or NO_CURRENCY}; not added to {others}"
+        else:
+            in_code = pd.Series(True, index=won.index)
+            measure = "Won revenue"
+            note = f"in {code}" if code else ("the export names no currency" if found else "")
+        now, before = (_revenue(won.loc[in_code & (labels == p), "amount"]) for p in (current, previous))
+        if any(left_out):
+            note += ("; " if note else "") + (
+                f"won deals without an amount left out: {left_out[0]:,} this period, {left_out[1]:,} before"
+            )
+        rows.append((measure, now, before, _change(now, before), note, code))
+    return rows
+
+
+def _revenue(amounts: pd.Series) -> float:
+    """Sum of the amounts given; 0 without won deals, missing when no won deal has an amount."""
+    return float(amounts.sum()) if amounts.notna().any() or amounts.empty else np.nan
+
+
+def _days_note(data: Dataset, days: pd.Series) -> str:
+    """What the headline's days to close count from, or why there are none."""
+    if not days.notna().any():
+        return "not measurable: no closed deal has a start date (see the time-to-close section)"
+    return f"from {describe_start(data, default_start(data))}; open deals are censored in the time-to-close section"
 
 
 def _change(now: float, before: float) -> float:
@@ -274,6 +377,27 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             f"{total['mix_effect']:+.1%} came from a shift in mix and "
             f"{total['rate_effect']:+.1%} from rates within groups."
         )
+    out.extend(_money_findings(data))
     for section, reason in result.skipped.items():
         out.append(f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: {html.escape(reason)}")
+    return out
+
+
+def _money_findings(data: Dataset) -> list[str]:
+    """Sentences about revenue figures: several currencies, won deals without an amount."""
+    f = data.funnel
+    out = []
+    found = currencies(f[f["is_won"].to_numpy(dtype=bool)])
+    if len(found) > 1:
+        out.append(
+            f"Won revenue is in {len(found)} currencies ({html.escape(currency_names(found))}): every revenue "
+            "figure is given per currency; amounts of different currencies are never added."
+        )
+    blank = int(won_without_amount(f).sum())
+    if blank:
+        deals = "deal has" if blank == 1 else "deals have"
+        out.append(
+            f"{blank:,} won {deals} no amount: counted as won (win rates include them) but left out of "
+            "every revenue sum and average."
+        )
     return out

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ._arrow import labels as text_labels
@@ -69,6 +70,9 @@ ENTITY = "entity"
 AT = "at"
 ORIGIN = "origin"
 LOST = "lost"
+
+#: the load's note when the opportunities export has no lost-reason column (blank reasons in a column are per-deal)
+NO_LOST_REASON_COLUMN = "this export has no lost reason column: lost deals cannot be broken down by reason"
 
 QUARANTINE_COLUMNS = ["file", "line", "column", "value", "reason", "detail"]
 EVENT_COLUMNS = [ENTITY_ID, ENTITY, STAGE, STAGE_LABEL, AT, ORIGIN]
@@ -225,6 +229,23 @@ class Stages:
             labels={**dict(self.labels), **dict(labels)},
         )
 
+    def with_fallback_labels(self, labels: Mapping[str, str]) -> Stages:
+        """A copy with more label mappings under the ones already given (a label already mapped keeps its stage).
+
+        Examples
+        --------
+        >>> preset = {"Kazanıldı": "won", "Kaybedildi": "lost"}
+        >>> s = Stages(labels={"Kazanıldı": "opportunity"}).with_fallback_labels(preset)
+        >>> s.stage_of("Kazanıldı"), s.stage_of("kaybedildi")
+        ('opportunity', 'lost')
+        """
+        return Stages(
+            names=self.names,
+            opportunity=self.opportunity,
+            lost=self.lost,
+            labels={**dict(labels), **dict(self.labels)},
+        )
+
     @classmethod
     def from_config(cls, config: Mapping | None) -> Stages:
         """Build from a mapping file's section ``{names: [...], opportunity:, lost:, labels:}``."""
@@ -313,3 +334,26 @@ def empty_frame(columns: Mapping[str, str] | Iterable[str]) -> pd.DataFrame:
 def empty_quarantine() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="str") for c in QUARANTINE_COLUMNS})
     return frame.astype({"line": "int64"})
+
+
+def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Add missing canonical columns (empty) and put canonical ones first with their dtypes.
+
+    Empty means NaT, NaN or missing text (and False for a flag): only for columns
+    an export does not have, never standing in for a value the data holds.
+    """
+    # copy-on-write (pandas 3): the columns set below do not write through to the caller's frame
+    frame = frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
+    for col, dtype in columns.items():
+        if col not in frame:
+            frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(
+                dtype if dtype != TIMESTAMP else "datetime64[ns]"
+            )
+            if dtype == TIMESTAMP:
+                frame[col] = frame[col].dt.tz_localize("UTC")
+        elif dtype == "bool":
+            frame[col] = frame[col].fillna(False).astype(bool)
+        elif dtype == TEXT:
+            frame[col] = frame[col].astype("str")
+    ordered = list(columns) + [c for c in frame.columns if c not in columns]
+    return frame[ordered]

@@ -7,6 +7,7 @@ the listed funnelkit error whose message names the file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,8 @@ LOADS = {
     "amounts.csv": (4, 3, [(4, "value", "bad_amount")]),
     "mixed_currencies.csv": (3, 3, []),
     "title_row.xlsx": (2, 2, []),
+    "zipped.csv.zip": (3, 2, [(3, "value", "bad_amount")]),  # line 3 of the zipped deals.csv
+    "excel_numbers.xlsx": (3, 2, [(3, "id", "excel_lost_digits")]),
 }
 
 # file -> (error class, words the message must hold)
@@ -53,12 +56,20 @@ FAILS = {
     "ambiguous_day_month.csv": (fk.AmbiguousDateError, "date_order='mdy'"),
     "unknown_stage.csv": (fk.StageError, "'Hot Lead' (2 rows)"),
     "missing_columns.csv": (fk.SchemaError, "no column for the opportunity id (a column named 'Opportunity ID'"),
+    "all_rows_bad.csv": (fk.InputFileError, "all 2 rows were quarantined"),
+    "two_csvs.zip": (fk.InputFileError, "the zip holds 2 CSV/TSV/TXT files (deals.csv, persons.csv)"),
+    "xlsx_declares_16384_columns.xlsx": (
+        fk.InputFileError,
+        "declares 2 rows x 16,384 columns; funnelkit reads at most 5,000 columns",
+    ),
 }
 
 
 def test_corpus_is_fully_covered():
     on_disk = {p.name for p in BAD.iterdir()}
-    assert on_disk == set(LOADS) | set(FAILS) | {"renamed_stages.csv"}
+    assert on_disk == set(LOADS) | set(FAILS) | {"renamed_stages.csv", "README.md"}
+    listed = set(re.findall(r"^\| `([^`]+)` \|", (BAD / "README.md").read_text(encoding="utf-8"), re.MULTILINE))
+    assert listed == on_disk - {"README.md"}
 
 
 @pytest.mark.parametrize("name", sorted(LOADS))
@@ -117,6 +128,9 @@ def test_values_of_tricky_files():
     currencies = fk.load(BAD / "mixed_currencies.csv", cache=False)
     assert currencies.opportunities["currency"].tolist() == ["EUR", "USD", "USD"]
     assert any("several currencies" in n for n in currencies.notes)
+    numbers = fk.load(BAD / "excel_numbers.xlsx", cache=False)
+    assert numbers.opportunities["postal_code"].tolist() == ["01234", "00501"]  # number format "00000"
+    assert numbers.opportunities["opportunity_id"].tolist() == ["1", "3"]
     case = fk.load(BAD / "ids_case_whitespace.csv", cache=False)
     assert case.opportunities["opportunity_id"].tolist() == ["Abc", "ABC"]
     assert any("only by upper/lower case" in n for n in case.notes)

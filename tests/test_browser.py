@@ -3,30 +3,13 @@ no script error. The screenshot is kept in tests/artifacts/ for people to look a
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
 from matplotlib import image
 
-from conftest import ROOT
+from conftest import ARTIFACTS, ROOT, browse
 from funnelkit.report import render_report
 
 pytestmark = pytest.mark.slow
-ARTIFACTS = ROOT / "tests" / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-         "--no-first-run", "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI; `make browser` installs Debian's package")
-        pytest.skip("chromium is not installed (make browser installs it, as root)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +18,6 @@ def report(tmp_path_factory):
     return render_report(
         ROOT / "notebooks" / "funnel_review.ipynb", data=ROOT / "data" / "sample", out=out, progress=False
     )
-
-
-def browse(chromium, tmp_path, *args):
-    profile = tmp_path / "profile"
-    return subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def test_report_renders_in_chromium(chromium, report, tmp_path):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
+import funnelkit as fk
+from conftest import ROOT
 from funnelkit.cli import main
+from funnelkit.report import check_values
 
 
 def test_validate_prints_accounting_and_exits_zero(data_dir, capsys):
@@ -39,3 +44,78 @@ def test_validate_ambiguous_dates_name_the_fix(tmp_path, capsys):
     assert main(["validate", str(path), "--source", "pipedrive"]) == 1
     assert "date_order" in capsys.readouterr().err
     assert main(["validate", str(path), "--source", "pipedrive", "--date-order", "dmy"]) == 0
+
+
+# ---------------------------------------------------------------- report values, before any kernel --
+
+REVIEW = ROOT / "notebooks" / "funnel_review.ipynb"
+#: text columns the hand-written Salesforce export fills (leads.csv + opportunities.csv, by hand)
+FILLED = (
+    "['account', 'company', 'currency', 'entity', 'first_name', 'furthest_stage', 'industry', 'last_name', "
+    "'lost_reason', 'opportunity_name', 'owner', 'source', 'source_basis', 'status']"
+)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        ("by=ownr", f"parameter by: 'ownr' is not a column of this data; choose from {FILLED}; did you mean 'owner'?"),
+        ("by=disqualify_reason", f"parameter by: 'disqualify_reason' is empty in this data; choose from {FILLED}"),
+        ("by=amount", f"parameter by: 'amount' is not a text column to group by; choose from {FILLED}"),
+        (
+            "period=quater",
+            "parameter period: 'quater' is not a period (W week, M month, Q quarter, Y year); "
+            "choose from ['W', 'M', 'Q', 'Y']",
+        ),
+        (
+            "fiscal_year_start=13",
+            "parameter fiscal_year_start: 13 is not a month number; choose from 1 to 12 (7 for July)",
+        ),
+        ("quota=-5", "parameter quota: -5.0 is negative; give 0 or more"),
+        ("quota=inf", "parameter quota: inf is not a number; give a finite number"),
+        ("stall_days=abc", "parameter stall_days must be float (like its default 90.0); got 'abc'"),
+        (
+            "date_order=dmyy",
+            "parameter date_order: 'dmyy' is not a date order; choose from ['auto', 'mdy', 'dmy', 'ymd']; "
+            "did you mean 'dmy'?",
+        ),
+        ("as_of=yesterday", "parameter as_of: 'yesterday' is not a date; give one like 2025-12-31"),
+    ],
+)
+def test_report_values_are_checked_before_any_kernel_starts(data_dir, tmp_path, capsys, parameter, message):
+    out = tmp_path / "reports"
+    argv = ["report", str(REVIEW), "--data", str(data_dir / "salesforce_report"), "--out", str(out), "-p", parameter]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == f"funnelkit report: {message}\n"
+    assert not out.exists()  # nothing ran, nothing was written
+
+
+def test_report_values_of_the_lead_plan_and_the_report_name(data_dir, tmp_path, capsys):
+    data = str(data_dir / "salesforce_report")
+    plan = str(ROOT / "notebooks" / "lead_plan.ipynb")
+    assert main(["report", plan, "--data", data, "--out", str(tmp_path / "r"), "-p", "win_rate=23"]) == 1
+    assert capsys.readouterr().err == (
+        "funnelkit report: parameter win_rate: 23.0 is not a share; give a number from 0 to 1; did you mean 0.23?\n"
+    )
+    assert main(["report", plan, "--data", data, "--out", str(tmp_path / "r"), "--name", "../elsewhere"]) == 1
+    assert capsys.readouterr().err == (
+        "funnelkit report: report name '../elsewhere' cannot name a folder; use letters, digits, '.', '_' and '-' "
+        "(e.g. funnel_review-maven)\n"
+    )
+    assert not (tmp_path / "r").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_report_values_in_canonical_form(data_dir):
+    values = {"data_path": str(data_dir / "salesforce_report"), "source": "auto", "mapping": "", "tz": None}
+    given = {"period": "q", "by": "Owner", "stage": "Closed Won", "from_stage": "MQL", "date_order": "MDY"}
+    checked = check_values(given, {**values, **given})
+    assert {name: checked[name] for name in given} == {
+        "period": "Q", "by": "owner", "stage": "won", "from_stage": "mql", "date_order": "mdy"
+    }  # fmt: skip
+    with pytest.raises(fk.ParameterError) as err:
+        check_values({"stage": "wonn"}, {**values, "stage": "wonn"})
+    assert str(err.value) == (
+        "parameter stage: 'wonn' is not a stage of this funnel; choose from ['lead', 'mql', 'sql', 'opportunity', "
+        "'won']; did you mean 'won'?"
+    )
+    assert check_values({"by": ""}, {**values, "by": ""})["by"] == ""  # empty: no breakdown, nothing to check

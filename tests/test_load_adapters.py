@@ -222,3 +222,23 @@ def test_unrecognised_export_names_its_columns(tmp_path):
         fk.load(path, cache=False)
     assert "mystery.csv" in str(err.value) and "['foo', 'bar']" in str(err.value)
     assert "mapping=" in str(err.value)
+
+
+def test_hubspot_stage_entry_dates_decide_the_order_and_unreadable_ones_are_noted(data_dir, tmp_path):
+    # the deal's own dates are ISO; only the "Date entered" columns are slash dates, day first (14/02)
+    (tmp_path / "contacts.csv").write_bytes((data_dir / "hubspot" / "contacts.csv").read_bytes())
+    (tmp_path / "deals.csv").write_text(
+        "Record ID,Deal Name,Pipeline,Deal Stage,Amount,Create Date,Close Date,"
+        '"Date entered ""Appointment Scheduled (Sales Pipeline)""","Date entered ""Closed Won (Sales Pipeline)"""\n'
+        "9001,Globex,Sales Pipeline,Closed Won,100,2025-02-14,2025-03-20,14/02/2025,20/03/2025\n"
+        "9002,Initech,Sales Pipeline,Appointment Scheduled,50,2025-02-20,,soon,\n",
+        encoding="utf-8",
+    )
+    data = fk.load(tmp_path, cache=False)
+    history = data.events[data.events["origin"] == "history"].sort_values("at")
+    assert history[["entity_id", "at"]].values.tolist() == [["9001", ts("2025-02-14")], ["9001", ts("2025-03-20")]]
+    note = [n for n in data.notes if "not dates" in n]
+    assert note == [
+        "deals.csv: values of 'Date entered \"Appointment Scheduled (Sales Pipeline)\"' that are not dates: 1 "
+        "(first: 'soon', line 3); those deals' entries into that stage are left out of stage timings and conversion"
+    ]

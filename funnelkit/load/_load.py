@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
 from . import _cache
-from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, RawTable, read_table
+from ._read import EXCEL_SUFFIXES, TEXT_SUFFIXES, ZIP_SUFFIXES, RawTable, check_regular_file, read_table
 from .base import (
     ADAPTERS,
     HISTORY,
@@ -24,28 +24,16 @@ from .base import (
     OPPORTUNITIES,
     Context,
     Converted,
+    FileResult,
     detect,
     rows_with_failures,
     stage_of_labels,
+    with_locale_labels,
 )
 from .mapped import Mapped, read_mapping
 
 MIN_SCORE = 0.5
-DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES
-
-
-@dataclass
-class FileResult:
-    """One file after typing and quarantine: kept rows, failures and accounting."""
-
-    path: Path
-    kind: str
-    adapter: str
-    frame: pd.DataFrame  # kept rows, with a "_row" column (position in the raw file)
-    quarantine: pd.DataFrame
-    events: pd.DataFrame | None
-    summary: dict
-    notes: list[str] = field(default_factory=list)
+DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES | ZIP_SUFFIXES
 
 
 def load(
@@ -65,7 +53,7 @@ def load(
     Parameters
     ----------
     *paths : str or Path
-        Export files (CSV, TSV, .xlsx) or folders holding them.
+        Export files (CSV, TSV, .xlsx, a .zip holding one CSV) or folders holding them.
     source : str
         Adapter name (``salesforce_report``, ``salesforce_api``, ``hubspot``,
         ``pipedrive``) or ``"auto"`` to detect each file's adapter from its headers.
@@ -128,6 +116,11 @@ def load(
 
 
 def expand_paths(paths) -> list[Path]:
+    """The export files named by ``paths``: files as given, folders as the exports they hold.
+
+    Only regular files are taken: a FIFO or device named directly is an error
+    before anything opens it (a folder's other entries are skipped).
+    """
     if not paths:
         raise ParameterError("load() needs at least one file or folder")
     files: list[Path] = []
@@ -140,9 +133,10 @@ def expand_paths(paths) -> list[Path]:
                 if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
             )
             if not found:
-                raise InputFileError(f"{path}: the folder holds no CSV or Excel exports")
+                raise InputFileError(f"{path}: the folder holds no CSV, Excel or zipped CSV exports")
             files.extend(found)
         elif path.exists():
+            check_regular_file(path)
             files.append(path)
         else:
             raise InputFileError(f"{path}: no such file or folder")
@@ -173,7 +167,7 @@ def _load_file(path: Path, source: str, config: dict, ctx: Context, cache: bool,
             )
     file_ctx = replace(adapter.context_for(kind, ctx), notes=[])  # the file's notes are cached with it
     converted = adapter.convert(raw, kind, file_ctx)
-    result = _account(raw, converted, adapter.name)
+    result = _account(raw, converted, adapter.name, locale=adapter.locale)
     result.notes.extend(file_ctx.notes)
     if key is not None:
         _cache.put(key, result, cache_dir)
@@ -189,7 +183,7 @@ def _header_hint(source: str, configured: Mapped | None):
     return hint
 
 
-def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
+def _account(raw: RawTable, converted: Converted, adapter: str, *, locale: str = "en") -> FileResult:
     """Split typed rows into kept and quarantined; check the footer's record count."""
     frame = converted.frame
     failures = converted.failures
@@ -210,9 +204,12 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
             f"holds {len(raw.frame) + ragged:,} data rows; the export looks truncated or edited. "
             "Export the report again"
         )
+    if raw.rows_read and not keep.any():
+        _refuse_all_quarantined(raw.file, raw.rows_read, quarantine)
     summary = {
         "file": str(raw.file),
         "adapter": adapter,
+        "locale": locale,
         "table": converted.kind,
         "rows_read": raw.rows_read,
         "rows_kept": int(keep.sum()),
@@ -226,12 +223,43 @@ def _account(raw: RawTable, converted: Converted, adapter: str) -> FileResult:
     return FileResult(raw.file, converted.kind, adapter, kept, quarantine, events, summary, list(raw.notes))
 
 
+def _refuse_all_quarantined(file: Path, rows_read: int, quarantine: pd.DataFrame) -> None:
+    """A file none of whose rows can be kept is an error, not a load of 0 rows.
+
+    Rows deleted in the CRM are the exception: a file of deleted records is empty, not wrong.
+    """
+    problems = quarantine[quarantine["reason"] != str(Reason.DELETED)]
+    if problems.empty:
+        return
+    # one count per row: a row can fail in several columns
+    by_cause = (
+        problems.groupby(["reason", "column"], sort=False)
+        .agg(rows=("line", "nunique"), line=("line", "first"), value=("value", "first"))
+        .sort_values("rows", ascending=False, kind="stable")
+        .reset_index()
+    )
+    top = "; ".join(
+        f"{cause.reason} in column {cause.column!r} "
+        f"({cause.rows:,} row{'s' if cause.rows != 1 else ''}; e.g. line {cause.line}: {str(cause.value)[:60]!r})"
+        for cause in by_cause.head(3).itertuples(index=False)
+    )
+    more = f"; and {len(by_cause) - 3} more kinds of problem" if len(by_cause) > 3 else ""
+    raise InputFileError(
+        f"{file}: {f'all {rows_read:,} rows were' if rows_read != 1 else 'its only row was'} quarantined, "
+        "so nothing of this file would be loaded. "
+        f"Most common problems: {top}{more}. Check the export and the load options "
+        "(date_order=, tz=, mapping=), then load again; the error's .failures lists every failing value",
+        failures=problems.reset_index(drop=True),
+    )
+
+
 # ---------------------------------------------------------------- assembly --
 
 
 def assemble(results: list[FileResult], ctx: Context, *, as_of=None) -> Dataset:
     """Combine per-file results into one Dataset: dedupe ids, map stages, derive events."""
-    stages = ctx.stages
+    # the stage and status labels of every locale the files were read in
+    stages = with_locale_labels(ctx.stages, [(r.adapter, r.summary.get("locale", "en")) for r in results])
     notes = list(ctx.notes)
     quarantine = [r.quarantine for r in results]
     summary = pd.DataFrame([r.summary for r in results])
@@ -356,7 +384,7 @@ def _lines_of(part: FileResult):
 
 def _finish_leads(leads: pd.DataFrame, stages: Stages, notes: list[str]) -> pd.DataFrame:
     had_source = s.SOURCE in leads
-    leads = _with_columns(leads, s.LEAD_COLUMNS)
+    leads = s.conform(leads, s.LEAD_COLUMNS)
     lead_level = stages.names[1 : stages.names.index(stages.opportunity)]
     for col in map(stage_column, lead_level):
         if col not in leads:
@@ -405,10 +433,12 @@ def _note_conversion_contradictions(leads: pd.DataFrame, stages: Stages, notes: 
 
 
 def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    had_source = s.SOURCE in opps
-    opps = _with_columns(opps, s.OPPORTUNITY_COLUMNS)
+    had_source, had_lost_reason = s.SOURCE in opps, s.LOST_REASON in opps
+    opps = s.conform(opps, s.OPPORTUNITY_COLUMNS)
     if not len(opps):
         return opps
+    if not had_lost_reason:  # a missing column stays missing: lost reasons say so rather than "(no reason given)"
+        notes.append(s.NO_LOST_REASON_COLUMN)
     backwards = (opps[s.CLOSED_AT] < opps[s.CREATED_AT]).fillna(False).to_numpy(dtype=bool)
     opps["closed_before_created"] = backwards
     if backwards.any():
@@ -428,25 +458,6 @@ def _finish_opportunities(opps: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     if had_source:
         opps[s.SOURCE] = opps[s.SOURCE].fillna("(not set)")
     return opps
-
-
-def _with_columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Add missing canonical columns (empty) and put canonical ones first with their dtypes."""
-    # copy-on-write (pandas 3): the columns set below do not write through to the caller's frame
-    frame = frame if len(frame.columns) else pd.DataFrame(index=pd.RangeIndex(0))
-    for col, dtype in columns.items():
-        if col not in frame:
-            frame[col] = pd.Series(np.nan if dtype not in ("bool",) else False, index=frame.index).astype(
-                dtype if dtype != s.TIMESTAMP else "datetime64[ns]"
-            )
-            if dtype == s.TIMESTAMP:
-                frame[col] = frame[col].dt.tz_localize("UTC")
-        elif dtype == "bool":
-            frame[col] = frame[col].fillna(False).astype(bool)
-        elif dtype == s.TEXT:
-            frame[col] = frame[col].astype("str")
-    ordered = list(columns) + [c for c in frame.columns if c not in columns]
-    return frame[ordered]
 
 
 def _history_rows(result: FileResult) -> pd.DataFrame:

@@ -317,11 +317,24 @@ def _fast_formats(text: pa.Array, formats: list[str]) -> tuple[pa.Array, pa.Arra
     return pc.replace_with_mask(text, pa.array(retry), cleaned), seconds
 
 
+#: Chinese and Japanese morning / afternoon markers written before the time ("下午 2:05", "午後2:05")
+_CJK_AM, _CJK_PM = "(?:上午|午前)", "(?:下午|午後)"
+_CLOCK = r"(\d{1,2}:\d{2}(?::\d{2})?)"
+
+
 def _normalise_date_text(text: pa.Array) -> pa.Array:
-    """Trimmed, with "4:59 p.m." as "4:59 PM" and runs of spaces as one."""
+    """Trimmed, with "4:59 p.m." as "4:59 PM" and runs of spaces as one; CJK dates as year-first slashes.
+
+    ``2025 年 3 月 4 日 14:05`` (spaced or not, the time joined or not) becomes
+    ``2025/3/4 14:05``, and a CJK morning or afternoon marker before the time
+    (``下午 2:05``, ``午後2:05``) becomes ``2:05 PM``.
+    """
     text = pc.utf8_trim_whitespace(text)
+    text = pc.replace_substring_regex(text, r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*", r"\1/\2/\3 ")
+    text = pc.replace_substring_regex(text, _CJK_AM + r"\s*" + _CLOCK, r"\1 AM")
+    text = pc.replace_substring_regex(text, _CJK_PM + r"\s*" + _CLOCK, r"\1 PM")
     text = pc.replace_substring_regex(text, r"\s*([AaPp])\.?[Mm]\.?$", r" \1M")
-    return pc.replace_substring_regex(text, r"\s+", " ")
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
 
 
 def _strptime_first_match(text: pa.Array, is_empty: pa.Array, formats) -> pa.Array:
@@ -376,8 +389,10 @@ def _formats(order: str):
     1969-1999 (and so quarantined as before 1990). The pivot is fixed, not
     sliding with today's date, so a file reads the same every year. Year-first
     dates are read for every order: ISO 8601 with dashes, and with dots or
-    slashes (2018.02.26 19:58, 2025/3/4) as some CRMs export them; a single-digit
-    month or day is read as it is.
+    slashes (2018.02.26 19:58, 2025/3/4) as some CRMs export them, and as
+    Chinese and Japanese exports write them (2025年3月4日 14:05, 2025/3/4 下午 2:05,
+    normalised by :func:`_normalise_date_text`); a single-digit month or day is
+    read as it is.
 
     Examples
     --------
@@ -397,6 +412,12 @@ def _formats(order: str):
     yield "%Y-%m-%d"
     for sep in (".", "/"):
         for time in (" %H:%M:%S", " %H:%M", ""):
+            yield f"%Y{sep}%m{sep}%d{time}"
+    # as Chinese and Japanese exports write them; spaced forms and 上午/下午 times are normalised first
+    for time in (" %H:%M:%S", " %H:%M", "%H:%M", ""):
+        yield f"%Y年%m月%d日{time}"
+    for sep in ("/", "-"):
+        for time in (" %I:%M %p", " %I:%M:%S %p"):
             yield f"%Y{sep}%m{sep}%d{time}"
 
 
@@ -439,7 +460,12 @@ def _localize(naive: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray, np.ndar
 
 
 # ---------------------------------------------------------------- amounts --
+#
+# Amounts are float64. Every integer up to 2**53 = 9,007,199,254,740,992 is exact; a longer one
+# is read as the nearest float64 (9,007,199,254,740,993 becomes ...992), far beyond any deal.
 
+#: Currency symbols and local abbreviations -> ISO 4217 code. Three capital letters are taken as a
+#: code as written ("SEK 1 234,00"), except the few abbreviations listed here ("RMB").
 _CURRENCY_SYMBOLS = {
     "$": "USD",
     "US$": "USD",
@@ -448,56 +474,246 @@ _CURRENCY_SYMBOLS = {
     "¥": "JPY",
     "₹": "INR",
     "CHF": "CHF",
+    "Fr.": "CHF",
+    "SFr.": "CHF",
+    "TL": "TRY",
+    "₺": "TRY",
+    "zł": "PLN",
+    "R$": "BRL",
+    "CN¥": "CNY",
+    "RMB": "CNY",
+    "NT$": "TWD",
+    "HK$": "HKD",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "NZ$": "NZD",
+    "S$": "SGD",
+    "MX$": "MXN",
+    "₩": "KRW",
+    "₽": "RUB",
+    "₪": "ILS",
+    "₱": "PHP",
+    "฿": "THB",
+    "₴": "UAH",
+    "₦": "NGN",
+    "₫": "VND",
+    "Kč": "CZK",
+    "Ft": "HUF",
 }
-_AMOUNT = re.compile(
-    r"^(?P<neg1>-)?\s*(?P<pre>[A-Z]{3}|US\$|[$€£¥₹])?\s*(?P<neg2>-)?\s*(?P<num>\d[\d.,'\s]*)\s*(?P<post>[A-Z]{3}|[$€£¥₹])?$"
+#: "kr" is the krona or krone of four countries: it is read only when ``currency=`` names one of them.
+KRONA = ("DKK", "ISK", "NOK", "SEK")
+_KRONA_SIGNS = ("kr", "kr.", "Kr", "Kr.")
+# spaces that group digits: ordinary, no-break (French, Czech...), narrow no-break (French since
+# 2019), thin; and apostrophes (Swiss, also the typographic one)
+_GROUP_MARKS = "'\u2019 \u00a0\u202f\u2009"
+_SPACE = "[\\s\u00a0\u202f\u2009]"
+_SIGN = "[-\u2212]"
+_SYMBOL = "|".join(
+    [re.escape(s) for s in sorted([*_CURRENCY_SYMBOLS, *_KRONA_SIGNS], key=len, reverse=True)] + ["[A-Z]{3}"]
 )
+_AMOUNT = re.compile(
+    f"^(?P<neg1>{_SIGN})?{_SPACE}*(?P<pre>{_SYMBOL})?{_SPACE}*(?P<neg2>{_SIGN})?{_SPACE}*"
+    f"(?P<num>\\d[\\d.,{_GROUP_MARKS}]*){_SPACE}*(?P<post>{_SYMBOL})?$"
+)
+# Shapes of a number once its group spaces and apostrophes are gone. A single separator before
+# exactly three digits ("1.500", "1,500") is a decimal point in one locale and a thousands
+# separator in another; every other shape shows which character is the decimal point.
+_PLAIN = r"^\d+$"
+_COMMA_DECIMAL = r"^(\d+|[1-9]\d{0,2}(\.\d{3})+),\d+$"  # "12,50", "1.234,56", "0,500"
+_DOT_DECIMAL = r"^(\d+|[1-9]\d{0,2}(,\d{3})+)\.\d+$"  # "12.50", "1,234.56", "0.500"
+_COMMA_GROUPS = r"^[1-9]\d{0,2}(,\d{3})+$"  # "1,234,567" (or the ambiguous "1,500")
+_DOT_GROUPS = r"^[1-9]\d{0,2}(\.\d{3})+$"  # "1.234.567" (or the ambiguous "1.500")
+_ONE_GROUP = r"^[1-9]\d{0,2}[.,]\d{3}$"  # a group never starts with 0: "0,500" is a decimal
+
+#: Key under which the amount parser hands the currency written in each cell to the loader.
+WRITTEN_CURRENCY = "_currency_written_with_amount"
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """One amount column read: values, the currency each cell names, and what failed.
+
+    ``written`` holds the ISO code a cell's text names (``"kr"`` resolved through the
+    default currency), missing where the cell names none. ``failed`` marks cells that are
+    not empty and were not read, with the reason in ``detail``. ``undecided`` is the
+    sentence saying how a column without decimal-separator evidence was read, or None.
+    """
+
+    amount: pd.Series
+    written: pd.Series
+    failed: np.ndarray
+    detail: np.ndarray
+    undecided: str | None
+
+
+def read_amounts(values: pd.Series, *, default_currency: str | None) -> Amounts:
+    """Read a column of amounts such as ``USD 1,234.00``, ``1 234,56 €``, ``(1,234.00)``, ``zł 12,50``.
+
+    The number format is decided for the whole column, never per cell: cells whose shape
+    shows the decimal point ("1.234,56" or "12,50": comma; "1,234.56" or "12.50": dot) are
+    the evidence, and the column's format is the one more cells show (a tie goes to the dot).
+    It then reads every cell, so in a column of "EUR 12,50" values "EUR 1.500" is 1,500.
+    Cells that show the other format contradict the column and fail ("the column writes
+    decimals with ..."). A column with no evidence at all (only "1.500" or "1,500" shapes)
+    is read with a decimal dot and a thousands comma, as most CRMs export, and
+    ``undecided`` says so. Spaces of any width and apostrophes group digits.
+
+    A currency is a three-letter code or a symbol or abbreviation of ``_CURRENCY_SYMBOLS``,
+    before or after the number. "kr" (Danish, Icelandic, Norwegian or Swedish) is read only
+    when ``default_currency`` is one of those; otherwise the cell fails.
+    """
+    text = pc.utf8_trim_whitespace(arrow(values))
+    empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
+    paren = pc.match_substring_regex(text, r"^\(.*\)$")
+    inner = text
+    if pc.any(paren).as_py():  # accounting negatives, "(1,234.00)": rare, so only then
+        inner = pc.utf8_trim_whitespace(pc.if_else(paren, pc.utf8_slice_codeunits(text, 1, -1), text))
+    parts = pc.extract_regex(inner, _AMOUNT.pattern)
+    matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    digits = pc.replace_substring_regex(pc.struct_field(parts, "num"), f"[{_GROUP_MARKS}]", "")
+    comma_column, contradicts, detail, undecided = _decimal_separator(digits, text, matched)
+    readable = pc.match_substring_regex(digits, "|".join((_PLAIN, _COMMA_DECIMAL, _DOT_DECIMAL, _COMMA_GROUPS,
+                                                          _DOT_GROUPS))).fill_null(False)  # fmt: skip
+    if comma_column:
+        canonical = pc.replace_substring(pc.replace_substring(digits, ".", ""), ",", ".")
+    else:
+        canonical = pc.replace_substring(digits, ",", "")
+    ok = pc.and_(readable, pc.invert(pa.array(contradicts)))
+    number = pc.cast(pc.if_else(ok, canonical, None), pa.float64()).to_numpy(zero_copy_only=False)
+    negative = pc.or_(paren, pc.or_(_signed(parts, "neg1"), _signed(parts, "neg2")))
+    number = np.where(negative.fill_null(False).to_numpy(zero_copy_only=False), -number, number)
+    written, bad_currency, currency_detail = _written_currency(parts, default_currency)
+    not_a_number = matched & ~ok.fill_null(False).to_numpy(zero_copy_only=False) & ~contradicts
+    failed = ~empty & (~matched | not_a_number | contradicts | bad_currency)
+    why = np.full(len(failed), None, dtype=object)  # filled on failing cells only: most columns have none
+    why[failed] = "not an amount"
+    why[failed & bad_currency] = currency_detail
+    why[failed & contradicts] = detail
+    index = values.index
+    amount = pd.Series(np.where(failed | empty, np.nan, number), index=index, dtype="float64")
+    written = written.set_axis(index).where(~(failed | empty))
+    return Amounts(amount, written, failed, why, undecided)
+
+
+def _decimal_separator(digits: pa.Array, text: pa.Array, matched: np.ndarray) -> tuple:
+    """``(comma_is_decimal, contradicting cells, their detail, note when nothing decides)``."""
+    one_group = pc.match_substring_regex(digits, _ONE_GROUP).fill_null(False)
+    comma_says = pc.or_(pc.match_substring_regex(digits, _COMMA_DECIMAL), pc.match_substring_regex(digits, _DOT_GROUPS))
+    dot_says = pc.or_(pc.match_substring_regex(digits, _DOT_DECIMAL), pc.match_substring_regex(digits, _COMMA_GROUPS))
+    comma_says = pc.and_not(comma_says.fill_null(False), one_group).to_numpy(zero_copy_only=False)
+    dot_says = pc.and_not(dot_says.fill_null(False), one_group).to_numpy(zero_copy_only=False)
+    commas, dots = int(comma_says.sum()), int(dot_says.sum())
+    comma_column = commas > dots
+    contradicts = dot_says if comma_column else comma_says
+    detail = ""
+    if contradicts.any():
+        sign, other = (",", ".") if comma_column else (".", ",")
+        example = text[int(np.flatnonzero(comma_says if comma_column else dot_says)[0])].as_py()
+        detail = (
+            f"the column writes decimals with {sign!r} ({max(commas, dots):,} cells such as '{example}'; "
+            f"{min(commas, dots):,} with {other!r}): this cell's format contradicts it"
+        )
+    undecided = None
+    ambiguous = one_group.to_numpy(zero_copy_only=False) & matched
+    if not commas and not dots and ambiguous.any():
+        example = text[int(np.flatnonzero(ambiguous)[0])].as_py()
+        undecided = (
+            f"{int(ambiguous.sum()):,} amounts such as '{example}' have one '.' or ',' before three digits "
+            "and no other amount shows the column's decimal sign; they were read with a decimal dot "
+            "and a thousands comma (1.500 as 1.5, 1,500 as 1500)"
+        )
+    return comma_column, contradicts, detail, undecided
+
+
+def _written_currency(parts: pa.StructArray, default_currency: str | None) -> tuple[pd.Series, np.ndarray, str]:
+    """The ISO code each cell names (or missing), the cells whose sign cannot be read, and why."""
+    sign = pc.coalesce(_blank_as_null(pc.struct_field(parts, "pre")), _blank_as_null(pc.struct_field(parts, "post")))
+    krona = pc.is_in(sign, value_set=pa.array(_KRONA_SIGNS, type=sign.type)).fill_null(False)
+    krona = krona.to_numpy(zero_copy_only=False)
+    symbols = pa.array(list(_CURRENCY_SYMBOLS), type=sign.type)
+    iso = pc.take(pa.array(list(_CURRENCY_SYMBOLS.values()), type=sign.type), pc.index_in(sign, value_set=symbols))
+    code = pc.coalesce(iso, sign).to_pandas(types_mapper=text_dtype)
+    detail = (
+        "'kr' is the krona or krone of Denmark, Iceland, Norway and Sweden: load with currency= "
+        f"one of {', '.join(KRONA)} to say which"
+    )
+    if default_currency in KRONA:
+        code = code.where(~krona, default_currency)
+        krona = np.zeros(len(code), dtype=bool)
+    return code.where(~krona).astype("str"), krona, detail
+
+
+def _signed(parts: pa.StructArray, name: str) -> pa.Array:
+    return pc.not_equal(pc.struct_field(parts, name), "").fill_null(False)
+
+
+def _blank_as_null(field: pa.Array) -> pa.Array:
+    """RE2 gives "" for an optional group that did not take part."""
+    return pc.if_else(pc.equal(field, ""), None, field)
+
+
+def type_amounts(values: pd.Series, header: str, *, default_currency: str | None, fails: Failures) -> dict:
+    """Amounts of one export column, failures quarantined and the column's number rule noted.
+
+    Returns ``{"amount": ..., WRITTEN_CURRENCY: ...}``; :func:`settle_currencies` then
+    turns the written currencies into the ``currency`` column.
+    """
+    amounts = read_amounts(values, default_currency=default_currency)
+    fails.add(amounts.failed, header, values, Reason.BAD_AMOUNT, amounts.detail)
+    if amounts.undecided:
+        fails.note(f"{header!r}: {amounts.undecided}")
+    return {"amount": amounts.amount, WRITTEN_CURRENCY: amounts.written}
+
+
+def settle_currencies(
+    amount: pd.Series,
+    written: pd.Series,
+    column: pd.Series | None,
+    *,
+    default_currency: str | None,
+) -> tuple[pd.Series, np.ndarray, np.ndarray, str]:
+    """The currency of every amount: the currency column where filled, else the amount's own
+    code, else ``default_currency``.
+
+    An amount without any, in a file whose other amounts name currencies, cannot be told
+    apart from them: it fails (it is never counted in some currency by a guess, nor dropped
+    from revenue unseen). A file that names no currency at all keeps its amounts without one.
+
+    Returns ``(currency, missing, conflicting, missing_detail)``: ``missing`` marks amounts
+    without a currency in such a file; ``conflicting`` amounts whose code differs from the
+    currency column's.
+    """
+    from_column = column.str.strip().str.upper().where(lambda c: c != "") if column is not None else None
+    currency = written if from_column is None else from_column.fillna(written)
+    conflicting = np.zeros(len(amount), dtype=bool)
+    if from_column is not None:
+        conflicting = (from_column.notna() & written.notna() & (from_column != written)).to_numpy()
+    if default_currency:
+        currency = currency.fillna(default_currency)
+    has_amount = amount.notna().to_numpy()
+    known = currency.notna().to_numpy()
+    named = sorted(currency[known].unique())
+    missing = has_amount & ~known & bool(named)
+    where = " and its currency cell is blank" if column is not None else ""
+    detail = (
+        f"no currency: the amount names none{where}, while the file's other amounts are in "
+        f"{', '.join(named)}; load with currency= to say which currency amounts without one are in"
+    )
+    currency = currency.where(has_amount | (from_column.notna() if from_column is not None else False))
+    return currency.where(~(missing | conflicting)).astype("str"), missing, conflicting, detail
 
 
 def parse_amounts(values: pd.Series, *, default_currency: str | None) -> tuple[pd.Series, pd.Series, np.ndarray]:
-    """Parse amounts such as ``USD 1,234.00``, ``$1.234,50``, ``(1,234.00)``, ``-12.5 EUR``.
+    """Amounts of one column as ``(amount, currency, unparsed)`` (see :func:`read_amounts`).
 
-    Thousands and decimal separators are decided per cell where the cell shows
-    them unambiguously, else by the column's majority (so ``1,234`` in a
-    column of ``12,50`` values is 1.234).
-
-    Returns ``(amount, currency, unparsed)``.
+    ``currency`` is the cell's own code, else ``default_currency``; empty cells have none.
     """
-    text = values.str.strip()
-    empty = (text == "").to_numpy()
-    paren = text.str.match(r"^\(.*\)$").to_numpy()
-    inner = text.where(~paren, text.str.slice(1, -1)).str.strip()
-    parts = extract(inner, _AMOUNT.pattern)
-    matched = parts["num"].notna().to_numpy()
-    negative = paren | parts["neg1"].notna().to_numpy() | parts["neg2"].notna().to_numpy()
-    number = parts["num"].fillna("").str.replace(r"['\s]", "", regex=True)
-    comma_decimal = _comma_is_decimal(number)
-    canonical = number.where(
-        ~comma_decimal, number.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-    )
-    canonical = canonical.where(comma_decimal, canonical.str.replace(",", "", regex=False))
-    amount = pd.to_numeric(canonical.where(matched, None), errors="coerce")
-    bad_number = matched & amount.isna().to_numpy()
-    amount = amount.where(~negative, -amount).astype("float64")
-    code = parts["pre"].fillna(parts["post"]).astype("str").replace(_CURRENCY_SYMBOLS)
-    currency = code.fillna(default_currency) if default_currency else code
-    currency = currency.where(~empty).astype("str")
-    unparsed = ~empty & (~matched | bad_number)
-    return amount.where(~unparsed), currency, unparsed
-
-
-def _comma_is_decimal(number: pd.Series) -> pd.Series:
-    has_comma = number.str.contains(",", regex=False)
-    has_dot = number.str.contains(".", regex=False)
-    both = has_comma & has_dot
-    comma_last = number.str.contains(r",[^.]*$", regex=True)
-    lone_comma_decimal = has_comma & ~has_dot & ~number.str.match(r"^\d{1,3}(,\d{3})+$")
-    lone_dot_decimal = has_dot & ~has_comma & ~number.str.match(r"^\d{1,3}(\.\d{3}){2,}$")
-    decided_comma = (both & comma_last) | lone_comma_decimal
-    decided_dot = (both & ~comma_last) | lone_dot_decimal
-    undecided = (has_comma | has_dot) & ~decided_comma & ~decided_dot
-    column_comma = decided_comma.sum() > decided_dot.sum()
-    return decided_comma | (undecided & column_comma)
+    amounts = read_amounts(values, default_currency=default_currency)
+    currency = amounts.written.fillna(default_currency) if default_currency else amounts.written
+    currency = currency.where(amounts.amount.notna())
+    return amounts.amount, currency.astype("str"), amounts.failed
 
 
 # ---------------------------------------------------------------- others --

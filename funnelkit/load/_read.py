@@ -6,13 +6,57 @@ footer lines, rows with the wrong number of fields, repeated header rows.
 pandas' own CSV reader would pad short rows, drop bad ones with
 ``on_bad_lines="skip"`` or guess encodings; here each of those is either an
 error naming the file or a quarantined row.
+
+What is read
+------------
+Only regular files: a FIFO, a device (``/dev/zero``) or a socket is refused
+before it is opened (opening a FIFO blocks, a device never ends). CSV, TSV and
+TXT exports; ``.xlsx``/``.xlsm`` workbooks (first sheet); and a ``.zip`` (or
+``.csv.zip``) holding exactly one CSV/TSV/TXT file, read as that file (its
+line numbers are the member's; the file named in the quarantine is the zip).
+A zip whose parts are a workbook is read as a workbook whatever its name.
+
+Limits
+------
+Each limit is a module constant; going past one is an
+:class:`~funnelkit.InputFileError` naming the file and the limit, raised
+before the bulk of the file is parsed.
+
+``MAX_COLUMNS`` (5,000)
+    Columns in a CSV header or a sheet (declared ``<dimension>`` or as read).
+    Real CRM exports stay well below (a full Salesforce report: a few hundred).
+``MAX_HEADER_BYTES`` (8 MiB)
+    Length of a CSV header row (5,000 column names of 1,600 characters).
+``MAX_SHEET_ROWS`` (1,048,576, Excel's own maximum) and ``MAX_SHEET_CELLS``
+(2,000,000 cells, e.g. 40,000 rows x 50 columns)
+    Checked on the declared dimension, on a count of the sheet's cells in its
+    raw XML, and again while reading. openpyxl reads some 60,000 cells a
+    second here, so the cell limit bounds a workbook to about half a minute
+    and some 600 MB; a larger sheet should be exported as CSV, which has no
+    such limit and reads many times faster.
+``MAX_XLSX_PART_BYTES`` (1 GiB)
+    Uncompressed size of any part of a workbook (sheet XML, shared strings).
+``MAX_UNZIPPED_BYTES`` (20 GiB), ``MAX_ZIP_RATIO`` (100) above ``ZIP_RATIO_FLOOR`` (1 GiB)
+    A CSV inside a zip: its declared uncompressed size, and the ratio that
+    marks a zip bomb once the member is past the floor. A workbook part past
+    the floor of 64 MiB with a ratio over 100 is refused the same way.
+
+Excel numbers
+-------------
+Cells keep the text Excel shows where it matters for ids: a number with a
+zero-padded format (``00000``) keeps its leading zeros ("01234"). A number of
+16 digits or more cannot be an exact id (Excel keeps 15 significant digits):
+its row is quarantined (``excel_lost_digits``) and a note names the column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import stat
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +65,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..errors import InputFileError, Reason, SchemaError
+from ..errors import FunnelkitError, InputFileError, Reason, SchemaError
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+ZIP_SUFFIXES = {".zip"}
 DELIMITERS = (",", ";", "\t", "|")
+
+MIB, GIB = 2**20, 2**30
+MAX_COLUMNS = 5_000
+MAX_HEADER_BYTES = 8 * MIB
+MAX_SHEET_ROWS = 1_048_576
+MAX_SHEET_CELLS = 2_000_000
+MAX_XLSX_PART_BYTES = 1 * GIB
+XLSX_RATIO_FLOOR = 64 * MIB
+MAX_UNZIPPED_BYTES = 20 * GIB
+MAX_ZIP_RATIO = 100
+ZIP_RATIO_FLOOR = 1 * GIB
+#: Excel keeps 15 significant digits: a number from 10**15 up may have lost its last ones.
+EXCEL_EXACT_DIGITS = 15
+#: Bytes of sheet XML counted at a time when checking the cell limit.
+SCAN_CHUNK_BYTES = 8 * MIB
 
 #: Lines a Salesforce report writes under its data ("Grand Totals (12 records)", ...).
 FOOTER_PATTERNS = re.compile(
@@ -94,20 +154,145 @@ class RawTable:
 
 
 def read_table(path: Path, *, header_hint=None) -> RawTable:
-    """Read a CSV/TSV or Excel export as text. Raises :class:`InputFileError`."""
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file")
-    if path.suffix.lower() in EXCEL_SUFFIXES:
-        return _read_excel(path, header_hint=header_hint)
-    if path.suffix.lower() == ".xls":
+    """Read a CSV/TSV, Excel or zipped CSV export as text. Raises :class:`InputFileError`."""
+    check_regular_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
         raise InputFileError(f"{path}: old-style .xls workbooks are not supported; save it as .xlsx or CSV")
+    if suffix in EXCEL_SUFFIXES or (zipfile.is_zipfile(path) and _is_workbook(path)):
+        return _read_excel(path, header_hint=header_hint)
     return _read_csv(path)
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse anything but a regular file before it is opened.
+
+    Opening a FIFO blocks until something writes to it, and a device such as
+    ``/dev/zero`` never ends: neither is an export.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: the file cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a folder"
+            if stat.S_ISDIR(mode)
+            else "not a file"
+        )
+        raise InputFileError(f"{path}: is not a regular file ({kind}); pass the export file itself")
+
+
+# ---------------------------------------------------------------- zip --
+
+
+def _size(n: int) -> str:
+    """A byte count as people read it: "20 GiB", "3.5 MiB", "900 bytes"."""
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:,.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n:,} bytes"
+
+
+def _is_workbook(path: Path) -> bool:
+    """A zip whose parts are those of an Excel workbook."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names)
+
+
+def _file_bytes(path: Path) -> tuple[bytes, str, str]:
+    """The bytes of a text export: ``(bytes, label for messages, member name or "")``.
+
+    A zip that is not a workbook is read as the one CSV/TSV/TXT file it holds.
+    """
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    if start != b"PK\x03\x04" and path.suffix.lower() not in ZIP_SUFFIXES:
+        return path.read_bytes(), str(path), ""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        if path.suffix.lower() in ZIP_SUFFIXES:
+            raise InputFileError(f"{path}: the zip file is damaged or incomplete; download it again") from None
+        return path.read_bytes(), str(path), ""  # the text checks name it as not a text export
+    with archive:
+        member = _zip_member(path, archive)
+        label = f"{path}!{member.filename}"
+        _check_unzipped_size(label, member)
+        try:
+            with archive.open(member) as stream:
+                # zipfile stops at the declared size, which was checked above
+                data = stream.read()
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError) as exc:
+            raise InputFileError(f"{label}: the zipped file cannot be extracted ({exc})") from None
+    return data, label, member.filename
+
+
+def _zip_member(path: Path, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+    members = [
+        m
+        for m in archive.infolist()
+        if not m.is_dir() and not m.filename.startswith("__MACOSX/") and not Path(m.filename).name.startswith(".")
+    ]
+    texts = [m for m in members if Path(m.filename).suffix.lower() in TEXT_SUFFIXES]
+    if len(texts) == 1:
+        return texts[0]
+    names = [m.filename for m in members]
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    if not texts:
+        raise InputFileError(
+            f"{path}: the zip holds no CSV/TSV/TXT file (it holds: {shown or 'nothing'}); "
+            "zip exactly one CSV export, or unzip it and pass the export"
+        )
+    raise InputFileError(
+        f"{path}: the zip holds {len(texts)} CSV/TSV/TXT files ({shown}); funnelkit reads a zip "
+        "holding exactly one. Unzip it and pass the folder"
+    )
+
+
+def _oversized(member: zipfile.ZipInfo, *, cap: int, ratio_floor: int) -> str | None:
+    """Why a zip member must not be unzipped: "too big" (over ``cap``), "bomb" (over ``ratio_floor``
+    and more than :data:`MAX_ZIP_RATIO` times its compressed size), or None. Read from the zip's
+    directory, before a byte is unzipped."""
+    size, packed = member.file_size, max(member.compress_size, 1)
+    if size > cap:
+        return "too big"
+    if size > ratio_floor and size > MAX_ZIP_RATIO * packed:
+        return "bomb"
+    return None
+
+
+def _check_unzipped_size(label: str, member: zipfile.ZipInfo) -> None:
+    size, packed = member.file_size, max(member.compress_size, 1)
+    verdict = _oversized(member, cap=MAX_UNZIPPED_BYTES, ratio_floor=ZIP_RATIO_FLOOR)
+    if verdict == "too big":
+        raise InputFileError(
+            f"{label}: unzipped it would take {_size(size)}; funnelkit unzips at most "
+            f"{_size(MAX_UNZIPPED_BYTES)}. Unzip it yourself and pass the CSV"
+        )
+    if verdict == "bomb":
+        raise InputFileError(
+            f"{label}: {_size(packed)} compressed would unzip to {_size(size)} "
+            f"(more than {MAX_ZIP_RATIO} times larger): this looks like a zip bomb, not an export"
+        )
 
 
 # ---------------------------------------------------------------- encodings --
 
 
-def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
+def _decode_plan(path: Path | str, raw: bytes) -> tuple[bytes, str]:
     """Return the file's bytes as UTF-8 and the name of the encoding it was in.
 
     A file with no byte-order mark is taken to be UTF-8 without a full pass
@@ -124,8 +309,8 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
     head = raw[:4096]
     if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
         raise InputFileError(
-            f"{path}: this is not a text export but a zip or Excel workbook with a .csv "
-            "name; rename it to .xlsx or export the report as CSV"
+            f"{path}: this is not a text export but a damaged zip or an old Excel workbook "
+            "with a text file's name; export the report again as CSV or .xlsx"
         )
     odd_nuls, even_nuls = head[1::2].count(b"\x00"), head[0::2].count(b"\x00")
     if max(odd_nuls, even_nuls) > len(head) // 4 and min(odd_nuls, even_nuls) < len(head) // 50 + 1:
@@ -148,7 +333,7 @@ def _decode_plan(path: Path, raw: bytes) -> tuple[bytes, str]:
     return raw, "utf-8"
 
 
-def _legacy_decode(path: Path, raw: bytes) -> tuple[bytes, str]:
+def _legacy_decode(path: Path | str, raw: bytes) -> tuple[bytes, str]:
     """A file that is not valid UTF-8: Windows-1252 if it decodes as that, else an error naming the line."""
     try:
         raw.decode("utf-8")
@@ -178,7 +363,7 @@ def _is_utf8(raw: bytes) -> bool:
     return False
 
 
-def _transcode(path: Path, raw: bytes, encoding: str) -> bytes:
+def _transcode(path: Path | str, raw: bytes, encoding: str) -> bytes:
     try:
         return raw.decode(encoding).encode("utf-8")
     except UnicodeDecodeError as exc:
@@ -196,7 +381,7 @@ def _looks_binary(head: bytes) -> bool:
 # ---------------------------------------------------------------- CSV text --
 
 
-def _sniff_delimiter(path: Path, first_line: str) -> str:
+def _sniff_delimiter(first_line: str) -> str:
     counts = {d: _count_unquoted(first_line, d) for d in DELIMITERS}
     best = max(counts, key=counts.get)
     if counts[best] == 0:
@@ -209,13 +394,18 @@ def _count_unquoted(line: str, delimiter: str) -> int:
     return sum(part.count(delimiter) for part in line.split('"')[::2])
 
 
-def _parse_header(path: Path, text_head: str, delimiter: str) -> list[str]:
+def _parse_header(path: Path | str, text_head: str, delimiter: str) -> list[str]:
     reader = csv.reader(io.StringIO(text_head), delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise InputFileError(f"{path}: line 1: the header row cannot be read ({exc})") from None
-    header = [h.strip() for h in header]
+    _check_width(path, len(header))
+    return _check_header(path, [h.strip() for h in header])
+
+
+def _check_header(path: Path | str, header: list[str]) -> list[str]:
+    """A header row every column of which has a name, no name twice."""
     if not any(header):
         raise InputFileError(f"{path}: line 1: the header row is blank")
     blanks = [i + 1 for i, h in enumerate(header) if not h]
@@ -235,59 +425,71 @@ def _parse_header(path: Path, text_head: str, delimiter: str) -> list[str]:
     return header
 
 
+def _check_width(path: Path | str, columns: int) -> None:
+    if columns > MAX_COLUMNS:
+        raise InputFileError(
+            f"{path}: the file has {columns:,} columns; funnelkit reads at most {MAX_COLUMNS:,}. "
+            "Export only the columns the funnel needs (ids, dates, stage, amount, source, owner)"
+        )
+
+
+def _header_end(path: Path | str, data: bytes) -> int:
+    """Where the header record ends: its first newline outside quotes (the header may hold quoted newlines)."""
+    pos, quotes = 0, 0
+    while True:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            end = len(data)
+        if end > MAX_HEADER_BYTES:
+            raise InputFileError(
+                f"{path}: line 1: the header row is longer than {_size(MAX_HEADER_BYTES)}; "
+                "this is not a CSV export funnelkit can read (or a quote in the header is never closed)"
+            )
+        quotes += data.count(b'"', pos, end)
+        if quotes % 2 == 0 or end == len(data):
+            return end
+        pos = end + 1
+
+
 def _read_csv(path: Path) -> RawTable:
-    raw = path.read_bytes()
-    data, encoding = _decode_plan(path, raw)
+    raw, label, member = _file_bytes(path)
+    data, encoding = _decode_plan(label, raw)
     try:
-        return _read_csv_text(path, data, encoding)
+        table = _read_csv_text(path, data, encoding, label=label, member=member)
     except _NotUtf8:
-        data, encoding = _legacy_decode(path, raw)
-        return _read_csv_text(path, data, encoding)
+        data, encoding = _legacy_decode(label, raw)
+        table = _read_csv_text(path, data, encoding, label=label, member=member)
+    if member:
+        table.notes.insert(0, f"{path.name}: read the zipped file {member}")
+    return table
 
 
 class _NotUtf8(Exception):
     """Arrow met bytes that are not UTF-8 past the part of the file checked up front."""
 
 
-def _read_csv_text(path: Path, data: bytes, encoding: str) -> RawTable:
-    """Parse UTF-8 CSV bytes (``encoding`` names what the file was in)."""
+def _read_csv_text(path: Path, data: bytes, encoding: str, *, label: str, member: str = "") -> RawTable:
+    """Parse UTF-8 CSV bytes (``encoding`` names what the file was in; ``label`` names it in messages)."""
     first_end = data.find(b"\n")
     head_text = data[: first_end if first_end >= 0 else len(data)].decode("utf-8", "replace")
-    # The header may contain a quoted newline; give csv a generous slice.
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(path, head_text)
-    header = _parse_header(path, data[:65536].decode("utf-8", "replace"), delimiter)
+    # the header may contain a quoted newline: csv reads the whole header record
+    delimiter = "\t" if Path(member or path).suffix.lower() == ".tsv" else _sniff_delimiter(head_text)
+    header = _parse_header(label, data[: _header_end(label, data)].decode("utf-8", "replace"), delimiter)
     if data.count(b'"') % 2:
         records = _RecordIndex(data, delimiter)
         raise InputFileError(
-            f"{path}: line {records.start_lines[-1]}: the file ends inside a quoted field "
+            f"{label}: line {records.start_lines[-1]}: the file ends inside a quoted field "
             "(a quote is opened and never closed); the file looks truncated. Export it again"
         )
 
     data, footer_lines, footer_total = _split_footer(data, delimiter)
-    invalid: list[tuple[int, str]] = []
-
-    def on_invalid(row) -> str:
-        invalid.append((row.actual_columns, row.text))
-        return "skip"
-
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                # large_string is what pandas' str dtype holds: the conversion below copies nothing
-                column_types={h: pa.large_string() for h in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        table, invalid = _parse_csv(data, header, delimiter)
+    except _ArrowFailed as failed:
+        exc = failed.args[0]
         if "invalid UTF8" in str(exc) and encoding == "utf-8":
             raise _NotUtf8 from None
-        raise InputFileError(f"{path}: the file cannot be read as CSV: {exc}") from None
+        raise InputFileError(f"{label}: the file cannot be read as CSV: {exc}") from None
     # cells stay as written: each parser trims the columns it reads (a copy of every column here
     # would cost seconds and gigabytes on a large export)
     frame = table.to_pandas() if table.num_rows else pd.DataFrame({h: pd.Series(dtype="str") for h in header})
@@ -316,10 +518,61 @@ def _read_csv_text(path: Path, data: bytes, encoding: str) -> RawTable:
     return raw_table
 
 
+class _ArrowFailed(Exception):
+    """Arrow could not parse the CSV (the Arrow error is the argument)."""
+
+
+def _parse_csv(data, header: list[str], delimiter: str):
+    try:
+        return _arrow_csv(data, header, delimiter)
+    except pa.ArrowInvalid:
+        # A record longer than Arrow's block (1 MiB by default, e.g. a very wide export):
+        # read again with blocks that hold the longest record.
+        records = _RecordIndex(data, delimiter)
+        longest = int((records.ends - records.starts).max()) if len(records.ends) else 0
+        return _arrow_csv(data, header, delimiter, block_size=2 * longest + MIB)
+
+
+def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | None = None):
+    """Parse CSV bytes with Arrow, every column as text: ``(table, [(fields, text) of rows skipped])``.
+
+    Raises ``pa.ArrowInvalid`` for a record longer than the block (the caller retries with
+    a larger one) and :class:`_ArrowFailed` for anything else.
+    """
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row) -> str:
+        invalid.append((row.actual_columns, row.text))
+        return "skip"
+
+    read_options = pacsv.ReadOptions(column_names=header, skip_rows=1)
+    if block_size is not None:
+        read_options.block_size = block_size
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=read_options,
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                # large_string is what pandas' str dtype holds: the conversion below copies nothing
+                column_types={h: pa.large_string() for h in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if "straddl" in str(exc) and block_size is None:
+            raise
+        raise _ArrowFailed(exc) from None
+    return table, invalid
+
+
 def _body(path: Path, delimiter: str, encoding: str) -> bytes:
     """The file's data as UTF-8 bytes without its report footer (as parsed)."""
-    raw = path.read_bytes()
-    data = _legacy_decode(path, raw)[0] if encoding == "cp1252" else _decode_plan(path, raw)[0]
+    raw, label, _ = _file_bytes(path)
+    data = _legacy_decode(label, raw)[0] if encoding == "cp1252" else _decode_plan(label, raw)[0]
     return _split_footer(data, delimiter)[0]
 
 
@@ -498,11 +751,9 @@ def _empty_rejected() -> pd.DataFrame:
 
 
 def _read_excel(path: Path, *, header_hint=None) -> RawTable:
-    try:
-        sheet = pd.read_excel(path, header=None, dtype=str, keep_default_na=False, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises many unrelated types on a bad workbook
-        raise InputFileError(f"{path}: the workbook cannot be opened ({type(exc).__name__}: {exc})") from None
-    sheet = sheet.fillna("").astype("str")
+    cells, lost = _sheet_cells(path)
+    sheet = pd.DataFrame(cells, dtype="str")
+    del cells
     if sheet.empty:
         raise InputFileError(f"{path}: the first sheet is empty")
     header_row = _find_header_row(sheet, header_hint)
@@ -511,7 +762,7 @@ def _read_excel(path: Path, *, header_hint=None) -> RawTable:
     while header and not header[-1] and not sheet.iloc[header_row + 1 :, len(header) - 1].str.strip().any():
         header.pop()
     sheet = sheet.iloc[:, : len(header)]
-    _parse_header(path, ",".join(f'"{h}"' for h in header) if all(header) else ",".join(header), ",")
+    _check_header(path, header)
     body = sheet.iloc[header_row + 1 :].reset_index(drop=True)
     body.columns = header
     body = body.apply(lambda c: c.str.strip())
@@ -522,6 +773,9 @@ def _read_excel(path: Path, *, header_hint=None) -> RawTable:
     footer = others_blank & first_cells.str.match(FOOTER_PATTERNS).to_numpy()
     totals = [int(re.sub(r"[^\d]", "", m.group(1))) for t in first_cells[footer] if (m := GRAND_TOTAL.search(t))]
     keep = ~(blank | footer)
+    lost_digits = _lost_digit_rows(path, lost, header_row, header)
+    if len(lost_digits):
+        keep[lost_digits["line"].to_numpy() - header_row - 2] = False
     table = RawTable(
         file=path,
         frame=body.loc[keep].reset_index(drop=True),
@@ -534,8 +788,249 @@ def _read_excel(path: Path, *, header_hint=None) -> RawTable:
     )
     if header_row:
         table.notes.append(f"{path.name}: header found on row {header_row + 1} (title rows above it skipped)")
+    if len(lost_digits):
+        table.rejected = lost_digits.drop(columns="note")
+        table.notes.extend(lost_digits["note"].drop_duplicates())
     _reject_repeated_headers(table, header)
     return table
+
+
+def _check_workbook_parts(path: Path) -> None:
+    """Refuse a workbook whose parts would unzip past the limits, before openpyxl reads any.
+
+    Besides the parts' declared sizes, the first sheet's cells are counted on
+    its raw XML (a streamed byte count, seconds for a gigabyte): openpyxl
+    takes some 15 microseconds a cell, so a sheet past the cell limit is
+    refused before it is parsed, whatever its declared dimension says.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _check_part_sizes(path, archive.infolist())
+            sheet = _first_sheet_part(archive)
+            if sheet is not None:
+                _count_cells(path, archive, sheet)
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, NotImplementedError, EOFError) as exc:
+        raise InputFileError(f"{path}: the workbook cannot be opened (not a valid .xlsx file: {exc})") from None
+
+
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def _first_sheet_part(archive: zipfile.ZipFile) -> str | None:
+    """The zip path of the workbook's first worksheet (the one read), or None if it cannot be told."""
+    from xml.etree import ElementTree
+
+    try:
+        book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels}
+    names = set(archive.namelist())
+    for sheet in book.iter(f"{_MAIN_NS}sheet"):
+        target = targets.get(sheet.get(_REL_ID), "")
+        part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        if part in names and "worksheets/" in part:  # chartsheets are not read
+            return part
+    return None
+
+
+def _count_cells(path: Path, archive: zipfile.ZipFile, part: str) -> None:
+    """Count the ``<c>`` elements of a sheet's XML in a streamed pass and refuse a sheet past the limit."""
+    cells, tail, prefix = 0, b"", None
+    with archive.open(part) as stream:
+        while chunk := stream.read(SCAN_CHUNK_BYTES):
+            block = tail + chunk
+            if prefix is None:  # some writers prefix the main namespace: <x:worksheet>, <x:c>
+                found = re.search(rb"<(\w+:)?worksheet[\s>]", block)
+                prefix = (found.group(1) or b"") if found else b""
+            # a cell element opens "<c " or "<c>"; "<col" and "<cfRule" are not cells. An element
+            # inside the kept tail was counted with the previous chunk.
+            cells += _cell_tags(block, prefix) - _cell_tags(tail, prefix)
+            if cells > MAX_SHEET_CELLS:
+                raise InputFileError(
+                    f"{path}: the first sheet holds more than {MAX_SHEET_CELLS:,} cells; funnelkit reads at most "
+                    f"{MAX_SHEET_CELLS:,} cells from a workbook. Save it as CSV, which has no such limit and reads "
+                    "many times faster"
+                )
+            tail = block[-(len(prefix) + 3) :]  # an opening tag cut between two chunks is counted once
+
+
+def _cell_tags(xml: bytes, prefix: bytes) -> int:
+    start = b"<" + prefix + b"c"
+    return xml.count(start + b" ") + xml.count(start + b">") + xml.count(start + b"/")
+
+
+def _check_part_sizes(path: Path, parts: list[zipfile.ZipInfo]) -> None:
+    for part in parts:
+        size, packed = part.file_size, max(part.compress_size, 1)
+        verdict = _oversized(part, cap=MAX_XLSX_PART_BYTES, ratio_floor=XLSX_RATIO_FLOOR)
+        if verdict == "too big":
+            raise InputFileError(
+                f"{path}: the workbook's part {part.filename} unzips to {_size(size)}; funnelkit "
+                f"reads workbook parts of at most {_size(MAX_XLSX_PART_BYTES)}. Save the sheet as CSV"
+            )
+        if verdict == "bomb":
+            raise InputFileError(
+                f"{path}: the workbook's part {part.filename} would unzip from {_size(packed)} to "
+                f"{_size(size)} (more than {MAX_ZIP_RATIO} times larger): this looks like a zip "
+                "bomb, not an export"
+            )
+
+
+def _sheet_cells(path: Path) -> tuple[list[list[str]], list[tuple[int, int, str]]]:
+    """The first sheet's cells as text, rows padded to one width, and the numbers that lost digits.
+
+    openpyxl reads cell by cell in Python (as pandas' Excel reader does); the
+    limits are checked on the declared dimension first, then as rows arrive.
+    """
+    from openpyxl import load_workbook
+
+    _check_workbook_parts(path)
+    try:
+        handle = path.open("rb")  # a file object: openpyxl would refuse a workbook named .zip or .csv
+        book = load_workbook(handle, read_only=True, data_only=True, keep_links=False)
+    except Exception as exc:  # openpyxl raises many unrelated types on a bad workbook
+        handle.close()
+        raise InputFileError(f"{path}: the workbook cannot be opened ({type(exc).__name__}: {exc})") from None
+    try:
+        if not book.worksheets:
+            raise InputFileError(f"{path}: the workbook has no sheet")
+        sheet = book.worksheets[0]
+        _check_dimension(path, sheet)
+        # the declared dimension can be wrong: read every cell there is (and count them as they come)
+        sheet.reset_dimensions()
+        return _sheet_text(path, sheet)
+    except FunnelkitError:
+        raise
+    except Exception as exc:  # a damaged sheet XML
+        raise InputFileError(f"{path}: the first sheet cannot be read ({type(exc).__name__}: {exc})") from None
+    finally:
+        book.close()
+        handle.close()
+
+
+def _check_dimension(path: Path, sheet) -> None:
+    rows, columns = sheet.max_row, sheet.max_column
+    if rows is None or columns is None:
+        return  # not declared: counted while reading
+    where = f"the first sheet declares {rows:,} rows x {columns:,} columns"
+    if columns > MAX_COLUMNS:
+        raise InputFileError(
+            f"{path}: {where}; funnelkit reads at most {MAX_COLUMNS:,} columns. "
+            "Delete the unused columns (or save the sheet as CSV with the columns the funnel needs)"
+        )
+    if rows > MAX_SHEET_ROWS:
+        raise InputFileError(f"{path}: {where}, more than Excel's {MAX_SHEET_ROWS:,} rows; the file is damaged")
+    if rows * columns > MAX_SHEET_CELLS:
+        raise InputFileError(
+            f"{path}: {where} ({rows * columns:,} cells); funnelkit reads at most {MAX_SHEET_CELLS:,} cells "
+            "from a workbook. Save the sheet as CSV, which has no such limit and reads many times faster"
+        )
+
+
+def _sheet_text(path: Path, sheet) -> tuple[list[list[str]], list[tuple[int, int, str]]]:
+    rows: list[list[str]] = []
+    lost: list[tuple[int, int, str]] = []
+    zero_pad: dict[str, int] = {}
+    last_filled, width, cells = -1, 0, 0
+    for r, row in enumerate(sheet.iter_rows()):
+        if r >= MAX_SHEET_ROWS:
+            raise InputFileError(f"{path}: the first sheet has more than Excel's {MAX_SHEET_ROWS:,} rows")
+        cells += len(row)
+        if len(row) > MAX_COLUMNS:
+            raise InputFileError(
+                f"{path}: row {r + 1} of the first sheet reaches column {len(row):,}; funnelkit reads "
+                f"at most {MAX_COLUMNS:,} columns. Delete the unused columns"
+            )
+        if cells > MAX_SHEET_CELLS:
+            raise InputFileError(
+                f"{path}: the first sheet holds more than {MAX_SHEET_CELLS:,} cells; save it as CSV, "
+                "which has no such limit and reads many times faster"
+            )
+        texts = [_cell_text(cell, zero_pad) for cell in row]
+        lost.extend((r, c, texts[c]) for c, cell in enumerate(row) if _lost_digits(cell))
+        while texts and texts[-1] == "":
+            texts.pop()
+        if texts:
+            last_filled, width = r, max(width, len(texts))
+        rows.append(texts)
+    del rows[last_filled + 1 :]
+    if len(rows) * width > MAX_SHEET_CELLS:
+        raise InputFileError(
+            f"{path}: the first sheet spans {len(rows):,} rows x {width:,} columns; funnelkit reads at most "
+            f"{MAX_SHEET_CELLS:,} cells from a workbook. Save it as CSV"
+        )
+    for texts in rows:
+        texts.extend([""] * (width - len(texts)))
+    return rows, lost
+
+
+def _cell_text(cell, zero_pad: dict[str, int]) -> str:
+    """A cell as text: strings as written, whole numbers without ".0", zero-padded formats applied."""
+    value = cell.value
+    if value is None or cell.data_type == "e":  # empty, or an error such as #N/A
+        return ""
+    if cell.data_type != "n" or isinstance(value, bool):
+        return value if isinstance(value, str) else str(value)
+    try:
+        whole = int(value)
+    except (OverflowError, ValueError):  # inf, nan
+        return str(value)
+    if whole != value:
+        return str(float(value))
+    fmt = cell.number_format
+    if fmt not in zero_pad:
+        zero_pad[fmt] = _zero_pad_width(fmt)
+    text = str(whole)
+    return text.zfill(zero_pad[fmt]) if zero_pad[fmt] and whole >= 0 else text
+
+
+def _zero_pad_width(number_format: str) -> int:
+    """Digits a zero-padded number format shows ("00000" for zip codes -> 5); 0 for any other format."""
+    positive = number_format.split(";")[0]
+    return len(positive) if re.fullmatch(r"0{2,}", positive) else 0
+
+
+def _lost_digits(cell) -> bool:
+    """A number Excel cannot hold exactly: 16 digits or more (Excel keeps 15 significant ones)."""
+    value = cell.value
+    return (
+        cell.data_type == "n"
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and abs(value) >= 10**EXCEL_EXACT_DIGITS
+    )
+
+
+def _lost_digit_rows(path: Path, lost: list[tuple[int, int, str]], header_row: int, header: list[str]) -> pd.DataFrame:
+    """One quarantine row per data row holding a number that lost digits, and a note per column."""
+    cells = pd.DataFrame(lost, columns=["sheet_row", "col", "value"])
+    cells = cells[(cells["sheet_row"] > header_row) & (cells["col"] < len(header))]
+    cells = cells.drop_duplicates("sheet_row")  # one entry per row: rows read = kept + quarantined
+    if cells.empty:
+        return pd.DataFrame()
+    names = [header[c] for c in cells["col"]]
+    counts = pd.Series(names).value_counts()
+    first = {name: (row + 1, value) for name, row, value in zip(names, cells["sheet_row"], cells["value"], strict=True)}
+    detail = "ids stored as numbers in Excel lose digits after the 15th; format the column as Text and export again"
+    return pd.DataFrame(
+        {
+            "file": str(path),
+            "line": (cells["sheet_row"].to_numpy() + 1).astype(np.int64),
+            "column": names,
+            "value": cells["value"].to_numpy(),
+            "reason": str(Reason.LOST_DIGITS),
+            "detail": f"a number of 16 digits or more: {detail}",
+            "note": [
+                f"{path.name}: column {name!r}: {counts[name]:,} row{'s' if counts[name] != 1 else ''} "
+                "quarantined for a number of 16 digits or more "
+                f"(first on row {first[name][0]}: {first[name][1]}); {detail}"
+                for name in names
+            ],
+        }
+    )
 
 
 def _find_header_row(sheet: pd.DataFrame, header_hint) -> int:

@@ -20,19 +20,21 @@ a CRM.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .. import schema as s
-from ..errors import ParameterError, Reason, SchemaError, StageError
+from ..errors import InputFileError, ParameterError, Reason, SchemaError, StageError
 from ..schema import Stages
 from . import _parse
 from ._read import RawTable
@@ -86,7 +88,6 @@ REQUIRED: dict[str, tuple[Role, ...]] = {
     OPPORTUNITIES: (
         Role.of("opportunity id", s.OPPORTUNITY_ID),
         OUTCOME,
-        Role.of("created date", s.CREATED_AT),
         Role.of("close date", s.CLOSED_AT),
         Role.of("amount", s.AMOUNT),
     ),
@@ -117,6 +118,11 @@ def normalise_header(header: str) -> str:
     return " ".join(str(header).replace("_", " ").split()).casefold()
 
 
+#: What each table of an export normally has but can do without: a missing one is noted, and
+#: the figures that need it stop with their reason (time to close from an opportunity's creation).
+EXPECTED: dict[str, tuple[Role, ...]] = {OPPORTUNITIES: (Role.of("created date", s.CREATED_AT),)}
+
+
 @dataclass
 class Context:
     """Options of one :func:`funnelkit.load` call that adapters need."""
@@ -140,8 +146,129 @@ class Converted:
     id_header: str = ""
 
 
+@dataclass
+class FileResult:
+    """One file after typing and quarantine: kept rows, failures and accounting."""
+
+    path: Path
+    kind: str
+    adapter: str
+    frame: pd.DataFrame  # kept rows, with a "_row" column (position in the raw file)
+    quarantine: pd.DataFrame
+    events: pd.DataFrame | None
+    summary: dict
+    notes: list[str] = field(default_factory=list)
+
+
 def _aliases(declared) -> tuple[str, ...]:
     return declared if isinstance(declared, tuple) else (declared,)
+
+
+# ---------------------------------------------------------------- locales --
+
+#: Where the header-label presets live: ``<adapter>.<locale>.yml``, shipped with the package.
+LOCALES_DIR = Path(__file__).with_name("locales")
+ENGLISH = "en"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How one adapter's export is labelled in one language (a ``locales/<adapter>.<locale>.yml`` file).
+
+    Attributes
+    ----------
+    adapter, locale : str
+        The adapter it belongs to and the language tag (``zh-CN``, ``tr``, ...).
+    headers : dict
+        Localised header -> the English header the adapter declares (matched
+        ignoring case, underscores and repeated spaces).
+    header_patterns : tuple
+        ``(regex, template)`` pairs for headers that embed a stage name
+        (HubSpot ``Date entered "<stage>"``): a header the regex matches in
+        full reads as ``template`` with the groups filled in.
+    labels : dict
+        Localised stage or status label -> the English label it translates
+        (``Closed Won``) or a funnel stage name; resolved through the load's
+        :class:`~funnelkit.Stages`, so a custom funnel's labels apply too.
+    """
+
+    adapter: str
+    locale: str
+    headers: Mapping[str, str]
+    header_patterns: tuple[tuple[re.Pattern, str], ...]
+    labels: Mapping[str, str]
+    file: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_normal", {normalise_header(k): v for k, v in self.headers.items()})
+
+    def english_header(self, header: str) -> str:
+        """The English header a localised one stands for (the header itself when the preset has none)."""
+        english = self._by_normal.get(normalise_header(header))  # type: ignore[attr-defined]
+        if english is not None:
+            return english
+        for pattern, template in self.header_patterns:
+            match = pattern.fullmatch(header.strip())
+            if match:
+                return match.expand(template)
+        return header
+
+    def stage_labels(self, stages: Stages) -> dict[str, str]:
+        """Localised label -> funnel stage of ``stages``, for every label whose English label maps there."""
+        mapped = {label: stages.stage_of(english) for label, english in self.labels.items()}
+        return {label: stage for label, stage in mapped.items() if stage is not None}
+
+
+@functools.cache
+def presets(adapter: str) -> dict[str, Preset]:
+    """The header-label presets shipped for ``adapter``, by locale (read once per process).
+
+    Examples
+    --------
+    >>> sorted(presets("salesforce_report"))[:3]
+    ['de', 'es', 'fr']
+    """
+    found = {}
+    for path in sorted(LOCALES_DIR.glob(f"{adapter}.*.yml")):
+        preset = _read_preset(path)
+        if preset.adapter != adapter:
+            raise InputFileError(f"{path}: the preset names adapter {preset.adapter!r}; its file name says {adapter!r}")
+        found[preset.locale] = preset
+    return found
+
+
+def _read_preset(path: Path) -> Preset:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputFileError(f"{path}: the locale preset cannot be read ({exc})") from exc
+    unknown = set(doc) - {"adapter", "locale", "headers", "header_patterns", "labels"}
+    if unknown or not isinstance(doc.get("headers"), dict):
+        raise InputFileError(
+            f"{path}: a locale preset holds adapter, locale, headers (a mapping of localised header to "
+            f"English header) and optionally header_patterns and labels; found keys {sorted(doc)}"
+        )
+    return Preset(
+        adapter=str(doc.get("adapter", "")),
+        locale=str(doc.get("locale", "")),
+        headers={str(k): str(v) for k, v in doc["headers"].items()},
+        header_patterns=tuple((re.compile(k), str(v)) for k, v in (doc.get("header_patterns") or {}).items()),
+        labels={str(k): str(v) for k, v in (doc.get("labels") or {}).items()},
+        file=path,
+    )
+
+
+def with_locale_labels(stages: Stages, used: Iterable[tuple[str, str]]) -> Stages:
+    """``stages`` with the stage and status labels of the (adapter, locale) presets a load used.
+
+    The caller's own labels win over a preset's: a label the caller mapped keeps its mapping.
+    """
+    added: dict[str, str] = {}
+    for adapter, locale in sorted(set(used)):
+        preset = presets(adapter).get(locale) if locale and locale != ENGLISH else None
+        if preset is not None:
+            added.update(preset.stage_labels(stages))
+    return stages.with_fallback_labels(added) if added else stages
 
 
 class Adapter:
@@ -182,10 +309,64 @@ class Adapter:
     columns: ClassVar[dict[str, dict]] = {}
     signature: ClassVar[dict[str, tuple[str, ...]]] = {}
     required: ClassVar[dict[str, tuple[Role, ...]]] = REQUIRED
-    expected: ClassVar[dict[str, tuple[Role, ...]]] = {}
+    expected: ClassVar[dict[str, tuple[Role, ...]]] = EXPECTED
     stage_date_patterns: ClassVar[tuple[str, ...]] = ()
     disqualified_statuses: ClassVar[tuple[str, ...]] = ()
     close_date_when_open: ClassVar[str] = "a close date on a deal that is still open"
+    preset: Preset | None = None
+
+    # ---- locales --------------------------------------------------------
+    @classmethod
+    def locales(cls) -> tuple[str, ...]:
+        """The languages this export is recognised in: ``"en"`` and every shipped preset's."""
+        return (ENGLISH, *presets(cls.name)) if cls.columns else ()
+
+    @classmethod
+    def in_locale(cls, locale: str = ENGLISH) -> Adapter:
+        """This adapter reading headers and labels as written in ``locale``.
+
+        The localised headers of the locale's preset are added as aliases of
+        the English ones (exports often mix both: custom fields keep the
+        label the admin gave them), and the localised status labels that mean
+        disqualified join :attr:`disqualified_statuses`.
+        """
+        adapter = cls()
+        if locale == ENGLISH:
+            return adapter
+        preset = presets(cls.name).get(locale)
+        if preset is None:
+            raise ParameterError(f"{cls.name} has no preset for locale {locale!r}; it has {list(cls.locales())}")
+        # instance attributes shadow the class-level declarations, as a mapping's do
+        adapter.preset = preset
+        adapter.columns = {
+            kind: {_with_localised(declared, preset): canonical for declared, canonical in cols.items()}
+            for kind, cols in cls.columns.items()
+        }
+        adapter.signature = {
+            kind: tuple(_with_localised(group, preset) for group in groups) for kind, groups in cls.signature.items()
+        }
+        disqualified = {normalise_header(label) for label in cls.disqualified_statuses}
+        adapter.disqualified_statuses = cls.disqualified_statuses + tuple(
+            label for label, english in preset.labels.items() if normalise_header(english) in disqualified
+        )
+        return adapter
+
+    @property
+    def locale(self) -> str:
+        """The preset's language, ``"en"`` for the English labels, ``""`` for an adapter configured per call."""
+        if self.preset is not None:
+            return self.preset.locale
+        return ENGLISH if type(self).columns else ""
+
+    def english_header(self, header: str) -> str:
+        """The English header a (possibly localised) export header stands for."""
+        return self.preset.english_header(header) if self.preset is not None else header
+
+    def context_for_locale(self, ctx: Context) -> Context:
+        """The load options with this locale's stage and status labels added to the funnel's."""
+        if self.preset is None:
+            return ctx
+        return replace(ctx, stages=with_locale_labels(ctx.stages, [(self.name, self.locale)]))
 
     # ---- matching -------------------------------------------------------
     def header_map(self, kind: str, headers: list[str]) -> dict[str, str]:
@@ -272,11 +453,11 @@ class Adapter:
         return to_canonical(self, raw, kind, ctx)
 
     def stage_columns(self, headers: list[str], ctx: Context) -> dict[str, str]:
-        """``<stage>_at`` -> the header that carries that stage's entry date."""
+        """``<stage>_at`` -> the header that carries that stage's entry date (headers read in English)."""
         out: dict[str, str] = {}
         for pattern in self.stage_date_patterns:
             for header in headers:
-                m = re.match(pattern, header, flags=re.IGNORECASE)
+                m = re.match(pattern, self.english_header(header), flags=re.IGNORECASE)
                 if m:
                     stage = ctx.stages.stage_of(m.group(1))
                     if stage and stage != ctx.stages.lost:
@@ -294,6 +475,18 @@ class Adapter:
     def history_events(self, raw: RawTable, frame: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
         """Stage entries carried by this file besides its snapshot columns (default: none)."""
         return None
+
+    def event_date_headers(self, headers: Iterable[str]) -> list[str]:
+        """Headers of dates read by :meth:`history_events`; they count as evidence of the file's date order."""
+        return []
+
+
+def _with_localised(declared, preset: Preset) -> tuple[str, ...]:
+    """The declared English aliases, then the preset's localised headers that translate any of them."""
+    english = _aliases(declared)
+    wanted = {normalise_header(a) for a in english}
+    localised = tuple(h for h, en in preset.headers.items() if normalise_header(en) in wanted)
+    return english + localised
 
 
 def _or_list(names) -> str:
@@ -322,28 +515,43 @@ def register(cls: type[Adapter]) -> type[Adapter]:
     return cls
 
 
-def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str | None, float]:
-    """Pick the adapter and table kind for a file's headers.
+def detect(
+    raw_headers: list[str], source: str = "auto", *, among: Iterable[str] | None = None
+) -> tuple[Adapter, str | None, float]:
+    """Pick the adapter, its locale and the table kind for a file's headers.
 
     With ``source="auto"`` every adapter that recognises exports by their
-    headers is scored (adapters that need options, such as a mapping, are
-    not); else the named adapter is used.
+    headers is scored in every locale it has a preset for (adapters that need
+    options, such as a mapping, are not); else the named adapter is used, in
+    the locale its headers match best. The adapter returned carries its
+    locale (:attr:`Adapter.locale`).
+
+    Examples
+    --------
+    >>> adapter, kind, score = detect(["业务机会 ID", "阶段", "金额", "结束日期", "创建日期"])
+    >>> adapter.name, adapter.locale, kind, score
+    ('salesforce_report', 'zh-CN', 'opportunities', 1.0)
     """
     if source != "auto":
         if source not in ADAPTERS:
             raise ParameterError(f"source must be 'auto' or one of {sorted(ADAPTERS)}; got {source!r}")
-        adapter = ADAPTERS[source]()
-        score, kind = adapter.score(raw_headers)
-        return adapter, kind, score
+        adapter, kind, score = detect(raw_headers, source="auto", among=(source,))
+        return (adapter, kind, score) if kind is not None else (ADAPTERS[source](), None, 0.0)
     scored = []
     for name, cls in ADAPTERS.items():
-        if not cls.columns:  # configured per call (a mapping): never guessed
+        if among is not None and name not in among:
             continue
-        adapter = cls()
-        score, kind = adapter.score(raw_headers)
-        scored.append((score, name, adapter, kind))
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    score, _, adapter, kind = scored[0]
+        for locale in cls.locales():  # none for an adapter configured per call (a mapping): never guessed
+            adapter = cls.in_locale(locale)
+            score, kind = adapter.score(raw_headers)
+            matched = len(adapter.header_map(kind, raw_headers)) if kind else 0
+            # the best share of signature headers; then the language that names most of the file's
+            # headers; a file that reads the same in English and another language is English
+            scored.append(((-score, -matched, locale != ENGLISH, name, locale), adapter, kind, score))
+    if not scored:  # an adapter configured per call, named without its configuration
+        return ADAPTERS[source](), None, 0.0
+    scored.sort(key=lambda t: t[0])
+    _, adapter, kind, score = scored[0]
     return adapter, kind, score
 
 
@@ -352,6 +560,7 @@ def detect(raw_headers: list[str], source: str = "auto") -> tuple[Adapter, str |
 
 def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Converted:
     """Type a raw table's mapped columns; collect every failing value."""
+    ctx = adapter.context_for_locale(ctx)  # the locale's stage and status labels join the funnel's
     headers = raw.headers
     sources = adapter.header_map(kind, headers)  # canonical -> header
     for canonical, header in adapter.stage_columns(headers, ctx).items():
@@ -361,6 +570,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
     fails = _parse.Failures(str(raw.file), lambda: raw.lines)
     frame = raw.frame
     date_headers = list(dict.fromkeys(h for c, h in sources.items() if column_kind(c) == "datetime"))
+    date_headers += [h for h in adapter.event_date_headers(headers) if h not in date_headers]
     order = _parse.decide_date_order(str(raw.file), {h: frame[h] for h in date_headers}, ctx.date_order)
     out: dict[str, pd.Series] = {}
     # Arrow's kernels release the GIL: columns are typed side by side on the machine's cores
@@ -371,10 +581,10 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         for columns in typed_columns:
             out.update(columns)
     raw.notes.extend(sorted(fails.notes))  # with the file's own notes, so a cached file keeps them
-    if s.CURRENCY in sources:
+    if _parse.WRITTEN_CURRENCY in out:
+        out[s.CURRENCY] = _currencies(out, sources, frame, ctx, fails)
+    elif s.CURRENCY in sources:
         out[s.CURRENCY] = _parse.clean_text(frame[sources[s.CURRENCY]]).str.upper()
-    elif s.AMOUNT in out and s.CURRENCY not in out:
-        out[s.CURRENCY] = pd.Series(ctx.currency, index=frame.index, dtype="str")
     typed = pd.DataFrame(out, index=frame.index)
     for canonical, value in constants.items():
         typed[canonical] = _constant(canonical, value, typed.index, raw, ctx)
@@ -397,7 +607,7 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         typed = _set_aside_expected_close(typed, adapter, raw, ctx.notes)
     if kind == LEADS:
         typed = _mark_disqualified(typed, adapter, ctx.stages)
-    events = adapter.history_events(raw, typed, ctx)
+    events = adapter.history_events(raw, typed, replace(ctx, date_order=order))  # the order the file's dates are in
     return Converted(
         kind=kind,
         frame=typed,
@@ -406,6 +616,22 @@ def to_canonical(adapter: Adapter, raw: RawTable, kind: str, ctx: Context) -> Co
         date_order=order,
         id_header=sources[primary],
     )
+
+
+def _currencies(out: dict, sources: dict, frame: pd.DataFrame, ctx: Context, fails) -> pd.Series:
+    """The currency column from the export's currency column, the amounts' own codes and ``currency=``;
+    amounts whose currency is unknown or contradicted are quarantined (see ``settle_currencies``)."""
+    written = out.pop(_parse.WRITTEN_CURRENCY)
+    column = frame[sources[s.CURRENCY]] if s.CURRENCY in sources else None
+    currency, missing, conflicting, detail = _parse.settle_currencies(
+        out[s.AMOUNT], written, column, default_currency=ctx.currency
+    )
+    header = sources[s.AMOUNT]
+    fails.add(missing, header, frame[header], Reason.BAD_AMOUNT, detail)
+    if column is not None:
+        conflict = f"the amount's currency differs from the {sources[s.CURRENCY]!r} column's"
+        fails.add(conflicting, header, frame[header], Reason.BAD_AMOUNT, conflict)
+    return currency
 
 
 def _constant(canonical: str, value, index: pd.Index, raw: RawTable, ctx: Context) -> pd.Series:
@@ -509,9 +735,8 @@ def _typed(values: pd.Series, header: str, canonical: str, order: str, ctx: Cont
             )
         return {canonical: stamps}
     if kind == "amount":
-        amount, currency, unparsed = _parse.parse_amounts(values, default_currency=ctx.currency)
-        fails.add(unparsed, header, values, Reason.BAD_AMOUNT, "not an amount")
-        return {canonical: amount, s.CURRENCY: currency}
+        typed = _parse.type_amounts(values, header, default_currency=ctx.currency, fails=fails)
+        return {canonical: typed.pop("amount"), **typed}
     if kind == "bool":
         flags, unparsed = _parse.by_distinct(_parse.parse_booleans, values)
         fails.add(unparsed, header, values, Reason.BAD_BOOLEAN, "expected 1/0, true/false or yes/no")
@@ -531,7 +756,9 @@ _ORDER_TEXT = {
 
 
 def _snake(header: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", header.casefold()).strip("_")
+    """``Deal Name`` -> ``deal_name``; letters of any script stay (``名字``, ``kayıp_nedeni``), so a localised
+    extra column keeps a name rather than vanishing."""
+    return re.sub(r"[^\w]+", "_", header.casefold()).strip("_")
 
 
 def stage_of_labels(labels: pd.Series, stages: Stages, *, file, header: str) -> pd.Series:

@@ -77,8 +77,11 @@ class HubSpot(Adapter):
             frame[s.STAGE_LABEL] = frame[s.STAGE_LABEL].where(~known, keyed)
         return frame
 
+    def event_date_headers(self, headers) -> list[str]:
+        return [h for h in headers if DATE_ENTERED.match(self.english_header(h))]
+
     def history_events(self, raw, frame: pd.DataFrame, ctx: Context) -> pd.DataFrame | None:
-        entered = [(h, m) for h in raw.headers if (m := DATE_ENTERED.match(h))]
+        entered = [(h, m) for h in raw.headers if (m := DATE_ENTERED.match(self.english_header(h)))]
         if not entered or s.OPPORTUNITY_ID not in frame:
             return None
         parts = []
@@ -86,7 +89,9 @@ class HubSpot(Adapter):
             label = match["stage"]
             if match["pipeline"] and ctx.stages.stage_of(f"{label} ({match['pipeline']})"):
                 label = f"{label} ({match['pipeline']})"
-            stamps, *_ = _parse.parse_datetimes(raw.frame[header], order="ymd", tz=ctx.tz)
+            # ctx.date_order is the order decided for the whole file, these columns included
+            stamps, unparsed, *_ = _parse.parse_datetimes(raw.frame[header], order=ctx.date_order, tz=ctx.tz)
+            _note_unread_entries(raw, header, unparsed, ctx.notes)
             present = stamps.notna().to_numpy()
             if not present.any():
                 continue
@@ -103,3 +108,15 @@ class HubSpot(Adapter):
                 )
             )
         return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _note_unread_entries(raw, header: str, unparsed: np.ndarray, notes: list[str]) -> None:
+    """Say how many stage-entry dates could not be read: those entries are missing from the deal's history."""
+    if not unparsed.any():
+        return
+    first = int(np.flatnonzero(unparsed)[0])
+    notes.append(
+        f"{raw.file.name}: values of '{header}' that are not dates: {int(unparsed.sum()):,} "
+        f"(first: {raw.frame[header].iloc[first]!r}, line {raw.lines[first]}); "
+        "those deals' entries into that stage are left out of stage timings and conversion"
+    )

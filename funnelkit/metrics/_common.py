@@ -10,8 +10,14 @@ import pandas as pd
 from .._arrow import labels as text_labels
 from ..dataset import Dataset
 from ..errors import ParameterError
+from ..schema import stage_column
 
 PERIODS = ("W", "M", "Q", "Y")
+
+#: Column that says, on the rows of a metric's table that could not be measured in full, why.
+#: A table has it only when some row needs it; a metric that can measure nothing raises
+#: :class:`~funnelkit.NotMeasurableError` instead of returning an empty table.
+NOTE = "note"
 
 
 def check_choice(name: str, value, allowed: Iterable) -> None:
@@ -181,6 +187,54 @@ def stage_pairs(data: Dataset, from_stage=None, to_stage=None) -> list[tuple[str
             raise ParameterError(f"to_stage {b!r} must come after from_stage {a!r} in {list(names)}")
         return [(a, b)]
     return list(zip(names[:-1], names[1:], strict=True))
+
+
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "open deal")`` -> "1 open deal"; ``counted(2_089, "opportunity")`` -> "2,089 opportunities"."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n:,} " + (noun[:-1] + "ies" if noun.endswith("y") else noun + "s")
+
+
+def add_note(table: pd.DataFrame, text: str, rows=None) -> pd.DataFrame:
+    """Append ``text`` to the ``note`` column on ``rows`` (a boolean mask; default every row), in place."""
+    if NOTE not in table:
+        table[NOTE] = pd.Series(pd.NA, index=table.index, dtype="str")
+    mask = np.ones(len(table), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    current = table.loc[mask, NOTE]
+    table.loc[mask, NOTE] = current.where(current.isna(), current + "; ").fillna("") + text
+    return table
+
+
+def own_dates(frame: pd.DataFrame, stage: str, later: str) -> pd.Series:
+    """Rows whose ``stage`` date is their own, not borrowed from the next stage ``later``.
+
+    The funnel fills a skipped stage with the next stage's time; such a date
+    says when the entity moved on, not when it entered. An entity that skipped
+    no stage, or whose two dates differ, has its own date.
+    """
+    a_at, b_at = frame[stage_column(stage)], frame[stage_column(later)]
+    return a_at.notna() & ((frame["skipped_stages"] == 0) | (a_at != b_at).fillna(True))
+
+
+def date_origin(data: Dataset, stage: str) -> str:
+    """Where a stage's date comes from in an export, in words (for messages).
+
+    Examples
+    --------
+    >>> from funnelkit.dataset import Dataset
+    >>> from funnelkit.schema import LEAD_COLUMNS, OPPORTUNITY_COLUMNS
+    >>> empty = Dataset(pd.DataFrame(columns=list(LEAD_COLUMNS)), pd.DataFrame(columns=list(OPPORTUNITY_COLUMNS)))
+    >>> date_origin(empty, "mql")
+    'a date for the mql stage (mql_at)'
+    """
+    if stage == data.stages.opportunity:
+        return "the opportunities' created date (created_at)"
+    if stage == data.stages.first:
+        return "the leads' created date (created_at)"
+    if stage == data.stages.won:
+        return "the close date of won deals (closed_at)"
+    return f"a date for the {stage} stage ({stage_column(stage)})"
 
 
 def require_stage(data: Dataset, stage: str, what: str) -> None:

@@ -7,9 +7,10 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import NotMeasurableError, ParameterError
 from ._common import by_columns, check_choice, days_between, group_keys, period_labels
 from .conversion import conversion
+from .time_to_close import _start_column, default_start
 from .win_rate import win_rate
 
 METRICS = ("conversion", "win_rate", "time_to_close")
@@ -35,7 +36,10 @@ def drift(
     ----------
     metric : {"win_rate", "conversion", "time_to_close"}
         Rates are compared with a two-proportion z-test; time to close (days,
-        closed deals) with a Mann-Whitney test.
+        closed deals) with a Mann-Whitney test. Time to close counts from the
+        deal's creation, or, in an export without created dates, from the
+        first stage deals have dates for (as :func:`time_to_close` with the
+        start :func:`funnelkit.review` uses).
     period : {"W", "M", "Q", "Y"}
     by : str or list of str, optional
     from_stage, to_stage : str, optional
@@ -57,9 +61,15 @@ def drift(
     pandas.DataFrame
         Columns: the ``by`` columns, ``period``, ``n``, ``value``,
         ``previous_value``, ``change``, ``p_value``, ``p_adjusted``,
-        ``significant``; for rates also ``successes``, ``ci_low``, ``ci_high``.
+        ``significant``; for rates also ``successes``, ``ci_low``, ``ci_high``,
+        and ``note`` where the rate's table had one (e.g. entrants without a date).
         Only mature cohorts are compared for ``conversion`` (an immature
         quarter would read as a collapse).
+
+    Raises
+    ------
+    NotMeasurableError
+        When no period can be measured (no dated closes, no mature cohort).
     """
     check_choice("metric", metric, METRICS)
     check_choice("compare_to", compare_to, ("previous", "first"))
@@ -69,6 +79,8 @@ def drift(
         table = _durations_by_period(data, by, period, fiscal_year_start)
     else:
         table = _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
+    if not len(table):
+        raise NotMeasurableError(f"drift of {metric.replace('_', ' ')} has no period to compare: {_why_empty(metric)}")
     table = table.sort_values([*by, "period"], kind="stable").reset_index(drop=True)
     previous = _baseline(table, by, compare_to)
     table["previous_value"] = previous["value"]
@@ -114,14 +126,23 @@ def _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year
     rates = _rate_table(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
     if "mature" in rates:
         rates = rates[rates["mature"]]
-    keep = [*by, "period", "n", "successes", "rate", "ci_low", "ci_high"]
+    keep = [*by, "period", "n", "successes", "rate", "ci_low", "ci_high", *(["note"] if "note" in rates else [])]
     return rates[keep].rename(columns={"rate": "value"}).dropna(subset=["period"])
+
+
+def _why_empty(metric: str) -> str:
+    if metric == "win_rate":
+        return "no closed deal has a close date (closed_at)"
+    if metric == "conversion":
+        return "no cohort of the step is mature (old enough for its rate to be final) and dated"
+    return "no closed deal has both a close date and a start date (see fk.time_to_close)"
 
 
 def _durations_by_period(data, by, period, fiscal_year_start) -> pd.DataFrame:
     f = data.funnel
-    closed = f[f["is_closed"] & f["opportunity_created_at"].notna()]
-    days = days_between(closed["closed_at"], closed["opportunity_created_at"])
+    begin = _start_column(data, default_start(data))
+    closed = f[f["is_closed"] & f[begin].notna() & f["closed_at"].notna()]
+    days = days_between(closed["closed_at"], closed[begin])
     closed = closed[days >= 0]
     days = days[days >= 0]
     keys = group_keys(closed, by)

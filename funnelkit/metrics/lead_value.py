@@ -6,9 +6,21 @@ import numpy as np
 import pandas as pd
 
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
-from ._common import PERIODS, by_columns, check_choice, core, days_between, group_keys, period_end, period_labels
+from ._common import (
+    PERIODS,
+    add_note,
+    by_columns,
+    check_choice,
+    core,
+    counted,
+    days_between,
+    group_keys,
+    period_end,
+    period_labels,
+)
+from ._money import currencies, won_without_amount
 
 
 def lead_value(
@@ -53,14 +65,25 @@ def lead_value(
     -------
     pandas.DataFrame
         Columns: the ``by`` columns, ``currency``, ``leads``, ``mqls`` (when
-        the funnel has an ``mql`` stage), ``won``, ``won_revenue``,
-        ``revenue_per_lead``, ``revenue_per_mql``, ``avg_deal_size``,
+        the funnel has an ``mql`` stage), ``won``, ``won_without_amount``
+        (won deals with a blank amount: counted in ``won``, left out of every
+        revenue figure), ``won_revenue`` (missing when every won deal of the
+        row lacks an amount), ``revenue_per_lead``, ``revenue_per_mql``,
+        ``avg_deal_size`` (over the won deals with an amount),
         ``matured_before`` (the cut-off date used, or NaT), and with ``spend``
         also ``spend``, ``spend_periods`` (periods of spend counted),
         ``cost_per_lead``, ``cost_per_won``, ``roi`` ((won revenue - spend) /
         spend). Revenue is never summed across currencies: with several, each
         currency is its own row (lead counts repeat on each), and ``spend``
-        is refused.
+        is refused. ``note`` is added when leads without a created date
+        were left out.
+
+    Raises
+    ------
+    NotMeasurableError
+        When there is no lead to value: the export has no leads, no lead has
+        a created date, or none is old enough (``matured_only``) or in the
+        periods the spend covers.
 
     Examples
     --------
@@ -87,27 +110,59 @@ def lead_value(
     if spend is not None:
         costs = _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff)
         leads = _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start)
+    left_out = _require_leads(f, leads, first_at, cutoff, spend is not None)
     keys = group_keys(leads, by)
+    won = leads["is_won"].astype(bool)
     table = keys.assign(
         leads=1,
-        won=leads["is_won"].astype(int),
-        won_revenue=leads["amount"].where(leads["is_won"], 0.0).fillna(0.0),
-        _currency=leads["currency"].where(leads["is_won"]),
+        won=won.astype(int),
+        won_without_amount=won_without_amount(leads).astype(int),
+        won_revenue=leads["amount"].where(won, 0.0).fillna(0.0),
+        _currency=leads["currency"].where(won),
     )
     if "mql" in data.stages.names:
         table["mqls"] = data.reached("mql")[leads.index].astype(int)
-    agg = {c: "sum" for c in ("leads", "won", "won_revenue", "mqls") if c in table}
+    agg = {c: "sum" for c in ("leads", "won", "won_without_amount", "won_revenue", "mqls") if c in table}
     out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
-    out = _split_currencies(table, by, out)
+    out = _split_currencies(table, by, out, currencies(leads[won]))
+    # won deals without an amount count as won but stay out of revenue: a group whose every
+    # won deal lacks one has no revenue figure, not a revenue of 0
+    with_amount = out["won"] - out["won_without_amount"]
+    out["won_revenue"] = out["won_revenue"].where((with_amount > 0) | (out["won"] == 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         out["revenue_per_lead"] = out["won_revenue"] / out["leads"].where(out["leads"] > 0)
         if "mqls" in out:
             out["revenue_per_mql"] = out["won_revenue"] / out["mqls"].where(out["mqls"] > 0)
-        out["avg_deal_size"] = out["won_revenue"] / out["won"].where(out["won"] > 0)
+        out["avg_deal_size"] = out["won_revenue"] / with_amount.where(with_amount > 0)
     out["matured_before"] = cutoff
     if costs is not None:
         out = _with_costs(out, costs)
-    return out
+    return add_note(out, left_out) if left_out else out
+
+
+def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, paid: bool) -> str:
+    """Stop when no lead is left to value, saying why; else what was left out, for the ``note``."""
+    all_leads = f["entity"].eq("lead").to_numpy()
+    undated = int((all_leads & f[first_at].isna().to_numpy()).sum())
+    if not all_leads.any():
+        why = "this export has no leads (it holds opportunities only): load the leads export too"
+        raise NotMeasurableError(f"lead value is won revenue per lead, and {why}", missing=("leads",))
+    if undated == int(all_leads.sum()):
+        raise NotMeasurableError(
+            f"lead value counts leads from their creation, and none of the {counted(undated, 'lead')} has a created "
+            "date (created_at): map the leads' created date",
+            missing=("created_at",),
+        )
+    if not len(leads):
+        young = "" if pd.isna(cutoff) else f" before {cutoff:%Y-%m-%d} (long enough before as_of to have closed)"
+        if paid:
+            why = f"no lead was created{young} in the periods the spend covers"
+            fix = "give spend for the periods the leads were created in, or pass matured_only=False"
+        else:
+            why = f"no lead was created{young}"
+            fix = "pass matured_only=False (young leads then drag the value down) or a smaller maturity_days="
+        raise NotMeasurableError(f"lead value has no lead to count: {why}; {fix}", missing=("created_at",))
+    return f"{counted(undated, 'lead')} with no created date left out" if undated else ""
 
 
 def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:
@@ -117,22 +172,26 @@ def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:
     return float(np.quantile(lags, 0.75)) if len(lags) else 0.0
 
 
-def _split_currencies(table, by, out) -> pd.DataFrame:
-    currencies = table["_currency"].dropna().unique()
-    if len(currencies) <= 1:
-        out.insert(len(by), "currency", currencies[0] if len(currencies) else None)
+def _split_currencies(table, by, out, found: list) -> pd.DataFrame:
+    """One row per group, or per group and currency when won revenue is in several (``found``)."""
+    if len(found) <= 1:
+        out.insert(len(by), "currency", found[0] if found else None)
         return out
-    # several currencies: revenue per currency, counts repeated on each row
+    # several currencies: revenue per currency (won deals of no known currency on a row of their
+    # own), lead counts repeated on each row
+    money = ["won", "won_without_amount", "won_revenue"]
     revenue = (
-        table.dropna(subset=["_currency"])
-        .groupby([*by, "_currency"], dropna=False)[["won", "won_revenue"]]
+        table[table["won"] > 0]
+        .groupby([*by, "_currency"], dropna=False)[money]
         .sum()
         .reset_index()
         .rename(columns={"_currency": "currency"})
     )
-    counts = out.drop(columns=["won", "won_revenue"])
+    counts = out.drop(columns=money)
     merged = counts.merge(revenue, on=by, how="left") if by else counts.merge(revenue, how="cross")
-    return merged
+    merged[money] = merged[money].fillna(0)  # a group without won deals
+    merged[["won", "won_without_amount"]] = merged[["won", "won_without_amount"]].astype("int64")
+    return merged[[*by, "currency", *[c for c in out.columns if c not in by]]]
 
 
 def _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff) -> pd.DataFrame:

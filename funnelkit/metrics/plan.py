@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import FunnelkitError, NotMeasurableError, ParameterError
 from ..schema import stage_column
 from ._common import by_columns, days_between, group_keys
+from ._money import choose_currency, without_amount_note
 
 STEP_RATES = ("win_rate", "sql_to_opportunity", "mql_to_sql", "lead_to_mql")
 STEP_STAGES = {"win_rate": ("opportunity", "won"), "sql_to_opportunity": ("sql", "opportunity"),
@@ -28,6 +30,7 @@ def plan(
     lead_to_mql: float | None = None,
     data: Dataset | None = None,
     by: str | None = None,
+    currency: str | None = None,
 ) -> pd.DataFrame:
     """Reverse funnel: how many deals, opportunities, SQLs, MQLs and leads a quota needs.
 
@@ -51,6 +54,11 @@ def plan(
         With ``data``: split the quota by each group's share of won revenue
         (the current mix, e.g. ``by="source"``) and plan each group with its
         own measured rates and deal size (given rates apply to every group).
+    currency : str, optional
+        The quota's currency, needed when the data's amounts are in several:
+        the measured deal size and the revenue mix then come from the won
+        deals in that currency alone (stage rates from every deal). Amounts
+        are never averaged or summed across currencies.
 
     Returns
     -------
@@ -60,8 +68,11 @@ def plan(
         ``rate_to_next`` (the rate used to get from this stage to the next),
         ``rate_basis`` ("given" / "measured"), ``rate_n`` (entities a
         measured rate rests on), ``value_per_unit`` (quota /
-        needed: what one MQL, say, is worth) and ``lead_time_days`` (median
-        days from this stage to won, with ``data``).
+        needed: what one MQL, say, is worth), ``lead_time_days`` (median
+        days from this stage to won, with ``data``), ``currency`` (of the
+        quota and deal size, when known) and ``note`` (on the won row: the
+        won deals the measured deal size rests on, and the won deals left out
+        of it for a blank amount).
 
     Examples
     --------
@@ -80,18 +91,23 @@ def plan(
     for name, value in given.items():
         if value is not None and not 0 < value <= 1:
             raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
+    money = _Money(currency)
+    if data is not None and (deal_size is None or by is not None):
+        money = _Money(*choose_currency(_won(data), currency, what="the plan's deal size and revenue mix"))
     if by is None:
-        return _warn_if_shaky(_reverse(quota, deal_size, given, data, None))
+        return _warn_if_shaky(_reverse(quota, deal_size, given, data, None, money))
     if data is None:
         raise ParameterError("by= needs data to measure each group's mix and rates")
     groups = group_keys(data.funnel, by_columns(data, by))[by]
-    revenue = data.funnel["amount"].where(data.funnel["is_won"], 0.0).fillna(0.0).groupby(groups).sum()
+    won = _won(data)
+    in_currency = won.index if money.rows is None else won.index[money.rows]
+    revenue = won.loc[in_currency, "amount"].groupby(groups[in_currency]).sum()
     if revenue.sum() <= 0:
         raise ParameterError("by= splits the quota by won revenue, and this data has none")
     parts = []
     for group, won in revenue[revenue > 0].items():  # one reverse funnel per group
         share = won / revenue.sum()
-        part = _reverse(quota * share, deal_size, given, data, (groups == group).to_numpy())
+        part = _reverse(quota * share, deal_size, given, data, (groups == group).to_numpy(), money)
         part.insert(0, "quota", quota * share)
         part.insert(0, by, group)
         parts.append(part)
@@ -106,7 +122,38 @@ def _warn_if_shaky(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Money:
+    """The plan's currency and, when the data has several, which funnel rows are in it."""
+
+    currency: str | None = None
+    rows: np.ndarray | None = None  # positions in the won deals of ``_won(data)``
+
+
+def _won(data: Dataset) -> pd.DataFrame:
+    """Won deals of the funnel, with their amount and currency."""
+    return data.funnel.loc[data.funnel["is_won"].to_numpy(dtype=bool), ["amount", "currency"]]
+
+
+def _measured_deal_size(data: Dataset, mask, money: _Money) -> tuple[float, str]:
+    """Mean amount of the won deals (of the group ``mask``, in the plan's currency), and the note saying
+    how many it rests on and how many were left out for a blank amount."""
+    won = _won(data)
+    group = np.ones(len(won), dtype=bool) if mask is None else np.asarray(mask)[data.funnel["is_won"].to_numpy(bool)]
+    in_currency = np.ones(len(won), dtype=bool) if money.rows is None else money.rows
+    amounts = won.loc[group & in_currency, "amount"]
+    # a won deal without an amount often has no currency either: it is left out of every currency's mean
+    blank = int((group & won["amount"].isna().to_numpy() & (in_currency | won["currency"].isna().to_numpy())).sum())
+    if amounts.notna().sum() == 0:
+        raise ParameterError("deal_size cannot be measured: no won deal has an amount; give deal_size=")
+    in_currency = f" in {money.currency}" if money.currency else ""
+    note = f"deal size: mean of {int(amounts.notna().sum()):,} won deals{in_currency}"
+    if blank:
+        note += f"; {without_amount_note(blank)}"
+    return float(amounts.mean()), note
+
+
+def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame:
     rates, basis, sizes = {}, {}, {}
     for name, value in given.items():
         if value is not None:
@@ -114,14 +161,19 @@ def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
         elif data is not None:
             rates[name], sizes[name] = _measured(data, *STEP_STAGES[name], mask=mask)
             basis[name] = "measured"
+    note = None
     if deal_size is None:
         if data is None:
             raise ParameterError("deal_size is required when no data is given to measure it from")
-        won = data.funnel["is_won"].to_numpy() & (True if mask is None else mask)
-        deal_size = float(data.funnel.loc[won, "amount"].mean())
+        deal_size, note = _measured_deal_size(data, mask, money)
     for required in ("win_rate", "sql_to_opportunity", "mql_to_sql"):
         if required not in rates or not rates[required] > 0:
-            raise ParameterError(f"{required} is needed: give it, or data to measure it from")
+            raise _rate_needed(required, data, sizes.get(required), rates.get(required))
+    if not deal_size > 0:  # NaN too: no won deal with an amount to average
+        raise NotMeasurableError(
+            "deal_size cannot be measured: no won deal in the data has a positive amount; give deal_size=",
+            missing=("amount",),
+        )
 
     deals = math.ceil(quota / deal_size - 1e-9)
     rows = [("won", deals, None, None, None)]
@@ -140,7 +192,23 @@ def _reverse(quota, deal_size, given, data, mask) -> pd.DataFrame:
     out["rate_n"] = out["rate_n"].astype("Int64")
     out["value_per_unit"] = quota / out["needed"]
     out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
+    out["currency"] = pd.Series(money.currency, index=out.index, dtype="str")
+    out["note"] = pd.Series([note] + [None] * (len(out) - 1), index=out.index, dtype="str")
     return out
+
+
+def _rate_needed(name: str, data, n: int | None, rate: float | None) -> FunnelkitError:
+    """Why a rate the plan needs is missing: not given and no data, or the data cannot measure it."""
+    if data is None or n is None:
+        return ParameterError(f"{name} is needed: give it, or data to measure it from")
+    a, b = STEP_STAGES[name]
+    if a not in data.stages.names or b not in data.stages.names:
+        why = f"this data's funnel {list(data.stages.names)} has no {a} -> {b} step"
+    elif n == 0:
+        why = "no deal has closed" if name == "win_rate" else f"no lead or deal reached {a}"
+    else:
+        why = f"none of the {n:,} measured reached {b} (rate 0)" if rate == 0 else f"{n:,} measured"
+    return NotMeasurableError(f"{name} cannot be measured from the data: {why}; give {name}=", missing=(name,))
 
 
 def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:

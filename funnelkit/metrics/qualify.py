@@ -7,9 +7,9 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ..errors import ParameterError
+from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
-from ._common import period_labels, require_stage
+from ._common import add_note, counted, period_labels, require_stage
 
 
 def qualify(
@@ -33,10 +33,26 @@ def qualify(
         ``(all)`` period per definition. Columns: ``definition``, ``period``,
         ``leads`` (qualified volume), ``opportunities``, ``won``,
         ``to_opportunity_rate`` and ``win_rate`` (won / qualified) with
-        Wilson intervals (``*_ci_low``, ``*_ci_high``).
+        Wilson intervals (``*_ci_low``, ``*_ci_high``). The current
+        definition counts every lead that reached ``mql_stage``, by its
+        status too; one without a date is counted in ``(all)`` only and
+        the ``note`` says how many.
+
+    Raises
+    ------
+    NotMeasurableError
+        When the export has no leads.
+    ParameterError
+        When the funnel has no ``mql_stage`` or the rule cannot be evaluated.
     """
     require_stage(data, mql_stage, "qualify()")
-    f = data.funnel[data.funnel["entity"].eq("lead")]
+    is_lead = data.funnel["entity"].eq("lead")
+    if not is_lead.any():
+        raise NotMeasurableError(
+            "qualify() tries an MQL rule on leads, and this export has none (opportunities only): load the leads",
+            missing=("leads",),
+        )
+    f = data.funnel[is_lead]
     try:
         mask = f.eval(rule) if isinstance(rule, str) else rule(f)
     except Exception as exc:  # pandas raises many types for a bad expression
@@ -46,7 +62,7 @@ def qualify(
     opp = data.reached(data.stages.opportunity)[f.index]
     definitions = {
         "rule": (mask, f[first]),
-        "current": (f[stage_column(mql_stage)].notna(), f[stage_column(mql_stage)]),
+        "current": (data.reached(mql_stage)[f.index], f[stage_column(mql_stage)]),
     }
     parts = []
     for name, (selected, when) in definitions.items():
@@ -69,4 +85,10 @@ def qualify(
     out = out.astype({"leads": "int64", "opportunities": "int64", "won": "int64"})
     stats.add_rate(out, "opportunities", "leads", prefix="to_opportunity_")
     stats.add_rate(out, "won", "leads", prefix="win_")
+    for name, (selected, when) in definitions.items():
+        undated = int((selected & when.isna()).sum())
+        if undated:
+            date = f"created date ({first})" if name == "rule" else f"{mql_stage} date ({stage_column(mql_stage)})"
+            note = f"{counted(undated, 'lead')} with no {date}: in the (all) row only"
+            add_note(out, note, out["definition"] == name)
     return out

@@ -9,10 +9,13 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
+from ..errors import NotMeasurableError
 from ._common import (
+    add_note,
     by_columns,
     check_choice,
     core,
+    counted,
     group_keys,
     period_labels,
     require_column,
@@ -31,7 +34,8 @@ class SLAResult:
     ----------
     delivery : DataFrame
         ``period``, ``mqls``, ``target``, ``ratio``, ``status`` (under /
-        within / over the target's tolerance band), ``low``, ``high`` (the band).
+        within / over the target's tolerance band), ``low``, ``high`` (the band);
+        ``note`` when leads reached the MQL stage without a date (counted in no period).
     response : DataFrame
         The ``by`` columns, ``mqls``, ``touched``, ``median_minutes``,
         ``within_target`` with ``within_target_rate`` and its Wilson interval
@@ -103,6 +107,13 @@ def sla(
     Returns
     -------
     SLAResult
+
+    Raises
+    ------
+    NotMeasurableError
+        When no lead has an MQL date.
+    ParameterError
+        When the funnel has no ``mql_stage`` or the export no first-touch dates.
     """
     require_stage(data, mql_stage, "sla()")
     if tolerance < 0:
@@ -115,8 +126,17 @@ def sla(
     f = core(data, by_columns(data, by))
     mql_at = f[f"{mql_stage}_at"]
     mqls = f[mql_at.notna()]
-    delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
+    undated = int((data.reached(mql_stage) & mql_at.isna()).sum())
     require_column(data, "first_touch_at", "the response part of sla()")
+    if not len(mqls):
+        raise NotMeasurableError(
+            f"the SLA counts MQLs by the date they became {mql_stage}, and no lead has a {mql_stage} date "
+            f"({mql_stage}_at; {undated:,} reached {mql_stage} by status alone): map the {mql_stage} date column",
+            missing=(f"{mql_stage}_at",),
+        )
+    delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
+    if undated:
+        add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
     response = _response(data, mqls, mql_stage, within, longest, touches_target, by_columns(data, by))
     return SLAResult(delivery=delivery, response=response, feedback=_feedback(mqls))
 

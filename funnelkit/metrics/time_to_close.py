@@ -7,8 +7,19 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ..schema import stage_column
-from ._common import by_columns, check_choice, core, days_between, group_keys, period_labels
+from ..errors import NotMeasurableError
+from ..schema import TIMESTAMP, stage_column
+from ._common import (
+    add_note,
+    by_columns,
+    check_choice,
+    core,
+    counted,
+    days_between,
+    group_keys,
+    own_dates,
+    period_labels,
+)
 
 
 def _start_column(data: Dataset, start: str) -> str:
@@ -21,31 +32,105 @@ def _start_column(data: Dataset, start: str) -> str:
     return stage_column(start)
 
 
+def describe_start(data: Dataset, start: str) -> str:
+    """What days are counted from, in words: "the opportunity's creation", "entry into engaging"."""
+    first = data.stages.first
+    if start == "opportunity" or (start in ("lead", first) and first == data.stages.opportunity):
+        return "the opportunity's creation"  # an opportunity-only funnel starts at the deal's creation
+    if start in ("lead", first):
+        return "the lead's creation"
+    return f"entry into {start}"
+
+
+def _deals(data: Dataset, by=()) -> pd.DataFrame:
+    f = core(data, by)
+    return f[(f["opportunity_created_at"].notna() | f["is_closed"] | f["opportunity_id"].notna()).to_numpy()]
+
+
+def start_options(data: Dataset) -> list[tuple[str, int]]:
+    """Each ``start=`` with how many deals have a date of their own for it, in funnel order.
+
+    A stage date that every deal only borrows from the next stage (a skipped
+    stage) is not counted: it is that next stage's date.
+    """
+    deals = _deals(data)
+    names = data.stages.names
+    options = [("opportunity", int(deals["opportunity_created_at"].notna().sum()))]
+    for stage, later in zip(names[:-1], names[1:], strict=True):
+        if stage == data.stages.opportunity and stage != data.stages.first:
+            continue  # the opportunity stage's date is the deal's creation, listed above
+        name = "lead" if stage == data.stages.first and stage != data.stages.opportunity else stage
+        options.append((name, int(own_dates(deals, stage, later).sum())))
+    return options
+
+
 def default_start(data: Dataset) -> str:
-    """Deal creation when the export has it, else the first stage deals have dates for."""
-    f = data.funnel
-    if f["opportunity_created_at"].notna().any():
-        return "opportunity"
-    deals = f[f["is_closed"] | f["opportunity_id"].notna()]
-    for stage in data.stages.names[:-1]:
-        if deals[stage_column(stage)].notna().any():
-            return stage
+    """Deal creation when the export has it, else the first stage deals have dates of their own for."""
+    for start, n in start_options(data):
+        if n:
+            return start
     return "opportunity"
 
 
-def _durations(data: Dataset, start: str, by=()) -> pd.DataFrame:
-    """Per deal: days from start to close (closed) or to as_of (open, censored)."""
+def _no_start_dates(data: Dataset, start: str) -> NotMeasurableError:
+    """Which ``start=`` would work instead, with how many deals each would count."""
+    column = _start_column(data, start)
+    what = "the opportunities' created date (created_at)" if start == "opportunity" else column
+    others = [(name, n) for name, n in start_options(data) if n and name != start]
+    if others:
+        ways = ", or ".join(
+            f"start={name!r} ({describe_start(data, name)}) for {n:,} deal{'s' * (n != 1)}" for name, n in others[:3]
+        )
+        instead = f"time to close can be measured from {ways}"
+    else:
+        instead = "no other start date is filled either: map a created date or stage dates for the deals"
+    return NotMeasurableError(
+        f"time to close from start={start!r} needs {what}, which no deal in this export has; {instead}",
+        missing=(column,),
+    )
+
+
+def _durations(data: Dataset, start: str, by=()) -> tuple[pd.DataFrame, list[str]]:
+    """Per deal: days from start to close (closed) or to as_of (open, censored), and
+    sentences counting the deals left out (for the result's ``note``)."""
     begin_col = _start_column(data, start)
-    f = core(data, by)
-    has_deal = f["opportunity_created_at"].notna() | f["is_closed"] | f["opportunity_id"].notna()
-    frame = f[has_deal & f[begin_col].notna()]
-    closed = frame["is_closed"].to_numpy() & frame["closed_at"].notna().to_numpy()
+    deals = _deals(data, by)
+    if not len(deals):
+        raise NotMeasurableError(
+            "time to close needs opportunities (deals), and this export has none: load the opportunities export too",
+            missing=("opportunities",),
+        )
+    has_begin = deals[begin_col].notna().to_numpy()
+    if not has_begin.any():
+        raise _no_start_dates(data, start)
+    undated_close = (deals["is_closed"] & deals["closed_at"].isna()).to_numpy()
+    frame = deals[has_begin & ~undated_close]
+    closed = frame["is_closed"].to_numpy()
     end = frame["closed_at"].where(closed, data.as_of)
     days = days_between(end, frame[begin_col])
     # a close before the start is a data error: left out (the loader flags such deals)
     valid = (days >= 0).to_numpy()
+    left_out = []
+    if (~has_begin).any():
+        left_out.append(f"{counted(int((~has_begin).sum()), 'deal')} with no date for {describe_start(data, start)}")
+    if (undated_close & has_begin).any():
+        left_out.append(f"{counted(int((undated_close & has_begin).sum()), 'closed deal')} with no close date")
+    if (~valid).any():
+        left_out.append(f"{counted(int((~valid).sum()), 'deal')} closing before {describe_start(data, start)}")
+    if not valid.any():
+        raise NotMeasurableError(
+            f"time to close from {describe_start(data, start)} has no deal to measure: " + "; ".join(left_out),
+            missing=(begin_col, "closed_at"),
+        )
     frame = frame[valid].assign(_days=days[valid].to_numpy(), _closed=closed[valid], _begin=frame[begin_col][valid])
-    return frame
+    return frame, left_out
+
+
+def _left_out_note(table: pd.DataFrame, left_out: list[str]) -> pd.DataFrame:
+    """The deals :func:`_durations` could not measure, said on every row of the result."""
+    if left_out:
+        add_note(table, "left out: " + "; ".join(left_out))
+    return table
 
 
 def time_to_close(
@@ -77,7 +162,14 @@ def time_to_close(
         ``q75`` (Kaplan-Meier, days; NaN when too few deals have closed to
         say), ``closed_median`` (plain median of closed deals only, for
         comparison: it is biased low when many deals are open),
-        ``small_sample``.
+        ``small_sample``; ``note`` when some deals are left out (no start
+        date, closed without a close date, closed before the start): how many.
+
+    Raises
+    ------
+    NotMeasurableError
+        When no deal has a ``start`` date (the message names the ``start=``
+        that would work and for how many deals), or the export has no deals.
 
     Examples
     --------
@@ -88,7 +180,7 @@ def time_to_close(
      3         2           1           28.5
     """
     by = by_columns(data, by)
-    frame = _durations(data, start, by)
+    frame, left_out = _durations(data, start, by)
     keys = group_keys(frame, by)
     if period:
         keys["period"] = period_labels(frame["_begin"], period, fiscal_year_start=fiscal_year_start)
@@ -115,7 +207,7 @@ def time_to_close(
         columns=[*cols, "n", "n_closed", "n_censored", "median", "q25", "q75", "closed_median"],
     )
     out["small_sample"] = out["n"] < stats.SMALL_N
-    return out
+    return _left_out_note(out, left_out)
 
 
 def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFrame:
@@ -124,10 +216,16 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
     Returns
     -------
     pandas.DataFrame
-        Columns: the ``by`` columns, ``days``, ``survival``, ``n`` (deals in the group).
+        Columns: the ``by`` columns, ``days``, ``survival``, ``n`` (deals in the group);
+        ``note`` as in :func:`time_to_close`.
+
+    Raises
+    ------
+    NotMeasurableError
+        As :func:`time_to_close`.
     """
     by = by_columns(data, by)
-    frame = _durations(data, start, by)
+    frame, left_out = _durations(data, start, by)
     keys = group_keys(frame, by)
     table = pd.concat([keys, frame[["_days", "_closed"]]], axis=1)
     groups = table.groupby(by, dropna=False) if by else [((), table)]
@@ -138,7 +236,7 @@ def km_curve(data: Dataset, *, start: str = "opportunity", by=None) -> pd.DataFr
             curve[column] = value
         curve["n"] = len(group)
         parts.append(curve)
-    return pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]]
+    return _left_out_note(pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]], left_out)
 
 
 def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
@@ -154,7 +252,13 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     pandas.DataFrame
         Columns: the ``by`` columns, ``stage``, ``next_stage``, ``n``,
         ``median``, ``q25``, ``q75`` (days), ``backward_moves`` (times a deal
-        returned from a later stage to this one, from stage history).
+        returned from a later stage to this one, from stage history); ``note``
+        on the steps no entity has both dates for.
+
+    Raises
+    ------
+    NotMeasurableError
+        When no step has a single entity with both of its dates.
 
     Examples
     --------
@@ -184,7 +288,19 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
         summary.insert(len(by), "stage", a)
         summary["backward_moves"] = int(backward.get(a, 0))
         parts.append(summary)
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    if not (out["n"] > 0).any():
+        raise NotMeasurableError(
+            "time in each stage needs two dated stages per lead or deal (the date it entered a stage and "
+            f"the date it entered the next), and no lead or deal in this export has both for any step of "
+            f"{' > '.join(names)}; map the stage date columns, or see fk.dropoff(data) for counts without dates",
+            missing=tuple(stage_column(n) for n in names),
+        )
+    unmeasured = out.groupby(["stage", "next_stage"], sort=False)["n"].transform("sum").to_numpy() == 0
+    for a, b in out.loc[unmeasured, ["stage", "next_stage"]].drop_duplicates().itertuples(index=False):
+        rows = (out["stage"] == a).to_numpy() & unmeasured
+        add_note(out, f"no lead or deal has dates of its own for both {a} and {b}", rows)
+    return out
 
 
 def _first_entries(data: Dataset) -> pd.DataFrame:
@@ -202,7 +318,7 @@ def _first_entries(data: Dataset) -> pd.DataFrame:
     from_opportunity = (ev["entity"] == "opportunity").to_numpy()
     entity = np.where(from_opportunity, ev["entity_id"].map(entity_of_opportunity), ev["entity_id"])
     first = ev.assign(entity_id=entity).groupby(["entity_id", "stage"])["at"].min().unstack("stage")
-    return first.reindex(columns=names)
+    return first.reindex(columns=names).astype(TIMESTAMP)  # an empty log leaves untyped columns
 
 
 def _quartiles(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -7,7 +7,8 @@ import pandas as pd
 
 from .. import stats
 from ..dataset import Dataset
-from ._common import by_columns, core, date_window, days_between, group_keys, period_labels
+from ..errors import NotMeasurableError
+from ._common import add_note, by_columns, core, counted, date_window, days_between, group_keys, period_labels
 
 
 def win_rate(
@@ -31,7 +32,9 @@ def win_rate(
         Period of the close date (fiscal quarters follow ``fiscal_year_start``).
     stall_days : float, optional
         Also give the broad win rate, which counts deals still open more than
-        this many days after creation (at ``data.as_of``) as lost.
+        this many days after creation (at ``data.as_of``) as lost. It needs
+        the opportunities' created date: without it ``stalled`` and
+        ``broad_rate`` are empty and the ``note`` says "not measurable".
     start, end : date-like, optional
         Only deals closed in [start, end).
 
@@ -43,6 +46,14 @@ def win_rate(
         ``ci_high`` (Wilson 95%), ``small_sample``; with ``stall_days`` also
         ``stalled`` (open deals past the threshold, counted once, in the
         period of as_of) and ``broad_rate`` = won / (closed + stalled).
+        ``note`` is added when something could not be counted: closed deals
+        without a close date (in no period; their row's ``period`` is empty),
+        open deals without a created date (not measurable as stalled).
+
+    Raises
+    ------
+    NotMeasurableError
+        When no deal has closed (in ``[start, end)``), or the export has no deals.
 
     Warns with :class:`~funnelkit.SmallSampleWarning` when, without ``by``
     or ``period``, the single rate rests on fewer than 20 closed deals.
@@ -59,6 +70,8 @@ def win_rate(
     by = by_columns(data, by)
     f = core(data, by)
     closed = date_window(f[f["is_closed"]], "closed_at", start, end)
+    if not len(closed):
+        raise _nothing_closed(f, start, end)
     keys = group_keys(closed, by)
     if period:
         keys["period"] = period_labels(closed["closed_at"], period, fiscal_year_start=fiscal_year_start)
@@ -75,26 +88,67 @@ def win_rate(
         counts = _broad(data, counts, by, period, stall_days, fiscal_year_start)
     if not cols:
         stats.warn_small(int(counts["closed"].iloc[0]), "the win rate")
+    undated = int(closed["closed_at"].isna().sum())
+    if period and undated:
+        add_note(
+            counts,
+            f"{counted(undated, 'closed deal')} with no close date, in no period (the row without a period)",
+            counts["period"].isna().to_numpy(),
+        )
     return counts.astype({"won": "int64", "lost": "int64", "closed": "int64"})
+
+
+def _nothing_closed(f: pd.DataFrame, start, end) -> NotMeasurableError:
+    deals = int((f["opportunity_id"].notna() | f["is_closed"]).sum())
+    if not deals:
+        return NotMeasurableError(
+            "the win rate needs deals, and this export has none: load the opportunities export too",
+            missing=("opportunities",),
+        )
+    if start is not None or end is not None:
+        closed = int(f["is_closed"].sum())
+        return NotMeasurableError(
+            f"no deal closed between start={start!r} and end={end!r} ({closed:,} closed at other times"
+            f"{' or have no close date' if f.loc[f['is_closed'], 'closed_at'].isna().any() else ''})",
+            missing=("closed_at",),
+        )
+    return NotMeasurableError(
+        f"the win rate needs closed deals, and none of the {counted(deals, 'deal')} has closed (won or lost) yet",
+        missing=("is_closed",),
+    )
 
 
 def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFrame:
     f = core(data, by)
-    has_opp = f["opportunity_created_at"].notna() & ~f["is_closed"]
-    age = days_between(pd.Series(data.as_of, index=f.index), f["opportunity_created_at"])
-    stalled = f[has_opp & (age > stall_days)]
+    open_deals = (f["opportunity_id"].notna() | f["opportunity_created_at"].notna()) & ~f["is_closed"]
+    dated = open_deals & f["opportunity_created_at"].notna()
+    if open_deals.any() and not dated.any():
+        counts["stalled"] = pd.Series(pd.NA, index=counts.index, dtype="Int64")
+        counts["broad_rate"] = np.nan
+        return add_note(
+            counts,
+            f"stalled deals and the broad rate: not measurable: no opportunity created date (created_at) "
+            f"for the {counted(int(open_deals.sum()), 'open deal')}",
+        )
+    stalled = f.iloc[:0]
+    if dated.any():  # else no deal is open: none stalled
+        age = days_between(pd.Series(data.as_of, index=f.index), f["opportunity_created_at"])
+        stalled = f[dated & (age > stall_days)]
     keys = group_keys(stalled, by)
-    if period:
+    if period and len(stalled):
         as_of = pd.Series(data.as_of, index=stalled.index)
         keys["period"] = period_labels(as_of, period, fiscal_year_start=fiscal_year_start)
-    cols = list(keys.columns)
-    if cols:
+    cols = [*by, "period"] if period else by
+    if cols and len(stalled):
         extra = keys.assign(stalled=1).groupby(cols, dropna=False)["stalled"].sum().reset_index()
         counts = counts.merge(extra, on=cols, how="outer").fillna({"won": 0, "lost": 0, "closed": 0})
     else:
         counts["stalled"] = len(stalled)
-    counts["stalled"] = counts["stalled"].fillna(0).astype("int64")
+    counts["stalled"] = counts["stalled"].fillna(0).astype("Int64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        total = counts["closed"] + counts["stalled"]
+        total = counts["closed"] + counts["stalled"].astype("float64")
         counts["broad_rate"] = np.where(total > 0, counts["won"] / total, np.nan)
+    undated = int((open_deals & ~dated).sum())
+    if undated:
+        add_note(counts, f"{counted(undated, 'open deal')} with no created date, not counted as stalled")
     return counts

@@ -5,7 +5,10 @@
 cells carry no logic.
 """
 
+from ._checks import check_values
+from ._index import write_index
 from ._runner import (
+    RunKilled,
     RunResult,
     clean_html,
     convert_parameters,
@@ -13,14 +16,16 @@ from ._runner import (
     notebook_parameters,
     record_run_facts,
     render_report,
-    write_index,
+    report_name,
 )
 from .sections import Section, attempt, quota_html
 
 __all__ = [
+    "RunKilled",
     "RunResult",
     "Section",
     "attempt",
+    "check_values",
     "clean_html",
     "convert_parameters",
     "export_html",
@@ -28,5 +33,6 @@ __all__ = [
     "quota_html",
     "record_run_facts",
     "render_report",
+    "report_name",
     "write_index",
 ]

@@ -97,37 +97,64 @@ def attempt(compute: Callable[[], object], *, empty: str = "the data holds nothi
 def quota_html(headline: pd.DataFrame, *, quota: float, period: str | None, currency: str = "") -> str:
     """Are we on track: won revenue of the latest period against the quota, in words.
 
+    The quota is in one currency and is compared with won revenue in that
+    currency only: with revenue in several currencies (headline rows "Won
+    revenue (EUR)", ...) the line needs ``currency``, and without it, or
+    when the quota's currency is not the revenue's, the line says so
+    instead of comparing.
+
     Parameters
     ----------
     headline : DataFrame
-        :attr:`funnelkit.Review.headline` (``measure``, ``this_period``, ...).
+        :attr:`funnelkit.Review.headline` (``measure``, ``this_period``,
+        ``note``, ``currency``).
     quota : float
         Revenue target for one period; 0 or less means no quota was given.
     period : str or None
         Label of the latest period.
     currency : str
-        Shown after the amounts.
+        The quota's currency ("": the revenue's one currency).
 
     Returns
     -------
     str
-        An HTML paragraph (empty without a quota or without won revenue).
+        An HTML paragraph (empty without a quota or without a won revenue row).
 
     Examples
     --------
     >>> head = pd.DataFrame({"measure": ["Won revenue"], "this_period": [150_000.0]})
     >>> quota_html(head, quota=500_000, period="2025 Q4", currency="USD")
     "<p class='fk-ontrack'><b>2025 Q4</b>: won 150,000 USD of the 500,000 USD quota (30%); 350,000 USD to go.</p>"
+    >>> two = pd.DataFrame({"measure": ["Won revenue (EUR)", "Won revenue (USD)"], "this_period": [74_772.0, 112_760.0],
+    ...                     "currency": ["EUR", "USD"]})
+    >>> print(quota_html(two, quota=200_000, period="2025 Q4").removeprefix("<p class='fk-note'>"))
+    No quota line: won revenue is in 2 currencies (EUR, USD); the quota line needs one: pass currency=EUR or USD.</p>
+    >>> quota_html(two, quota=200_000, period="2025 Q4", currency="EUR")
+    "<p class='fk-ontrack'><b>2025 Q4</b>: won 74,772 EUR of the 200,000 EUR quota (37%); 125,228 EUR to go.</p>"
     """
     if not quota or quota <= 0:
         return ""
-    row = headline.loc[headline["measure"] == "Won revenue", "this_period"]
-    if row.empty or pd.isna(row.iloc[0]):
+    rows = headline[headline["measure"].str.startswith("Won revenue")]
+    if rows.empty:
         return ""
-    won = float(row.iloc[0])
-    if not currency and "note" in headline:
-        note = str(headline.loc[headline["measure"] == "Won revenue", "note"].iloc[0])
-        currency = note[3:] if note.startswith("in ") else ""
+    codes = rows["currency"] if "currency" in rows else _currency_from_note(rows)
+    if len(rows) > 1:
+        chosen = rows[codes.eq(currency).fillna(False).to_numpy(dtype=bool)] if currency else rows.iloc[:0]
+        if chosen.empty:
+            names = ", ".join(str(c) for c in codes.fillna("no currency"))
+            choices = " or ".join(str(c) for c in codes.dropna())
+            return _no_quota_line(
+                f"won revenue is in {len(rows)} currencies ({names}); the quota line needs one: pass currency={choices}"
+            )
+        rows = chosen
+    revenue_currency = codes.loc[rows.index[0]]
+    if currency and pd.notna(revenue_currency) and currency != revenue_currency:
+        return _no_quota_line(f"the quota is in {currency}, but won revenue is in {revenue_currency}")
+    won = rows["this_period"].iloc[0]
+    if pd.isna(won):
+        return _no_quota_line("no won deal of the period has an amount")
+    won = float(won)
+    currency = currency or (revenue_currency if pd.notna(revenue_currency) else "")
     unit = f" {escape(currency)}" if currency else ""
     left = quota - won
     rest = f"{left:,.0f}{unit} to go" if left > 0 else f"{-left:,.0f}{unit} above it"
@@ -135,3 +162,13 @@ def quota_html(headline: pd.DataFrame, *, quota: float, period: str | None, curr
         f"<p class='fk-ontrack'><b>{escape(period or 'Latest period')}</b>: won {won:,.0f}{unit} "
         f"of the {quota:,.0f}{unit} quota ({won / quota:.0%}); {rest}.</p>"
     )
+
+
+def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
+    """Currencies of a headline made before it had a ``currency`` column ("in USD" notes)."""
+    notes = rows["note"].astype("str") if "note" in rows else pd.Series(pd.NA, index=rows.index, dtype="str")
+    return notes.str.extract(r"^in ([A-Z]{3})\b", expand=False)
+
+
+def _no_quota_line(reason: str) -> str:
+    return f"<p class='fk-note'>No quota line: {escape(reason)}.</p>"

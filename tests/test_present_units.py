@@ -1,0 +1,35 @@
+"""Tables format numbers by their declared unit, never by guessing from a column name."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+
+import pandas as pd
+
+from funnelkit.present import table_html
+from funnelkit.units import Unit, declare
+
+
+def cells(html: str) -> list[str]:
+    """The text of every body cell, row by row."""
+    body = html.split("<tbody>")[1]
+    return [html_lib.unescape(c.strip()) for c in re.findall(r"<td>(.*?)</td>", body, flags=re.S)]
+
+
+def test_a_duration_drift_reads_in_days_not_percent():
+    # fk.drift(metric="time_to_close") once showed a 36-day median as "3600.0%"
+    table = declare(pd.DataFrame({"period": ["2025 Q1"], "value": [36.0], "change": [-4.25]}),
+                    value=Unit.DAYS, change=Unit.DAYS)  # fmt: skip
+    assert cells(table_html(table)) == ["2025 Q1", "36.0 days", "-4.2 days"]
+
+
+def test_a_rate_drift_reads_in_percent_and_points():
+    table = declare(pd.DataFrame({"value": [0.231], "change": [-0.041], "p_value": [0.00002]}),
+                    value=Unit.RATE, change=Unit.POINTS)  # fmt: skip
+    assert cells(table_html(table)) == ["23.1%", "-4.1 pts", "< 0.001"]
+
+
+def test_money_carries_its_own_currency_per_row():
+    table = pd.DataFrame({"currency": ["EUR", "USD"], "won_revenue": [74772.4, 112760.0], "won": [12, 30]})
+    assert cells(table_html(table)) == ["EUR", "74,772 EUR", "12", "USD", "112,760 USD", "30"]
