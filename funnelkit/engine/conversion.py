@@ -11,12 +11,14 @@ import math
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from .. import stats
-from ..errors import ParameterError
-from ..metrics._common import check_choice, period_end, to_timedelta
-from ..schema import Stages
+from ..errors import NotMeasurableError, ParameterError
+from ..metrics._common import add_note, check_choice, date_origin, period_end, to_timedelta
+from ..metrics.conversion import _empty_step, _step_table
+from ..schema import Stages, stage_column
 from ._common import by_columns, fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
 from .periods import days_between, days_until
 
@@ -44,8 +46,10 @@ def conversion(
     check_choice("basis", basis, BASES)
     window = to_timedelta(window, "window")
     by = by_columns(funnel, by)
+    pairs = stage_pairs(stages, from_stage, to_stage)
+    _require_some_dates(funnel, stages, pairs)
     parts = []
-    for a, b in stage_pairs(stages, from_stage, to_stage):
+    for a, b in pairs:
         if basis == "cohort":
             parts.append(_cohort_step(funnel, stages, as_of, a, b, window, by, period, start, end, fiscal_year_start))
         else:
@@ -64,13 +68,60 @@ def stage_pairs(stages: Stages, from_stage=None, to_stage=None) -> list[tuple[st
     return list(zip(names[:-1], names[1:], strict=True))
 
 
+class _Named:
+    """What the in-memory messages read of a dataset (:func:`date_origin`): its stages."""
+
+    def __init__(self, stages: Stages):
+        self.stages = stages
+
+
+def _require_some_dates(f: ir.Table, stages: Stages, pairs) -> None:
+    """Stop when no step has a dated entrant, with the words of :func:`funnelkit.conversion` (one query)."""
+    firsts = list(dict.fromkeys(a for a, _ in pairs))
+    dated = {a: (reached(f, stages, a) & stage_at(f, a).notnull()).cast("int64").sum() for a in firsts}
+    row = fetch(f.aggregate(**{f"_{i}": v for i, v in enumerate(dated.values())})).fillna(0).iloc[0]
+    if row.sum() > 0:
+        return
+    named = _Named(stages)
+    origins = "; ".join(f"{a}: {date_origin(named, a)}" for a in firsts)
+    raise NotMeasurableError(
+        f"conversion is measured from the date each lead or deal entered a stage, and this export has no "
+        f"date of entry into {' or '.join(firsts)} ({origins}). Map those date columns (a mapping file), or "
+        "use fk.dropoff(data) for how many reached each stage, which needs no dates",
+        missing=tuple(stage_column(a) for a in firsts),
+    )
+
+
+def _census(everyone: ir.Table, a: str, b: str, stages: Stages) -> dict[str, int]:
+    """Of those who reached ``a``: how many, how many dated, how many with a date of their own, how many reached b."""
+    a_at, b_at = stage_at(everyone, a), stage_at(everyone, b)
+    own = a_at.notnull() & ((everyone["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
+    row = fetch(
+        everyone.aggregate(
+            n=everyone.count(),
+            dated=a_at.notnull().cast("int64").sum(),
+            own=own.cast("int64").sum(),
+            reached_b=reached(everyone, stages, b).cast("int64").sum(),
+        )
+    ).fillna(0).iloc[0]  # fmt: skip
+    return {k: int(v) for k, v in row.items()}
+
+
 def _cohort_step(f, stages, as_of, a, b, window, by, period, start, end, fiscal_year_start) -> pd.DataFrame:
-    a_at, b_at = stage_at(f, a), stage_at(f, b)
-    entrants = f.filter(reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end))
-    a_at, b_at = entrants[a_at.get_name()], entrants[b_at.get_name()]
+    everyone = f.filter(reached(f, stages, a))
+    census = _census(everyone, a, b, stages)
+    if not census["n"]:
+        return _empty_step(a, b, by, period, f"no lead or deal reached {a}")
+    if census["dated"] < census["n"] and not census["own"]:
+        return _all_time_step(everyone, stages, a, b, by, period, _undated_reason(stages, census, a, b))
+    a_at = stage_at(everyone, a)
+    entrants = everyone.filter(a_at.notnull() & in_window(a_at, start, end))
+    a_at, b_at = stage_at(entrants, a), stage_at(entrants, b)
     gap = days_between(b_at, a_at)
     lag = ibis.ifelse(gap < 0, 0.0, gap)  # missing stays missing, as pandas' clip keeps NaN
     got_there = reached(entrants, stages, b)
+    # reached b by status alone: converted, but when is unknown
+    unknown = got_there & lag.isnull()
     converted = got_there
     if window is not None:
         converted = got_there & ibis.coalesce(lag <= window.total_seconds() / 86400, False)
@@ -83,17 +134,25 @@ def _cohort_step(f, stages, as_of, a, b, window, by, period, start, end, fiscal_
         entrants.aggregate(
             horizon=ibis.ifelse(got_there, lag, ibis.null("float64")).quantile(0.75),
             latest=a_at.max(),
+            n=entrants.count(),
+            converted=got_there.cast("int64").sum(),
         )
     ).iloc[0]
+    if not scalars["n"]:
+        return _empty_step(a, b, by, period, f"no lead or deal entered {a} in the dates asked for")
     if window is not None:
         horizon = window.total_seconds() / 86400
+    elif pd.isna(scalars["horizon"]):  # no known step time: unknown when some converted
+        horizon = np.nan if scalars["converted"] else 0.0
     else:
-        horizon = 0.0 if pd.isna(scalars["horizon"]) else float(scalars["horizon"])
+        horizon = float(scalars["horizon"])
 
     keys = with_period(group_keys(entrants, by), a_at, period, fiscal_year_start)
-    counts = _counts_and_km(entrants, keys, converted, got_there, duration, horizon)
+    km_horizon = 0.0 if np.isnan(horizon) else horizon  # every such group's cumulative rate is unknown anyway
+    counts = _counts_and_km(entrants, keys, converted, got_there, duration, km_horizon, unknown)
     group_cols = list(keys)
     counts = sorted_groups(counts, group_cols)
+    counts["cumulative_rate"] = counts["cumulative_rate"].where(counts["_unknown"] == 0)
     counts["converted"] = counts["converted"].astype("int64")
     counts["entered"] = counts["entered"].astype("int64")
     stats.add_rate(counts, "converted", "entered")
@@ -106,11 +165,62 @@ def _cohort_step(f, stages, as_of, a, b, window, by, period, start, end, fiscal_
         counts["mature"] = bool(latest + pd.to_timedelta(horizon, unit="D") <= as_of)
     counts.insert(0, "to_stage", b)
     counts.insert(0, "from_stage", a)
-    return counts[["from_stage", "to_stage", *group_cols, *COHORT_COLUMNS]]
+    out = counts[["from_stage", "to_stage", *group_cols, *COHORT_COLUMNS]].copy()
+    return _cohort_notes(out, counts["_unknown"].to_numpy(), census, a, b, window)
 
 
-def _counts_and_km(entrants, keys: dict, converted, event, duration, horizon: float) -> pd.DataFrame:
-    """Per group: ``entered``, ``converted`` and the Kaplan-Meier share converted by ``horizon``.
+def _cohort_notes(out, unknown, census, a, b, window) -> pd.DataFrame:
+    """Say on a step's cohorts who they leave out (the notes of :func:`funnelkit.conversion`)."""
+    if unknown.any():
+        within = "; within the window they count as not converted" if window is not None else ""
+        add_note(
+            out,
+            f"{int(unknown.sum()):,} reached {b} with no {b} date: when they converted is unknown, "
+            f"so their cohort has no cumulative rate{within}",
+            unknown > 0,
+        )
+    if census["dated"] < census["n"]:
+        n, x = census["n"], census["reached_b"]
+        add_note(
+            out,
+            f"{n - census['dated']:,} of {n:,} that reached {a} have no {a} date and are in no cohort; "
+            f"over all time {x:,} of {n:,} ({x / n:.0%}) reached {b}",
+        )
+    return out
+
+
+def _undated_reason(stages: Stages, census: dict, a: str, b: str) -> str:
+    """Why a step has no cohorts: its entrants have no date of entry of their own."""
+    n, borrowed = census["n"], census["dated"]
+    if borrowed:
+        why = (
+            f"{n - borrowed:,} of {n:,} that reached {a} have no {a} date, and the dates of the other "
+            f"{borrowed:,} are borrowed from a later stage, so only those who moved on have one (a rate per "
+            f"cohort would read 100%)"
+        )
+    else:
+        why = f"none of the {n:,} that reached {a} has a {a} date"
+    return (
+        f"not measurable per period of entry: {why}; this row counts every entrant over all time, as "
+        f"dropoff does (period, start, end and window not applied). Cohorts need {date_origin(_Named(stages), a)}"
+    )
+
+
+def _all_time_step(everyone, stages, a, b, by, period, reason) -> pd.DataFrame:
+    """One row per ``by`` group over all time: every entrant of ``a``, dated or not."""
+    keys = group_keys(everyone, by)
+    sums = {"entered": everyone.count(), "converted": reached(everyone, stages, b).cast("int64").sum()}
+    if by:
+        counts = sorted_groups(fetch(everyone.group_by(**keys).aggregate(**sums)), by)
+        counts = counts.groupby(by, dropna=False, sort=True)[["entered", "converted"]].sum().reset_index()
+    else:
+        counts = fetch(everyone.aggregate(**sums)).fillna(0)
+    return _step_table(counts.astype({"entered": "int64", "converted": "int64"}), a, b, by, period, reason)
+
+
+def _counts_and_km(entrants, keys: dict, converted, event, duration, horizon: float, unknown) -> pd.DataFrame:
+    """Per group: ``entered``, ``converted``, ``_unknown`` (converted at an unknown time) and the
+    Kaplan-Meier share converted by ``horizon``.
 
     The product-limit estimate runs in the engine over the distinct durations up
     to the horizon (later ones only count as at risk): at each such time ``t``,
@@ -124,10 +234,11 @@ def _counts_and_km(entrants, keys: dict, converted, event, duration, horizon: fl
         _t=ibis.ifelse(duration <= horizon, duration, beyond),
         _event=event.cast("int64"),
         _converted=converted.cast("int64"),
+        _unknown_flag=unknown.cast("int64"),
     )
     group_cols = list(keys)
     per_time = rows.group_by([*group_cols, "_t"]).aggregate(
-        _m=rows.count(), _d=rows["_event"].sum(), _c=rows["_converted"].sum()
+        _m=rows.count(), _d=rows["_event"].sum(), _c=rows["_converted"].sum(), _u=rows["_unknown_flag"].sum()
     )
     running = ibis.cumulative_window(group_by=group_cols or None, order_by="_t")
     whole = ibis.window(group_by=group_cols or None)
@@ -138,6 +249,7 @@ def _counts_and_km(entrants, keys: dict, converted, event, duration, horizon: fl
     aggregates = {
         "entered": per_time["_m"].sum(),
         "converted": per_time["_c"].sum(),
+        "_unknown": per_time["_u"].sum(),
         "_events": per_time["_d"].sum(),
         "_log_survival": ibis.ifelse(counts_here & (factor > 0), factor.ln(), 0.0).sum(),
         "_extinct": ibis.ifelse(counts_here & (factor <= 0), 1, 0).max(),
@@ -152,11 +264,18 @@ def _counts_and_km(entrants, keys: dict, converted, event, duration, horizon: fl
     out["cumulative_rate"] = (1.0 - survival).where(events > 0, 0.0).astype(float)
     out["entered"] = out["entered"].fillna(0)
     out["converted"] = out["converted"].fillna(0)
-    return out[[*group_cols, "entered", "converted", "cumulative_rate"]]
+    out["_unknown"] = out["_unknown"].fillna(0)
+    return out[[*group_cols, "entered", "converted", "_unknown", "cumulative_rate"]]
 
 
 def _period_step(f, stages, a, b, by, period, start, end, fiscal_year_start) -> pd.DataFrame:
     rows = []
+    undated = fetch(
+        f.aggregate(**{
+            f"_{i}": (reached(f, stages, stage) & stage_at(f, stage).isnull()).cast("int64").sum()
+            for i, stage in enumerate((a, b))
+        })
+    ).fillna(0).iloc[0]  # fmt: skip
     for stage, name in ((a, "entered"), (b, "converted")):
         at = stage_at(f, stage)
         frame = f.filter(at.notnull() & reached(f, stages, stage) & in_window(at, start, end))
@@ -177,6 +296,16 @@ def _period_step(f, stages, a, b, by, period, start, end, fiscal_year_start) -> 
     table["small_sample"] = table["entered"] < stats.SMALL_N
     table.insert(0, "to_stage", b)
     table.insert(0, "from_stage", a)
+    if not len(table):
+        empty = {**{c: [pd.NA] for c in by}, **({"period": [pd.NA]} if period else {})}
+        table = pd.DataFrame({**empty, "entered": [0], "converted": [0], "rate": [np.nan], "small_sample": [True]})
+        asked = " in the dates asked for" if start is not None or end is not None else ""
+        table = add_note(table, f"no dated entry into {a} or {b}{asked}")
+        table.insert(0, "to_stage", b)
+        table.insert(0, "from_stage", a)
+    for stage, n in zip((a, b), undated.tolist(), strict=True):
+        if n:
+            add_note(table, f"{int(n):,} reached {stage} with no {stage} date and are counted in no period")
     return table
 
 

@@ -11,7 +11,6 @@ import pandas as pd
 from .. import schema as s
 from .. import stats
 from ..dataset import to_utc_timestamp
-from ..errors import ParameterError
 from ..schema import Stages
 from . import conversion as _conversion
 from . import lead_value as _lead_value
@@ -140,9 +139,9 @@ class EngineDataset:
                 frame[column] = pd.to_datetime(frame[column], utc=True).astype(s.TIMESTAMP)
         return frame
 
-    def _require_as_of(self) -> pd.Timestamp:
-        if self.as_of is None:
-            raise ParameterError("these tables hold no timestamp; give as_of= to connect()")
+    def _require_as_of(self) -> pd.Timestamp | None:
+        # None only when the tables hold no timestamp: the metrics then stop on the missing dates
+        # first, as the in-memory ones do (periods.days_until says what to do when one is needed)
         return self.as_of
 
     def conversion(self, **options) -> pd.DataFrame:

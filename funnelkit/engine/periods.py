@@ -48,6 +48,10 @@ def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.Flo
 
 def days_until(moment: pd.Timestamp, earlier: ir.TimestampValue) -> ir.FloatingValue:
     """Days from ``earlier`` to a fixed moment such as ``as_of``."""
+    if moment is None:
+        raise ParameterError(
+            "these tables hold no timestamp, so there is no as_of to count to; give as_of= to connect()"
+        )
     return (ibis.literal(float(moment.timestamp())) - epoch_seconds(earlier).cast("float64")) / SECONDS_PER_DAY
 
 
