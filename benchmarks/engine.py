@@ -55,10 +55,46 @@ def _load(leads: int, seed: int):
 def _parquet(data, leads: int, seed: int) -> Path:
     from funnelkit.engine.parquet import write_tables
 
-    folder = HERE / ".cache" / f"canonical-{leads}-seed{seed}"
-    if not (folder / "opportunities.parquet").exists():
-        write_tables(data, folder)
-    return folder
+    # written anew each run: the loaded tables change with the loader's code (not timed)
+    return write_tables(data, HERE / ".cache" / f"canonical-{leads}-seed{seed}")
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (the JVM Spark starts, DuckDB's threads)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo += [int(c) for c in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
+class PeakMemory:
+    """Samples the process tree's resident memory every 20 ms while the work runs; ``peak`` in bytes."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak, self._stop = _tree_rss(os.getpid()), threading.Event()
+
+        def sample():
+            while not self._stop.wait(0.02):
+                self.peak = max(self.peak, _tree_rss(os.getpid()))
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _tree_rss(os.getpid()))
 
 
 def _timed(call):
@@ -141,13 +177,66 @@ def _spark_session():
     return session
 
 
+def _one_contender(kind: str, folder: Path, as_of: str, leads: int, seed: int):
+    """The contender ``kind`` ready to work: loaded, connected, started (not measured)."""
+    import funnelkit as fk
+
+    if kind == "pandas":
+        return Pandas(_load(leads, seed))
+    if kind == "duckdb":
+        return Engine("engine on DuckDB", fk.connect(folder, as_of=as_of))
+    if kind == "spark":
+        tables = {name: str(folder / f"{name}.parquet") for name in ("leads", "opportunities")}
+        return Engine("engine on Spark local", fk.connect(_spark_session(), tables=tables, as_of=as_of))
+    return Peer(folder)
+
+
+def peak_of(kind: str, folder: Path, as_of: str, leads: int, seed: int) -> tuple[int, int]:
+    """In this (fresh) process: resident memory once ready, and the peak while building the funnel view and
+    running the headline metrics once (the process and its children, such as Spark's JVM)."""
+    import funnelkit as fk
+
+    contender = _one_contender(kind, folder, as_of, leads, seed)
+    ready = _tree_rss(os.getpid())
+    with warnings.catch_warnings(), PeakMemory() as memory:
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        contender.funnel()
+        for label, (metric, options) in HEADLINE.items():
+            if isinstance(contender, Peer):
+                contender.metric_named(label)
+            else:
+                contender.metric(metric, options)
+    return ready, memory.peak
+
+
+def _peak_in_child(kind: str, folder: Path, as_of, leads: int, seed: int) -> tuple[int, int]:
+    import json
+    import subprocess
+
+    command = [sys.executable, __file__, "--peak-of", kind, "--folder", str(folder), "--as-of", str(as_of)]
+    command += ["--leads", str(leads), "--seed", str(seed)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    ready, peak = json.loads(out.strip().splitlines()[-1])
+    return ready, peak
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds (median reported)")
     parser.add_argument("--no-spark", action="store_true", help="leave Spark out")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (one process each)")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # internal: measure one contender's memory
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.peak_of:
+        import json
+
+        print(json.dumps(peak_of(args.peak_of, Path(args.folder), args.as_of, args.leads, args.seed)))
+        return 0
 
     import pandas as pd
 
@@ -206,6 +295,16 @@ def main(argv=None) -> int:
             row += f"{median:>28.3f}"
         print(row)
     print(f"{'headline metrics, total':<{width}}" + "".join(f"{totals[n]:>28.3f}" for n in names))
+    peer_total = totals[peer.name]
+    print(f"{'ratio to the SQL peer':<{width}}" + "".join(f"{totals[n] / peer_total:>27.1f}x" for n in names))
+    if not args.no_memory:
+        kinds = ["pandas", "duckdb", *([] if args.no_spark else ["spark"]), "peer"]
+        peaks = {
+            n: _peak_in_child(k, folder, data.as_of, args.leads, args.seed) for n, k in zip(names, kinds, strict=True)
+        }
+        print(f"{'memory once ready (MB)':<{width}}" + "".join(f"{peaks[n][0] / 1e6:>28.0f}" for n in names))
+        print(f"{'peak memory at work (MB)':<{width}}" + "".join(f"{peaks[n][1] / 1e6:>28.0f}" for n in names))
+        print("(resident memory of the process and its children, Spark's JVM included; one fresh process each)")
     print(f"\nengine results equal pandas': {all(agree.values())} {[k for k, v in agree.items() if not v]}")
     return 0 if all(agree.values()) else 1
 
