@@ -35,12 +35,20 @@ browser:
 	  else echo "note:$$missing not installed and not root; the browser test or the CJK chart test will be skipped"; fi; \
 	fi
 
+## java: install Debian's default-jre-headless for the Spark engine tests (needs root; skipped otherwise)
+java:
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+	      || echo "warning: could not install a Java runtime; the Spark tests will be skipped"; \
+	  else echo "note: no Java runtime and not root; the Spark tests will be skipped"; fi; }
+
 ## report: render the funnel review on the bundled sample data into reports/ and print its path
 report: $(STAMP)
 	$(BIN)/funnelkit report notebooks/funnel_review.ipynb --data $(DATA) --out $(OUT)
 
 ## test: install, then run the whole test suite
-test: $(STAMP) browser
+test: $(STAMP) browser java
 	$(BIN)/python -m pytest
 
 ## lint: ruff check and format check
@@ -64,4 +72,4 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .funnelkit-cache reports/*/ reports/index.html
 
-.PHONY: help install browser report test lint sample i18n bench clean
+.PHONY: help install browser java report test lint sample i18n bench clean

@@ -69,11 +69,15 @@ _notebook_display()
 
 
 def __getattr__(name: str):
-    # plots imports matplotlib (slow); load it on first use of fk.plots / fk.plot (one-call charts)
+    # plots imports matplotlib and the engine Ibis (each slow); load them on first use
     if name in ("plots", "plot"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in ("connect", "EngineDataset"):
+        from . import engine
+
+        return getattr(engine, name)
     raise AttributeError(f"module 'funnelkit' has no attribute {name!r}")
 
 
@@ -87,6 +91,9 @@ __all__ = [
     "generate_sample",
     "write_sample",
     "SampleTruth",
+    # canonical tables already in an engine (DuckDB, Spark, Parquet)
+    "connect",
+    "EngineDataset",
     # metrics
     "conversion",
     "overall_conversion",

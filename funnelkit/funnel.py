@@ -280,7 +280,9 @@ def build_funnel(
     out[s.CURRENCY] = _coalesce(col(f"opp__{s.CURRENCY}"), None, rows.index)
     for extra in (s.FIRST_TOUCH_AT, s.TOUCHES, s.DISQUALIFIED_AT, s.DISQUALIFY_REASON, s.IS_DISQUALIFIED, s.STATUS):
         if extra in rows.columns:  # in its declared dtype, also for tables built by hand
-            out[extra] = rows[extra].astype(BY_NAME[extra].dtype)
+            # (the flag is typed below: missing on opportunity rows, which astype(bool) would read as True)
+            keep = extra == s.IS_DISQUALIFIED
+            out[extra] = rows[extra] if keep else rows[extra].astype(BY_NAME[extra].dtype)
     if s.IS_DISQUALIFIED in out:  # opportunity rows have no lead status: not disqualified
         out[s.IS_DISQUALIFIED] = out[s.IS_DISQUALIFIED].fillna(False).astype(bool)
     elif s.DISQUALIFIED_AT in out:  # tables built by hand, without the loader's flag

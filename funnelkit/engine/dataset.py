@@ -1,0 +1,182 @@
+"""A funnel whose rows stay in an engine (DuckDB, Spark, a warehouse); only aggregates come back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from .. import schema as s
+from .. import stats
+from ..dataset import to_utc_timestamp
+from ..schema import Stages
+from . import conversion as _conversion
+from . import lead_value as _lead_value
+from . import time_to_close as _time_to_close
+from . import win_rate as _win_rate
+from ._common import fetch, quiet_ibis
+from .funnel import funnel, status_positions
+from .source import open_tables
+
+
+def connect(
+    source,
+    *,
+    tables: Mapping | None = None,
+    mapping: Mapping | None = None,
+    stages: Stages | Mapping | None = None,
+    as_of=None,
+) -> EngineDataset:
+    """A dataset over canonical tables that already live in an engine; every metric runs there.
+
+    Parameters
+    ----------
+    source
+        Where the tables are: a DuckDB connection (``duckdb.connect(...)``; its
+        ``TimeZone`` setting is set to UTC, as Ibis does on its own connections) or
+        database file (``.duckdb``), a ``pyspark.sql.SparkSession`` (its
+        time zone must be UTC; Ibis sets it so), any Ibis backend
+        (``ibis.duckdb.connect()``, a warehouse), a folder holding
+        ``leads.parquet`` and ``opportunities.parquet`` (and optionally
+        ``history.parquet``; each a file or a folder of files), or a dict
+        ``{"leads": ..., "opportunities": ...}`` of Parquet paths or Ibis tables.
+    tables : mapping, optional
+        For a backend: ``{"leads": "crm.leads", ...}``, each a table name, a
+        Parquet path or an Ibis table. Default: the tables named ``leads``,
+        ``opportunities`` and, when there is one, ``history``.
+    mapping : mapping, optional
+        Column names that differ from the canonical ones, per table:
+        ``{"leads": {"lead_id": "Id", "created_at": "CreatedDate"}}``.
+    stages : Stages or mapping, optional
+        The funnel's stages (a :class:`~funnelkit.Stages` or a mapping file's
+        ``stages`` section); default ``lead > mql > sql > opportunity > won``.
+    as_of : date-like, optional
+        Default: the latest timestamp in the tables (one aggregate query).
+
+    Returns
+    -------
+    EngineDataset
+        Offers :meth:`~EngineDataset.conversion`, ``overall_conversion``,
+        ``win_rate``, ``lead_value``, ``time_to_close`` and ``km_curve``,
+        returning the same DataFrames as :func:`funnelkit.conversion` and the
+        others on a loaded dataset of the same rows.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> data = fk.connect("warehouse/funnel")                    # doctest: +SKIP
+    >>> data.win_rate(by="source", period="Q")                   # doctest: +SKIP
+    >>> from pyspark.sql import SparkSession                      # doctest: +SKIP
+    >>> data = fk.connect(SparkSession.builder.getOrCreate(),    # doctest: +SKIP
+    ...                   tables={"leads": "crm.leads", "opportunities": "crm.opportunities"})
+    """
+    backend, opened = open_tables(source, tables=tables, mapping=mapping)
+    if stages is None:
+        stages = Stages()
+    elif not isinstance(stages, Stages):
+        stages = Stages.from_config(stages)
+    leads = opened["leads"]
+    positions = {}
+    if s.STATUS in leads.columns:  # one row per distinct status label, mapped in Python
+        positions = status_positions(fetch(leads.select(s.STATUS).distinct())[s.STATUS], stages)
+    moment = to_utc_timestamp(as_of) if as_of is not None else latest_timestamp(opened.values())
+    return EngineDataset(backend, opened, stages, moment, positions)
+
+
+def latest_timestamp(tables) -> pd.Timestamp | None:
+    """The latest timestamp in the tables (not an open deal's expected close date, a plan), or None."""
+    latest = []
+    for table in tables:
+        schema = table.schema()
+        columns = [c for c in table.columns if schema[c].is_timestamp() and c != s.EXPECTED_CLOSE_AT]
+        if columns:
+            row = fetch(table.aggregate(**{f"_{i}": table[c].max() for i, c in enumerate(columns)})).iloc[0]
+            latest += [to_utc_timestamp(v) for v in row if not pd.isna(v)]
+    return max(latest) if latest else None
+
+
+class EngineDataset:
+    """Canonical tables in an engine, the funnel view over them, and the headline metrics.
+
+    Built by :func:`funnelkit.connect`. Rows never come to Python: each metric
+    is a few aggregate queries, and statistics (Wilson intervals, Kaplan-Meier)
+    are computed on their small results.
+
+    Attributes
+    ----------
+    backend : ibis backend
+    leads, opportunities, history : ibis Table (history is None when absent)
+    stages : Stages
+    as_of : pandas.Timestamp
+    """
+
+    def __init__(self, backend, tables: Mapping[str, ir.Table], stages: Stages, as_of, positions):
+        self.backend = backend
+        self.leads = tables["leads"]
+        self.opportunities = tables["opportunities"]
+        self.history = tables.get("history")
+        self.stages = stages
+        self.as_of = as_of
+        self._positions = dict(positions)
+
+    @cached_property
+    def funnel_table(self) -> ir.Table:
+        """The funnel view as an Ibis table, computed once in the engine and kept there (a temporary table)."""
+        view = funnel(
+            self.leads, self.opportunities, self.stages, history=self.history, status_positions=self._positions
+        )
+        with quiet_ibis():
+            return view.cache()
+
+    @property
+    def funnel(self) -> pd.DataFrame:
+        """The funnel view in pandas: every row comes to Python (for small data and checks only)."""
+        frame = fetch(self.funnel_table)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.DatetimeTZDtype) or column.endswith("_at"):
+                frame[column] = pd.to_datetime(frame[column], utc=True).astype(s.TIMESTAMP)
+        return frame
+
+    def _require_as_of(self) -> pd.Timestamp | None:
+        # None only when the tables hold no timestamp: the metrics then stop on the missing dates
+        # first, as the in-memory ones do (periods.days_until says what to do when one is needed)
+        return self.as_of
+
+    def conversion(self, **options) -> pd.DataFrame:
+        """:func:`funnelkit.conversion` on the engine: same keyword options, columns and numbers."""
+        return _conversion.conversion(self.funnel_table, self.stages, self._require_as_of(), **options)
+
+    def overall_conversion(self, **options) -> pd.DataFrame:
+        """:func:`funnelkit.overall_conversion` on the engine (warns on fewer than 20 entrants)."""
+        names = self.stages.names
+        table = self.conversion(from_stage=names[0], to_stage=names[-1], **options)
+        if len(table) == 1:
+            stats.warn_small(int(table["entered"].iloc[0]), f"the overall {names[0]} -> {names[-1]} rate")
+        return table
+
+    def win_rate(self, **options) -> pd.DataFrame:
+        """:func:`funnelkit.win_rate` on the engine: same keyword options, columns and numbers."""
+        return _win_rate.win_rate(self.funnel_table, self._require_as_of(), **options)
+
+    def lead_value(self, **options) -> pd.DataFrame:
+        """:func:`funnelkit.lead_value` on the engine (``spend`` not yet): same columns and numbers."""
+        return _lead_value.lead_value(self.funnel_table, self.stages, self._require_as_of(), **options)
+
+    def time_to_close(self, **options) -> pd.DataFrame:
+        """:func:`funnelkit.time_to_close` on the engine: same keyword options, columns and numbers."""
+        return _time_to_close.time_to_close(self.funnel_table, self.stages, self._require_as_of(), **options)
+
+    def km_curve(self, **options) -> pd.DataFrame:
+        """:func:`funnelkit.km_curve` on the engine: same keyword options, columns and numbers."""
+        return _time_to_close.km_curve(self.funnel_table, self.stages, self._require_as_of(), **options)
+
+    def __repr__(self) -> str:
+        return (
+            f"<funnelkit.EngineDataset on {self.backend.name}: stages {' > '.join(self.stages.names)}; "
+            f"as of {self.as_of}>"
+        )
+
+
+__all__ = ["EngineDataset", "connect", "latest_timestamp"]

@@ -1,0 +1,67 @@
+"""Periods and durations as engine expressions, labelled exactly as :func:`funnelkit.metrics.period_labels`."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ..errors import ParameterError
+from ..metrics._common import PERIODS, check_choice
+
+SECONDS_PER_DAY = 86400.0
+
+
+def period_label(stamps: ir.TimestampValue, period: str, *, fiscal_year_start: int = 1) -> ir.StringValue:
+    """Label of each timestamp's period: "2025 Q1" (or "FY2026 Q1"), "2025-03", "2025", week "2025-03-03".
+
+    Quarters and years follow the fiscal year, named by the calendar year in
+    which it ends, as :func:`funnelkit.metrics.period_labels` names them.
+    Timestamps are read in UTC.
+    """
+    check_choice("period", period, PERIODS)
+    if not 1 <= int(fiscal_year_start) <= 12:
+        raise ParameterError(f"fiscal_year_start must be a month number 1-12; got {fiscal_year_start!r}")
+    year, month = stamps.year(), stamps.month()
+    if period == "M":
+        return year.cast("string").concat("-", month.cast("string").lpad(2, "0"))
+    if period == "W":
+        return stamps.truncate("W").date().cast("string")  # weeks start on Monday, as ISO weeks do
+    fiscal_year = year if fiscal_year_start == 1 else year + (month >= fiscal_year_start).cast("int32")
+    prefix = "" if fiscal_year_start == 1 else "FY"
+    label = ibis.literal(prefix).concat(fiscal_year.cast("string"))
+    if period == "Y":
+        return label
+    quarter = ((month - fiscal_year_start + 12) % 12) // 3 + 1
+    return label.concat(" Q", quarter.cast("string"))
+
+
+def epoch_seconds(stamps: ir.TimestampValue) -> ir.NumericValue:
+    """Seconds since 1970 (UTC), the unit every duration is computed in."""
+    return stamps.epoch_seconds()
+
+
+def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    """Days from ``earlier`` to ``later`` (fractional; to the second, as CRM exports are)."""
+    return (epoch_seconds(later) - epoch_seconds(earlier)).cast("float64") / SECONDS_PER_DAY
+
+
+def days_until(moment: pd.Timestamp, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    """Days from ``earlier`` to a fixed moment such as ``as_of``."""
+    if moment is None:
+        raise ParameterError(
+            "these tables hold no timestamp, so there is no as_of to count to; give as_of= to connect()"
+        )
+    return (ibis.literal(float(moment.timestamp())) - epoch_seconds(earlier).cast("float64")) / SECONDS_PER_DAY
+
+
+def timestamp_literal(value, *, rounding: str = "floor") -> ir.TimestampScalar:
+    """A UTC timestamp constant (naive values are taken as UTC), to the microsecond the engines keep.
+
+    Stored times are whole microseconds, so ``x <= t`` is ``x <= floor(t)`` and
+    ``x < t`` or ``x >= t`` is the same with ``ceil(t)``: pick ``rounding`` to match.
+    """
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = ts.ceil("us") if rounding == "ceil" else ts.floor("us")
+    return ibis.literal(ts.to_pydatetime(), type="timestamp('UTC')")

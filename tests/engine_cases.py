@@ -1,0 +1,112 @@
+"""Datasets and metric calls shared by the engine tests (DuckDB and Spark).
+
+Each dataset is a loaded (in-memory) :class:`funnelkit.Dataset`; the tests
+write its canonical tables to Parquet, connect an engine to them and expect
+every metric to return what the in-memory metric returns.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+from metrics_fixtures import random_funnel
+
+import funnelkit as fk
+from conftest import DATA
+from funnelkit.engine.parquet import write_tables
+
+#: (metric, options): every headline metric with by=, period= and the options that change the SQL
+CALLS = [
+    ("conversion", {}),
+    ("conversion", {"by": "source"}),
+    ("conversion", {"period": "Q"}),
+    ("conversion", {"by": ["source", "owner"], "period": "M"}),
+    ("conversion", {"by": "source", "period": "Q", "fiscal_year_start": 2}),
+    ("conversion", {"window": "30D", "by": "source"}),
+    ("conversion", {"from_stage": "mql", "to_stage": "opportunity", "start": "2025-01-01", "end": "2025-07-01"}),
+    ("conversion", {"basis": "period", "by": "source", "period": "Q"}),
+    ("conversion", {"basis": "period"}),
+    ("overall_conversion", {"by": "source"}),
+    ("win_rate", {}),
+    ("win_rate", {"by": "source"}),
+    ("win_rate", {"period": "Q"}),
+    ("win_rate", {"by": "owner", "period": "W"}),
+    ("win_rate", {"by": "source", "period": "Q", "stall_days": 60}),
+    ("win_rate", {"period": "Y", "stall_days": 30, "fiscal_year_start": 7}),
+    ("win_rate", {"stall_days": 60, "start": "2025-01-01"}),
+    ("lead_value", {}),
+    ("lead_value", {"by": None}),
+    ("lead_value", {"matured_only": False}),
+    ("lead_value", {"by": "owner", "maturity_days": 40}),
+    ("time_to_close", {}),
+    ("time_to_close", {"by": "source"}),
+    ("time_to_close", {"period": "Q"}),
+    ("time_to_close", {"start": "lead", "by": "owner"}),
+    ("time_to_close", {"start": "sql"}),
+    ("km_curve", {"by": "source"}),
+]
+
+
+def call_id(call) -> str:
+    metric, options = call
+    return f"{metric}({', '.join(f'{k}={v}' for k, v in options.items())})"
+
+
+def in_memory(data: fk.Dataset, metric: str, options: dict) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        return getattr(fk, metric)(data, **options)
+
+
+def on_engine(engine, metric: str, options: dict) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        return getattr(engine, metric)(**options)
+
+
+def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
+    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9."""
+    pd.testing.assert_frame_equal(expected.reset_index(drop=True), got.reset_index(drop=True), rtol=1e-9, atol=1e-12)
+
+
+def random_data() -> fk.Dataset:
+    """The metrics tests' random funnel: skipped SQL dates and lead-less opportunities."""
+    return random_funnel(3000, seed=11, orphan_opportunities=60)
+
+
+def sample_data(tmp_path) -> fk.Dataset:
+    """A generated Salesforce report export, read by the real loader (statuses, converted flags, extras)."""
+    folder = tmp_path / "export"
+    fk.write_sample(fk.generate_sample(2500, seed=5), folder, format="salesforce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fk.load(folder, cache=False)
+
+
+def export_data(name: str) -> fk.Dataset:
+    """One of the hand-written exports under tests/data (HubSpot and Salesforce API carry stage history)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fk.load(DATA / name, cache=False)
+
+
+def connected(data: fk.Dataset, folder, source=None, **options):
+    """``data``'s tables as Parquet in ``folder``, and an engine dataset over them (DuckDB unless ``source``)."""
+    write_tables(data, folder)
+    if source is None:
+        return fk.connect(folder, as_of=data.as_of, **options)
+    tables = {p.stem: str(p) for p in folder.glob("*.parquet")}
+    return fk.connect(source, tables=tables, as_of=data.as_of, **options)
+
+
+def funnel_sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by entity id; a missing value in a column of mixed objects written one way (None)."""
+    frame = frame.sort_values("entity_id", kind="stable").reset_index(drop=True)
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object:
+            frame[column] = values.where(values.notna(), None)
+        elif isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(values):
+            frame[column] = values.to_numpy(dtype="float64", na_value=float("nan"))
+    return frame
