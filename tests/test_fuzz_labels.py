@@ -112,12 +112,13 @@ def hostile_funnel(sources: list[str], owners: list[str], stage_labels: list[str
     return fk.Dataset(leads, opps, data.events, as_of=data.as_of)
 
 
-def canonical(table: pd.DataFrame, back: dict[str, str]) -> pd.DataFrame:
-    """A section table with its labels mapped back to plain ones, in a fixed row order."""
+def canonical(table: pd.DataFrame, back: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """A section table with its labels mapped back to plain ones (per column: a source and an owner may
+    carry the same hostile text), in a fixed row order."""
     table = table.copy()
-    for column in table.columns:
-        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
-            table[column] = table[column].map(lambda v: back.get(v, v))
+    for column, plain in back.items():
+        if column in table:
+            table[column] = table[column].map(lambda v, plain=plain: plain.get(v, v))
     order = table.astype(object).map(repr).agg("|".join, axis=1).sort_values(kind="stable").index
     return table.loc[order].reset_index(drop=True)
 
@@ -165,7 +166,7 @@ class Page(HTMLParser):
 def review_html(result: fk.Review) -> str:
     """Every HTML piece the funnel review notebook displays."""
     pieces = [present.summary_html(result)]
-    pieces += [present.section_note(result, name) for name in (*result.sections, *result.skipped)]
+    pieces += [result.section(name).note() for name in (*result.sections, *result.skipped)]
     pieces += [present.table_html(table) for table in result.sections.values()]
     return "\n".join(pieces)
 
@@ -245,7 +246,10 @@ def test_any_labels_keep_the_counts_and_the_tables_inert(sources, owners, stages
     result = review_or_error(data, by)
     assert result is not None  # the plain funnel reviews: labels alone must not make it fail
     hostile = dict(zip(PLAIN[by], sources if by == "source" else owners, strict=True))
-    back = {v: k for k, v in hostile.items()}
+    back = {
+        column: {v: k for k, v in zip(PLAIN[column], given, strict=True)}
+        for column, given in (("source", sources), ("owner", owners))
+    }
     plain = plain_review(by)
     assert sorted(result.sections) == sorted(plain.sections) and result.skipped == plain.skipped
     for name, table in plain.sections.items():
