@@ -15,7 +15,7 @@ from .review import Review
 from .safety import LABEL_WIDTH, clean_text, display_label, display_notes, escape
 from .schema import stage_label
 from .stats import SMALL_N
-from .units import Unit, declare, flag_small, format_value, units_of
+from .units import ROW_UNIT, Unit, declare, flag_small, format_value, row_unit, units_of
 
 #: columns holding generated sentences rather than labels: shortened only far beyond a label's width
 SENTENCE_COLUMNS = ("note", "notes", "reason", "finding", "message", "description")
@@ -159,7 +159,10 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
             elif pd.api.types.is_float_dtype(values):  # a number without a declared unit: still not a raw float
                 shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
             continue
-        if unit is Unit.STAGE:
+        if unit in (Unit.PER_ROW, Unit.PER_ROW_CHANGE):
+            cells = zip(values, head[ROW_UNIT], currency, strict=True)
+            shown[column] = [format_value(v, row_unit(unit, u), currency=c) for v, u, c in cells]
+        elif unit is Unit.STAGE:
             shown[column] = values.map(lambda v: "" if pd.isna(v) else stage_label(v))
         elif unit is Unit.MONEY and pd.api.types.is_numeric_dtype(values):
             shown[column] = [format_value(v, unit, currency=c) for v, c in zip(values, currency, strict=True)]

@@ -38,6 +38,28 @@ class Unit(StrEnum):
     MINUTES = "minutes"
     TIMESTAMP = "timestamp"
     P_VALUE = "p_value"
+    #: a long table of mixed measures: each row names its unit in the table's ``unit`` column
+    PER_ROW = "per_row"
+    #: the change of such a row's value: a rate moves in points, anything else in its own unit
+    PER_ROW_CHANGE = "per_row_change"
+
+
+#: the column naming each row's unit in a table declared :attr:`Unit.PER_ROW`
+ROW_UNIT = "unit"
+
+
+def row_unit(declared: Unit, row: Unit | str) -> Unit:
+    """The unit of one cell of a column declared per row.
+
+    Examples
+    --------
+    >>> row_unit(Unit.PER_ROW, "rate"), row_unit(Unit.PER_ROW_CHANGE, "rate"), row_unit(Unit.PER_ROW_CHANGE, "money")
+    (<Unit.RATE: 'rate'>, <Unit.POINTS: 'points'>, <Unit.MONEY: 'money'>)
+    """
+    unit = Unit(row)
+    if declared is Unit.PER_ROW_CHANGE and unit is Unit.RATE:
+        return Unit.POINTS
+    return unit
 
 
 _RATES = ("rate", "ci_low", "ci_high", "broad_rate", "broad_ci_low", "broad_ci_high", "cumulative_rate",

@@ -33,3 +33,26 @@ def test_a_rate_drift_reads_in_percent_and_points():
 def test_money_carries_its_own_currency_per_row():
     table = pd.DataFrame({"currency": ["EUR", "USD"], "won_revenue": [74772.4, 112760.0], "won": [12, 30]})
     assert cells(table_html(table)) == ["EUR", "74,772 EUR", "12", "USD", "112,760 USD", "30"]
+
+
+def test_a_long_table_of_mixed_measures_formats_each_row_by_its_own_unit():
+    from funnelkit.units import Unit, declare
+
+    table = declare(
+        pd.DataFrame(
+            {
+                "measure": ["leads", "win rate", "deal size"],
+                "unit": ["count", "rate", "money"],
+                "currency": ["USD"] * 3,
+                "previous_value": [10.0, 0.5, 200.0],
+                "current_value": [20.0, 0.2, 600.0],
+                "change": [10.0, -0.3, 400.0],
+            }
+        ),
+        previous_value=Unit.PER_ROW,
+        current_value=Unit.PER_ROW,
+        change=Unit.PER_ROW_CHANGE,
+    )
+    page = table_html(table)
+    for shown in ("20", "50.0%", "20.0%", "-30.0 pts", "600 USD", "400 USD"):
+        assert f">{shown}<" in page, shown

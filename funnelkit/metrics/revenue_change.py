@@ -37,7 +37,7 @@ from .. import _params as params
 from .. import schema as s
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
-from ..units import Unit, declare
+from ..units import ROW_UNIT, Unit, declare
 from ._common import core, group_keys, period_labels
 from ._money import NO_CURRENCY, currencies
 
@@ -50,9 +50,11 @@ FACTORS = {
     "deal_size": "average won deal",
 }
 OPPORTUNITY_VOLUME = "opportunities created"
+#: what each factor's values are: volumes are counts, conversion and win rate rates, deal size and total money
+FACTOR_UNITS = {"volume": Unit.COUNT, "conversion": Unit.RATE, "win_rate": Unit.RATE, "deal_size": Unit.MONEY}
 TOTAL = "total"
-COLUMNS = [s.CURRENCY, "factor", "measure", "previous_period", "current_period", "previous_value", "current_value",
-           "change", "contribution"]  # fmt: skip
+COLUMNS = [s.CURRENCY, "factor", "measure", ROW_UNIT, "previous_period", "current_period", "previous_value",
+           "current_value", "change", "contribution"]  # fmt: skip
 
 
 def revenue_change(
@@ -84,7 +86,8 @@ def revenue_change(
         currencies), one row per factor and a ``total`` row. Columns: the
         ``by`` columns, ``currency``, ``factor`` (``volume``, ``conversion``,
         ``win_rate``, ``deal_size``, ``total``), ``measure`` (what the factor
-        counts, in words), ``previous_period``, ``current_period``,
+        counts, in words), ``unit`` (the unit of the row's values: ``count``,
+        ``rate`` or ``money``), ``previous_period``, ``current_period``,
         ``previous_value``, ``current_value`` (counts, rates 0-1, money),
         ``change`` (current - previous: for the rates, in proportion units, so
         -0.041 is -4.1 points), ``contribution`` (money: the factor's share
@@ -146,7 +149,13 @@ def revenue_change(
     if NOTE not in out:
         out[NOTE] = pd.Series(pd.NA, index=out.index, dtype="str")
     out = out[[*by, *COLUMNS, NOTE]]
-    return declare(out, contribution=Unit.MONEY)
+    return declare(
+        out,
+        previous_value=Unit.PER_ROW,
+        current_value=Unit.PER_ROW,
+        change=Unit.PER_ROW_CHANGE,
+        contribution=Unit.MONEY,
+    )
 
 
 def _periods(f: pd.DataFrame, columns: list[str], label, current, previous) -> tuple[str, str]:
@@ -195,12 +204,12 @@ def _chain(rows: pd.DataFrame, with_leads: bool, previous: str, current: str, co
     contributions = _shapley([before[n] for n in names], [after[n] for n in names])
     measures = {**FACTORS, **({} if with_leads else {"volume": OPPORTUNITY_VOLUME})}
     rows_out = [
-        (code, name, measures[name], previous, current, values[previous][name], values[current][name],
-         values[current][name] - values[previous][name], contribution)
+        (code, name, measures[name], FACTOR_UNITS[name].value, previous, current, values[previous][name],
+         values[current][name], values[current][name] - values[previous][name], contribution)
         for name, contribution in zip(names, contributions, strict=True)
     ]  # fmt: skip
     r0, r1 = counts[previous]["revenue"], counts[current]["revenue"]
-    rows_out.append((code, TOTAL, "won revenue", previous, current, r0, r1, r1 - r0, r1 - r0))
+    rows_out.append((code, TOTAL, "won revenue", Unit.MONEY.value, previous, current, r0, r1, r1 - r0, r1 - r0))
     out = pd.DataFrame(rows_out, columns=COLUMNS)
     out[s.CURRENCY] = out[s.CURRENCY].astype("str") if code is not None else NO_CURRENCY
     if notes:
