@@ -119,3 +119,31 @@ def test_the_review_says_which_rates_moved_in_points():
     said = " ".join(result.findings)
     assert "Won revenue went from 400 USD in 2025 Q1 to 600 USD in 2025 Q2 (+200 USD)" in said
     assert "won deals per opportunity 50.0% to 20.0% (-30.0 points)" in said
+
+
+def test_more_won_than_created_is_said_to_be_a_ratio_of_counts_not_a_win_rate(tmp_path):
+    # Q1: 4 opportunities created, 1 won; Q2: 1 created, 3 won (two deals of Q1 closing): 3 won per opportunity
+    (tmp_path / "deals.csv").write_text(
+        "id,stage,created,closed,amount\n"
+        "O1,Won,2025-01-05,2025-04-10,100\n"
+        "O2,Won,2025-01-06,2025-04-11,100\n"
+        "O3,Won,2025-01-07,2025-02-01,100\n"
+        "O4,Open,2025-01-08,,100\n"
+        "O5,Won,2025-04-02,2025-05-01,100\n"
+    )
+    mapping = {
+        "tables": {
+            "opportunities": {
+                "columns": {"opportunity_id": "id", "stage_label": "stage", "created_at": "created",
+                            "closed_at": "closed", "amount": "amount"},
+                "currency": "USD",
+            }
+        },
+        "stages": {"names": ["opportunity", "won"], "opportunity": "opportunity",
+                   "labels": {"Open": "opportunity", "Won": "won"}},
+    }  # fmt: skip
+    data = fk.load(tmp_path / "deals.csv", mapping=mapping, date_order="ymd", tz="UTC", cache=False)
+    table = fk.revenue_change(data, current="2025 Q2", previous="2025 Q1")
+    win = table.set_index("factor").loc["win_rate"]
+    assert (win["previous_value"], win["current_value"]) == (0.25, 3.0)
+    assert "in 2025 Q2 more deals were won than opportunities were created" in win["note"]

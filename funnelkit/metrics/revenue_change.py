@@ -201,6 +201,7 @@ def _chain(rows: pd.DataFrame, with_leads: bool, previous: str, current: str, co
     names = list(FACTORS) if with_leads else ["volume", "win_rate", "deal_size"]
     values = {when: _factors(c, with_leads) for when, c in counts.items()}
     before, after = _fill_undefined(values[previous], values[current], names, notes)
+    _note_throughput(values, previous, current, notes)
     contributions = _shapley([before[n] for n in names], [after[n] for n in names])
     measures = {**FACTORS, **({} if with_leads else {"volume": OPPORTUNITY_VOLUME})}
     rows_out = [
@@ -231,6 +232,16 @@ def _factors(c: dict, with_leads: bool) -> dict[str, float]:
         "win_rate": ratio(c["won"], c["opportunities"]),
         "deal_size": ratio(c["revenue"], c["won"]),
     }
+
+
+def _note_throughput(values: dict, previous: str, current: str, notes: list[str]) -> None:
+    """Say so when more deals were won than opportunities created: the factor is then a throughput, not a rate."""
+    over = [when for when in (previous, current) if values[when]["win_rate"] > 1]
+    if over:
+        notes.append(
+            f"in {' and '.join(over)} more deals were won than opportunities were created (deals created earlier "
+            "closed then): won deals per opportunity is a ratio of the period's counts, not a win rate"
+        )
 
 
 def _fill_undefined(before: dict, after: dict, names: list[str], notes: list[str]) -> tuple[dict, dict]:
