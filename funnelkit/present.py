@@ -133,7 +133,8 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
         Longer tables are cut, with a note saying so.
     by : str, keyword-only, optional
         A table per group: its ``top`` groups by volume are shown by name and
-        the rest folded into one "Other" row (:func:`funnelkit.groups.top_groups`).
+        the rest folded into one "Other" row (:func:`funnelkit.groups.top_groups`);
+        a table without that column is shown whole.
     top : int or None, keyword-only
 
     Returns
@@ -141,7 +142,7 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
     str
         HTML.
     """
-    if by is not None and top is not None:
+    if by is not None and top is not None and by in frame:  # a table without the breakdown is shown whole
         frame = top_groups(frame, by, top=top)
     shown = frame[columns] if columns else frame
     shown = shown.head(max_rows).copy()

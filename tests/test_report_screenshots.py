@@ -108,3 +108,38 @@ def test_report_renders_without_warnings_and_is_photographed(rendered, chromium,
     assert pixels.shape[:2] == (2400, 1300)
     assert pixels[..., :3].std() > 0.05  # not a blank page
     assert "Uncaught" not in done.stderr
+
+
+ON_TRACK = re.compile(
+    r"Are we on track\? .*?\d{4} Q\d \(\d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d\) "
+    r"(is complete|is in progress as of \d{4}-\d\d-\d\d)[^.]*?(on track|at risk|behind|no verdict)"
+)
+
+
+@pytest.mark.parametrize("dataset", ["sample", "hubspot50k", "maven"])
+def test_the_funnel_review_answers_leaderships_questions(rendered, dataset):
+    text = visible_text(rendered("funnel_review", dataset).html_path.read_text(encoding="utf-8"))
+    # are we on track: the period with its dates, complete or in progress, and a verdict (or why there is none)
+    assert ON_TRACK.search(text), text[:1500]
+    # what changed: won revenue split by factor, rates moving in points
+    assert "What changed in won revenue, and why" in text and " pts" in text
+    # where we lose deals: the lost-reason section, shown or left out with its reason, and stalled deals
+    lost = text.index("Lost reasons")
+    assert "Share" in text[lost : lost + 2000] or "no lost reason column" in text[lost : lost + 2000]
+    assert "Open pipeline and stalled deals" in text
+    # numbers for people: durations in days, rates as percentages
+    assert re.search(r"\d days", text) and re.search(r"\d%", text)
+
+
+def test_thirty_owners_show_the_largest_by_name_and_the_rest_as_other(rendered):
+    text = visible_text(rendered("funnel_review", "maven").html_path.read_text(encoding="utf-8"))
+    owners = set(fk.load(shared_path("maven_crm"), mapping=MAVEN_MAPPING, cache=False).opportunities["owner"])
+    assert len(owners) == 30
+    folded = {int(n) for n in re.findall(r"Other \((\d+) groups\)", text)}
+    assert folded and all(n >= 30 - 10 for n in folded), folded  # at most ten owners by name, the rest folded
+
+
+def test_the_lead_plan_opens_with_its_headline(rendered):
+    text = visible_text(rendered("lead_plan", "sample").html_path.read_text(encoding="utf-8"))
+    period = r"\d{4} Q\d \(\d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d\)"
+    assert re.search(rf"To win [\d,]+ USD in {period}, you need about [\d,]+ new leads", text), text[:800]
