@@ -172,12 +172,16 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
     for column, flagged in small_sample_cells(head, formatted=shown).items():
         if column in shown:
             shown[column] = flagged.where(flagged.notna(), shown[column])
-    shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown])
+    # money cells carry their currency: a currency column beside them would say it twice
+    said_twice = "currency" in shown and any(units.get(c) is Unit.MONEY for c in shown.columns)
+    shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown] + (["currency"] if said_twice else []))
     for position, column in enumerate(shown.columns):
         values = shown.iloc[:, position]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            width = SENTENCE_WIDTH if column in SENTENCE_COLUMNS else LABEL_WIDTH
-            shown.isetitem(position, values.map(lambda v, w=width: cell_html(v, width=w)))
+            if column in SENTENCE_COLUMNS:  # sentences wrap in a column of their own width; numbers never wrap
+                shown.isetitem(position, values.map(_sentence_cell))
+            else:
+                shown.isetitem(position, values.map(cell_html))
     shown.columns = [escape(display_label(header(c))) for c in shown.columns]
     note = f"<p class='fk-note'>first {max_rows} of {len(frame):,} rows</p>" if len(frame) > max_rows else ""
     # every text cell and header is escaped above (escape=True would escape the title markup too)
@@ -246,6 +250,11 @@ def small_sample_cells(frame: pd.DataFrame, *, formatted: pd.DataFrame | None = 
             )
             out[column] = text.where(small)
     return out
+
+
+def _sentence_cell(value) -> str:
+    text = cell_html(value, width=SENTENCE_WIDTH)
+    return f"<span class='fk-text'>{text}</span>" if text else ""
 
 
 def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
