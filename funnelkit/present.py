@@ -172,6 +172,8 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
     for column, flagged in small_sample_cells(head, formatted=shown).items():
         if column in shown:
             shown[column] = flagged.where(flagged.notna(), shown[column])
+    # a column no row fills is noise (the table's notes say what could not be measured)
+    shown = shown.drop(columns=[c for c in shown.columns if head[c].isna().all() and len(head)])
     # money cells carry their currency: a currency column beside them would say it twice
     said_twice = "currency" in shown and any(units.get(c) is Unit.MONEY for c in shown.columns)
     shown = shown.drop(columns=[c for c in ("small_sample",) if c in shown] + (["currency"] if said_twice else []))

@@ -58,3 +58,9 @@ def test_a_long_table_of_mixed_measures_formats_each_row_by_its_own_unit():
     page = table_html(table)
     for shown in ("20", "50.0%", "20.0%", "-30.0 pts", "600 USD", "400 USD"):
         assert f">{shown}<" in page, shown
+
+
+def test_a_column_no_row_fills_is_not_shown():
+    table = pd.DataFrame({"owner": ["ann", "bob"], "source": [None, None], "won": [3, 4]})
+    assert cells(table_html(table)) == ["ann", "3", "bob", "4"]
+    assert "Source" not in table_html(table)
