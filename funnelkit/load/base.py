@@ -671,7 +671,8 @@ def _set_aside_expected_close(opps: pd.DataFrame, adapter: Adapter, raw: RawTabl
     if open_dated.any():
         notes.append(
             f"{raw.file.name}: {int(open_dated.sum()):,} open opportunities carry a close date "
-            f"({adapter.close_date_when_open}); it is kept as expected_close_at and not used as a close"
+            f"({adapter.close_date_when_open}); it is kept as the expected close date (expected_close_at), "
+            "not as the date the deal closed"
         )
         opps[s.EXPECTED_CLOSE_AT] = opps[s.CLOSED_AT].where(open_dated)
         opps[s.CLOSED_AT] = opps[s.CLOSED_AT].where(~open_dated)
