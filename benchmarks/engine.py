@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 HEADLINE = {
     "conversion(by=source, period=Q)": ("conversion", {"by": "source", "period": "Q"}),
     "win_rate(by=source, period=Q)": ("win_rate", {"by": "source", "period": "Q"}),
-    "lead_value(by=source)": ("lead_value", {}),
+    "lead_value(by=source)": ("lead_value", {"by": "source"}),
     "time_to_close(by=source)": ("time_to_close", {"by": "source"}),
 }
 

@@ -149,7 +149,7 @@ def by(data, value) -> list[str]:
         raise ParameterError(
             f"by must be a column name or a list of them, such as by='source'; got {value!r} ({type(value).__name__})"
         )
-    columns = list(data.funnel.columns)
+    columns = funnel_columns(data)
     folded = {}
     for column in columns:
         folded.setdefault(column.casefold(), []).append(column)
@@ -165,6 +165,12 @@ def by(data, value) -> list[str]:
                 f"by={item!r} is not a column of the data; choose from {choices}{did_you_mean(item, choices)}"
             )
     return out
+
+
+def funnel_columns(data) -> list[str]:
+    """The columns of the data's funnel view; an engine's dataset names them without bringing its rows to Python."""
+    columns = getattr(data, "funnel_columns", None)
+    return list(data.funnel.columns if columns is None else columns)
 
 
 def date(value, *, name: str) -> pd.Timestamp | None:
@@ -240,6 +246,12 @@ def check(data, *, what: str | None = None, **values) -> SimpleNamespace:
     (['source'], 'Q', 'mql', '2025-01-01 00:00:00+00:00')
     """
     dataset(data)
+    return check_options(data, what=what, **values)
+
+
+def check_options(data, *, what: str | None = None, **values) -> SimpleNamespace:
+    """:func:`check` without checking what ``data`` is: for the metrics of an engine's dataset
+    (:class:`funnelkit.EngineDataset`), which are its methods and offer the same ``stages`` and funnel columns."""
     out = {name: _RULES[name](data, value, what) for name, value in values.items()}
     start, end = out.get("start"), out.get("end")
     if start is not None and end is not None and start >= end:

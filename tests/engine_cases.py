@@ -15,6 +15,7 @@ from metrics_fixtures import random_funnel
 import funnelkit as fk
 from conftest import DATA
 from funnelkit.engine.parquet import write_tables
+from funnelkit.units import units_of
 
 #: (metric, options): every headline metric with by=, period= and the options that change the SQL
 CALLS = [
@@ -27,6 +28,7 @@ CALLS = [
     ("conversion", {"from_stage": "mql", "to_stage": "opportunity", "start": "2025-01-01", "end": "2025-07-01"}),
     ("conversion", {"basis": "period", "by": "source", "period": "Q"}),
     ("conversion", {"basis": "period"}),
+    ("conversion", {"from_stage": "MQL", "by": "Source", "period": "q"}),
     ("overall_conversion", {"by": "source"}),
     ("win_rate", {}),
     ("win_rate", {"by": "source"}),
@@ -36,15 +38,16 @@ CALLS = [
     ("win_rate", {"period": "Y", "stall_days": 30, "fiscal_year_start": 7}),
     ("win_rate", {"stall_days": 60, "start": "2025-01-01"}),
     ("lead_value", {}),
-    ("lead_value", {"by": None}),
+    ("lead_value", {"by": "source"}),
     ("lead_value", {"matured_only": False}),
     ("lead_value", {"by": "owner", "maturity_days": 40}),
     ("time_to_close", {}),
     ("time_to_close", {"by": "source"}),
     ("time_to_close", {"period": "Q"}),
-    ("time_to_close", {"start": "lead", "by": "owner"}),
-    ("time_to_close", {"start": "sql"}),
+    ("time_to_close", {"from_stage": "lead", "by": "owner"}),
+    ("time_to_close", {"from_stage": "SQL"}),
     ("km_curve", {"by": "source"}),
+    ("km_curve", {"from_stage": "lead"}),
 ]
 
 
@@ -66,8 +69,11 @@ def on_engine(engine, metric: str, options: dict) -> pd.DataFrame:
 
 
 def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
-    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9."""
+    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9; the same declared units."""
     pd.testing.assert_frame_equal(expected.reset_index(drop=True), got.reset_index(drop=True), rtol=1e-9, atol=1e-12)
+    # assert_frame_equal does not compare attrs, where each metric declares its columns' units
+    assert units_of(got) == units_of(expected)
+    assert got.attrs.get("units") == expected.attrs.get("units")
 
 
 def random_data() -> fk.Dataset:

@@ -93,7 +93,7 @@ def test_tiny_funnel_win_rate_time_to_close_and_lead_value_by_hand(tiny_engine):
     # Kaplan-Meier: S(10) = 3/4, S(30) = 3/4 * 1/3 = 1/4 -> q25 at 10 days, median and q75 at 30
     assert (ttc["q25"], ttc["median"], ttc["q75"]) == (10.0, 30.0, 30.0)
 
-    value = tiny_engine.lead_value(matured_only=False)
+    value = tiny_engine.lead_value(by="source", matured_only=False)
     assert value[["source", "leads", "won", "won_revenue"]].to_dict("records") == [
         {"source": "A", "leads": 3, "won": 1, "won_revenue": 1000.0},
         {"source": "B", "leads": 3, "won": 1, "won_revenue": 2000.0},
@@ -204,7 +204,7 @@ def test_engine_refuses_what_it_does_not_do_yet(tiny_engine):
     spend = pd.DataFrame({"source": ["A"], "period": ["2025 Q1"], "spend": [100.0]})
     with pytest.raises(fk.ParameterError, match="does not take spend yet"):
         tiny_engine.lead_value(spend=spend)
-    with pytest.raises(fk.ParameterError, match=r"by=\['region'\] is not a column"):
+    with pytest.raises(fk.ParameterError, match=r"by='region' is not a column of the data"):
         tiny_engine.win_rate(by="region")
 
 

@@ -32,7 +32,7 @@ PARTIAL_CALLS = [
     ("win_rate", {"by": "source", "period": "Q", "stall_days": 30}),
     ("win_rate", {"start": "2025-03-01"}),
     ("time_to_close", {}),
-    ("time_to_close", {"start": "lead", "by": "source", "period": "Q"}),
+    ("time_to_close", {"from_stage": "lead", "by": "source", "period": "Q"}),
     ("km_curve", {"by": "source"}),
     ("lead_value", {}),
     ("lead_value", {"by": None, "matured_only": False}),
@@ -53,8 +53,8 @@ def assert_same_outcomes(data: fk.Dataset, engine) -> None:
     for metric, options in PARTIAL_CALLS:
         if metric in ("lead_value",) and "lead" not in data.stages.names:
             continue
-        if options.get("start") == "lead" and data.stages.first == data.stages.opportunity:
-            options = {**options, "start": data.stages.first}
+        if options.get("from_stage") == "lead" and data.stages.first == data.stages.opportunity:
+            options = {**options, "from_stage": data.stages.first}
         expected = outcome(lambda m=metric, o=options: getattr(fk, m)(data, **o))
         got = outcome(lambda m=metric, o=options: getattr(engine, m)(**o))
         if isinstance(expected, pd.DataFrame) and isinstance(got, pd.DataFrame):
@@ -97,10 +97,10 @@ def test_deals_without_a_created_date_are_left_out_of_time_to_close_with_a_note(
     data = loaded(write(tmp_path / "export", without_created_files()))
     engine = connected(data, tmp_path / "parquet")
     assert_same_outcomes(data, engine)
-    with pytest.raises(fk.NotMeasurableError, match=r"start='lead' \(the lead's creation\) for 3 deals"):
+    with pytest.raises(fk.NotMeasurableError, match=r"from_stage='lead' \(the lead's creation\) for 3 deals"):
         engine.time_to_close()
     # from the lead: O1 won after 64 days, O2 lost after 57, O3 open (censored)
-    ttc = engine.time_to_close(start="lead").iloc[0]
+    ttc = engine.time_to_close(from_stage="lead").iloc[0]
     assert (ttc["n"], ttc["n_closed"], ttc["n_censored"], ttc["closed_median"]) == (3, 2, 1, 60.5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fk.SmallSampleWarning)
@@ -135,8 +135,8 @@ def test_won_deals_without_an_amount_are_counted_apart_on_the_engine(tmp_path):
     )
     data = fk.Dataset(leads, opps, as_of="2025-03-01")
     engine = connected(data, tmp_path)
-    expected = fk.lead_value(data, matured_only=False)
-    got = engine.lead_value(matured_only=False)
+    expected = fk.lead_value(data, by="source", matured_only=False)
+    got = engine.lead_value(by="source", matured_only=False)
     assert_same(expected, got)
     # Web: L1 won 100 USD, L2 won without an amount; Event: L3 won without one -> no revenue figure
     assert got[["source", "won", "won_without_amount"]].to_dict("records") == [

@@ -8,29 +8,32 @@ the latest entry); Wilson intervals and maturity are worked out in Python.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import stats
-from ..errors import NotMeasurableError, ParameterError
-from ..metrics._common import add_note, check_choice, date_origin, period_end, to_timedelta
-from ..metrics.conversion import _empty_step, _step_table
+from ..errors import NotMeasurableError
+from ..metrics._common import add_note, check_choice, date_origin, period_end, stage_pairs, to_timedelta
+from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_table
 from ..schema import Stages, stage_column
-from ._common import by_columns, fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
+from ..units import declare
+from ._common import fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
 from .periods import days_between, days_until
 
-BASES = ("cohort", "period")
+if TYPE_CHECKING:
+    from .dataset import EngineDataset
+
 COHORT_COLUMNS = ["entered", "converted", "rate", "ci_low", "ci_high", "small_sample", "cumulative_rate",
                   "horizon_days", "mature"]  # fmt: skip
 
 
 def conversion(
-    funnel: ir.Table,
-    stages: Stages,
-    as_of: pd.Timestamp,
+    data: EngineDataset,
     *,
     basis: str = "cohort",
     window=None,
@@ -42,11 +45,20 @@ def conversion(
     end=None,
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
-    """:func:`funnelkit.conversion` over an engine's funnel view; same options, same columns and numbers."""
-    check_choice("basis", basis, BASES)
+    """:func:`funnelkit.conversion` on the engine: the same options, checks, columns, numbers and units.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")              # doctest: +SKIP
+    >>> data.conversion(from_stage="mql", to_stage="sql")  # doctest: +SKIP
+    """
+    p = params.check_options(data, by=by, period=period, from_stage=from_stage, to_stage=to_stage, start=start,
+                             end=end, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    by, period, start, end, fiscal_year_start = p.by, p.period, p.start, p.end, p.fiscal_year_start
+    basis = check_choice("basis", basis, BASES)
     window = to_timedelta(window, "window")
-    by = by_columns(funnel, by)
-    pairs = stage_pairs(stages, from_stage, to_stage)
+    pairs = stage_pairs(data, p.from_stage, p.to_stage)
+    funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
     _require_some_dates(funnel, stages, pairs)
     parts = []
     for a, b in pairs:
@@ -54,18 +66,20 @@ def conversion(
             parts.append(_cohort_step(funnel, stages, as_of, a, b, window, by, period, start, end, fiscal_year_start))
         else:
             parts.append(_period_step(funnel, stages, a, b, by, period, start, end, fiscal_year_start))
-    return pd.concat(parts, ignore_index=True)
+    return declare(pd.concat(parts, ignore_index=True), **CONVERSION_UNITS)
 
 
-def stage_pairs(stages: Stages, from_stage=None, to_stage=None) -> list[tuple[str, str]]:
-    names = stages.names
-    if from_stage is not None or to_stage is not None:
-        a = names[0] if from_stage is None else from_stage
-        b = names[-1] if to_stage is None else to_stage
-        if stages.index(b) <= stages.index(a):
-            raise ParameterError(f"to_stage {b!r} must come after from_stage {a!r} in {list(names)}")
-        return [(a, b)]
-    return list(zip(names[:-1], names[1:], strict=True))
+def overall_conversion(data: EngineDataset, **options) -> pd.DataFrame:
+    """:func:`funnelkit.overall_conversion` on the engine: first stage to won, with the same options.
+
+    Warns with :class:`~funnelkit.SmallSampleWarning` when, without ``by``
+    or ``period``, the single rate rests on fewer than 20 entrants.
+    """
+    names = data.stages.names
+    table = conversion(data, from_stage=names[0], to_stage=names[-1], **options)
+    if len(table) == 1:
+        stats.warn_small(int(table["entered"].iloc[0]), f"the overall {names[0]} -> {names[-1]} rate")
+    return table
 
 
 class _Named:

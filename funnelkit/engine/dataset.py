@@ -9,7 +9,6 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from .. import schema as s
-from .. import stats
 from ..dataset import to_utc_timestamp
 from ..schema import Stages
 from . import conversion as _conversion
@@ -139,38 +138,19 @@ class EngineDataset:
                 frame[column] = pd.to_datetime(frame[column], utc=True).astype(s.TIMESTAMP)
         return frame
 
-    def _require_as_of(self) -> pd.Timestamp | None:
-        # None only when the tables hold no timestamp: the metrics then stop on the missing dates
-        # first, as the in-memory ones do (periods.days_until says what to do when one is needed)
-        return self.as_of
+    @property
+    def funnel_columns(self) -> list[str]:
+        """The funnel view's columns (those of :attr:`funnel`), read without running a query."""
+        return list(self.funnel_table.columns)
 
-    def conversion(self, **options) -> pd.DataFrame:
-        """:func:`funnelkit.conversion` on the engine: same keyword options, columns and numbers."""
-        return _conversion.conversion(self.funnel_table, self.stages, self._require_as_of(), **options)
-
-    def overall_conversion(self, **options) -> pd.DataFrame:
-        """:func:`funnelkit.overall_conversion` on the engine (warns on fewer than 20 entrants)."""
-        names = self.stages.names
-        table = self.conversion(from_stage=names[0], to_stage=names[-1], **options)
-        if len(table) == 1:
-            stats.warn_small(int(table["entered"].iloc[0]), f"the overall {names[0]} -> {names[-1]} rate")
-        return table
-
-    def win_rate(self, **options) -> pd.DataFrame:
-        """:func:`funnelkit.win_rate` on the engine: same keyword options, columns and numbers."""
-        return _win_rate.win_rate(self.funnel_table, self._require_as_of(), **options)
-
-    def lead_value(self, **options) -> pd.DataFrame:
-        """:func:`funnelkit.lead_value` on the engine (``spend`` not yet): same columns and numbers."""
-        return _lead_value.lead_value(self.funnel_table, self.stages, self._require_as_of(), **options)
-
-    def time_to_close(self, **options) -> pd.DataFrame:
-        """:func:`funnelkit.time_to_close` on the engine: same keyword options, columns and numbers."""
-        return _time_to_close.time_to_close(self.funnel_table, self.stages, self._require_as_of(), **options)
-
-    def km_curve(self, **options) -> pd.DataFrame:
-        """:func:`funnelkit.km_curve` on the engine: same keyword options, columns and numbers."""
-        return _time_to_close.km_curve(self.funnel_table, self.stages, self._require_as_of(), **options)
+    # The metrics: each the engine's function of the same name with this dataset as ``data``, so the
+    # signatures (options, defaults), checks, tables and units are those of the in-memory metrics.
+    conversion = _conversion.conversion
+    overall_conversion = _conversion.overall_conversion
+    win_rate = _win_rate.win_rate
+    lead_value = _lead_value.lead_value
+    time_to_close = _time_to_close.time_to_close
+    km_curve = _time_to_close.km_curve
 
     def __repr__(self) -> str:
         return (

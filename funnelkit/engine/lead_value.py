@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from ..errors import NotMeasurableError, ParameterError
 from ..metrics._common import add_note, counted
-from ..schema import Stages, stage_column
-from ._common import by_columns, fetch, group_keys, reached, sorted_groups
+from ..metrics.lead_value import LEAD_VALUE_UNITS
+from ..schema import stage_column
+from ..units import declare
+from ._common import fetch, group_keys, reached, sorted_groups
 from .periods import days_between, timestamp_literal
+
+if TYPE_CHECKING:
+    from .dataset import EngineDataset
 
 
 def lead_value(
-    funnel: ir.Table,
-    stages: Stages,
-    as_of: pd.Timestamp,
+    data: EngineDataset,
     *,
-    by="source",
+    by=params.DEFAULT_BY,
     spend: pd.DataFrame | None = None,
+    spend_period: str = params.DEFAULT_PERIOD,
     matured_only: bool = True,
     maturity_days: float | None = None,
-    spend_period: str = "Q",
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
     """:func:`funnelkit.lead_value` over an engine's funnel view, without ``spend`` (not yet on the engine).
@@ -34,16 +40,24 @@ def lead_value(
     ``revenue_per_lead``, ``revenue_per_mql``, ``avg_deal_size``,
     ``matured_before``; ``note`` when leads without a created date were left
     out. Raises :class:`~funnelkit.NotMeasurableError` as it does.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")                  # doctest: +SKIP
+    >>> data.lead_value(by="source", matured_only=False)       # doctest: +SKIP
     """
-    del spend_period, fiscal_year_start  # they only shape spend, which the engine does not take yet
+    by = params.check_options(data, by=by, fiscal_year_start=fiscal_year_start).by
+    # spend_period only shapes spend, which the engine does not take yet: checked all the same
+    params.period(spend_period, name="spend_period", required=True)
+    maturity_days = params.non_negative(maturity_days, name="maturity_days")
     if spend is not None:
         raise ParameterError(
             "lead_value on an engine does not take spend yet; compute it on a loaded dataset (fk.lead_value)"
         )
+    funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
     for needed in ("amount", "currency"):
         if needed not in funnel.columns:
             raise ParameterError(f"lead_value needs the opportunities' {needed!r} column, which these tables lack")
-    by = by_columns(funnel, by)
     first_at = stage_column(stages.first)
     f = funnel
     lead_rows = f.filter(f["entity"] == "lead")
@@ -83,7 +97,7 @@ def lead_value(
             out["revenue_per_mql"] = out["won_revenue"] / out["mqls"].where(out["mqls"] > 0)
         out["avg_deal_size"] = out["won_revenue"] / with_amount.where(with_amount > 0)
     out["matured_before"] = cutoff
-    return add_note(out, left_out) if left_out else out
+    return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
 
 
 def _lead_counts(lead_rows: ir.Table, first_at: str) -> tuple[int, int]:

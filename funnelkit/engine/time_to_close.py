@@ -8,30 +8,36 @@ counts in Python, giving what the in-memory metric gives from the rows.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import stats
 from ..errors import NotMeasurableError
 from ..metrics._common import add_note, check_choice, counted
-from ..metrics.time_to_close import describe_start
+from ..metrics.time_to_close import DURATION_UNITS, describe_start, start_choices
 from ..schema import Stages, stage_column
-from ._common import by_columns, fetch, group_keys, sorted_groups, with_period
+from ..units import declare
+from ._common import fetch, group_keys, sorted_groups, with_period
 from .periods import days_between, days_until
 from .statistics import km_curve_from_counts, km_quantiles_from_counts, median_from_counts
+
+if TYPE_CHECKING:
+    from .dataset import EngineDataset
 
 COLUMNS = ["n", "n_closed", "n_censored", "median", "q25", "q75", "closed_median"]
 
 
 def start_column(stages: Stages, start: str) -> str:
-    """``opportunity``: deal creation; ``lead``: the first stage; or any stage's entry."""
+    """``opportunity``: deal creation; ``lead``: the first stage; or any stage's entry (``start`` checked)."""
     if start == "opportunity":
         return "opportunity_created_at"
     if start == "lead":
         return stage_column(stages.first)
-    check_choice("start", start, ("opportunity", "lead", *stages.names))
     return stage_column(start)
 
 
@@ -65,13 +71,14 @@ def _no_start_dates(funnel: ir.Table, stages: Stages, start: str) -> NotMeasurab
     others = [(name, n) for name, n in start_options(funnel, stages) if n and name != start]
     if others:
         ways = ", or ".join(
-            f"start={name!r} ({describe_start(named, name)}) for {n:,} deal{'s' * (n != 1)}" for name, n in others[:3]
+            f"from_stage={name!r} ({describe_start(named, name)}) for {n:,} deal{'s' * (n != 1)}"
+            for name, n in others[:3]
         )
         instead = f"time to close can be measured from {ways}"
     else:
         instead = "no other start date is filled either: map a created date or stage dates for the deals"
     return NotMeasurableError(
-        f"time to close from start={start!r} needs {what}, which no deal in this export has; {instead}",
+        f"time to close with from_stage={start!r} needs {what}, which no deal in this export has; {instead}",
         missing=(column,),
     )
 
@@ -152,18 +159,26 @@ def _left_out_note(table: pd.DataFrame, left_out: list[str]) -> pd.DataFrame:
     return table
 
 
+@params.renamed(start="from_stage")
 def time_to_close(
-    funnel: ir.Table,
-    stages: Stages,
-    as_of: pd.Timestamp,
+    data: EngineDataset,
     *,
-    start: str = "opportunity",
+    from_stage: str = "opportunity",
     by=None,
     period: str | None = None,
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
-    """:func:`funnelkit.time_to_close` over an engine's funnel view; same options, same columns and numbers."""
-    by = by_columns(funnel, by)
+    """:func:`funnelkit.time_to_close` on the engine: the same options, checks, columns, numbers and units.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")             # doctest: +SKIP
+    >>> data.time_to_close(from_stage="lead", by="source")  # doctest: +SKIP
+    """
+    p = params.check_options(data, by=by, period=period, fiscal_year_start=fiscal_year_start)
+    by, period, fiscal_year_start = p.by, p.period, p.fiscal_year_start
+    start = check_choice("from_stage", from_stage, start_choices(data))
+    funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
     left_out = _left_out(funnel, stages, as_of, start)
     counts, cols = duration_counts(
         funnel, stages, as_of, start=start, keys_of=lambda t: group_keys(t, by), period=period,
@@ -189,12 +204,15 @@ def time_to_close(
         rows = [dict(n=0, n_closed=0, n_censored=0, median=np.nan, q25=np.nan, q75=np.nan, closed_median=np.nan)]
     out = pd.DataFrame(rows, columns=[*cols, *COLUMNS])
     out["small_sample"] = out["n"] < stats.SMALL_N
-    return _left_out_note(out, left_out)
+    return declare(_left_out_note(out, left_out), **DURATION_UNITS)
 
 
-def km_curve(funnel: ir.Table, stages: Stages, as_of: pd.Timestamp, *, start: str = "opportunity", by=None):
-    """:func:`funnelkit.km_curve` over an engine's funnel view: ``by`` columns, ``days``, ``survival``, ``n``."""
-    by = by_columns(funnel, by)
+@params.renamed(start="from_stage")
+def km_curve(data: EngineDataset, *, from_stage: str = "opportunity", by=None) -> pd.DataFrame:
+    """:func:`funnelkit.km_curve` on the engine: ``by`` columns, ``days``, ``survival``, ``n`` (and ``note``)."""
+    by = params.check_options(data, by=by).by
+    start = check_choice("from_stage", from_stage, start_choices(data))
+    funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
     left_out = _left_out(funnel, stages, as_of, start)
     counts, cols = duration_counts(funnel, stages, as_of, start=start, keys_of=lambda t: group_keys(t, by))
     groups = counts.groupby(cols, dropna=False) if cols else [((), counts)]
@@ -206,4 +224,7 @@ def km_curve(funnel: ir.Table, stages: Stages, as_of: pd.Timestamp, *, start: st
             curve[column] = value
         curve["n"] = int(group["_closed"].sum() + group["_open"].sum())
         parts.append(curve)
-    return _left_out_note(pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]], left_out)
+    # the empty first part keeps the columns when there is no group; without dtypes it would make them objects
+    curve = pd.concat(parts, ignore_index=True)[[*by, "days", "survival", "n"]]
+    curve = _left_out_note(curve.astype({"days": "float64", "survival": "float64", "n": "int64"}), left_out)
+    return declare(curve, **DURATION_UNITS)

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from .. import _params as params
 from .. import stats
 from ..errors import NotMeasurableError
 from ..metrics._common import add_note, counted, period_labels
-from ._common import by_columns, fetch, group_keys, in_window, sorted_groups, with_period
+from ..metrics.win_rate import WIN_RATE_UNITS, _day
+from ..units import declare
+from ._common import fetch, group_keys, in_window, sorted_groups, with_period
 from .periods import days_until
+
+if TYPE_CHECKING:
+    from .dataset import EngineDataset
 
 
 def win_rate(
-    funnel: ir.Table,
-    as_of: pd.Timestamp,
+    data: EngineDataset,
     *,
     by=None,
     period: str | None = None,
@@ -25,9 +32,18 @@ def win_rate(
     end=None,
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
-    """:func:`funnelkit.win_rate` over an engine's funnel view; same options, same columns, numbers and notes."""
-    by = by_columns(funnel, by)
-    f = funnel
+    """:func:`funnelkit.win_rate` on the engine: the same options, checks, columns, numbers, notes and units.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")      # doctest: +SKIP
+    >>> data.win_rate(by="source", period="Q")     # doctest: +SKIP
+    """
+    p = params.check_options(data, by=by, period=period, start=start, end=end, fiscal_year_start=fiscal_year_start)
+    by, period, start, end, fiscal_year_start = p.by, p.period, p.start, p.end, p.fiscal_year_start
+    stall_days = params.non_negative(stall_days, name="stall_days")
+    f = funnel = data.funnel_table
+    as_of = data.as_of
     closed = f.filter(f["is_closed"] & in_window(f["closed_at"], start, end))
     keys = with_period(group_keys(closed, by), closed["closed_at"], period, fiscal_year_start)
     cols = list(keys)
@@ -57,7 +73,7 @@ def win_rate(
             f"{counted(undated, 'closed deal')} with no close date, in no period (the row without a period)",
             counts["period"].isna().to_numpy(),
         )
-    return counts.astype({"won": "int64", "lost": "int64", "closed": "int64"})
+    return declare(counts.astype({"won": "int64", "lost": "int64", "closed": "int64"}), **WIN_RATE_UNITS)
 
 
 def _nothing_closed(f: ir.Table, start, end) -> NotMeasurableError:
@@ -78,7 +94,8 @@ def _nothing_closed(f: ir.Table, start, end) -> NotMeasurableError:
         )
     if start is not None or end is not None:
         return NotMeasurableError(
-            f"no deal closed between start={start!r} and end={end!r} ({int(row['closed']):,} closed at other times"
+            f"no deal closed between start={_day(start)} and end={_day(end)} "
+            f"({int(row['closed']):,} closed at other times"
             f"{' or have no close date' if row['undated'] else ''})",
             missing=("closed_at",),
         )
