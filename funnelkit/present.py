@@ -346,7 +346,8 @@ def summary_html(result: Review) -> str:
         if change and change_unit is Unit.DAYS and r.change > 0:
             change = "+" + change
         rows.append(
-            f"<tr><td>{escape(measure_text(r.measure))}</td><td class='fk-num'>{now}</td><td class='fk-num'>{before}</td>"
+            f"<tr><td>{escape(measure_text(r.measure))}</td><td class='fk-num'>{now}</td>"
+            f"<td class='fk-num'>{before}</td>"
             f"<td class='fk-num'>{change}</td><td>{escape(r.note)}</td></tr>"
         )
     period = escape(result.period or _("latest period"))
@@ -433,7 +434,8 @@ def review_html(result: Review) -> str:
     shown = ", ".join(name for name, table in result.sections.items() if len(table))
     said = _("Sections: {sections}.").format(sections=shown or _("none"))
     parts.append(f"<p class='fk-note'>{escape(said)}</p>")
-    parts += [f"<p class='fk-note'>{escape(_('{section} is left out: {reason}.').format(section=name, reason=reason))}</p>"
+    left_out = _("{section} is left out: {reason}.")
+    parts += [f"<p class='fk-note'>{escape(left_out.format(section=name, reason=reason))}</p>"
               for name, reason in result.skipped.items()]  # fmt: skip
     return "".join(parts)
 
