@@ -247,7 +247,7 @@ def _fold(table: pd.DataFrame, by: str | None, top: int | None) -> pd.DataFrame:
 def _axes(ax, figsize=FIGSIZE):
     _fonts_for_charts()
     if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
+        _figure, ax = plt.subplots(figsize=figsize)
     else:
         # texts of an Axes made before the fonts were set keep the fonts of their day (boxes for Chinese)
         family = mpl.rcParams["font.family"]
