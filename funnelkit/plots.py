@@ -662,7 +662,8 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
-        label = f"{_('all') if name is None else chart_text(name, legend=True)} (n={format_number(n)})"
+        shown = _("all") if name is None else chart_text(name, legend=True)
+        label = f"{shown} (n={format_number(n)})"
         colour = colours.get(str(name), COLOURS[0])
         if quartiles:
             row = group.iloc[0]

@@ -353,8 +353,10 @@ def summary_html(result: Review) -> str:
     period = escape(result.period or _("latest period"))
     previous = escape(result.previous or _("previous"))
     table = (
-        f"<table class='fk-table fk-headline'><thead><tr><th>{escape(_('Measure'))}</th>"
-        f"<th>{period}</th><th>{previous}</th><th>{escape(_('Change'))}</th><th></th></tr></thead><tbody>"
+        "<table class='fk-table fk-headline'><thead><tr><th>" + escape(_("Measure")) + "</th>"
+        f"<th>{period}</th><th>{previous}</th><th>"
+        + escape(_("Change"))
+        + "</th><th></th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
@@ -402,9 +404,11 @@ def load_summary_html(data) -> str:
     notes = "".join(f"<li>{escape(n)}</li>" for n in [*data.notes, *display_notes()])
     reasons = data.quarantine["reason"].value_counts()
     quarantine = (
-        f"<p>{escape(_('No value was quarantined.'))}</p>"
+        "<p>" + escape(_("No value was quarantined.")) + "</p>"
         if reasons.empty
-        else f"<p>{escape(_('Quarantined values by reason:'))}</p>"
+        else "<p>"
+        + escape(_("Quarantined values by reason:"))
+        + "</p>"
         + table_html(declare(reasons.rename_axis("reason").reset_index(name="values"), values=Unit.COUNT))
     )
     return (
@@ -452,11 +456,11 @@ def sla_html(result) -> str:
     str
         HTML.
     """
-    parts = [f"<h4>{escape(_('SLA scorecard'))}</h4>", table_html(result.summary)]
+    parts = ["<h4>" + escape(_("SLA scorecard")) + "</h4>", table_html(result.summary)]
     for title, table in ((N_("Delivery"), result.delivery), (N_("Response"), result.response),
                          (N_("Feedback"), result.feedback)):  # fmt: skip
-        none = f"<p class='fk-note'>{escape(_('none'))}</p>"
-        parts.append(f"<h5>{escape(_(title))}</h5>" + (table_html(table) if len(table) else none))
+        none = "<p class='fk-note'>" + escape(_("none")) + "</p>"
+        parts.append("<h5>" + escape(_(title)) + "</h5>" + (table_html(table) if len(table) else none))
     return "".join(parts)
 
 

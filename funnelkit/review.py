@@ -493,7 +493,7 @@ def _findings(result: Review, data: Dataset) -> list[str]:
                     "Win rate of {group} moved from {before} to {now} ({points}) in {period}: "
                     "beyond noise (adjusted p = {p})."
                 ).format(
-                    group=f"<b>{group or _('all deals')}</b>",
+                    group="<b>" + (group or _("all deals")) + "</b>",
                     before=format_percent(row.previous_value),
                     now=format_percent(row.value),
                     points=_points(row.value - row.previous_value),
@@ -556,7 +556,7 @@ def revenue_change_sentences(table: pd.DataFrame) -> list[str]:
                 )
             else:
                 moved = _("not measurable in one of the periods")
-            said.append(f"{_(r['measure'])} {moved}: {_signed_money(r['contribution'], code)}")
+            said.append(_(r["measure"]) + f" {moved}: {_signed_money(r['contribution'], code)}")
         out.append(
             _(
                 "Won revenue went from {before} in {previous} to {now} in {current} ({change}). By factor: {factors}."
@@ -950,7 +950,7 @@ def _revenue_clause(row: dict) -> str:
     else:
         rest = _("{amount} to go") if gap > 0 else _("{amount} above it already")
     rest = rest.format(amount=_money(abs(gap), code))
-    verdict = f"<b>{_(row['verdict'])}</b>" if isinstance(row["verdict"], str) else _("no verdict yet (see below)")
+    verdict = "<b>" + _(row["verdict"]) + "</b>" if isinstance(row["verdict"], str) else _("no verdict yet (see below)")
     return _("{won} against {target} ({attainment}), {rest}: {verdict}").format(
         won=won, target=against, attainment=format_percent(row["attainment"]), rest=rest, verdict=verdict
     )

@@ -181,7 +181,7 @@ def quota_html(headline: pd.DataFrame, *, quota: float, period: str | None, curr
         amount=f"{format_number(abs(left))}{unit}"
     )
     said = _("{period}: won {won} of the {quota} quota ({share}); {rest}.").format(
-        period=f"<b>{escape(period or _('Latest period'))}</b>", won=f"{format_number(won)}{unit}",
+        period="<b>" + escape(period or _("Latest period")) + "</b>", won=f"{format_number(won)}{unit}",
         quota=f"{format_number(quota)}{unit}", share=format_percent(won / quota), rest=rest,
     )  # fmt: skip
     return f"<p class='fk-ontrack'>{said}</p>"
@@ -194,7 +194,7 @@ def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
 
 
 def _no_quota_line(reason: str) -> str:
-    return f"<p class='fk-note'>{escape(_('No quota line: {reason}.').format(reason=reason))}</p>"
+    return "<p class='fk-note'>" + escape(_("No quota line: {reason}.").format(reason=reason)) + "</p>"
 
 
 def on_track_html(review) -> str:
