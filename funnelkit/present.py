@@ -401,6 +401,8 @@ def load_summary_html(data) -> str:
     keep = [c for c in ("file", "adapter", "table", "rows_read", "rows_kept", "rows_quarantined", "footer_lines")
             if c in summary]  # fmt: skip
     shown = summary[keep].assign(file=summary["file"].map(lambda p: str(p).rsplit("/", 1)[-1]))
+    if "table" in shown:  # what a file held ("leads", "opportunities"): funnelkit's words, in the reader's language
+        shown = shown.assign(table=shown["table"].map(lambda kind: _(str(kind)) if pd.notna(kind) else kind))
     notes = "".join(f"<li>{escape(n)}</li>" for n in [*data.notes, *display_notes()])
     reasons = data.quarantine["reason"].value_counts()
     quarantine = (

@@ -30,6 +30,8 @@ STAGE_ONE = {"won": N_("won deal"), "opportunity": N_("opportunity"), "sql": N_(
 STEP_NAMES = {"opportunity": N_("opportunity to won"), "sql": N_("SQL to opportunity"), "mql": N_("MQL to SQL"),
               "lead": N_("lead to MQL")}  # fmt: skip
 _FREQ = {"W": "W-SUN", "M": "M", "Q": "Q", "Y": "Y"}
+#: breakdown columns as sentences name them ("the plans per source"), for translation
+BY_WORDS = (N_("source"), N_("owner"), N_("segment"), N_("campaign"), N_("country"), N_("industry"))
 _PERIOD_WORDS = {"W": N_("week"), "M": N_("month"), "Q": N_("quarter"), "Y": N_("year")}
 #: groups drawn and listed by name; the others are summed as "Other"
 TOP_GROUPS = 6
