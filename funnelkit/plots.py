@@ -536,7 +536,7 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
     ax.set_xlabel(_("period"))
     ax.set_ylim(0, 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05))
     ax.set_title(_(title) if title else _("Rate by period"))
-    if by is not None and by in table:
+    if by is not None and by in table and ax.get_legend_handles_labels()[0]:  # steps counted over all time draw none
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
     _tight_layout(ax.figure)  # room for the legend beside the axes, inside the figure

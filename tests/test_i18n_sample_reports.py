@@ -21,13 +21,13 @@ from funnelkit.report import render_report
 pytestmark = pytest.mark.slow
 
 SAMPLE = ROOT / "data" / "sample"
-#: funnelkit's words that a translated report must not show in English
+#: funnelkit's words that a translated report must not show in English ("not" is left out: it is Turkish for "note")
 VOCABULARY = (
     "won", "lost", "pipeline", "leads", "lead", "deals", "deal", "rate", "period", "quarter", "left out", "days",
     "source", "owner", "open", "stalled", "revenue", "median", "share", "target", "stage", "closed", "quota",
     "measure", "change", "reached", "stopped", "opportunity", "opportunities", "small sample", "within", "rows",
     "the", "and", "of", "to", "per", "no",
-)  # fmt: skip  ("not" is left out: it is Turkish for "note")
+)  # fmt: skip
 #: still English in a translated report, and why
 STILL_ENGLISH = (
     "(total)",  # the mix table's total row: a label fk.mix_decomposition writes into the group column
