@@ -6,7 +6,10 @@ Two sources, one template:
   ``_("...")``, ``N_("...")`` and ``ngettext("...", "...", n)`` (a comment
   starting ``TRANSLATORS:`` just above a call goes to the translators);
 - the Markdown cells of the report notebooks (``notebooks/*.ipynb``): a cell's
-  whole text is one message, which the report runner looks up before the run.
+  whole text is one message, which the report runner looks up before the run;
+- the code cells of those notebooks, read as Python like the package: their
+  ``_("...")`` calls (a heading or a sentence a cell writes; the notebooks
+  import ``_`` from :mod:`funnelkit.i18n`).
 
 Each catalog is then updated as ``pybabel update`` would: new messages come in
 untranslated, a changed one comes in *fuzzy* with the old translation as a
@@ -69,7 +72,30 @@ def extract(root: str | Path):
     for notebook, cell, text in markdown_cells(root):
         note = _MARKDOWN_NOTE.format(cell=cell, notebook=notebook)
         template.add(text, None, [(notebook, cell)], auto_comments=[note])
+    for notebook, cell, message, comments in code_cell_messages(root):
+        template.add(message, None, [(notebook, cell)], auto_comments=comments)
     return template
+
+
+def code_cell_messages(root: str | Path) -> list[tuple[str, int, object, list[str]]]:
+    """``(notebook, cell number from 1, message, translator comments)`` of the ``_()`` calls in code cells."""
+    import nbformat
+    from babel.messages.extract import extract as extract_messages
+
+    root = Path(root).resolve()
+    out = []
+    for path in sorted(root.glob(NOTEBOOKS)):
+        nb = nbformat.read(str(path), as_version=4)
+        for number, cell in enumerate(nb.cells, start=1):
+            if cell.cell_type != "code" or "_(" not in cell.source:
+                continue
+            found = extract_messages(
+                "python", io.BytesIO(cell.source.encode("utf-8")), keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
+                strip_comment_tags=True,
+            )  # fmt: skip
+            for _line, message, comments, _context in found:
+                out.append((path.relative_to(root).as_posix(), number, message, list(comments)))
+    return out
 
 
 def markdown_cells(root: str | Path) -> list[tuple[str, int, str]]:

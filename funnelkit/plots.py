@@ -44,10 +44,11 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .errors import ParameterError
 from .groups import TOP_GROUPS, top_groups
+from .i18n import N_, _, ngettext
 from .safety import display_label, display_note
 from .schema import stage_label
 from .stats import SMALL_N
-from .units import Unit, flag_small, units_of
+from .units import Unit, flag_small, format_number, format_percent, units_of
 
 #: one colour per group shown by name; grey is kept for "Other" (:func:`funnelkit.groups.top_groups`)
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
@@ -247,7 +248,7 @@ def _fold(table: pd.DataFrame, by: str | None, top: int | None) -> pd.DataFrame:
 def _axes(ax, figsize=FIGSIZE):
     _fonts_for_charts()
     if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
+        _figure, ax = plt.subplots(figsize=figsize)
     else:
         # texts of an Axes made before the fonts were set keep the fonts of their day (boxes for Chinese)
         family = mpl.rcParams["font.family"]
@@ -270,7 +271,16 @@ def _groups(table: pd.DataFrame, by: str | None):
 #: what :func:`funnelkit.drift`'s ``value`` holds, per ``metric=``
 METRIC_UNITS = {"win_rate": Unit.RATE, "conversion": Unit.RATE, "time_to_close": Unit.DAYS}
 #: chart titles naming the measure, per ``metric=``
-METRIC_TITLES = {"win_rate": "Win rate", "conversion": "Conversion rate", "time_to_close": "Median days to close"}
+METRIC_TITLES = {"win_rate": N_("Win rate"), "conversion": N_("Conversion rate"),
+                 "time_to_close": N_("Median days to close")}  # fmt: skip
+#: default chart titles (translated when drawn)
+FUNNEL_TITLE = N_("How many reach each stage, and where they stop")
+KM_TITLE = N_("Time to close (Kaplan-Meier)")
+LEAD_VALUE_TITLE = N_("Won revenue per lead")
+SLA_TITLE = N_("MQLs delivered against the commitment")
+PIPELINE_TITLE = N_("Open pipeline by stage")
+LOST_REASONS_TITLE = N_("Why deals are lost")
+TREND_YLABEL = N_("rate (line) and its 95% interval (band)")
 
 
 def unit_formatter(unit: Unit | str | None, *, currency: str | None = None):
@@ -369,7 +379,7 @@ def _tidy(ax) -> None:
 
 
 def plot_funnel(dropoff: pd.DataFrame, *, by: str | None = None, ax=None,
-                title: str = "How many reach each stage, and where they stop", top: int | None = 5):  # fmt: skip
+                title: str = FUNNEL_TITLE, top: int | None = 5):  # fmt: skip
     """Horizontal funnel with drop-off, from :func:`funnelkit.dropoff`.
 
     Each bar is the number that reached the stage; its light part is the
@@ -415,21 +425,24 @@ def plot_funnel(dropoff: pd.DataFrame, *, by: str | None = None, ax=None,
     y = np.arange(len(table))[::-1]
     last = len(table) - 1
     went_on = np.where(np.arange(len(table)) == last, reached, reached - stopped)
-    ax.barh(y, went_on, color="#1f77b4", label="went on to the next stage")
+    ax.barh(y, went_on, color="#1f77b4", label=_("went on to the next stage"))
     stop_part = np.where(np.arange(len(table)) == last, 0, stopped)
-    ax.barh(y, stop_part, left=went_on, color="#c6dbef", label="stopped at this stage")
+    ax.barh(y, stop_part, left=went_on, color="#c6dbef", label=_("stopped at this stage"))
     top = max(reached.max(), 1)
     for i, yi in enumerate(y):
-        text = f"{reached[i]:,.0f}"
+        text = format_number(reached[i])
         if i > 0 and reached[i - 1]:
-            text += f"   {reached[i] / reached[i - 1]:.0%} of {chart_text(stage_label(table['stage'].iloc[i - 1]))}"
+            text += "   " + _("{share} of {stage}").format(
+                share=format_percent(reached[i] / reached[i - 1]),
+                stage=chart_text(stage_label(table["stage"].iloc[i - 1])),
+            )
         if i < last and reached[i]:
-            text += f"   ({stopped[i] / reached[i]:.0%} stop here)"
+            text += "   " + _("({share} stop here)").format(share=format_percent(stopped[i] / reached[i]))
         ax.text(reached[i] + top * 0.01, yi, text, va="center", fontsize=10)
     ax.set_yticks(y, [chart_text(stage_label(s)) for s in table["stage"]])
-    ax.set_xlabel("leads / deals reaching the stage (count)")
+    ax.set_xlabel(_("leads / deals reaching the stage (count)"))
     ax.set_xlim(0, top * 1.6)
-    ax.set_title(title)
+    ax.set_title(_(title))
     _format_axis(ax.xaxis, Unit.COUNT)
     ax.legend(loc="lower right", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
@@ -454,15 +467,15 @@ def _plot_funnel_by(dropoff: pd.DataFrame, by: str, *, ax, title: str, top: int 
         for i, yi in enumerate(y):
             if np.isnan(reached[i]):
                 continue
-            text = f" {reached[i]:,.0f}"
+            text = f" {format_number(reached[i])}"
             if i > 0 and reached[i - 1] > 0:
-                text += f" ({reached[i] / reached[i - 1]:.0%})"
+                text += f" ({format_percent(reached[i] / reached[i - 1])})"
             ax.text(reached[i], yi, text, va="center", fontsize=8)
     ax.set_yticks(base, [chart_text(stage_label(s)) for s in stages])
-    ax.set_xlabel("reaching the stage (count); in brackets: share of the group's previous stage")
+    ax.set_xlabel(_("reaching the stage (count); in brackets: share of the group's previous stage"))
     ax.set_xlim(0, largest * 1.3)
     _format_axis(ax.xaxis, Unit.COUNT)
-    ax.set_title(title)
+    ax.set_title(_(title))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     _tight_layout(ax.figure)
@@ -470,7 +483,7 @@ def _plot_funnel_by(dropoff: pd.DataFrame, by: str, *, ax, title: str, top: int 
 
 
 def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=None, title: str | None = None,
-                          ylabel: str = "rate (line) and its 95% interval (band)",
+                          ylabel: str = TREND_YLABEL,
                           top: int | None = TOP_GROUPS):  # fmt: skip
     """Rate per period with its 95% band, one line per group.
 
@@ -505,7 +518,7 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
             continue
         x = group["period"].map(position).to_numpy()
         colour = colours.get(str(name), "#1f77b4")
-        label = "all" if name is None else chart_text(name, legend=True)
+        label = _("all") if name is None else chart_text(name, legend=True)
         ax.plot(x, group["rate"], marker="o", color=colour, label=label)
         ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.12, linewidth=0)
         if "mature" in group:
@@ -513,16 +526,17 @@ def plot_conversion_trend(table: pd.DataFrame, *, by: str | None = "source", ax=
             ax.scatter(x[young], group["rate"].to_numpy()[young], facecolor="white", edgecolor=colour, zorder=3, s=50)
     if not periods and {"entered", "converted"} <= set(table.columns) and table["entered"].sum() > 0:
         entered, converted = int(table["entered"].sum()), int(table["converted"].sum())
-        ax.text(0.5, 0.5, f"not measurable per period of entry (see the note)\nover all time: {converted:,} of "
-                f"{entered:,} ({converted / entered:.0%})", transform=ax.transAxes, ha="center", va="center",
-                color="#555555")  # fmt: skip
+        said = _("not measurable per period of entry (see the note)\nover all time: {converted} of {entered} ({share})")
+        said = said.format(converted=format_number(converted), entered=format_number(entered),
+                           share=format_percent(converted / entered))  # fmt: skip
+        ax.text(0.5, 0.5, said, transform=ax.transAxes, ha="center", va="center", color="#555555")
     ax.set_xticks(range(len(periods)), [chart_text(p) for p in periods], rotation=45, ha="right")
     _format_axis(ax.yaxis, units_of(table).get("rate", Unit.RATE))
-    ax.set_ylabel(ylabel)
-    ax.set_xlabel("period")
+    ax.set_ylabel(_(ylabel))
+    ax.set_xlabel(_("period"))
     ax.set_ylim(0, 1.0 if table["ci_high"].max() > 0.6 else max(table["ci_high"].max() * 1.15, 0.05))
-    ax.set_title(title or "Rate by period")
-    if by is not None and by in table and ax.get_legend_handles_labels()[0]:  # no line: nothing to label
+    ax.set_title(_(title) if title else _("Rate by period"))
+    if by is not None and by in table and ax.get_legend_handles_labels()[0]:  # steps counted over all time draw none
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
     _tight_layout(ax.figure)  # room for the legend beside the axes, inside the figure
@@ -575,7 +589,7 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         colour = colours.get(str(name), "#1f77b4")
         if total is not None:
             t = total.dropna(subset=["period"]).sort_values("period")
-            ax.plot(t["period"].map(position), t["rate"], color="#999999", linewidth=1.2, label="all")
+            ax.plot(t["period"].map(position), t["rate"], color="#999999", linewidth=1.2, label=_("all"))
         ax.fill_between(x, group["ci_low"], group["ci_high"], color=colour, alpha=0.18, linewidth=0)
         ax.plot(x, group["rate"], color=colour, marker="o", label=chart_text(name, legend=True))
         if "small_sample" in group:
@@ -589,16 +603,16 @@ def plot_rate_panels(table: pd.DataFrame, *, by: str = "source", columns: int = 
         ax.set_ylim(0, top)
         _tidy(ax)
     for ax in axes[:, 0]:
-        ax.set_ylabel("rate (95% band)")
+        ax.set_ylabel(_("rate (95% band)"))
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=13)
+        fig.suptitle(_(title), fontsize=13)
     _tight_layout(fig)
     return fig
 
 
-def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = "Time to close (Kaplan-Meier)",
+def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: str = KM_TITLE,
             top: int | None = TOP_GROUPS):  # fmt: skip
     """Share of deals still open against days since creation, one step curve per group.
 
@@ -648,31 +662,32 @@ def plot_km(curve: pd.DataFrame, *, by: str | None = "source", ax=None, title: s
     groups, colours = _groups(curve, by)
     for name, group in groups:
         n = int(group["n"].iloc[0]) if "n" in group else len(group)
-        label = f"{'all' if name is None else chart_text(name, legend=True)} (n={n:,})"
+        shown = _("all") if name is None else chart_text(name, legend=True)
+        label = f"{shown} (n={format_number(n)})"
         colour = colours.get(str(name), COLOURS[0])
         if quartiles:
             row = group.iloc[0]
             points = [
                 (row[q], share) for q, share in (("q25", 0.75), ("median", 0.5), ("q75", 0.25)) if pd.notna(row[q])
             ]
-            label += "" if points else ": too few closed to say"
+            label += "" if points else _(": too few closed to say")
             x, y = zip(*points, strict=True) if points else ((), ())
             ax.plot(x, y, marker="o", linestyle="--", color=colour, label=label)
         else:
             ax.step(group["days"], group["survival"], where="post", color=colour, label=label)
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set_xlim(left=0)
-    ax.text(ax.get_xlim()[1], 0.51, "median ", ha="right", va="bottom", color="grey", fontsize=9)
-    ax.set_xlabel("days since the opportunity was created")
-    ax.set_ylabel("share of deals still open")
+    ax.text(ax.get_xlim()[1], 0.51, _("median") + " ", ha="right", va="bottom", color="grey", fontsize=9)
+    ax.set_xlabel(_("days since the opportunity was created"))
+    ax.set_ylabel(_("share of deals still open"))
     if quartiles:
-        ax.set_ylabel("share of deals still open (quartiles of the curve)")
+        ax.set_ylabel(_("share of deals still open (quartiles of the curve)"))
     _format_axis(ax.xaxis, Unit.DAYS)
     _format_axis(ax.yaxis, Unit.RATE)
     ax.set_ylim(0, 1.02)
-    ax.set_title(title)
+    ax.set_title(_(title))
     if left_out:
-        ax.plot([], [], " ", label=f"{left_out:,} smaller groups not drawn")
+        ax.plot([], [], " ", label=_("{count} smaller groups not drawn").format(count=format_number(left_out)))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
     _tight_layout(ax.figure)
@@ -690,7 +705,7 @@ def _largest_curves(curve: pd.DataFrame, by: str | None, top: int | None) -> tup
     return curve[curve[by].isin(kept).to_numpy()], len(sizes) - top
 
 
-def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = "Won revenue per lead",
+def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: str = LEAD_VALUE_TITLE,
                     top: int | None = TOP_GROUPS):  # fmt: skip
     """Bars of won revenue per lead per group, labelled with the lead count.
 
@@ -724,20 +739,21 @@ def plot_lead_value(table: pd.DataFrame, *, by: str = "source", ax=None, title: 
     several = codes.nunique() > 1  # amounts of several currencies: each bar says its own, none is added
     won = table["won"] if "won" in table else pd.Series(np.nan, index=table.index)
     for yi, value, leads, code, deals in zip(y, table["revenue_per_lead"], table["leads"], codes, won, strict=True):
-        money = f"{value:,.0f} {chart_text(code)}".rstrip() if pd.notna(value) else "no amount"
-        text = f"{money} per lead ({int(leads):,} leads)"
+        money = f"{format_number(value)} {chart_text(code)}".rstrip() if pd.notna(value) else _("no amount")
+        text = _("{amount} per lead ({leads} leads)").format(amount=money, leads=format_number(int(leads)))
         if pd.notna(deals) and deals < SMALL_N:  # flagged as in the tables
-            text = flag_small(text, deals, "won deals")
+            text = flag_small(text, deals, _("won deals"))
         ax.text(value if pd.notna(value) else 0, yi, "  " + text, va="center", fontsize=10)
     names = [chart_text(g) + (f" ({chart_text(c)})" if several and c else "") for g, c in zip(table[by], codes,
                                                                                               strict=True)]  # fmt: skip
     ax.set_yticks(y, names)
     single = None if several or not len(codes) or not codes.iloc[0] else codes.iloc[0]
-    ax.set_xlabel(f"won revenue per lead ({chart_text(single)})" if single else "won revenue per lead"
-                  + (", each bar in its currency" if several else ""))  # fmt: skip
+    ax.set_xlabel(_("won revenue per lead ({currency})").format(currency=chart_text(single)) if single
+                  else _("won revenue per lead")
+                  + (_(", each bar in its currency") if several else ""))  # fmt: skip
     ax.set_xlim(0, max(table["revenue_per_lead"].max(), 1) * 1.5)
     _format_axis(ax.xaxis, Unit.MONEY, currency=single)
-    ax.set_title(title)
+    ax.set_title(_(title))
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
@@ -823,18 +839,28 @@ def plot_drift(table: pd.DataFrame, *, by: str = "source", value: str = "value",
             ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=2))
     ax.set_xticks(range(grid.shape[1]), [chart_text(c) for c in grid.columns], rotation=45, ha="right")
     ax.set_yticks(range(grid.shape[0]), [chart_text(i) for i in grid.index])
-    measure = METRIC_TITLES.get(metric) or ("Rate" if unit is Unit.RATE else f"Value ({unit})")
-    colour_label = "median days" if unit is Unit.DAYS else "rate" if unit is Unit.RATE else str(unit)
+    measure = (
+        _(METRIC_TITLES[metric])
+        if metric in METRIC_TITLES
+        else (_("Rate") if unit is Unit.RATE else _("Value ({unit})").format(unit=unit))
+    )
+    colour_label = _("median days") if unit is Unit.DAYS else _("rate") if unit is Unit.RATE else str(unit)
     ax.figure.colorbar(image, ax=ax, format=unit_formatter(unit), label=colour_label, fraction=0.04)
-    ax.set_xlabel("period")
+    ax.set_xlabel(_("period"))
     grey = ""
     if small.any():
-        grey = "; grey: fewer than 20, shown as " + ("won/closed" if counts else "the count")
-    ax.set_title((title or f"{measure} by period (* = change beyond noise)") + grey)
+        grey = (
+            _("; grey: fewer than 20, shown as won/closed")
+            if counts
+            else _("; grey: fewer than 20, shown as the count")
+        )
+    ax.set_title(
+        (_(title) if title else _("{measure} by period (* = change beyond noise)").format(measure=measure)) + grey
+    )
     return ax
 
 
-def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs delivered against the commitment"):
+def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = SLA_TITLE):
     """MQLs per period as bars against the target's tolerance band (``SLAResult.delivery``).
 
     Bars are red under the band, green within it, blue over it.
@@ -855,16 +881,16 @@ def plot_sla_delivery(delivery: pd.DataFrame, *, ax=None, title: str = "MQLs del
     x = np.arange(len(delivery))
     ax.bar(x, delivery["mqls"], color=colours.fillna("#7f7f7f").tolist())
     ax.fill_between(x, delivery["low"], delivery["high"], step="mid", color="grey", alpha=0.25,
-                    label="target +/- tolerance")  # fmt: skip
-    ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label="target")
+                    label=_("target +/- tolerance"))  # fmt: skip
+    ax.step(x, delivery["target"], where="mid", color="black", linewidth=1.2, label=_("target"))
     ax.set_xticks(x, [chart_text(p) for p in delivery["period"]], rotation=45, ha="right")
-    ax.set_ylabel("MQLs delivered (count)")
+    ax.set_ylabel(_("MQLs delivered (count)"))
     _format_axis(ax.yaxis, Unit.COUNT)
-    ax.set_xlabel("period")
-    ax.set_title(title)
+    ax.set_xlabel(_("period"))
+    ax.set_title(_(title))
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#d62728", "#2ca02c", "#1f77b4")]
     extra = ax.get_legend_handles_labels()
-    ax.legend(handles + extra[0], ["under target", "on target", "over target", *extra[1]], frameon=False,
+    ax.legend(handles + extra[0], [_("under target"), _("on target"), _("over target"), *extra[1]], frameon=False,
               loc="upper left", bbox_to_anchor=(1.01, 1))  # fmt: skip
     _tidy(ax)
     return ax
@@ -896,7 +922,7 @@ def plot_conversion_steps(table: pd.DataFrame, *, by: str | None = "source", col
     for ax, (a, b) in zip(axes.flat, steps, strict=False):
         part = table[(table["from_stage"] == a) & (table["to_stage"] == b)]
         plot_conversion_trend(part, by=by, ax=ax, title=f"{chart_text(stage_label(a))} → {chart_text(stage_label(b))}",
-                              ylabel="converted (95% band)", top=top)  # fmt: skip
+                              ylabel=_("converted (95% band)"), top=top)  # fmt: skip
         if ax is not axes.flat[min(columns, len(steps)) - 1]:
             legend = ax.get_legend()
             if legend is not None:
@@ -915,7 +941,7 @@ def _one_row_per(table: pd.DataFrame, keys: list[str], what: str, drawn_from: st
         raise ParameterError(f"{what} draws one bar per {' and '.join(keys)}: give it {drawn_from}")
 
 
-def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline by stage"):
+def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = PIPELINE_TITLE):
     """Bars of the open amount per stage, one bar per currency, with the stalled part darker.
 
     Each bar is labelled with its open deals and amount. When no open deal
@@ -953,34 +979,34 @@ def plot_pipeline(table: pd.DataFrame, *, ax=None, title: str = "Open pipeline b
         if priced and "stalled_value" in part:
             stalled = part["stalled_value"].fillna(0).to_numpy(dtype=float)
             ax.bar(left, stalled, width=width * 0.95, color="black", alpha=0.35,
-                   label="stalled (past the stage's stall line)" if j == 0 else None)  # fmt: skip
+                   label=_("stalled (past the stage's stall line)") if j == 0 else None)  # fmt: skip
         for xi, height, n, value in zip(left, heights, part["open"], part["open_value"], strict=True):
             if pd.isna(n):
                 continue
-            text = f"{int(n):,} deals" if int(n) != 1 else "1 deal"
+            text = ngettext("{count} deal", "{count} deals", int(n)).format(count=format_number(int(n)))
             if priced:
-                text += f"\n{value:,.0f} {chart_text(currency)}" if pd.notna(value) else "\nno amount"
+                text += f"\n{format_number(value)} {chart_text(currency)}" if pd.notna(value) else "\n" + _("no amount")
             ax.text(xi, height, text, ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x, [chart_text(stage_label(s)) for s in stages])
     if priced:
-        unit = chart_text(currencies[0]) if len(currencies) == 1 else "each bar in its currency"
-        ax.set_ylabel(f"open amount ({unit})")
+        unit = chart_text(currencies[0]) if len(currencies) == 1 else _("each bar in its currency")
+        ax.set_ylabel(_("open amount ({unit})").format(unit=unit))
     else:
-        ax.set_ylabel("open deals (count; the deals have no amount)")
+        ax.set_ylabel(_("open deals (count; the deals have no amount)"))
     _format_axis(
         ax.yaxis,
         Unit.MONEY if priced else Unit.COUNT,
         currency=currencies[0] if priced and len(currencies) == 1 else None,
     )
     ax.set_ylim(0, max(ax.get_ylim()[1], 1) * 1.15)
-    ax.set_title(title)
+    ax.set_title(_(title))
     if priced:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     _tidy(ax)
     return ax
 
 
-def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = "Why deals are lost"):
+def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = LOST_REASONS_TITLE):
     """Horizontal bars of lost deals per reason, the most frequent on top, labelled with count and share.
 
     A share resting on fewer than 20 lost deals is shown as the count ("3 of 8").
@@ -1007,12 +1033,16 @@ def plot_lost_reasons(table: pd.DataFrame, *, ax=None, title: str = "Why deals a
     ax.barh(y, reasons["lost"], color="#d62728")
     top = max(float(reasons["lost"].max()), 1.0)
     for yi, lost, total, share in zip(y, reasons["lost"], reasons["lost_total"], reasons["share"], strict=True):
-        text = f"{int(lost):,} of {int(total):,}" if total < SMALL_N else f"{int(lost):,} ({share:.0%})"
+        text = (
+            _("{successes} of {trials}").format(successes=format_number(int(lost)), trials=format_number(int(total)))
+            if total < SMALL_N
+            else f"{format_number(int(lost))} ({format_percent(share)})"
+        )
         ax.text(lost + top * 0.01, yi, text, va="center", fontsize=10)
     ax.set_yticks(y, [chart_text(r) for r in reasons["lost_reason"]])
     ax.set_xlim(0, top * 1.25)
-    ax.set_xlabel("lost deals (count)")
+    ax.set_xlabel(_("lost deals (count)"))
     _format_axis(ax.xaxis, Unit.COUNT)
-    ax.set_title(title)
+    ax.set_title(_(title))
     ax.spines[["top", "right"]].set_visible(False)
     return ax

@@ -11,11 +11,12 @@ from __future__ import annotations
 import pandas as pd
 
 from .groups import TOP_GROUPS, top_groups
+from .i18n import N_, _
 from .review import Review
 from .safety import LABEL_WIDTH, clean_text, display_label, display_notes, escape
 from .schema import stage_label
 from .stats import SMALL_N
-from .units import ROW_UNIT, Unit, declare, flag_small, format_value, row_unit, units_of
+from .units import ROW_UNIT, Unit, declare, flag_small, format_number, format_value, row_unit, units_of
 
 #: columns holding generated sentences rather than labels: shortened only far beyond a label's width
 SENTENCE_COLUMNS = ("note", "notes", "reason", "finding", "message", "description")
@@ -33,66 +34,114 @@ PERIOD_RATE_COUNTS = {
 }
 #: values that rest on a count other than their row's trials: column -> (count column, what it counts)
 SMALL_BACKING = {
-    "revenue_per_lead": ("won", "won deals"),
-    "revenue_per_mql": ("won", "won deals"),
-    "avg_deal_size": ("won", "won deals"),
-    "cost_per_won": ("won", "won deals"),
-    "median": ("n", "deals"),
-    "q25": ("n", "deals"),
-    "q75": ("n", "deals"),
-    "closed_median": ("n_closed", "closed deals"),
-    "median_minutes": ("mqls", "MQLs"),
+    "revenue_per_lead": ("won", N_("won deals")),
+    "revenue_per_mql": ("won", N_("won deals")),
+    "avg_deal_size": ("won", N_("won deals")),
+    "cost_per_won": ("won", N_("won deals")),
+    "median": ("n", N_("deals")),
+    "q25": ("n", N_("deals")),
+    "q75": ("n", N_("deals")),
+    "closed_median": ("n_closed", N_("closed deals")),
+    "median_minutes": ("mqls", N_("MQLs")),
 }
-#: column name -> the header people read; other columns read as their name in words ("won_deals" -> "Won deals")
+#: column name -> the header people read (translated where shown); other columns read as their name in words
+#: ("deal_type" -> "Deal type"), looked up in the catalog too
 HEADERS = {
-    "rows_read": "Rows read",
-    "rows_kept": "Rows kept",
-    "rows_quarantined": "Rows quarantined",
-    "footer_lines": "Report footer lines",
-    "n": "Observations",
-    "n_closed": "Closed",
-    "n_censored": "Still open",
-    "ci_low": "95% CI low",
-    "ci_high": "95% CI high",
-    "broad_ci_low": "Broad rate, 95% CI low",
-    "broad_ci_high": "Broad rate, 95% CI high",
-    "p_value": "p-value",
-    "p_adjusted": "p-value (adjusted)",
-    "significant": "Beyond noise",
-    "median": "Median (days)",
-    "q25": "25th percentile (days)",
-    "q75": "75th percentile (days)",
-    "closed_median": "Median of closed deals (days)",
-    "median_minutes": "Median response (minutes)",
-    "from_stage": "From",
-    "to_stage": "To",
-    "previous_value": "Previous",
-    "value": "Value",
-    "change": "Change",
-    "mix_effect": "Mix effect",
-    "rate_effect": "Rate effect",
-    "total_change": "Total change",
-    "share_previous": "Share, previous period",
-    "share_current": "Share, this period",
-    "rate_previous": "Rate, previous period",
-    "rate_current": "Rate, this period",
-    "won_revenue": "Won revenue",
-    "revenue_per_lead": "Won revenue per lead",
-    "revenue_per_mql": "Won revenue per MQL",
-    "avg_deal_size": "Average deal size",
-    "won_without_amount": "Won without amount",
-    "mqls": "MQLs",
-    "sqls": "SQLs",
-    "roi": "ROI",
-    "small_sample": "Small sample",
-    "stopped_share": "Stopped here",
-    "lost_value": "Lost value",
-    "open_value": "Open value",
-    "stalled_value": "Stalled value",
-    "within_target_rate": "Within target",
-    "within_max_rate": "Within maximum",
-    "never_touched_rate": "Never touched",
-    "followed_up_rate": "Followed up",
+    "rows_read": N_("Rows read"),
+    "rows_kept": N_("Rows kept"),
+    "rows_quarantined": N_("Rows quarantined"),
+    "footer_lines": N_("Report footer lines"),
+    "n": N_("Observations"),
+    "n_closed": N_("Closed"),
+    "n_censored": N_("Still open"),
+    "ci_low": N_("95% CI low"),
+    "ci_high": N_("95% CI high"),
+    "broad_ci_low": N_("Broad rate, 95% CI low"),
+    "broad_ci_high": N_("Broad rate, 95% CI high"),
+    "p_value": N_("p-value"),
+    "p_adjusted": N_("p-value (adjusted)"),
+    "significant": N_("Beyond noise"),
+    "median": N_("Median (days)"),
+    "q25": N_("25th percentile (days)"),
+    "q75": N_("75th percentile (days)"),
+    "closed_median": N_("Median of closed deals (days)"),
+    "median_minutes": N_("Median response (minutes)"),
+    "from_stage": N_("From"),
+    "to_stage": N_("To"),
+    "previous_value": N_("Previous"),
+    "value": N_("Value"),
+    "change": N_("Change"),
+    "mix_effect": N_("Mix effect"),
+    "rate_effect": N_("Rate effect"),
+    "total_change": N_("Total change"),
+    "share_previous": N_("Share, previous period"),
+    "share_current": N_("Share, this period"),
+    "rate_previous": N_("Rate, previous period"),
+    "rate_current": N_("Rate, this period"),
+    "won_revenue": N_("Won revenue"),
+    "revenue_per_lead": N_("Won revenue per lead"),
+    "revenue_per_mql": N_("Won revenue per MQL"),
+    "avg_deal_size": N_("Average deal size"),
+    "won_without_amount": N_("Won without amount"),
+    "mqls": N_("MQLs"),
+    "sqls": N_("SQLs"),
+    "roi": N_("ROI"),
+    "small_sample": N_("Small sample"),
+    "stopped_share": N_("Stopped here"),
+    "lost_value": N_("Lost value"),
+    "open_value": N_("Open value"),
+    "stalled_value": N_("Stalled value"),
+    "within_target_rate": N_("Within target"),
+    "within_max_rate": N_("Within maximum"),
+    "never_touched_rate": N_("Never touched"),
+    "followed_up_rate": N_("Followed up"),
+    "stage": N_("Stage"),
+    "reached": N_("Reached"),
+    "stopped": N_("Stopped"),
+    "lost": N_("Lost"),
+    "disqualified": N_("Disqualified"),
+    "still_open": N_("Still open"),
+    "currency": N_("Currency"),
+    "open": N_("Open"),
+    "median_age_days": N_("Median age days"),
+    "q75_age_days": N_("Q75 age days"),
+    "stall_line_days": N_("Stall line days"),
+    "stalled": N_("Stalled"),
+    "opportunity_id": N_("Opportunity id"),
+    "owner": N_("Owner"),
+    "source": N_("Source"),
+    "amount": N_("Amount"),
+    "age_days": N_("Age days"),
+    "stage_entered_at": N_("Stage entered at"),
+    "days_in_stage": N_("Days in stage"),
+    "days_over": N_("Days over"),
+    "lost_reason": N_("Lost reason"),
+    "lost_total": N_("Lost total"),
+    "share": N_("Share"),
+    "lost_in_currency": N_("Lost in currency"),
+    "period": N_("Period"),
+    "won": N_("Won"),
+    "closed": N_("Closed"),
+    "rate": N_("Rate"),
+    "broad_rate": N_("Broad rate"),
+    "leads": N_("Leads"),
+    "file": N_("File"),
+    "adapter": N_("Adapter"),
+    "table": N_("Table"),
+    "measure": N_("Measure"),
+    "contribution": N_("Contribution"),
+    "values": N_("Values"),
+    "reason": N_("Reason"),
+    "entered": N_("Entered"),
+    "converted": N_("Converted"),
+    "deals": N_("Deals"),
+    "won_deals": N_("Won deals"),
+    "note": N_("Note"),
+    "segment": N_("Segment"),
+    "campaign": N_("Campaign"),
+    "country": N_("Country"),
+    "industry": N_("Industry"),
+    "lost_share": N_("Lost share"),
 }
 
 
@@ -106,9 +155,9 @@ def header(column) -> str:
     """
     name = str(column)
     if name in HEADERS:
-        return HEADERS[name]
+        return _(HEADERS[name])
     words = name.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
+    return _(words[:1].upper() + words[1:])
 
 
 def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60, by: str | None = None,
@@ -154,7 +203,7 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
         values, unit = shown[column], units.get(column)
         if unit in (None, Unit.TEXT, Unit.ID):
             if pd.api.types.is_bool_dtype(values):
-                shown[column] = values.map({True: "yes", False: "no"})
+                shown[column] = values.map({True: _("yes"), False: _("no")})
             elif pd.api.types.is_integer_dtype(values):
                 shown[column] = values.map(lambda v: format_value(v, Unit.COUNT))
             elif pd.api.types.is_float_dtype(values):  # a number without a declared unit: still not a raw float
@@ -185,7 +234,8 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
             else:
                 shown.isetitem(position, values.map(cell_html))
     shown.columns = [escape(display_label(header(c))) for c in shown.columns]
-    note = f"<p class='fk-note'>first {max_rows} of {len(frame):,} rows</p>" if len(frame) > max_rows else ""
+    cut = _("first {shown} of {rows} rows").format(shown=format_number(max_rows), rows=format_number(len(frame)))
+    note = f"<p class='fk-note'>{cut}</p>" if len(frame) > max_rows else ""
     # every text cell and header is escaped above (escape=True would escape the title markup too)
     return shown.to_html(index=False, escape=False, na_rep="", classes="fk-table", border=0) + note
 
@@ -230,24 +280,22 @@ def small_sample_cells(frame: pd.DataFrame, *, formatted: pd.DataFrame | None = 
             if column not in frame:
                 continue
             if column not in ("rate", "value"):
-                text = pd.Series("small sample", index=frame.index)
+                text = pd.Series(_("small sample"), index=frame.index)
             elif counts is not None:
-                text = (frame[counts[0]].map(lambda v: format_value(v, Unit.COUNT)) + " of "
-                        + frame[counts[1]].map(lambda v: format_value(v, Unit.COUNT))).map(flag_small)  # fmt: skip
+                text = pd.Series(_of_counts(frame[counts[0]], frame[counts[1]]), index=frame.index).map(flag_small)
             else:
                 text = formatted[column].astype(str).map(flag_small)
             out[column] = text.where(small)
     for column, (hits, trials) in PERIOD_RATE_COUNTS.items():
         if {column, hits, trials} <= set(frame.columns):
             small = frame[trials] < SMALL_N
-            text = (frame[hits].map(lambda v: format_value(v, Unit.COUNT)) + " of "
-                    + frame[trials].map(lambda v: format_value(v, Unit.COUNT))).map(flag_small)  # fmt: skip
+            text = pd.Series(_of_counts(frame[hits], frame[trials]), index=frame.index).map(flag_small)
             out[column] = text.where(small)
     for column, (backing, noun) in SMALL_BACKING.items():
         if column in frame and backing in frame and column not in out:
             small = (frame[backing] < SMALL_N) & frame[column].notna()
             text = pd.Series(
-                [flag_small(str(t), n, noun) for t, n in zip(formatted[column], frame[backing], strict=True)],
+                [flag_small(str(t), n, _(noun)) for t, n in zip(formatted[column], frame[backing], strict=True)],
                 index=frame.index,
             )
             out[column] = text.where(small)
@@ -257,6 +305,14 @@ def small_sample_cells(frame: pd.DataFrame, *, formatted: pd.DataFrame | None = 
 def _sentence_cell(value) -> str:
     text = cell_html(value, width=SENTENCE_WIDTH)
     return f"<span class='fk-text'>{text}</span>" if text else ""
+
+
+def _of_counts(hits: pd.Series, trials: pd.Series) -> list[str]:
+    """``"8 of 10"`` per row, in the current language."""
+    return [
+        _("{successes} of {trials}").format(successes=format_value(k, Unit.COUNT), trials=format_value(n, Unit.COUNT))
+        for k, n in zip(hits, trials, strict=True)
+    ]
 
 
 def cell_html(value, *, width: int = LABEL_WIDTH) -> str:
@@ -296,25 +352,46 @@ def summary_html(result: Review) -> str:
         unit, change_unit = _headline_units(r.measure)
         currency = getattr(r, "currency", None)
         currency = currency if isinstance(currency, str) and currency not in ("", "nan", "None") else None
-        now = "n/a" if pd.isna(r.this_period) else format_value(r.this_period, unit, currency=currency)
-        before = "n/a" if pd.isna(r.previous_period) else format_value(r.previous_period, unit, currency=currency)
+        now = _("n/a") if pd.isna(r.this_period) else format_value(r.this_period, unit, currency=currency)
+        before = _("n/a") if pd.isna(r.previous_period) else format_value(r.previous_period, unit, currency=currency)
         change = "" if pd.isna(r.change) else format_value(r.change, change_unit)
         if change and change_unit is Unit.DAYS and r.change > 0:
             change = "+" + change
         rows.append(
-            f"<tr><td>{escape(r.measure)}</td><td class='fk-num'>{now}</td><td class='fk-num'>{before}</td>"
+            f"<tr><td>{escape(measure_text(r.measure))}</td><td class='fk-num'>{now}</td>"
+            f"<td class='fk-num'>{before}</td>"
             f"<td class='fk-num'>{change}</td><td>{escape(r.note)}</td></tr>"
         )
-    period = escape(result.period or "latest period")
-    previous = escape(result.previous or "previous")
+    period = escape(result.period or _("latest period"))
+    previous = escape(result.previous or _("previous"))
     table = (
-        "<table class='fk-table fk-headline'><thead><tr><th>Measure</th>"
-        f"<th>{period}</th><th>{previous}</th><th>Change</th><th></th></tr></thead><tbody>"
+        "<table class='fk-table fk-headline'><thead><tr><th>" + escape(_("Measure")) + "</th>"
+        f"<th>{period}</th><th>{previous}</th><th>"
+        + escape(_("Change"))
+        + "</th><th></th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
     findings = "".join(f"<li>{sentence}</li>" for sentence in result.findings)  # escaped in review
     return table + f"<ul class='fk-findings'>{findings}</ul>"
+
+
+def measure_text(measure: str) -> str:
+    """A headline row's measure as people read it, in the current language (the table keeps it in English).
+
+    Examples
+    --------
+    >>> from funnelkit.i18n import using_locale
+    >>> with using_locale("tr"):
+    ...     measure_text("Win rate"), measure_text("Won revenue (EUR)")
+    ('Kazanma oranı', 'Kazanılan gelir (EUR)')
+    """
+    import re
+
+    several = re.fullmatch(r"Won revenue \((.+)\)", measure)
+    if several:
+        return _("Won revenue ({currency})").format(currency=several.group(1))
+    return _(measure)
 
 
 def _headline_units(measure: str) -> tuple[Unit, Unit]:
@@ -336,12 +413,16 @@ def load_summary_html(data) -> str:
     keep = [c for c in ("file", "adapter", "table", "rows_read", "rows_kept", "rows_quarantined", "footer_lines")
             if c in summary]  # fmt: skip
     shown = summary[keep].assign(file=summary["file"].map(lambda p: str(p).rsplit("/", 1)[-1]))
+    if "table" in shown:  # what a file held ("leads", "opportunities"): funnelkit's words, in the reader's language
+        shown = shown.assign(table=shown["table"].map(lambda kind: _(str(kind)) if pd.notna(kind) else kind))
     notes = "".join(f"<li>{escape(n)}</li>" for n in [*data.notes, *display_notes()])
     reasons = data.quarantine["reason"].value_counts()
     quarantine = (
-        "<p>No value was quarantined.</p>"
+        "<p>" + escape(_("No value was quarantined.")) + "</p>"
         if reasons.empty
-        else "<p>Quarantined values by reason:</p>"
+        else "<p>"
+        + escape(_("Quarantined values by reason:"))
+        + "</p>"
         + table_html(declare(reasons.rename_axis("reason").reset_index(name="values"), values=Unit.COUNT))
     )
     return (
@@ -363,12 +444,16 @@ def review_html(result: Review) -> str:
     str
         HTML (the notebook view of a review; the report shows each section in full).
     """
-    period = escape(result.period or "no complete period")
-    parts = [f"<h4>Funnel review: {period} against {escape(result.previous or 'no earlier period')}</h4>",
-             summary_html(result)]  # fmt: skip
-    shown = ", ".join(escape(name) for name, table in result.sections.items() if len(table))
-    parts.append(f"<p class='fk-note'>Sections: {shown or 'none'}.</p>")
-    parts += [f"<p class='fk-note'>{escape(name)} is left out: {escape(reason)}.</p>"
+    period = result.period or _("no complete period")
+    title = _("Funnel review: {period} against {previous}").format(
+        period=period, previous=result.previous or _("no earlier period")
+    )
+    parts = [f"<h4>{escape(title)}</h4>", summary_html(result)]
+    shown = ", ".join(name for name, table in result.sections.items() if len(table))
+    said = _("Sections: {sections}.").format(sections=shown or _("none"))
+    parts.append(f"<p class='fk-note'>{escape(said)}</p>")
+    left_out = _("{section} is left out: {reason}.")
+    parts += [f"<p class='fk-note'>{escape(left_out.format(section=name, reason=reason))}</p>"
               for name, reason in result.skipped.items()]  # fmt: skip
     return "".join(parts)
 
@@ -385,14 +470,17 @@ def sla_html(result) -> str:
     str
         HTML.
     """
-    parts = ["<h4>SLA scorecard</h4>", table_html(result.summary)]
-    for title, table in (("Delivery", result.delivery), ("Response", result.response), ("Feedback", result.feedback)):
-        parts.append(f"<h5>{title}</h5>" + (table_html(table) if len(table) else "<p class='fk-note'>none</p>"))
+    parts = ["<h4>" + escape(_("SLA scorecard")) + "</h4>", table_html(result.summary)]
+    for title, table in ((N_("Delivery"), result.delivery), (N_("Response"), result.response),
+                         (N_("Feedback"), result.feedback)):  # fmt: skip
+        none = "<p class='fk-note'>" + escape(_("none")) + "</p>"
+        parts.append("<h5>" + escape(_(title)) + "</h5>" + (table_html(table) if len(table) else none))
     return "".join(parts)
 
 
 def small_sample_note() -> str:
-    return (
-        f"<p class='fk-note'>Rates are shown with their 95% Wilson interval. Groups with fewer than {SMALL_N} "
-        'observations show counts instead of a percentage, flagged "(small sample)".</p>'
-    )
+    said = _(
+        "Rates are shown with their 95% Wilson interval. Groups with fewer than {count} observations show counts "
+        'instead of a percentage, flagged "(small sample)".'
+    ).format(count=SMALL_N)
+    return f"<p class='fk-note'>{said}</p>"  # catalog text, not CRM text: written as it is

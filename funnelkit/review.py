@@ -16,6 +16,7 @@ import pandas as pd
 
 from .dataset import Dataset
 from .errors import FunnelkitError, NotMeasurableError
+from .i18n import N_, _, get_locale, ngettext
 from .metrics import (
     conversion,
     coverage,
@@ -39,18 +40,35 @@ from .metrics.time_to_close import _start_column, default_start, describe_start
 from .report.sections import Section, attempt
 from .schema import stage_column, stage_label
 from .stats import wilson
-from .units import Unit, declare, format_value
+from .units import Unit, declare, format_number, format_percent, format_value
 
 HEADLINE_COLUMNS = ["measure", "this_period", "previous_period", "change", "note"]
 
-NO_DATES = "no lead or deal in the data has a date"
+NO_DATES = N_("no lead or deal in the data has a date")
 
+#: headline measures: the table keeps them in English (code reads them), the summary shows them translated
 STAGE_TITLES = {
-    "lead": "New leads",
-    "mql": "New MQLs",
-    "sql": "New SQLs",
-    "opportunity": "New opportunities",
+    "lead": N_("New leads"),
+    "mql": N_("New MQLs"),
+    "sql": N_("New SQLs"),
+    "opportunity": N_("New opportunities"),
 }
+WIN_RATE, WON_REVENUE, MEDIAN_DAYS, PERIODS_COMPARED = (
+    N_("Win rate"), N_("Won revenue"), N_("Median days to close (closed deals)"), N_("Periods compared"),
+)  # fmt: skip
+#: the sections' names as the summary says them ("Section lost reasons left out: ...")
+SECTION_NAMES = {
+    "dropoff": N_("dropoff"), "conversion": N_("conversion"), "win_rate": N_("win rate"),
+    "win_rate_total": N_("win rate total"), "time_to_close": N_("time to close"), "km": N_("km"),
+    "lead_value": N_("lead value"), "drift": N_("drift"), "mix": N_("mix"), "revenue_change": N_("revenue change"),
+    "pipeline": N_("pipeline"), "lost_reasons": N_("lost reasons"), "lost_reasons_trend": N_("lost reasons trend"),
+    "stalled_deals": N_("stalled deals"),
+}  # fmt: skip
+#: what :func:`funnelkit.revenue_change` calls its factors (its ``measure`` column), for translation where shown
+REVENUE_MEASURES = (
+    N_("leads created"), N_("opportunities per lead"), N_("won deals per opportunity"), N_("average won deal"),
+    N_("opportunities created"), N_("won revenue"),
+)  # fmt: skip
 
 
 @dataclass
@@ -168,18 +186,18 @@ def review(
     parts: dict[str, Section] = {}
     options = {"fiscal_year_start": fiscal_year_start}
 
-    def run(name: str, compute, empty: str = "the data holds nothing for this section") -> None:
-        parts[name] = attempt(compute, empty=empty)
+    def run(name: str, compute, empty: str = N_("the data holds nothing for this section")) -> None:
+        parts[name] = attempt(compute, empty=_(empty))
 
     f = data.funnel
     has_deals = bool(f["opportunity_id"].notna().any() or f["is_closed"].any())
     has_closed = bool(f["is_closed"].any())
-    no_closed = "no deal in the data has closed yet" if has_deals else "the data has no deals (opportunities)"
-    run("dropoff", lambda: dropoff(data), "the data holds no funnel entities")
+    no_closed = _("no deal in the data has closed yet") if has_deals else _("the data has no deals (opportunities)")
+    run("dropoff", lambda: dropoff(data), N_("the data holds no funnel entities"))
     run(
         "conversion",
         lambda: conversion(data, by=by, period=period, **options),
-        "no stage has dated entries to form cohorts",
+        N_("no stage has dated entries to form cohorts"),
     )
     if has_closed:
         run("win_rate", lambda: win_rate(data, by=by, period=period, stall_days=stall_days, **options))
@@ -188,21 +206,25 @@ def review(
         parts["win_rate"] = Section(reason=no_closed)
     start = default_start(data)
     if has_closed:
-        run("time_to_close", lambda: time_to_close(data, by=by, from_stage=start), "no deal has a start date")
-        run("km", lambda: km_curve(data, by=by, from_stage=start), "no deal has a start date")
+        run("time_to_close", lambda: time_to_close(data, by=by, from_stage=start), N_("no deal has a start date"))
+        run("km", lambda: km_curve(data, by=by, from_stage=start), N_("no deal has a start date"))
     else:
         parts["time_to_close"] = Section(reason=no_closed)
     if not (f["entity"] == "lead").any():
-        parts["lead_value"] = Section(reason="lead value needs leads linked to closed deals; this export has no leads")
+        parts["lead_value"] = Section(
+            reason=_("lead value needs leads linked to closed deals; this export has no leads")
+        )
     elif has_closed:
-        run("lead_value", lambda: lead_value(data, by=by or "source"), "no matured leads yet")
+        run("lead_value", lambda: lead_value(data, by=by or "source"), N_("no matured leads yet"))
     else:
-        parts["lead_value"] = Section(reason=f"lead value needs leads linked to closed deals; {no_closed}")
+        parts["lead_value"] = Section(
+            reason=_("lead value needs leads linked to closed deals; {reason}").format(reason=no_closed)
+        )
     if has_closed:
         run(
             "drift",
             lambda: drift(data, metric="win_rate", period=period, by=by, **options),
-            "fewer than two periods of closed deals",
+            N_("fewer than two periods of closed deals"),
         )
     current, previous = _last_two_periods(data, period, fiscal_year_start)
     if current and previous and by:
@@ -224,7 +246,7 @@ def review(
         notes["review"] = review_notes
     result = Review(headline, current, previous, sections, skipped, notes=notes)
     if pd.isna(data.as_of):
-        result.on_track_text = [f"Whether we are on track is not measurable: {NO_DATES}."]
+        result.on_track_text = [_("Whether we are on track is not measurable: {reason}.").format(reason=_(NO_DATES))]
     else:
         result.on_track = on_track(data, period=period, current=current, quota=quota, currency=currency, **options)
         result.on_track_text = on_track_sentences(result.on_track, sections.get("pipeline"), skipped.get("pipeline"))
@@ -240,7 +262,9 @@ def _breakdown(data: Dataset, by, notes: list[str]) -> str | None:
     if data.funnel[column].notna().any():
         return column
     notes.append(
-        f"This export does not fill the column {column!r}: the review is shown without a breakdown by {column}."
+        _("This export does not fill the column {column}: the review is shown without a breakdown by {name}.").format(
+            column=repr(column), name=column
+        )
     )
     return None
 
@@ -248,16 +272,16 @@ def _breakdown(data: Dataset, by, notes: list[str]) -> str | None:
 def _where_deals_are_lost(data: Dataset, run, parts: dict, period: str, top: int, options: dict) -> None:
     """Open pipeline, lost reasons (overall and by period of close) and stalled deals."""
     if pd.isna(data.as_of):  # no date at all: nothing to measure ages or a period against
-        parts["pipeline"] = Section(reason=NO_DATES)
+        parts["pipeline"] = Section(reason=_(NO_DATES))
     else:
-        run("pipeline", lambda: pipeline(data), "no deal is open")
-    run("lost_reasons", lambda: lost_reasons(data, top=top), "no deal has been lost")
+        run("pipeline", lambda: pipeline(data), N_("no deal is open"))
+    run("lost_reasons", lambda: lost_reasons(data, top=top), N_("no deal has been lost"))
     if parts["lost_reasons"].ok:
         run("lost_reasons_trend", lambda: lost_reasons(data, period=period, top=top, **options))
     run(
         "stalled_deals",
         lambda: stalled_deals(data),
-        "no open deal has been in its stage longer than the stage's stall line (75th percentile)",
+        N_("no open deal has been in its stage longer than the stage's stall line (75th percentile)"),
     )
 
 
@@ -271,10 +295,12 @@ def _notes(sections: dict[str, pd.DataFrame], data: Dataset, start: str) -> dict
                 said = _step_notes(table)
             notes[name] = list(dict.fromkeys(said))
     if "time_to_close" in sections:
-        counted = f"Days are counted from {describe_start(data, start)}"
-        if start != "opportunity":
-            counted += " (start=" + repr(start) + "): the opportunities have no created date"
-        notes["time_to_close"] = [counted + ".", *notes.get("time_to_close", [])]
+        if start == "opportunity":
+            counted = _("Days are counted from {start}.").format(start=_(describe_start(data, start)))
+        else:
+            counted = _("Days are counted from {start} (start={name}): the opportunities have no created date.")
+            counted = counted.format(start=_(describe_start(data, start)), name=repr(start))
+        notes["time_to_close"] = [counted, *notes.get("time_to_close", [])]
     return notes
 
 
@@ -287,8 +313,10 @@ def _step_notes(table: pd.DataFrame) -> list[str]:
         counts = ""
         if "period" in step and step["period"].isna().all():
             entered, converted = int(step["entered"].sum()), int(step["converted"].sum())
-            share = f" ({converted / entered:.0%})" if entered else ""
-            counts = f" Over all time {converted:,} of {entered:,}{share} reached {stage_label(b)}."
+            share = f" ({format_percent(converted / entered)})" if entered else ""
+            counts = " " + _("Over all time {converted} of {entered}{share} reached {stage}.").format(
+                converted=format_number(converted), entered=format_number(entered), share=share, stage=stage_label(b)
+            )
         out.append(f"{stage_label(a)} → {stage_label(b)}: {'; '.join(dict.fromkeys(said))}.{counts}")
     return out
 
@@ -318,8 +346,8 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
     """The five or six numbers that matter, this period against the previous one."""
     f = data.funnel
     if current is None:
-        reason = "not measurable: no lead or deal has a date that places it in a period"
-        return pd.DataFrame([("Periods compared", np.nan, np.nan, np.nan, reason)], columns=HEADLINE_COLUMNS)
+        reason = _("not measurable: no lead or deal has a date that places it in a period")
+        return pd.DataFrame([(PERIODS_COMPARED, np.nan, np.nan, np.nan, reason)], columns=HEADLINE_COLUMNS)
     rows = []
     money: dict[str, str | None] = {}  # currency of each revenue row
     label = lambda stamps: period_labels(stamps, period, fiscal_year_start=fiscal_year_start)  # noqa: E731
@@ -345,9 +373,13 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         rate_before = before["is_won"].mean() if len(before) else np.nan
         won_now = int(now["is_won"].sum())
         low, high = wilson([won_now], [len(now)])
-        interval = f"; 95% CI {low[0]:.0%}-{high[0]:.0%}" if len(now) else ""
-        rows.append(("Win rate", rate_now, rate_before, rate_now - rate_before,
-                     f"{won_now} won of {len(now)} closed{interval}"))  # fmt: skip
+        interval = (
+            _("; 95% CI {low}-{high}").format(low=format_percent(low[0]), high=format_percent(high[0]))
+            if len(now)
+            else ""
+        )
+        said = _("{won} won of {closed} closed").format(won=format_number(won_now), closed=format_number(len(now)))
+        rows.append((WIN_RATE, rate_now, rate_before, rate_now - rate_before, said + interval))
         for row in _revenue_rows(closed[closed["is_won"].to_numpy(dtype=bool)], labels, current, previous):
             money[row[0]] = row[-1]
             rows.append(row[:-1])
@@ -356,10 +388,12 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         med_now = days[(labels == current) & (days >= 0)].median()
         med_before = days[(labels == previous) & (days >= 0)].median()
         note = _days_note(data, days)
-        rows.append(("Median days to close (closed deals)", med_now, med_before, med_now - med_before, note))
+        rows.append((MEDIAN_DAYS, med_now, med_before, med_now - med_before, note))
     if not rows:
-        reason = f"not measurable: nothing this data holds is dated in {current} or {previous}"
-        rows.append(("Periods compared", np.nan, np.nan, np.nan, reason))
+        reason = _("not measurable: nothing this data holds is dated in {current} or {previous}").format(
+            current=current, previous=previous
+        )
+        rows.append((PERIODS_COMPARED, np.nan, np.nan, np.nan, reason))
     out = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
     out["currency"] = out["measure"].map(money).astype("str")
     return out
@@ -379,18 +413,22 @@ def _revenue_rows(won: pd.DataFrame, labels: pd.Series, current, previous) -> li
     for code in found or [None]:
         if len(found) > 1:
             in_code = won["currency"].isna() if code is None else won["currency"].eq(code).fillna(False)
-            measure = f"Won revenue ({code or NO_CURRENCY})"
+            measure = f"{WON_REVENUE} ({code or NO_CURRENCY})"
             others = currency_names([c for c in found if c != code])
-            note = f"in {code or NO_CURRENCY}; not added to {others}"
+            note = _("in {currency}; not added to {others}").format(currency=code or NO_CURRENCY, others=others)
         else:
             in_code = pd.Series(True, index=won.index)
-            measure = "Won revenue"
-            note = f"in {code}" if code else ("the export names no currency" if found else "")
+            measure = WON_REVENUE
+            note = (
+                _("in {currency}").format(currency=code)
+                if code
+                else (_("the export names no currency") if found else "")
+            )
         now, before = (_revenue(won.loc[in_code & (labels == p), "amount"]) for p in (current, previous))
         if any(left_out):
-            note += ("; " if note else "") + (
-                f"won deals without an amount left out: {left_out[0]:,} this period, {left_out[1]:,} before"
-            )
+            note += ("; " if note else "") + _(
+                "won deals without an amount left out: {now} this period, {before} before"
+            ).format(now=format_number(left_out[0]), before=format_number(left_out[1]))
         rows.append((measure, now, before, _change(now, before), note, code))
     return rows
 
@@ -403,8 +441,10 @@ def _revenue(amounts: pd.Series) -> float:
 def _days_note(data: Dataset, days: pd.Series) -> str:
     """What the headline's days to close count from, or why there are none."""
     if not days.notna().any():
-        return "not measurable: no closed deal has a start date (see the time-to-close section)"
-    return f"from {describe_start(data, default_start(data))}; open deals are censored in the time-to-close section"
+        return _("not measurable: no closed deal has a start date (see the time-to-close section)")
+    return _("from {start}; open deals are censored in the time-to-close section").format(
+        start=_(describe_start(data, default_start(data)))
+    )
 
 
 def _change(now: float, before: float) -> float:
@@ -415,49 +455,74 @@ def _findings(result: Review, data: Dataset) -> list[str]:
     """Sentences for the summary. Group names come from the CRM: they are escaped here."""
     out = []
     if result.period:
-        out.append(
-            f"Latest period: <b>{html.escape(result.period)}</b>"
-            + (f", compared with {html.escape(result.previous)}." if result.previous else ".")
-            + f" Figures are as of {data.as_of:%Y-%m-%d %H:%M} UTC;"
-            + " the latest period may still be filling."
+        latest = f"<b>{html.escape(result.period)}</b>"
+        as_of = _("Figures are as of {moment} UTC; the latest period may still be filling.").format(
+            moment=_moment(data.as_of)
         )
+        if result.previous:
+            said = _("Latest period: {period}, compared with {previous}.").format(
+                period=latest, previous=html.escape(result.previous)
+            )
+        else:
+            said = _("Latest period: {period}.").format(period=latest)
+        out.append(f"{said} {as_of}")
     if result.has("dropoff"):
         d = result.sections["dropoff"]
         d = d[d["stage"] != data.stages.won]
         worst = d.loc[d["stopped_share"].idxmax()] if d["stopped_share"].notna().any() else None
         if worst is not None:
             out.append(
-                f"The funnel loses most at <b>{html.escape(str(worst['stage']))}</b>: "
-                f"{int(worst['stopped']):,} of {int(worst['reached']):,} "
-                f"({worst['stopped_share']:.0%}) went no further."
+                _("The funnel loses most at {stage}: {stopped} of {reached} ({share}) went no further.").format(
+                    stage=f"<b>{html.escape(_stage_word(worst['stage']))}</b>",
+                    stopped=format_number(int(worst["stopped"])),
+                    reached=format_number(int(worst["reached"])),
+                    share=format_percent(worst["stopped_share"]),
+                )
             )
     if result.has("drift"):
         moved = result.sections["drift"]
         moved = moved[moved["significant"]]
         if moved.empty:
-            out.append("No change in win rate between periods is beyond noise (Holm-adjusted, 5%).")
+            out.append(_("No change in win rate between periods is beyond noise (Holm-adjusted, 5%)."))
         for row in moved.tail(3).itertuples():
             group = " / ".join(
                 html.escape(str(getattr(row, c))) for c in moved.columns[: moved.columns.get_loc("period")]
             )
             out.append(
-                f"Win rate of <b>{group or 'all deals'}</b> moved from {row.previous_value:.0%} to "
-                f"{row.value:.0%} ({_points(row.value - row.previous_value)}) in {html.escape(str(row.period))}: "
-                f"beyond noise (adjusted p = {row.p_adjusted:.3f})."
+                _(
+                    "Win rate of {group} moved from {before} to {now} ({points}) in {period}: "
+                    "beyond noise (adjusted p = {p})."
+                ).format(
+                    group="<b>" + (group or _("all deals")) + "</b>",
+                    before=format_percent(row.previous_value),
+                    now=format_percent(row.value),
+                    points=_points(row.value - row.previous_value),
+                    period=html.escape(str(row.period)),
+                    p=format_number(row.p_adjusted, decimals=3),
+                )
             )
     if result.has("mix"):
         total = result.sections["mix"].iloc[-1]
         out.append(
-            f"Of the overall change of {total['total_change']:+.1%}, "
-            f"{total['mix_effect']:+.1%} came from a shift in mix and "
-            f"{total['rate_effect']:+.1%} from rates within groups."
+            _(
+                "Of the overall change of {total}, {mix} came from a shift in mix and {rate} from rates within groups."
+            ).format(
+                total=format_percent(total["total_change"], decimals=1, signed=True),
+                mix=format_percent(total["mix_effect"], decimals=1, signed=True),
+                rate=format_percent(total["rate_effect"], decimals=1, signed=True),
+            )
         )
     if result.has("revenue_change"):
         out.extend(revenue_change_sentences(result.sections["revenue_change"]))
     out.extend(_money_findings(data))
     out.extend(html.escape(note) for note in result.notes.get("review", []))
     for section, reason in result.skipped.items():
-        out.append(f"Section <i>{html.escape(section.replace('_', ' '))}</i> left out: {html.escape(reason)}")
+        name = _(SECTION_NAMES[section]) if section in SECTION_NAMES else section.replace("_", " ")
+        out.append(
+            _("Section {section} left out: {reason}").format(
+                section=f"<i>{html.escape(name)}</i>", reason=html.escape(reason)
+            )
+        )
     return out
 
 
@@ -471,21 +536,39 @@ def revenue_change_sentences(table: pd.DataFrame) -> list[str]:
         total = rows.loc["total"]
         said = []
         for factor, r in rows.drop(index="total").iterrows():
+            to = _("{before} to {now}")
             if factor == "volume":
-                moved = f"{int(r['previous_value']):,} to {int(r['current_value']):,}"
-            elif factor == "deal_size":
-                moved = " to ".join(
-                    _money(v, code) if pd.notna(v) else "none" for v in (r["previous_value"], r["current_value"])
+                moved = to.format(
+                    before=format_number(int(r["previous_value"])), now=format_number(int(r["current_value"]))
                 )
+            elif factor == "deal_size":
+                before, now = (
+                    _money(v, code) if pd.notna(v) else _("none") for v in (r["previous_value"], r["current_value"])
+                )
+                moved = to.format(before=before, now=now)
             elif pd.notna(r["change"]):
-                moved = f"{r['previous_value']:.1%} to {r['current_value']:.1%} ({_points(r['change'])})"
+                moved = (
+                    to.format(
+                        before=format_percent(r["previous_value"], decimals=1),
+                        now=format_percent(r["current_value"], decimals=1),
+                    )
+                    + f" ({_points(r['change'])})"
+                )
             else:
-                moved = "not measurable in one of the periods"
-            said.append(f"{r['measure']} {moved}: {_signed_money(r['contribution'], code)}")
+                moved = _("not measurable in one of the periods")
+            said.append(_(r["measure"]) + f" {moved}: {_signed_money(r['contribution'], code)}")
         out.append(
-            f"Won revenue went from {_money(total['previous_value'], code)} in {html.escape(total['previous_period'])}"
-            f" to {_money(total['current_value'], code)} in {html.escape(total['current_period'])}"
-            f" ({_signed_money(total['change'], code)}). By factor: " + "; ".join(said) + "."
+            _(
+                "Won revenue went from {before} in {previous} to {now} in {current} ({change}). By factor: {factors}."
+            ).format(
+                before=_money(total["previous_value"], code),
+                previous=html.escape(total["previous_period"]),
+                now=_money(total["current_value"], code),
+                current=html.escape(total["current_period"]),
+                change=_signed_money(total["change"], code),
+                # TRANSLATORS: the separator between the factors of one sentence
+                factors=_("; ").join(said),
+            )
         )
     return out
 
@@ -502,7 +585,7 @@ def revenue_change_table(table: pd.DataFrame) -> pd.DataFrame:
         change = format_value(row["change"], change_unit, currency=code)
         if change_unit is not Unit.POINTS and pd.notna(row["change"]) and row["change"] > 0:
             change = "+" + change
-        shown.append({"measure": row["measure"], row["previous_period"]: text(row["previous_value"]),
+        shown.append({"measure": _(row["measure"]), row["previous_period"]: text(row["previous_value"]),
                       row["current_period"]: text(row["current_value"]), "change": change,
                       "contribution": row["contribution"], "currency": row["currency"]})  # fmt: skip
     return declare(pd.DataFrame(shown), contribution=Unit.MONEY)
@@ -512,9 +595,34 @@ def _signed_money(value: float, code) -> str:
     return ("+" if value >= 0 else "-") + _money(abs(value), code)
 
 
+#: funnelkit's stages as a sentence names them (lower case, as written in English)
+STAGE_WORDS = {
+    "lead": N_("lead"), "mql": N_("mql"), "sql": N_("sql"), "opportunity": N_("opportunity"), "won": N_("won"),
+    "lost": N_("lost"),
+}  # fmt: skip
+
+
+def _stage_word(stage) -> str:
+    """A stage inside a sentence: funnelkit's own stages translated, a custom funnel's as the data names it."""
+    name = str(stage)
+    return _(STAGE_WORDS[name]) if name in STAGE_WORDS else name
+
+
+def _moment(stamp: pd.Timestamp) -> str:
+    """A day and time in a sentence: ``2025-12-31 22:37`` in English, the locale's date before the time elsewhere."""
+    return f"{stamp:%Y-%m-%d %H:%M}" if get_locale() == "en" else f"{format_value(stamp, Unit.TIMESTAMP)} {stamp:%H:%M}"
+
+
 def _points(change: float) -> str:
     """A change of a rate in points: ``-4.1 points``."""
-    return f"{change * 100:+.1f} points"
+    return _("{points} points").format(points=_signed_points(change * 100))
+
+
+def _signed_points(value: float) -> str:
+    """``+4.1`` as Python writes it in English (a zero keeps its sign, as funnelkit always wrote it)."""
+    if get_locale() == "en":
+        return f"{value:+.1f}"
+    return ("+" if value >= 0 else "-") + format_number(abs(value), decimals=1)
 
 
 def _money_findings(data: Dataset) -> list[str]:
@@ -524,15 +632,21 @@ def _money_findings(data: Dataset) -> list[str]:
     found = currencies(f[f["is_won"].to_numpy(dtype=bool)])
     if len(found) > 1:
         out.append(
-            f"Won revenue is in {len(found)} currencies ({html.escape(currency_names(found))}): every revenue "
-            "figure is given per currency; amounts of different currencies are never added."
+            _(
+                "Won revenue is in {count} currencies ({names}): every revenue figure is given per currency; "
+                "amounts of different currencies are never added."
+            ).format(count=len(found), names=html.escape(currency_names(found)))
         )
     blank = int(won_without_amount(f).sum())
     if blank:
-        deals = "deal has" if blank == 1 else "deals have"
         out.append(
-            f"{blank:,} won {deals} no amount: counted as won (win rates include them) but left out of "
-            "every revenue sum and average."
+            ngettext(
+                "{count} won deal has no amount: counted as won (win rates include them) but left out of every "
+                "revenue sum and average.",
+                "{count} won deals have no amount: counted as won (win rates include them) but left out of every "
+                "revenue sum and average.",
+                blank,
+            ).format(count=format_number(blank))
         )
     return out
 
@@ -540,8 +654,8 @@ def _money_findings(data: Dataset) -> list[str]:
 # ---- are we on track ---------------------------------------------------------------------------------------
 
 #: the plain verdicts of :func:`review`'s on-track summary
-ON_TRACK, AT_RISK, BEHIND = "on track", "at risk", "behind"
-PERIOD_NOUNS = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+ON_TRACK, AT_RISK, BEHIND = N_("on track"), N_("at risk"), N_("behind")
+PERIOD_NOUNS = {"W": N_("week"), "M": N_("month"), "Q": N_("quarter"), "Y": N_("year")}
 _PERIOD_LENGTH = {"W": pd.DateOffset(days=7), "M": pd.DateOffset(months=1), "Q": pd.DateOffset(months=3),
                   "Y": pd.DateOffset(years=1)}  # fmt: skip
 ON_TRACK_COLUMNS = [
@@ -643,8 +757,9 @@ def on_track(
     notes: list[str] = []
     if quota is not None and len(found) > 1 and currency is None:
         notes.append(
-            f"won revenue is in {len(found)} currencies ({currency_names(found)}); the quota needs one: "
-            f"pass currency= one of them"
+            _("won revenue is in {count} currencies ({names}); the quota needs one: pass currency= one of them").format(
+                count=len(found), names=currency_names(found)
+            )
         )
         quota = None
     if quota is not None and currency is not None and len(found) > 1:
@@ -682,11 +797,17 @@ def _on_track_row(data, deals, code, label, period, start, end, complete, quota,
         target, basis = float(quota), "quota"
         if currency and code and currency != code:
             target, basis = np.nan, pd.NA
-            notes.append(f"the quota is in {currency}, but won revenue is in {code}")
+            notes.append(
+                _("the quota is in {quota}, but won revenue is in {revenue}").format(quota=currency, revenue=code)
+            )
     else:
         target, basis = _comparison_target(data, deals, start, period, fys)
         if pd.isna(target):
-            notes.append(f"no target: no quota was given and no earlier {PERIOD_NOUNS[period]} has won revenue")
+            notes.append(
+                _("no target: no quota was given and no earlier {period} has won revenue").format(
+                    period=_(PERIOD_NOUNS[period])
+                )
+            )
     row = {
         "period": label,
         "period_start": start,
@@ -717,12 +838,12 @@ def _on_track_row(data, deals, code, label, period, start, end, complete, quota,
     row["left_to_win"] = max(target - revenue, 0.0)
     if row["left_to_win"] == 0:
         row["verdict"] = ON_TRACK
-        row["note"] = "; ".join([*notes, "the target is already won"])
+        row["note"] = "; ".join([*notes, _("the target is already won")])
         return row
     try:
         cover = coverage(data, target=target, period_start=start, period_end=row["period_end"], currency=code)
     except FunnelkitError as exc:
-        notes.append(f"coverage not measurable: {exc}")
+        notes.append(_("coverage not measurable: {reason}").format(reason=exc))
     else:
         c = cover.iloc[0]
         row.update(open=c["open"], open_value=c["open_value"], weighted_pipeline=c["weighted_pipeline"])
@@ -745,22 +866,27 @@ def _coverage_verdict(ratio: float):
 def _comparison_target(data: Dataset, deals: pd.DataFrame, start: pd.Timestamp, period: str, fys: int):
     """Won revenue of the same period a year earlier (when the data covers it from its start), else of the
     previous period; with the basis in words. Missing when neither has won revenue."""
-    noun = PERIOD_NOUNS[period]
+    noun = _(PERIOD_NOUNS[period])
     first = _first_date(data)
     candidates = []
     if period != "Y":
-        candidates.append((start - pd.DateOffset(years=1), f"the same {noun} a year earlier"))
-    candidates.append((start - pd.Timedelta(days=1), f"the previous {noun}"))
-    for moment, words in candidates:
+        candidates.append(
+            (start - pd.DateOffset(years=1), _("the same {period} a year earlier").format(period=noun), True)
+        )
+    candidates.append((start - pd.Timedelta(days=1), _("the previous {period}").format(period=noun), False))
+    for moment, words, a_year_earlier in candidates:
         label = _label_of(moment, period, fys)
         begin, stop = period_span(label, period, fiscal_year_start=fys)
         partial = first is not None and first.normalize() > begin
-        if partial and words.startswith("the same"):
+        if partial and a_year_earlier:
             continue  # the data starts inside that period: its revenue would be partial
         closed = deals["closed_at"]
         revenue = float(deals.loc[((closed >= begin) & (closed < stop)).to_numpy(dtype=bool), "amount"].sum())
         if revenue > 0:
-            since = f", from {first:%Y-%m-%d} when the data starts" if partial else ""
+            if partial:
+                since = _(", from {day} when the data starts").format(day=format_value(first, Unit.TIMESTAMP))
+            else:
+                since = ""
             return revenue, f"{words} ({label}{since})"
     return np.nan, pd.NA
 
@@ -781,16 +907,24 @@ def on_track_sentences(
     """The on-track summary in words (HTML, CRM text escaped): the period, its revenue against the target and the
     verdict first; then the open pipeline by stage; then the coverage behind the verdict."""
     first = table.iloc[0]
-    start, last = f"{first['period_start']:%Y-%m-%d}", f"{first['period_end']:%Y-%m-%d}"
+    start, last = format_value(first["period_start"], Unit.TIMESTAMP), format_value(first["period_end"], Unit.TIMESTAMP)
+    day = format_value(first["as_of"], Unit.TIMESTAMP)
     if first["status"] == "complete":
-        status = "is complete"
+        status = _("is complete")
     elif first["days_left"] < 1:
-        status = f"is in progress as of {first['as_of']:%Y-%m-%d}, its last day"
+        status = _("is in progress as of {day}, its last day").format(day=day)
     else:
         left = int(np.ceil(first["days_left"]))
-        status = f"is in progress as of {first['as_of']:%Y-%m-%d}, {left:,} day{'s' if left != 1 else ''} left"
+        status = ngettext(
+            "is in progress as of {day}, {left} day left", "is in progress as of {day}, {left} days left", left
+        ).format(day=day, left=format_number(left))
     clauses = [_revenue_clause(row) for row in table.to_dict("records")]
-    out = [f"<b>{html.escape(first['period'])}</b> ({start} to {last}) {status}: " + "; ".join(clauses) + "."]
+    out = [
+        _("{period} ({start} to {end}) {status}: {clauses}.").format(
+            period=f"<b>{html.escape(first['period'])}</b>", start=start, end=last, status=status,
+            clauses=_("; ").join(clauses),
+        )
+    ]  # fmt: skip
     out.append(_pipeline_sentence(pipeline_table, pipeline_reason))
     for row in table.to_dict("records"):
         said = _coverage_sentence(row)
@@ -801,47 +935,55 @@ def on_track_sentences(
 
 def _revenue_clause(row: dict) -> str:
     code = row["currency"] if isinstance(row["currency"], str) else None
-    won = f"won {_money(row['won_revenue'], code)}"
+    won = _("won {amount}").format(amount=_money(row["won_revenue"], code))
     if pd.isna(row["target"]):
-        return won + f" (no verdict: {html.escape(str(row['note']))})"
+        return won + " " + _("(no verdict: {reason})").format(reason=html.escape(str(row["note"])))
     basis = row["target_basis"]
     against = (
-        f"the {_money(row['target'], code)} quota"
+        _("the {amount} quota").format(amount=_money(row["target"], code))
         if basis == "quota"
-        else f"{_money(row['target'], code)} in {html.escape(basis)}"
+        else _("{amount} in {basis}").format(amount=_money(row["target"], code), basis=html.escape(basis))
     )
     gap = row["target"] - row["won_revenue"]
     if row["status"] == "complete":
-        rest = f"{_money(gap, code)} short" if gap > 0 else f"{_money(-gap, code)} above it"
+        rest = _("{amount} short") if gap > 0 else _("{amount} above it")
     else:
-        rest = f"{_money(gap, code)} to go" if gap > 0 else f"{_money(-gap, code)} above it already"
-    verdict = f"<b>{row['verdict']}</b>" if isinstance(row["verdict"], str) else "no verdict yet (see below)"
-    return f"{won} against {against} ({row['attainment']:.0%}), {rest}: {verdict}"
+        rest = _("{amount} to go") if gap > 0 else _("{amount} above it already")
+    rest = rest.format(amount=_money(abs(gap), code))
+    verdict = "<b>" + _(row["verdict"]) + "</b>" if isinstance(row["verdict"], str) else _("no verdict yet (see below)")
+    return _("{won} against {target} ({attainment}), {rest}: {verdict}").format(
+        won=won, target=against, attainment=format_percent(row["attainment"]), rest=rest, verdict=verdict
+    )
 
 
 def _pipeline_sentence(table: pd.DataFrame | None, reason: str | None) -> str:
     if table is None:
-        return f"Open pipeline: not measurable ({html.escape(reason or 'no open deal')})."
+        return _("Open pipeline: not measurable ({reason}).").format(reason=html.escape(reason or _("no open deal")))
     parts = []
     for code, rows in table.groupby("currency", dropna=False, sort=False):
         code = code if isinstance(code, str) else None
         stages = []
         for r in rows.to_dict("records"):
-            value = _money(r["open_value"], code) if pd.notna(r["open_value"]) else "no amounts"
-            age = f", median age {r['median_age_days']:,.0f} days" if pd.notna(r["median_age_days"]) else ""
+            value = _money(r["open_value"], code) if pd.notna(r["open_value"]) else _("no amounts")
+            age = ""
+            if pd.notna(r["median_age_days"]):
+                age = _(", median age {days} days").format(days=format_number(r["median_age_days"]))
             stalled = ""
             if pd.notna(r["stalled"]) and r["stalled"]:
                 worth = f" ({_money(r['stalled_value'], code)})" if pd.notna(r["stalled_value"]) else ""
-                stalled = f", {int(r['stalled']):,} stalled{worth}"
+                stalled = _(", {count} stalled{worth}").format(count=format_number(int(r["stalled"])), worth=worth)
             n = int(r["open"])
-            stages.append(f"{html.escape(stage_label(r['stage']))}: {n:,} deal{'s' if n != 1 else ''}, "
-                          f"{value}{age}{stalled}")  # fmt: skip
+            deals = ngettext("{count} deal", "{count} deals", n).format(count=format_number(n))
+            stages.append(f"{html.escape(stage_label(r['stage']))}: {deals}, {value}{age}{stalled}")
         total = int(rows["open"].sum())
-        worth = f" worth {_money(rows['open_value'].sum(), code)}" if rows["open_value"].notna().any() else ""
-        parts.append(f"{total:,} open deal{'s' if total != 1 else ''}{worth}. " + "; ".join(stages))
-    said = "Open pipeline as of the data's date: " + "; ".join(parts) + "."
+        worth = ""
+        if rows["open_value"].notna().any():
+            worth = _(" worth {amount}").format(amount=_money(rows["open_value"].sum(), code))
+        opened = ngettext("{count} open deal{worth}.", "{count} open deals{worth}.", total)
+        parts.append(opened.format(count=format_number(total), worth=worth) + " " + _("; ").join(stages))
+    said = _("Open pipeline as of the data's date: {parts}.").format(parts=_("; ").join(parts))
     if table["median_age_days"].isna().all():
-        said += " Ages are not measurable: the deals have no opportunity created date."
+        said += " " + _("Ages are not measurable: the deals have no opportunity created date.")
     return said
 
 
@@ -851,11 +993,15 @@ def _coverage_sentence(row: dict) -> str:
         return ""
     left = _money(row["left_to_win"], code)
     if pd.isna(row["coverage"]):
-        return f"Coverage of the {left} left to win: not measurable ({html.escape(str(row['note']))})."
+        return _("Coverage of the {amount} left to win: not measurable ({reason}).").format(
+            amount=left, reason=html.escape(str(row["note"]))
+        )
     if not row["open"]:
-        return f"No open deal can close by the period's end: {html.escape(str(row['note']))}."
-    return (
-        f"Open deals weighted by their stage's win rate are worth {_money(row['weighted_pipeline'], code)}: "
-        f"{row['coverage']:.0%} of the {left} left to win (on track from {COVERED_AT:.0%} coverage, "
-        f"at risk from {AT_RISK_AT:.0%}, behind below)."
-    )
+        return _("No open deal can close by the period's end: {reason}.").format(reason=html.escape(str(row["note"])))
+    return _(
+        "Open deals weighted by their stage's win rate are worth {amount}: {coverage} of the {left} left to win "
+        "(on track from {covered} coverage, at risk from {at_risk}, behind below)."
+    ).format(
+        amount=_money(row["weighted_pipeline"], code), coverage=format_percent(row["coverage"]), left=left,
+        covered=format_percent(COVERED_AT), at_risk=format_percent(AT_RISK_AT),
+    )  # fmt: skip

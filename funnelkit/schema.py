@@ -41,6 +41,7 @@ import pandas as pd
 
 from ._arrow import labels as text_labels
 from .errors import ParameterError
+from .i18n import N_, _
 
 # Column names, written once.
 LEAD_ID = "lead_id"
@@ -115,8 +116,8 @@ OPPORTUNITY_COLUMNS: dict[str, str] = {
 
 
 #: How the default funnel's stages are written for people (charts, report tables).
-STAGE_NAMES_SHOWN = {"lead": "Lead", "mql": "MQL", "sql": "SQL", "opportunity": "Opportunity", "won": "Won",
-                     "lost": "Lost"}  # fmt: skip
+STAGE_NAMES_SHOWN = {"lead": N_("Lead"), "mql": N_("MQL"), "sql": N_("SQL"), "opportunity": N_("Opportunity"),
+                     "won": N_("Won"), "lost": N_("Lost")}  # fmt: skip
 
 
 def stage_label(stage) -> str:
@@ -127,7 +128,8 @@ def stage_label(stage) -> str:
     >>> stage_label("mql"), stage_label("demo booked")
     ('MQL', 'demo booked')
     """
-    return STAGE_NAMES_SHOWN.get(str(stage), str(stage))
+    name = str(stage)
+    return _(STAGE_NAMES_SHOWN[name]) if name in STAGE_NAMES_SHOWN else name  # funnelkit's stages in its language
 
 
 def stage_column(stage: str) -> str:

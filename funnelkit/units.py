@@ -188,8 +188,21 @@ def flag_small(text: str, count: int | None = None, noun: str = "") -> str:
     '5,303 USD (small sample: 4 won deals)'
     """
     if count is None:
-        return f"{text} (small sample)"
-    return f"{text} (small sample: {int(count):,} {noun})".replace(" )", ")")
+        return _("{value} (small sample)").format(value=text)
+    # TRANSLATORS: {noun} is what was counted, already translated ("won deals")
+    said = _("{value} (small sample: {count} {noun})").format(value=text, count=format_number(int(count)), noun=noun)
+    return said.replace(" )", ")").replace(" ）", "）")
+
+
+def format_percent(value, *, decimals: int = 0, signed: bool = False) -> str:
+    """A share as a percentage inside a sentence, in the current language (``12%``, ``+4.1%``; ``%12`` in Turkish).
+
+    Examples
+    --------
+    >>> format_percent(0.123), format_percent(-0.041, decimals=1, signed=True)
+    ('12%', '-4.1%')
+    """
+    return _percent(value, decimals=decimals, signed=signed)
 
 
 def format_number(value, *, decimals: int = 0) -> str:

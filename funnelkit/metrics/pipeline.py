@@ -19,8 +19,9 @@ from .. import schema as s
 from .._arrow import labels, positions
 from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
+from ..i18n import _, ngettext
 from ..stats import SMALL_N
-from ..units import Unit, declare
+from ..units import Unit, declare, format_number
 from ._common import core, days_between, group_keys
 from .time_to_close import _first_entries
 
@@ -488,13 +489,20 @@ def _expected_in_period(data: Dataset, measures: pd.DataFrame, end: pd.Timestamp
     opps = data.opportunities
     if s.EXPECTED_CLOSE_AT not in opps or not opps[s.EXPECTED_CLOSE_AT].notna().any():
         if len(measures):
-            notes.append("every open deal counted: the export has no expected close dates")
+            notes.append(_("every open deal counted: the export has no expected close dates"))
         return measures
     at = positions(measures[fn.OPPORTUNITY_ID], opps[fn.OPPORTUNITY_ID])
     expected = opps[s.EXPECTED_CLOSE_AT].reset_index(drop=True).reindex(at)  # -1 (not found): no date
     later = (expected >= end).to_numpy()
     if later.any():
-        notes.append(f"{_deals(int(later.sum()))} expected to close after the period left out of the pipeline")
+        later_count = int(later.sum())
+        notes.append(
+            ngettext(
+                "{count} deal expected to close after the period left out of the pipeline",
+                "{count} deals expected to close after the period left out of the pipeline",
+                later_count,
+            ).format(count=format_number(later_count))
+        )
     return measures[~later]
 
 

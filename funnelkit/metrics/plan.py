@@ -14,8 +14,9 @@ from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import FunnelkitError, NotMeasurableError, ParameterError
+from ..i18n import _
 from ..schema import stage_column
-from ..units import Unit, declare
+from ..units import Unit, declare, format_number
 from ._common import by_columns, days_between, group_keys
 from ._money import choose_currency, without_amount_note
 
@@ -161,8 +162,11 @@ def _measured_deal_size(data: Dataset, mask, money: _Money) -> tuple[float, str]
     blank = int((group & won[fn.AMOUNT].isna().to_numpy() & (in_currency | won[fn.CURRENCY].isna().to_numpy())).sum())
     if amounts.notna().sum() == 0:
         raise ParameterError("deal_size cannot be measured: no won deal has an amount; give deal_size=")
-    in_currency = f" in {money.currency}" if money.currency else ""
-    note = f"deal size: mean of {int(amounts.notna().sum()):,} won deals{in_currency}"
+    counted = format_number(int(amounts.notna().sum()))
+    if money.currency:
+        note = _("deal size: mean of {count} won deals in {currency}").format(count=counted, currency=money.currency)
+    else:
+        note = _("deal size: mean of {count} won deals").format(count=counted)
     if blank:
         note += f"; {without_amount_note(blank)}"
     return float(amounts.mean()), note

@@ -10,6 +10,7 @@ from .. import funnel as fn
 from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
+from ..i18n import N_
 from ..schema import TIMESTAMP, stage_column
 from ..units import Unit, declare
 from ._common import (
@@ -47,9 +48,9 @@ def describe_start(data: Dataset, start: str) -> str:
     """What days are counted from, in words: "the opportunity's creation", "entry into engaging"."""
     first = data.stages.first
     if start == "opportunity" or (start in ("lead", first) and first == data.stages.opportunity):
-        return "the opportunity's creation"  # an opportunity-only funnel starts at the deal's creation
+        return N_("the opportunity's creation")  # an opportunity-only funnel starts at the deal's creation
     if start in ("lead", first):
-        return "the lead's creation"
+        return N_("the lead's creation")
     return f"entry into {start}"
 
 

@@ -14,18 +14,25 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import ParameterError
+from ..i18n import N_, _
 from ..metrics.plan import split_plan
 from ..safety import escape
 from ..stats import SMALL_N
-from ..units import Unit, format_value
+from ..units import Unit, format_number, format_value
 
 #: how each stage of the plan is counted in sentences and headers
-STAGE_NOUNS = {"won": "won deals", "opportunity": "opportunities", "sql": "SQLs", "mql": "MQLs", "lead": "leads"}
+STAGE_NOUNS = {"won": N_("won deals"), "opportunity": N_("opportunities"), "sql": N_("SQLs"), "mql": N_("MQLs"),
+               "lead": N_("leads")}  # fmt: skip
+#: one of a stage, as "From lead to won" says it
+STAGE_ONE = {"won": N_("won deal"), "opportunity": N_("opportunity"), "sql": N_("SQL"), "mql": N_("MQL"),
+             "lead": N_("lead")}  # fmt: skip
 #: rate from a stage to the next, as a header reads it
-STEP_NAMES = {"opportunity": "opportunity to won", "sql": "SQL to opportunity", "mql": "MQL to SQL",
-              "lead": "lead to MQL"}  # fmt: skip
+STEP_NAMES = {"opportunity": N_("opportunity to won"), "sql": N_("SQL to opportunity"), "mql": N_("MQL to SQL"),
+              "lead": N_("lead to MQL")}  # fmt: skip
 _FREQ = {"W": "W-SUN", "M": "M", "Q": "Q", "Y": "Y"}
-_PERIOD_WORDS = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+#: breakdown columns as sentences name them ("the plans per source"), for translation
+BY_WORDS = (N_("source"), N_("owner"), N_("segment"), N_("campaign"), N_("country"), N_("industry"))
+_PERIOD_WORDS = {"W": N_("week"), "M": N_("month"), "Q": N_("quarter"), "Y": N_("year")}
 #: groups drawn and listed by name; the others are summed as "Other"
 TOP_GROUPS = 6
 
@@ -41,7 +48,9 @@ class QuotaPeriod:
 
     @property
     def dates(self) -> str:
-        return f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}"
+        return _("{start} to {end}").format(
+            start=format_value(self.start, Unit.TIMESTAMP), end=format_value(self.end, Unit.TIMESTAMP)
+        )
 
 
 def quota_period(as_of, *, period: str = "Q", start: str = "") -> QuotaPeriod:
@@ -76,13 +85,15 @@ def quota_period(as_of, *, period: str = "Q", start: str = "") -> QuotaPeriod:
             chosen = pd.Timestamp(str(start)).to_period(_FREQ[period])
         except (ValueError, TypeError):
             raise ParameterError(f"period_start: {start!r} is not a date; give one like 2026-01-01") from None
-        why = f"the {_PERIOD_WORDS[period]} holding {start}"
+        why = _("the {period} holding {day}").format(period=_(_PERIOD_WORDS[period]), day=start)
     else:
         chosen = day.to_period(_FREQ[period]) + 1
-        why = f"the {_PERIOD_WORDS[period]} after the data ends ({day:%Y-%m-%d})"
+        why = _("the {period} after the data ends ({day})").format(
+            period=_(_PERIOD_WORDS[period]), day=format_value(day, Unit.TIMESTAMP)
+        )
     first, last = chosen.start_time, chosen.end_time.normalize()
-    label = {"W": f"the week of {first:%Y-%m-%d}", "M": f"{first:%Y-%m}", "Q": f"{first.year} Q{chosen.quarter}",
-             "Y": f"{first.year}"}[period]  # fmt: skip
+    week = _("the week of {day}").format(day=format_value(first, Unit.TIMESTAMP))
+    label = {"W": week, "M": f"{first:%Y-%m}", "Q": f"{first.year} Q{chosen.quarter}", "Y": f"{first.year}"}[period]
     return QuotaPeriod(label=label, start=first, end=last, why=why)
 
 
@@ -94,15 +105,19 @@ def usable_breakdown(data, by: str | None) -> tuple[str | None, str]:
     """
     word = (by or "").replace("_", " ")
     if not by:
-        return None, "no breakdown was asked for (by is empty)"
+        return None, _("no breakdown was asked for (by is empty)")
     if by not in data.funnel.columns:
-        return None, f"this data has no {word} column, so the plan is not split by {word}"
+        return None, _("this data has no {column} column, so the plan is not split by {column}").format(column=word)
     filled = data.funnel[by].dropna()
     filled = filled[filled.astype("str").str.strip().ne("") & filled.ne("(not set)")]
     if filled.empty:
-        return None, f"no lead or deal in this data has a {word}, so the plan is not split by {word}"
+        return None, _("no lead or deal in this data has a {column}, so the plan is not split by {column}").format(
+            column=word
+        )
     if filled.nunique() < 2:
-        return None, f"every lead and deal with a {word} has the same one, so the plan is not split by {word}"
+        return None, _(
+            "every lead and deal with a {column} has the same one, so the plan is not split by {column}"
+        ).format(column=word)
     return by, ""
 
 
@@ -154,24 +169,32 @@ which become 7 won deals of about 1,429 USD each.'
     currency = _currency(total)
     entry = total.iloc[-1]
     won = total.iloc[0]
-    text = (
-        f"To win <b>{_money(quota, currency)} in {escape(period.label)}</b> ({period.dates}), you need about "
-        f"<b>{format_value(entry['needed'], Unit.COUNT)} new {STAGE_NOUNS.get(entry['stage'], entry['stage'])}</b>"
+    goal = _("{amount} in {period}").format(amount=_money(quota, currency), period=escape(period.label))
+    needed = _("{count} new {stage}").format(
+        count=format_value(entry["needed"], Unit.COUNT), stage=_noun(entry["stage"])
+    )
+    text = _("To win {goal} ({dates}), you need about {needed}").format(
+        goal=f"<b>{goal}</b>", dates=period.dates, needed=f"<b>{needed}</b>"
     )
     if len(total) > 1:
-        text += f", which become {format_value(won['needed'], Unit.COUNT)} won deals"
-    text += f" of about {_money(won['value_per_unit'], currency)} each"
+        text += _(", which become {count} won deals").format(count=format_value(won["needed"], Unit.COUNT))
+    text += _(" of about {amount} each").format(amount=_money(won["value_per_unit"], currency))
     if parts is not None and by:
         first = parts[(parts["stage"] == entry["stage"]) & (parts[by] != "Other")]
         first = first.sort_values("needed", ascending=False, kind="stable").head(3)
         named = [f"{escape(str(g))} ({format_value(n, Unit.COUNT)})" for g, n in first[[by, "needed"]].to_numpy()]
         if named:
-            text += ", at today's mix the most from " + (
-                ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+            listed = (
+                _("{first} and {last}").format(first=_(", ").join(named[:-1]), last=named[-1])
+                if len(named) > 1
+                else named[0]
             )
-    text += "."
+            text += _(", at today's mix the most from {groups}").format(groups=listed)
+    text += _(".")
     if entry["stage"] != "lead" and len(total) > 1:
-        text += f" The plan starts at {STAGE_NOUNS.get(entry['stage'], entry['stage'])}: the data has no earlier stage."
+        text += " " + _("The plan starts at {stage}: the data has no earlier stage.").format(
+            stage=_noun(entry["stage"])
+        )
     return text
 
 
@@ -191,13 +214,15 @@ between about 2025-11-02 and 2026-01-30.'
     if len(total) < 2 or days is None or pd.isna(days):
         return ""
     shift = pd.Timedelta(days=round(float(days)))
-    noun = STAGE_NOUNS.get(entry["stage"], str(entry["stage"]))
-    singular = {"opportunities": "opportunity", "leads": "lead"}.get(noun, noun.removesuffix("s"))
-    return (
-        f"From {singular} to won takes a median of {float(days):,.0f} days: the {noun} for deals won in "
-        f"{escape(period.label)} come in, at the median, between about "
-        f"{period.start - shift:%Y-%m-%d} and {period.end - shift:%Y-%m-%d}."
-    )
+    stage = entry["stage"]
+    singular = _(STAGE_ONE[stage]) if stage in STAGE_ONE else str(stage)
+    return _(
+        "From {one} to won takes a median of {days} days: the {stages} for deals won in {period} come in, "
+        "at the median, between about {first} and {last}."
+    ).format(
+        one=singular, days=format_number(float(days)), stages=_noun(stage), period=escape(period.label),
+        first=format_value(period.start - shift, Unit.TIMESTAMP), last=format_value(period.end - shift, Unit.TIMESTAMP),
+    )  # fmt: skip
 
 
 def needs_table(total: pd.DataFrame) -> pd.DataFrame:
@@ -224,16 +249,16 @@ def needs_table(total: pd.DataFrame) -> pd.DataFrame:
     rows = total.iloc[::-1]
     return pd.DataFrame(
         {
-            "Stage": [_capital(STAGE_NOUNS.get(s, str(s))) for s in rows["stage"]],
-            "Needed": rows["needed"].map(lambda v: format_value(v, Unit.COUNT)).to_numpy(),
-            "Converts to the next stage": [
+            _("Stage"): [_capital(_noun(s)) for s in rows["stage"]],
+            _("Needed"): rows["needed"].map(lambda v: format_value(v, Unit.COUNT)).to_numpy(),
+            _("Converts to the next stage"): [
                 _rate(r, n) for r, n in zip(rows["rate_to_next"], rows["rate_n"], strict=True)
             ],  # fmt: skip
-            "Rate measured on": [
+            _("Rate measured on"): [
                 _basis(s, b, n) for s, b, n in zip(rows["stage"], rows["rate_basis"], rows["rate_n"], strict=True)
             ],  # fmt: skip
-            "Worth each": [_money(v, currency) for v in rows["value_per_unit"]],
-            "Median days to a win": [
+            _("Worth each"): [_money(v, currency) for v in rows["value_per_unit"]],
+            _("Median days to a win"): [
                 _days(d) if s != "won" else "" for s, d in zip(rows["stage"], rows["lead_time_days"], strict=True)
             ],  # fmt: skip
         }
@@ -252,10 +277,10 @@ def split_table(parts: pd.DataFrame, *, by: str) -> pd.DataFrame:
     wide = parts.pivot_table(index=by, columns="stage", values="needed", aggfunc="sum", sort=False)
     stages = list(dict.fromkeys(parts["stage"]))[::-1]
     wide = wide[stages]
-    wide.loc["Total"] = wide.sum()
+    wide.loc[_("Total")] = wide.sum()
     out = wide.map(lambda v: format_value(v, Unit.COUNT))
-    out.columns = [_capital(STAGE_NOUNS.get(s, str(s))) for s in stages]
-    return out.rename_axis(_capital(by.replace("_", " "))).reset_index()
+    out.columns = [_capital(_noun(s)) for s in stages]
+    return out.rename_axis(_(_capital(by.replace("_", " ")))).reset_index()
 
 
 def group_plans_table(by_group: pd.DataFrame, *, by: str) -> pd.DataFrame:
@@ -272,15 +297,16 @@ def group_plans_table(by_group: pd.DataFrame, *, by: str) -> pd.DataFrame:
     stages = list(dict.fromkeys(by_group["stage"]))[::-1]
     quota = by_group.groupby(by, sort=False)["quota"].first()
     out = pd.DataFrame(index=wide.index)
-    out["Share of the quota"] = (quota / quota.sum()).map(lambda v: format_value(v, Unit.RATE))
+    out[_("Share of the quota")] = (quota / quota.sum()).map(lambda v: format_value(v, Unit.RATE))
     for stage in stages:  # first stage first, as in the split
-        out[_capital(STAGE_NOUNS.get(stage, str(stage)))] = wide[stage].map(lambda v: format_value(v, Unit.COUNT))
-    entry = _capital(STAGE_NOUNS.get(stages[0], str(stages[0])))
+        out[_capital(_noun(stage))] = wide[stage].map(lambda v: format_value(v, Unit.COUNT))
+    entry = _capital(_noun(stages[0]))
     if len(stages) > 1:
-        out[f"{entry} per won deal"] = (wide[stages[0]] / wide["won"]).map(lambda v: f"{v:,.1f}")
-    total = ["100.0%", *(format_value(wide[s].sum(), Unit.COUNT) for s in stages)]
-    out.loc["Sum of the plans"] = total + ([""] if len(stages) > 1 else [])
-    return out.rename_axis(_capital(by.replace("_", " "))).reset_index()
+        per_deal = _("{stages} per won deal").format(stages=entry)
+        out[per_deal] = (wide[stages[0]] / wide["won"]).map(lambda v: format_number(v, decimals=1))
+    total = [format_value(1.0, Unit.RATE), *(format_value(wide[s].sum(), Unit.COUNT) for s in stages)]
+    out.loc[_("Sum of the plans")] = total + ([""] if len(stages) > 1 else [])
+    return out.rename_axis(_(_capital(by.replace("_", " ")))).reset_index()
 
 
 def why_sentence(total: pd.DataFrame, by_group: pd.DataFrame, *, by: str) -> str:
@@ -299,34 +325,40 @@ def why_sentence(total: pd.DataFrame, by_group: pd.DataFrame, *, by: str) -> str
     split above shares it out in proportion to the plans per source.
     """
     entry = total["stage"].iloc[-1]
-    noun = STAGE_NOUNS.get(entry, str(entry))
+    noun = _noun(entry)
     sums = by_group.groupby("stage", sort=False)["needed"].sum()
     own = {stage: int(sums.get(stage, 0)) for stage in (entry, "won")}
     whole = {stage: int(total.set_index("stage").loc[stage, "needed"]) for stage in (entry, "won")}
-    word = by.replace("_", " ")
+    word = _(by.replace("_", " "))
     if own == whole:
-        return f"The plans per {word} add up to the plan for the whole quota."
+        return _("The plans per {group} add up to the plan for the whole quota.").format(group=word)
     count = lambda v: format_value(v, Unit.COUNT)  # noqa: E731
-    text = (
-        f"Added up, the plans per {word} ask for {count(own[entry])} {noun} and {count(own['won'])} won deals, not "
-        f"the {count(whole[entry])} {noun} and {count(whole['won'])} won deals of the plan for the whole quota. "
-        f"Each {word}'s plan covers its share of the quota (its share of won revenue so far)"
-    )
+    text = _(
+        "Added up, the plans per {group} ask for {own} {stages} and {own_won} won deals, not the {whole} {stages} and "
+        "{whole_won} won deals of the plan for the whole quota. Each {group}'s plan covers its share of the quota "
+        "(its share of won revenue so far)"
+    ).format(
+        group=word, own=count(own[entry]), stages=noun, own_won=count(own["won"]), whole=count(whole[entry]),
+        whole_won=count(whole["won"]),
+    )  # fmt: skip
     if own["won"] > whole["won"]:
-        text += (
-            f" and is rounded up to whole deals, so {by_group[by].nunique()} {word}s give {count(own['won'])} deals "
-            f"instead of {count(whole['won'])}; and each extra deal is multiplied back"
-        )
+        text += _(
+            " and is rounded up to whole deals, so {groups} {group}s give {own_won} deals instead of {whole_won}; "
+            "and each extra deal is multiplied back"
+        ).format(groups=by_group[by].nunique(), group=word, own_won=count(own["won"]), whole_won=count(whole["won"]))
     else:
-        text += "; each deal is multiplied back"
+        text += _("; each deal is multiplied back")
     wide = by_group.pivot_table(index=by, columns="stage", values="needed", aggfunc="sum", sort=False)
     per_deal = (wide[entry] / wide["won"]).sort_values()
-    return text + (
-        f" through that {word}'s own conversion rates, which differ: one won deal takes {per_deal.iloc[0]:,.1f} "
-        f"{noun} from {escape(str(per_deal.index[0]))} and {per_deal.iloc[-1]:,.1f} from "
-        f"{escape(str(per_deal.index[-1]))}. The plan for the whole quota uses the rates of all {noun} together: it "
-        f"is the number to plan with, and the split above shares it out in proportion to the plans per {word}."
-    )
+    return text + _(
+        " through that {group}'s own conversion rates, which differ: one won deal takes {fewest} {stages} from "
+        "{cheapest} and {most} from {dearest}. The plan for the whole quota uses the rates of all {stages} together: "
+        "it is the number to plan with, and the split above shares it out in proportion to the plans per {group}."
+    ).format(
+        group=word, fewest=format_number(per_deal.iloc[0], decimals=1), stages=noun,
+        cheapest=escape(str(per_deal.index[0])), most=format_number(per_deal.iloc[-1], decimals=1),
+        dearest=escape(str(per_deal.index[-1])),
+    )  # fmt: skip
 
 
 def plot_plan(total: pd.DataFrame, parts: pd.DataFrame | None = None, *, by: str | None = None, title: str,
@@ -352,9 +384,9 @@ def plot_plan(total: pd.DataFrame, parts: pd.DataFrame | None = None, *, by: str
     from ..plots import palette
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 0.7 * len(total) + 1.8))
+        _figure, ax = plt.subplots(figsize=(10, 0.7 * len(total) + 1.8))
     stages = list(total["stage"])  # won first: drawn at the bottom
-    labels = [_capital(STAGE_NOUNS.get(s, str(s))) for s in stages]
+    labels = [_capital(_noun(s)) for s in stages]
     positions = range(len(stages))
     if parts is not None and by:
         groups = list(dict.fromkeys(parts[by]))
@@ -365,14 +397,14 @@ def plot_plan(total: pd.DataFrame, parts: pd.DataFrame | None = None, *, by: str
             ax.barh(positions, wide[group].to_numpy(), left=left.to_numpy(), color=colours[str(group)],
                     label=str(group))  # fmt: skip
             left += wide[group].to_numpy()
-        ax.legend(loc="lower right", frameon=False, fontsize=9, title=by.replace("_", " ").capitalize())
+        ax.legend(loc="lower right", frameon=False, fontsize=9, title=_(by.replace("_", " ").capitalize()))
     else:
         ax.barh(positions, total["needed"].to_numpy(), color="#1f77b4")
     for y, needed in zip(positions, total["needed"], strict=True):
         ax.annotate(format_value(needed, Unit.COUNT), (needed, y), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=10, fontweight="bold")  # fmt: skip
     ax.set_yticks(list(positions), labels)
-    ax.set_xlabel("needed (count)")
+    ax.set_xlabel(_("needed (count)"))
     ax.set_title(title)
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.08)
@@ -388,6 +420,11 @@ def _money(value, currency: str) -> str:
     return escape(format_value(value, Unit.MONEY, currency=currency or None))
 
 
+def _noun(stage) -> str:
+    """How a stage of the plan is counted ("leads", "won deals"), in the current language."""
+    return _(STAGE_NOUNS[stage]) if stage in STAGE_NOUNS else str(stage)
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -396,21 +433,21 @@ def _rate(rate, n) -> str:
     if rate is None or pd.isna(rate):
         return ""
     if n is not None and not pd.isna(n) and n < SMALL_N:
-        return f"{round(rate * n):.0f} of {int(n)}"
+        return _("{successes} of {trials}").format(successes=f"{round(rate * n):.0f}", trials=int(n))
     return format_value(rate, Unit.RATE)
 
 
 def _basis(stage, basis, n) -> str:
     if basis == "given":
-        return "given"
+        return _("given")
     if basis != "measured" or n is None or pd.isna(n):
         return ""
-    what = "closed deals" if stage == "opportunity" else STAGE_NOUNS.get(stage, str(stage))
-    return f"{int(n):,} {what}"
+    what = _("closed deals") if stage == "opportunity" else _noun(stage)
+    return f"{format_number(int(n))} {what}"
 
 
 def _days(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{float(value):,.0f} days"
+    return "" if value is None or pd.isna(value) else _("{days} days").format(days=format_number(float(value)))
 
 
 def quota_sentence(total: pd.DataFrame | None, *, quota: float, period: QuotaPeriod, data) -> str:
@@ -430,11 +467,13 @@ def quota_sentence(total: pd.DataFrame | None, *, quota: float, period: QuotaPer
     str
     """
     currency = _currency(total) if total is not None else ""
-    return (
-        f"Quota: <b>{_money(quota, currency)}</b> for <b>{escape(period.label)}</b> ({period.dates}), "
-        f"{escape(period.why)}. Rates and deal size are measured on every lead and deal in the data, "
-        f"{_data_dates(data)}."
-    )
+    return _(
+        "Quota: {amount} for {period} ({dates}), {why}. Rates and deal size are measured on every lead and deal in "
+        "the data, {data_dates}."
+    ).format(
+        amount=f"<b>{_money(quota, currency)}</b>", period=f"<b>{escape(period.label)}</b>", dates=period.dates,
+        why=escape(period.why), data_dates=_data_dates(data),
+    )  # fmt: skip
 
 
 def chart_title(total: pd.DataFrame, *, quota: float, period: QuotaPeriod) -> str:
@@ -445,13 +484,15 @@ def chart_title(total: pd.DataFrame, *, quota: float, period: QuotaPeriod) -> st
     >>> chart_title(pd.DataFrame({"currency": ["USD"]}), quota=500_000, period=quota_period(pd.Timestamp("2025-12-31")))
     'What 500,000 USD in 2026 Q1 takes'
     """
-    return f"What {format_value(quota, Unit.MONEY, currency=_currency(total) or None)} in {period.label} takes"
+    amount = format_value(quota, Unit.MONEY, currency=_currency(total) or None)
+    return _("What {amount} in {period} takes").format(amount=amount, period=period.label)
 
 
 def _data_dates(data) -> str:
     """First and last day the data covers: the earliest stage date to ``as_of``."""
     columns = [f"{stage}_at" for stage in data.stages.names if f"{stage}_at" in data.funnel]
     first = min((data.funnel[c].min() for c in columns), default=pd.NaT)
+    last = format_value(pd.Timestamp(data.as_of), Unit.TIMESTAMP)
     if pd.isna(first):
-        return f"up to {pd.Timestamp(data.as_of):%Y-%m-%d}"
-    return f"{pd.Timestamp(first):%Y-%m-%d} to {pd.Timestamp(data.as_of):%Y-%m-%d}"
+        return _("up to {day}").format(day=last)
+    return _("{start} to {end}").format(start=format_value(pd.Timestamp(first), Unit.TIMESTAMP), end=last)

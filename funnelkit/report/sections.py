@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import FunnelkitError
+from ..i18n import N_, _
 from ..safety import escape
+from ..units import format_number, format_percent
+
+#: why a section is left out when its computation returns nothing and the caller gives no reason
+EMPTY = N_("the data holds nothing for this section")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ class Section:
         This is the one place a report says a section is left out and why.
         """
         if self.reason is not None:
-            return f"<p class='fk-note'>This section is left out: {escape(self.reason.rstrip('.'))}.</p>"
+            said = _("This section is left out: {reason}.").format(reason=self.reason.rstrip("."))
+            return f"<p class='fk-note'>{escape(said)}</p>"
         out = "".join(f"<p class='fk-note'>{escape(note)}</p>" for note in self.notes)
         if self.warnings:
             items = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
@@ -60,7 +66,7 @@ class Section:
         return out
 
 
-def attempt(compute: Callable[[], object], *, empty: str = "the data holds nothing for this section") -> Section:
+def attempt(compute: Callable[[], object], *, empty: str | None = None) -> Section:
     """Compute a report section; a funnelkit error or an empty result leaves it out with the reason.
 
     Only funnelkit's own errors (the data cannot support the section) are
@@ -70,8 +76,8 @@ def attempt(compute: Callable[[], object], *, empty: str = "the data holds nothi
     ----------
     compute : callable
         No-argument function computing the section (e.g. ``lambda: fk.sla(data, ...)``).
-    empty : str
-        Reason given when ``compute`` returns ``None`` or an empty DataFrame.
+    empty : str, optional
+        Reason given when ``compute`` returns ``None`` or an empty DataFrame (default: :data:`EMPTY`, translated).
 
     Returns
     -------
@@ -98,7 +104,7 @@ def attempt(compute: Callable[[], object], *, empty: str = "the data holds nothi
             return Section(reason=str(exc))
     messages = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
     if value is None or (isinstance(value, pd.DataFrame) and value.empty):
-        return Section(reason=empty, warnings=messages)
+        return Section(reason=_(EMPTY) if empty is None else empty, warnings=messages)
     return Section(value, warnings=messages)
 
 
@@ -149,27 +155,36 @@ def quota_html(headline: pd.DataFrame, *, quota: float, period: str | None, curr
     if len(rows) > 1:
         chosen = rows[codes.eq(currency).fillna(False).to_numpy(dtype=bool)] if currency else rows.iloc[:0]
         if chosen.empty:
-            names = ", ".join(str(c) for c in codes.fillna("no currency"))
-            choices = " or ".join(str(c) for c in codes.dropna())
+            names = ", ".join(str(c) for c in codes.fillna(_("no currency")))
+            choices = _(" or ").join(str(c) for c in codes.dropna())
             return _no_quota_line(
-                f"won revenue is in {len(rows)} currencies ({names}); the quota line needs one: pass currency={choices}"
+                _(
+                    "won revenue is in {count} currencies ({names}); the quota line needs one: pass currency={choices}"
+                ).format(count=len(rows), names=names, choices=choices)
             )
         rows = chosen
     revenue_currency = codes.loc[rows.index[0]]
     if currency and pd.notna(revenue_currency) and currency != revenue_currency:
-        return _no_quota_line(f"the quota is in {currency}, but won revenue is in {revenue_currency}")
+        return _no_quota_line(
+            _("the quota is in {quota}, but won revenue is in {revenue}").format(
+                quota=currency, revenue=revenue_currency
+            )
+        )
     won = rows["this_period"].iloc[0]
     if pd.isna(won):
-        return _no_quota_line("no won deal of the period has an amount")
+        return _no_quota_line(_("no won deal of the period has an amount"))
     won = float(won)
     currency = currency or (revenue_currency if pd.notna(revenue_currency) else "")
     unit = f" {escape(currency)}" if currency else ""
     left = quota - won
-    rest = f"{left:,.0f}{unit} to go" if left > 0 else f"{-left:,.0f}{unit} above it"
-    return (
-        f"<p class='fk-ontrack'><b>{escape(period or 'Latest period')}</b>: won {won:,.0f}{unit} "
-        f"of the {quota:,.0f}{unit} quota ({won / quota:.0%}); {rest}.</p>"
+    rest = (_("{amount} to go") if left > 0 else _("{amount} above it")).format(
+        amount=f"{format_number(abs(left))}{unit}"
     )
+    said = _("{period}: won {won} of the {quota} quota ({share}); {rest}.").format(
+        period="<b>" + escape(period or _("Latest period")) + "</b>", won=f"{format_number(won)}{unit}",
+        quota=f"{format_number(quota)}{unit}", share=format_percent(won / quota), rest=rest,
+    )  # fmt: skip
+    return f"<p class='fk-ontrack'>{said}</p>"
 
 
 def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
@@ -179,7 +194,7 @@ def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
 
 
 def _no_quota_line(reason: str) -> str:
-    return f"<p class='fk-note'>No quota line: {escape(reason)}.</p>"
+    return "<p class='fk-note'>" + escape(_("No quota line: {reason}.").format(reason=reason)) + "</p>"
 
 
 def on_track_html(review) -> str:

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..i18n import N_, _, ngettext
 from ..stats import SMALL_N
-from ..units import Unit, format_value
+from ..units import Unit, format_number, format_value
 
 #: what a period of ``fk.sla(period=...)`` is called in a table's header and in sentences
-PERIOD_NAMES = {"W": ("Week", "weeks"), "M": ("Month", "months"), "Q": ("Quarter", "quarters"), "Y": ("Year", "years")}
-STATUS_WORDS = {"under": "under", "within": "on target", "over": "over"}
+PERIOD_NAMES = {"W": (N_("Week"), N_("weeks")), "M": (N_("Month"), N_("months")), "Q": (N_("Quarter"), N_("quarters")),
+                "Y": (N_("Year"), N_("years"))}  # fmt: skip
+#: the period in "MQLs a month" (the band sentence)
+PERIOD_SINGULAR = {"W": N_("week"), "M": N_("month"), "Q": N_("quarter"), "Y": N_("year")}
+STATUS_WORDS = {"under": N_("under"), "within": N_("on target"), "over": N_("over")}
 
 
 def duration_words(value) -> str:
@@ -47,14 +51,19 @@ def duration_words(value) -> str:
     else:
         minutes = float(value)
     if minutes < 90:
-        return f"{minutes:.0f} min"
+        return _("{minutes} min").format(minutes=format_number(minutes))
     if minutes % (24 * 60) == 0:  # a commitment in whole days ("1D") reads as days, not "24 h"
         days = int(minutes // (24 * 60))
-        return "1 day" if days == 1 else f"{days} days"
+        return ngettext("{count} day", "{count} days", days).format(count=format_number(days))
     hours = minutes / 60
     if hours < 48:
-        return f"{hours:.1f} h".replace(".0 h", " h")
-    return f"{hours / 24:.1f} days".replace(".0 days", " days")
+        return _("{hours} h").format(hours=_trimmed(hours))
+    return _("{days} days").format(days=_trimmed(hours / 24))
+
+
+def _trimmed(value: float) -> str:
+    """One decimal, none when it is zero: ``2.5``, ``30``."""
+    return format_number(value, decimals=0 if round(value, 1).is_integer() else 1)
 
 
 def share_text(successes, trials, *, interval: tuple[float, float] | None = None) -> str:
@@ -70,10 +79,12 @@ def share_text(successes, trials, *, interval: tuple[float, float] | None = None
     if not trials:
         return ""
     if trials < SMALL_N:
-        return f"{int(successes)} of {int(trials)}"
+        return _("{successes} of {trials}").format(successes=int(successes), trials=int(trials))
     text = format_value(successes / trials, Unit.RATE)
     if interval is not None and not any(pd.isna(v) for v in interval):
-        text += f" ({interval[0] * 100:.0f}–{interval[1]:.0%})"
+        # TRANSLATORS: a 95% interval of a share, "24–37%"; put the % sign where your language writes it
+        span = _("{low}–{high}%").format(low=format_number(interval[0] * 100), high=format_number(interval[1] * 100))
+        text += f" ({span})"
     return text
 
 
@@ -102,11 +113,11 @@ def delivery_table(delivery: pd.DataFrame, *, period: str) -> pd.DataFrame:
     """
     return pd.DataFrame(
         {
-            PERIOD_NAMES[period][0]: delivery["period"].astype("str"),
-            "MQLs delivered": delivery["mqls"].map(lambda v: format_value(v, Unit.COUNT)),
-            "Target": delivery["target"].map(_number),
-            "Share of target": delivery["ratio"].map(lambda v: format_value(v, Unit.RATE)),
-            "Status": delivery["status"].map(STATUS_WORDS),
+            _(PERIOD_NAMES[period][0]): delivery["period"].astype("str"),
+            _("MQLs delivered"): delivery["mqls"].map(lambda v: format_value(v, Unit.COUNT)),
+            _("Target"): delivery["target"].map(_number),
+            _("Share of target"): delivery["ratio"].map(lambda v: format_value(v, Unit.RATE)),
+            _("Status"): delivery["status"].map(lambda v: _(STATUS_WORDS[v]) if v in STATUS_WORDS else v),
         }
     )
 
@@ -122,13 +133,16 @@ def band_sentence(delivery: pd.DataFrame, *, period: str) -> str:
     'On target means 90 to 110 MQLs a month (the commitment is 100). 1 of 2 months on target, 2024-01 to 2025-12.'
     """
     first = delivery.iloc[0]
-    one = PERIOD_NAMES[period][0].lower()
     on_target = int((delivery["status"] == "within").sum())
-    return (
-        f"On target means {_number(first['low'])} to {_number(first['high'])} MQLs a {one} "
-        f"(the commitment is {_number(first['target'])}). {on_target} of {len(delivery)} "
-        f"{PERIOD_NAMES[period][1]} on target, {delivery['period'].iloc[0]} to {delivery['period'].iloc[-1]}."
-    )
+    band = _("On target means {low} to {high} MQLs a {period} (the commitment is {target}).").format(
+        low=_number(first["low"]), high=_number(first["high"]), period=_(PERIOD_SINGULAR[period]),
+        target=_number(first["target"]),
+    )  # fmt: skip
+    count = _("{on_target} of {periods} {unit} on target, {first} to {last}.").format(
+        on_target=on_target, periods=len(delivery), unit=_(PERIOD_NAMES[period][1]),
+        first=delivery["period"].iloc[0], last=delivery["period"].iloc[-1],
+    )  # fmt: skip
+    return f"{band} {count}"
 
 
 def response_table(
@@ -168,18 +182,20 @@ def response_table(
     n = response["mqls"].to_numpy()
     out = pd.DataFrame(index=response.index)
     if by:
-        out[by.replace("_", " ").capitalize()] = response[by].astype("str")
-    out["MQLs"] = response["mqls"].map(lambda v: format_value(v, Unit.COUNT))
-    out["Median first response"] = response["median_minutes"].map(duration_words)
+        out[_(by.replace("_", " ").capitalize())] = response[by].astype("str")
+    out[_("MQLs")] = response["mqls"].map(lambda v: format_value(v, Unit.COUNT))
+    out[_("Median first response")] = response["median_minutes"].map(duration_words)
     low, high = response.get("within_target_ci_low"), response.get("within_target_ci_high")
-    out[f"Answered within {duration_words(response_within)}"] = [
+    within = _("Answered within {duration}")
+    out[within.format(duration=duration_words(response_within))] = [
         share_text(k, t, interval=None if low is None else (lo, hi))
         for k, t, lo, hi in zip(response["within_target"], n, _or_nan(low, n), _or_nan(high, n), strict=True)
     ]
-    out[f"Answered within {duration_words(max_response)}"] = _shares(response["within_max"], n)
-    out["Never touched"] = _shares(response["never_touched"], n)
+    out[within.format(duration=duration_words(max_response))] = _shares(response["within_max"], n)
+    out[_("Never touched")] = _shares(response["never_touched"], n)
     if touches_target is not None and "followed_up" in response:
-        out[f"Followed up ({touches_target}+ touches in 14 days)"] = _shares(response["followed_up"], n)
+        followed = _("Followed up ({touches}+ touches in 14 days)").format(touches=touches_target)
+        out[followed] = _shares(response["followed_up"], n)
     return out.reset_index(drop=True)
 
 
@@ -202,18 +218,20 @@ def summary_table(response: pd.DataFrame, delivery: pd.DataFrame, *, period: str
     ['1 of 2 months', '35.0% (70 of 200)', '90.0% (180 of 200)', '5.0% (10 of 200)']
     """
     total = int(response["mqls"].sum())
+    on_target = _("{on_target} of {periods} {unit}").format(
+        on_target=int((delivery["status"] == "within").sum()), periods=len(delivery), unit=_(PERIOD_NAMES[period][1])
+    )
+    answered = _("MQLs answered within {duration}")
     rows = [
-        ("Periods with MQLs on target", f"{int((delivery['status'] == 'within').sum())} of {len(delivery)} "
-                                        f"{PERIOD_NAMES[period][1]}"),
-        (f"MQLs answered within {duration_words(response_within)}", _share_of(response["within_target"], total)),
-        (f"MQLs answered within {duration_words(max_response)}", _share_of(response["within_max"], total)),
-        ("MQLs never touched", _share_of(response["never_touched"], total)),
-    ]  # fmt: skip
+        (_("Periods with MQLs on target"), on_target),
+        (answered.format(duration=duration_words(response_within)), _share_of(response["within_target"], total)),
+        (answered.format(duration=duration_words(max_response)), _share_of(response["within_max"], total)),
+        (_("MQLs never touched"), _share_of(response["never_touched"], total)),
+    ]
     if touches_target is not None and "followed_up" in response:
-        rows.append(
-            (f"MQLs followed up ({touches_target}+ touches in 14 days)", _share_of(response["followed_up"], total))
-        )
-    return pd.DataFrame(rows, columns=["Commitment", "Result"])
+        followed = _("MQLs followed up ({touches}+ touches in 14 days)").format(touches=touches_target)
+        rows.append((followed, _share_of(response["followed_up"], total)))
+    return pd.DataFrame(rows, columns=[_("Commitment"), _("Result")])
 
 
 def feedback_table(feedback: pd.DataFrame) -> pd.DataFrame:
@@ -227,9 +245,9 @@ def feedback_table(feedback: pd.DataFrame) -> pd.DataFrame:
     total = feedback["mqls"].sum()
     return pd.DataFrame(
         {
-            "Reason": feedback["reason"].astype("str"),
-            "Rejected MQLs": feedback["mqls"].map(lambda v: format_value(v, Unit.COUNT)),
-            "Share of rejected": (feedback["mqls"] / total).map(lambda v: format_value(v, Unit.RATE)),
+            _("Reason"): feedback["reason"].astype("str"),
+            _("Rejected MQLs"): feedback["mqls"].map(lambda v: format_value(v, Unit.COUNT)),
+            _("Share of rejected"): (feedback["mqls"] / total).map(lambda v: format_value(v, Unit.RATE)),
         }
     )
 
@@ -237,7 +255,7 @@ def feedback_table(feedback: pd.DataFrame) -> pd.DataFrame:
 def _number(value) -> str:
     """A target or band edge: whole numbers without decimals (100, not 100.0; 110, not 110.00000000000001)."""
     value = round(float(value), 6)
-    return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+    return format_number(value, decimals=0 if value.is_integer() else 1)
 
 
 def _shares(successes: pd.Series, trials) -> list[str]:
@@ -247,8 +265,9 @@ def _shares(successes: pd.Series, trials) -> list[str]:
 def _share_of(successes: pd.Series, total: int) -> str:
     done = int(successes.sum())
     if total < SMALL_N:  # "2 of 5" alone: a percentage of five MQLs would look precise
-        return share_text(done, total) or "no MQLs"
-    return f"{format_value(done / total, Unit.RATE)} ({done:,} of {total:,})"
+        return share_text(done, total) or _("no MQLs")
+    counts = _("{successes} of {trials}").format(successes=format_number(done), trials=format_number(total))
+    return f"{format_value(done / total, Unit.RATE)} ({counts})"
 
 
 def _or_nan(column, n):
