@@ -161,7 +161,7 @@ def header(column) -> str:
 
 
 def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int = 60, by: str | None = None,
-               top: int | None = TOP_GROUPS) -> str:  # fmt: skip
+               top: int | None = TOP_GROUPS, notes: bool = True) -> str:  # fmt: skip
     """A readable HTML table, every number formatted by its declared unit (:mod:`funnelkit.units`).
 
     Rates read as percentages, changes of rates in points, money with thousands
@@ -185,6 +185,9 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
         the rest folded into one "Other" row (:func:`funnelkit.groups.top_groups`);
         a table without that column is shown whole.
     top : int or None, keyword-only
+    notes : bool, keyword-only
+        ``False`` leaves out the ``note`` column, for a report that says a
+        section's notes once beneath its table rather than on every row.
 
     Returns
     -------
@@ -194,6 +197,8 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
     if by is not None and top is not None and by in frame:  # a table without the breakdown is shown whole
         frame = top_groups(frame, by, top=top)
     shown = frame[columns] if columns else frame
+    if not notes:
+        shown = shown.drop(columns=[c for c in ("note",) if c in shown])
     shown = shown.head(max_rows).copy()
     head = frame.head(max_rows)
     units = {**units_of(frame), **dict.fromkeys(percent, Unit.RATE)}

@@ -507,9 +507,10 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             _(
                 "Of the overall change of {total}, {mix} came from a shift in mix and {rate} from rates within groups."
             ).format(
-                total=format_percent(total["total_change"], decimals=1, signed=True),
-                mix=format_percent(total["mix_effect"], decimals=1, signed=True),
-                rate=format_percent(total["rate_effect"], decimals=1, signed=True),
+                # a change of a rate is said in points, never as a percent of the rate
+                total=format_value(total["total_change"], Unit.POINTS),
+                mix=format_value(total["mix_effect"], Unit.POINTS),
+                rate=format_value(total["rate_effect"], Unit.POINTS),
             )
         )
     if result.has("revenue_change"):

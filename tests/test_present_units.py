@@ -64,3 +64,9 @@ def test_a_column_no_row_fills_is_not_shown():
     table = pd.DataFrame({"owner": ["ann", "bob"], "source": [None, None], "won": [3, 4]})
     assert cells(table_html(table)) == ["ann", "3", "bob", "4"]
     assert "Source" not in table_html(table)
+
+
+def test_notes_can_be_left_to_the_section():
+    table = pd.DataFrame({"stage": ["a", "b"], "open": [3, 4], "note": ["no created date: age not measurable"] * 2})
+    assert cells(table_html(table, notes=False)) == ["a", "3", "b", "4"]
+    assert "no created date: age not measurable" in cells(table_html(table))[2]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from metrics_fixtures import deals, tiny
 
@@ -86,3 +88,13 @@ def test_a_by_column_the_export_does_not_fill_is_said_once_and_the_review_goes_o
     assert not any("(not set)" in f for f in result.findings)
     with pytest.raises(fk.ParameterError, match="not a column"):
         fk.review(data, by="ownr")
+
+
+def test_the_mix_finding_says_rate_changes_in_points():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        result = fk.review(tiny(), by="source")
+    mix = result.sections["mix"].set_index("source").loc["(total)"]
+    assert (mix["total_change"], mix["mix_effect"], mix["rate_effect"]) == (0.5, -0.25, 0.75)  # -0.25 + 0.75 = 0.5
+    assert "Of the overall change of +50.0 pts, -25.0 pts came from a shift in mix and +75.0 pts from rates " \
+        "within groups." in result.findings  # fmt: skip
