@@ -15,10 +15,23 @@ def data():
 
 def test_delivery_against_the_commitment(data):
     delivery = fk.sla(data, mql_target=2, period="M").delivery.set_index("period")
-    assert delivery["mqls"].to_dict() == {"2025-01": 3, "2025-04": 2}
-    # band 1.8 - 2.2: three MQLs are over, two within
-    assert delivery["status"].to_dict() == {"2025-01": "over", "2025-04": "within"}
-    assert delivery["ratio"].to_dict() == {"2025-01": 1.5, "2025-04": 1.0}
+    # every month from the first MQL to as_of (2025-06-30): a month without an MQL is a 0, not a missing row
+    assert delivery["mqls"].to_dict() == {
+        "2025-01": 3, "2025-02": 0, "2025-03": 0, "2025-04": 2, "2025-05": 0, "2025-06": 0
+    }  # fmt: skip
+    # band 1.8 - 2.2: three MQLs are over, two within, none under
+    assert delivery["status"].to_dict() == {
+        "2025-01": "over", "2025-02": "under", "2025-03": "under", "2025-04": "within", "2025-05": "under",
+        "2025-06": "under",
+    }  # fmt: skip
+    assert delivery["ratio"].to_dict() == {
+        "2025-01": 1.5, "2025-02": 0.0, "2025-03": 0.0, "2025-04": 1.0, "2025-05": 0.0, "2025-06": 0.0
+    }  # fmt: skip
+    weeks = fk.sla(data, mql_target=1, period="W").delivery
+    # weeks from Monday 2025-01-06 to Monday 2025-06-30: 26; MQLs on Mon 01-06 and Sun 01-12 (one week),
+    # Tue 01-21, Thu 04-03 and Sun 04-06 (one week): three weeks hold the five MQLs
+    assert (len(weeks), int((weeks["mqls"] > 0).sum()), int(weeks["mqls"].sum())) == (26, 3, 5)
+    assert (weeks["period"].iloc[0], weeks["period"].iloc[-1]) == ("2025-01-06", "2025-06-30")
     assert (delivery["low"].iloc[0], delivery["high"].iloc[0]) == pytest.approx((1.8, 2.2))
     under = fk.sla(data, mql_target=5, period="Q", tolerance=0.25).delivery.set_index("period")
     assert under["status"].to_dict() == {"2025 Q1": "under", "2025 Q2": "under"}  # 3 and 2 < 3.75

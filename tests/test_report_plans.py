@@ -46,9 +46,10 @@ def test_response_table_has_few_human_columns_with_counts_for_small_groups(score
 
 def test_summary_and_delivery_tables(scorecard):
     summary = sla_page.summary_table(scorecard.response, scorecard.delivery, period="M", **COMMITMENTS)
-    # January: L1, L2, L4 = 3 MQLs (over 2 +/-10%); April: L5, L6 = 2 (on target)
+    # January: L1, L2, L4 = 3 MQLs (over 2 +/-10%); April: L5, L6 = 2 (on target); February, March, May and
+    # June (to as_of 2025-06-30) had none: under, and they count
     assert summary.set_index("Commitment")["Result"].to_dict() == {
-        "Periods with MQLs on target": "1 of 2 months",
+        "Periods with MQLs on target": "1 of 6 months",
         "MQLs answered within 30 min": "2 of 5",
         "MQLs answered within 1 day": "3 of 5",
         "MQLs never touched": "1 of 5",
@@ -57,7 +58,11 @@ def test_summary_and_delivery_tables(scorecard):
     delivery = sla_page.delivery_table(scorecard.delivery, period="M")
     assert delivery.values.tolist() == [
         ["2025-01", "3", "2", "150.0%", "over"],
+        ["2025-02", "0", "2", "0.0%", "under"],
+        ["2025-03", "0", "2", "0.0%", "under"],
         ["2025-04", "2", "2", "100.0%", "on target"],
+        ["2025-05", "0", "2", "0.0%", "under"],
+        ["2025-06", "0", "2", "0.0%", "under"],
     ]
     assert sla_page.band_sentence(scorecard.delivery, period="M").startswith("On target means 1.8 to 2.2 MQLs a month")
 

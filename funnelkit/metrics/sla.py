@@ -152,7 +152,7 @@ def sla(
             f"({mql_stage}_at; {undated:,} reached {mql_stage} by status alone): map the {mql_stage} date column",
             missing=(f"{mql_stage}_at",),
         )
-    delivery = _delivery(mqls[f"{mql_stage}_at"], mql_target, period, tolerance, fiscal_year_start)
+    delivery = _delivery(mqls[f"{mql_stage}_at"], data.as_of, mql_target, period, tolerance, fiscal_year_start)
     if undated:
         add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
     response = _response(data, mqls, mql_stage, within, longest, touches_target, by)
@@ -163,14 +163,29 @@ def sla(
     )
 
 
-def _delivery(mql_at, target, period, tolerance, fiscal_year_start) -> pd.DataFrame:
+def _delivery(mql_at, as_of, target, period, tolerance, fiscal_year_start) -> pd.DataFrame:
     labels = period_labels(mql_at, period, fiscal_year_start=fiscal_year_start)
-    out = labels.value_counts().sort_index().rename_axis("period").reset_index(name="mqls")
+    last = mql_at.max() if pd.isna(as_of) else max(mql_at.max(), as_of)
+    # a period without a single MQL is the worst miss of all: it is a row with 0, never a missing row
+    every = _every_period(mql_at.min(), last, period, fiscal_year_start)
+    counts = labels.value_counts().reindex(every, fill_value=0)
+    out = counts.rename_axis("period").reset_index(name="mqls")
     out["target"] = float(target)
     out["ratio"] = out["mqls"] / out["target"]
     out["low"], out["high"] = target * (1 - tolerance), target * (1 + tolerance)
     out[DELIVERY_STATUS] = np.select([out["mqls"] < out["low"], out["mqls"] > out["high"]], ["under", "over"], "within")
     return out
+
+
+def _every_period(first: pd.Timestamp, last: pd.Timestamp, period: str, fiscal_year_start: int) -> list[str]:
+    """Labels of every period from the one holding ``first`` to the one holding ``last``, in order."""
+    if period == "W":
+        start = first.normalize() - pd.Timedelta(days=first.day_of_week)
+        stamps = pd.date_range(start, last, freq="7D")
+    else:
+        stamps = pd.date_range(first.normalize().replace(day=1), last, freq="MS")
+    labels = period_labels(pd.Series(stamps), period, fiscal_year_start=fiscal_year_start)
+    return list(dict.fromkeys(labels))
 
 
 def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.DataFrame:
