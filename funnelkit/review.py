@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from . import funnel as fn
 from .dataset import Dataset
 from .errors import FunnelkitError, NotMeasurableError
 from .i18n import N_, _, get_locale, ngettext
@@ -239,6 +240,8 @@ def review(
     sections = {name: part.value for name, part in parts.items() if part.ok and part.value is not None}
     skipped = {name: part.reason for name, part in parts.items() if not part.ok}
     notes = _notes(sections, data, start)
+    for name, window in _windows(data, sections, start, period, fiscal_year_start, current, previous).items():
+        notes[name] = [window, *notes.get(name, [])]  # every table and chart says which dates it counts
     for name, part in parts.items():
         if part.ok and part.warnings:
             notes[name] = [*notes.get(name, []), *part.warnings]
@@ -302,6 +305,54 @@ def _notes(sections: dict[str, pd.DataFrame], data: Dataset, start: str) -> dict
             counted = counted.format(start=_(describe_start(data, start)), name=repr(start))
         notes["time_to_close"] = [counted, *notes.get("time_to_close", [])]
     return notes
+
+
+def _windows(data: Dataset, sections: dict, start: str, period: str, fiscal_year_start: int, current, previous):
+    """Per shown section, the dates it counts, in words ("Deals closed 2025-02-11 to 2025-05-09.")."""
+    f, as_of = data.funnel, format_value(data.as_of, Unit.TIMESTAMP)
+
+    def span(stamps: pd.Series, message: str, **extra) -> str | None:
+        stamps = stamps.dropna()
+        if stamps.empty:
+            return None
+        first, last = (format_value(x, Unit.TIMESTAMP) for x in (stamps.min(), stamps.max()))
+        return _(message).format(start=first, end=last, **extra)
+
+    closed = f[fn.CLOSED_AT].where(f[fn.IS_CLOSED].fillna(False).astype(bool))
+    entries = pd.concat([f[c] for c in data.stages.columns if c in f], ignore_index=True)
+    windows = {
+        "dropoff": span(entries, N_("Stage entries dated {start} to {end}.")),
+        "conversion": span(entries, N_("Stage entries dated {start} to {end}.")),
+        "win_rate": span(closed, N_("Deals closed {start} to {end}.")),
+        "drift": span(closed, N_("Deals closed {start} to {end}.")),
+        "lost_reasons": span(
+            closed.where(f[fn.IS_LOST].fillna(False).astype(bool)), N_("Deals lost {start} to {end}.")
+        ),
+        "lead_value": span(
+            f[stage_column(data.stages.first)].where(f[fn.ENTITY].eq("lead")), N_("Leads created {start} to {end}.")
+        ),
+        "pipeline": _("Open deals as of {as_of}.").format(as_of=as_of),
+        "stalled_deals": _("Open deals as of {as_of}.").format(as_of=as_of),
+    }
+    start_column = _start_column(data, start)
+    if start_column in f:
+        windows["time_to_close"] = span(
+            f[start_column].where(f[fn.OPPORTUNITY_ID].notna() | f[fn.IS_CLOSED].fillna(False).astype(bool)),
+            N_("Deals that entered {stage} {start} to {end}; those still open are counted to {as_of}."),
+            stage=stage_label(start), as_of=as_of,
+        )  # fmt: skip
+    if current and previous:
+        (c0, c1), (p0, p1) = (period_span(x, period, fiscal_year_start=fiscal_year_start) for x in (current, previous))
+        day = pd.Timedelta(days=1)  # a span ends where the next period starts: say its last day
+        dates = {
+            "current_start": c0, "current_end": c1 - day, "previous_start": p0, "previous_end": p1 - day,
+        }  # fmt: skip
+        both = _("{current}: {current_start} to {current_end}; {previous}: {previous_start} to {previous_end}.")
+        both = both.format(
+            current=current, previous=previous, **{k: format_value(v, Unit.TIMESTAMP) for k, v in dates.items()}
+        )
+        windows["revenue_change"] = windows["mix"] = both
+    return {name: text for name, text in windows.items() if name in sections and text}
 
 
 def _step_notes(table: pd.DataFrame) -> list[str]:

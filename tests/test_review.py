@@ -65,7 +65,9 @@ def test_where_deals_are_lost_pipeline_lost_reasons_and_stalled_deals():
     assert stalled[["opportunity_id", "days_in_stage", "stall_line_days", "days_over"]].values.tolist() == [
         ["O3", 81.0, 30.0, 51.0]
     ]
-    assert result.section("stalled_deals").ok and result.section("stalled_deals").note() == ""
+    # nothing to say about the stalled deals but the dates they are counted at
+    assert result.section("stalled_deals").ok
+    assert result.section("stalled_deals").note() == "<p class='fk-note'>Open deals as of 2025-06-30.</p>"
 
 
 def test_a_measure_the_data_cannot_support_says_why_instead_of_a_zero():
@@ -98,3 +100,26 @@ def test_the_mix_finding_says_rate_changes_in_points():
     assert (mix["total_change"], mix["mix_effect"], mix["rate_effect"]) == (0.5, -0.25, 0.75)  # -0.25 + 0.75 = 0.5
     assert "Of the overall change of +50.0 pts, -25.0 pts came from a shift in mix and +75.0 pts from rates " \
         "within groups." in result.findings  # fmt: skip
+
+
+def test_every_section_says_which_dates_it_counts():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        result = fk.review(tiny(), by="source")
+    first = {name: notes[0] for name, notes in result.notes.items() if name != "review"}
+    # closed: O2 lost 02-11, O1 won 02-14, O4 won 05-09; leads created 01-05 .. 04-05; entries 01-05 .. 05-09;
+    # opportunities created 01-15 (O1) .. 04-10 (O3, still open at as_of 2025-06-30)
+    assert first == {
+        "dropoff": "Stage entries dated 2025-01-05 to 2025-05-09.",
+        "conversion": "Stage entries dated 2025-01-05 to 2025-05-09.",
+        "win_rate": "Deals closed 2025-02-11 to 2025-05-09.",
+        "drift": "Deals closed 2025-02-11 to 2025-05-09.",
+        "lost_reasons": "Deals lost 2025-02-11 to 2025-02-11.",
+        "lead_value": "Leads created 2025-01-05 to 2025-04-05.",
+        "time_to_close": "Deals that entered Opportunity 2025-01-15 to 2025-04-10; those still open are counted to "
+        "2025-06-30.",
+        "pipeline": "Open deals as of 2025-06-30.",
+        "stalled_deals": "Open deals as of 2025-06-30.",
+        "revenue_change": "2025 Q2: 2025-04-01 to 2025-06-30; 2025 Q1: 2025-01-01 to 2025-03-31.",
+        "mix": "2025 Q2: 2025-04-01 to 2025-06-30; 2025 Q1: 2025-01-01 to 2025-03-31.",
+    }
