@@ -201,14 +201,18 @@ class Dataset:
 
     def _repr_html_(self) -> str:
         """The notebook view: what was loaded, rows read = kept + quarantined per file, and the load's notes."""
+        from . import markup
         from .present import load_summary_html  # present imports the metrics, which import this module
         from .safety import escape
 
         as_of = self.as_of.strftime("%Y-%m-%d %H:%M UTC") if self.as_of is not None else "no dated row"
-        head = (
-            f"<p><b>funnelkit Dataset</b>: {len(self.leads):,} leads, {len(self.opportunities):,} opportunities, "
-            f"{len(self.history):,} history events; stages {escape(' > '.join(self.stages.names))}; as of {as_of}"
-            f"; {len(self.quarantine):,} values quarantined.</p>"
+        head = markup.paragraph_html(
+            markup.bold("funnelkit Dataset")
+            + escape(
+                f": {len(self.leads):,} leads, {len(self.opportunities):,} opportunities, {len(self.history):,} "
+                f"history events; stages {' > '.join(self.stages.names)}; as of {as_of}; "
+                f"{len(self.quarantine):,} values quarantined."
+            )
         )
         return head + (load_summary_html(self) if len(self.summary.table) else "")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import markup
 from .groups import TOP_GROUPS, top_groups
 from .i18n import N_, _
 from .review import Review
@@ -240,7 +241,7 @@ def table_html(frame: pd.DataFrame, *, percent=(), columns=None, max_rows: int =
                 shown.isetitem(position, values.map(cell_html))
     shown.columns = [escape(display_label(header(c))) for c in shown.columns]
     cut = _("first {shown} of {rows} rows").format(shown=format_number(max_rows), rows=format_number(len(frame)))
-    note = f"<p class='fk-note'>{cut}</p>" if len(frame) > max_rows else ""
+    note = markup.note(cut) if len(frame) > max_rows else ""
     # every text cell and header is escaped above (escape=True would escape the title markup too)
     return shown.to_html(index=False, escape=False, na_rep="", classes="fk-table", border=0) + note
 
@@ -377,8 +378,7 @@ def summary_html(result: Review) -> str:
         + "".join(rows)
         + "</tbody></table>"
     )
-    findings = "".join(f"<li>{sentence}</li>" for sentence in result.findings)  # escaped in review
-    return table + f"<ul class='fk-findings'>{findings}</ul>"
+    return table + markup.bullets_html(result.findings, cls="fk-findings")  # sentences escaped in review
 
 
 def measure_text(measure: str) -> str:
@@ -420,21 +420,15 @@ def load_summary_html(data) -> str:
     shown = summary[keep].assign(file=summary["file"].map(lambda p: str(p).rsplit("/", 1)[-1]))
     if "table" in shown:  # what a file held ("leads", "opportunities"): funnelkit's words, in the reader's language
         shown = shown.assign(table=shown["table"].map(lambda kind: _(str(kind)) if pd.notna(kind) else kind))
-    notes = "".join(f"<li>{escape(n)}</li>" for n in [*data.notes, *display_notes()])
+    notes = markup.bullets_html((escape(n) for n in [*data.notes, *display_notes()]), cls="fk-findings")
     reasons = data.quarantine["reason"].value_counts()
     quarantine = (
-        "<p>" + escape(_("No value was quarantined.")) + "</p>"
+        markup.paragraph(_("No value was quarantined."))
         if reasons.empty
-        else "<p>"
-        + escape(_("Quarantined values by reason:"))
-        + "</p>"
+        else markup.paragraph(_("Quarantined values by reason:"))
         + table_html(declare(reasons.rename_axis("reason").reset_index(name="values"), values=Unit.COUNT))
     )
-    return (
-        table_html(shown, max_rows=len(shown) or 1)
-        + quarantine
-        + (f"<ul class='fk-findings'>{notes}</ul>" if notes else "")
-    )
+    return table_html(shown, max_rows=len(shown) or 1) + quarantine + notes
 
 
 def review_html(result: Review) -> str:
@@ -453,13 +447,12 @@ def review_html(result: Review) -> str:
     title = _("Funnel review: {period} against {previous}").format(
         period=period, previous=result.previous or _("no earlier period")
     )
-    parts = [f"<h4>{escape(title)}</h4>", summary_html(result)]
+    parts = [markup.heading(title, 4), summary_html(result)]
     shown = ", ".join(name for name, table in result.sections.items() if len(table))
     said = _("Sections: {sections}.").format(sections=shown or _("none"))
-    parts.append(f"<p class='fk-note'>{escape(said)}</p>")
+    parts.append(markup.note(said))
     left_out = _("{section} is left out: {reason}.")
-    parts += [f"<p class='fk-note'>{escape(left_out.format(section=name, reason=reason))}</p>"
-              for name, reason in result.skipped.items()]  # fmt: skip
+    parts += [markup.note(left_out.format(section=name, reason=reason)) for name, reason in result.skipped.items()]
     return "".join(parts)
 
 
@@ -475,11 +468,10 @@ def sla_html(result) -> str:
     str
         HTML.
     """
-    parts = ["<h4>" + escape(_("SLA scorecard")) + "</h4>", table_html(result.summary)]
+    parts = [markup.heading(_("SLA scorecard"), 4), table_html(result.summary)]
     for title, table in ((N_("Delivery"), result.delivery), (N_("Response"), result.response),
                          (N_("Feedback"), result.feedback)):  # fmt: skip
-        none = "<p class='fk-note'>" + escape(_("none")) + "</p>"
-        parts.append("<h5>" + escape(_(title)) + "</h5>" + (table_html(table) if len(table) else none))
+        parts.append(markup.heading(_(title), 5) + (table_html(table) if len(table) else markup.note(_("none"))))
     return "".join(parts)
 
 
@@ -488,4 +480,4 @@ def small_sample_note() -> str:
         "Rates are shown with their 95% Wilson interval. Groups with fewer than {count} observations show counts "
         'instead of a percentage, flagged "(small sample)".'
     ).format(count=SMALL_N)
-    return f"<p class='fk-note'>{said}</p>"  # catalog text, not CRM text: written as it is
+    return markup.paragraph_html(said, cls="fk-note")  # catalog text, not CRM text: written as it is

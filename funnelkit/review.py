@@ -8,13 +8,13 @@ as an empty chart.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import funnel as fn
+from . import markup
 from .dataset import Dataset
 from .errors import FunnelkitError, NotMeasurableError
 from .i18n import N_, _, get_locale, ngettext
@@ -506,13 +506,13 @@ def _findings(result: Review, data: Dataset) -> list[str]:
     """Sentences for the summary. Group names come from the CRM: they are escaped here."""
     out = []
     if result.period:
-        latest = f"<b>{html.escape(result.period)}</b>"
+        latest = markup.bold(result.period)
         as_of = _("Figures are as of {moment} UTC; the latest period may still be filling.").format(
             moment=_moment(data.as_of)
         )
         if result.previous:
             said = _("Latest period: {period}, compared with {previous}.").format(
-                period=latest, previous=html.escape(result.previous)
+                period=latest, previous=markup.escape(result.previous)
             )
         else:
             said = _("Latest period: {period}.").format(period=latest)
@@ -524,7 +524,7 @@ def _findings(result: Review, data: Dataset) -> list[str]:
         if worst is not None:
             out.append(
                 _("The funnel loses most at {stage}: {stopped} of {reached} ({share}) went no further.").format(
-                    stage=f"<b>{html.escape(_stage_word(worst['stage']))}</b>",
+                    stage=markup.bold(_stage_word(worst["stage"])),
                     stopped=format_number(int(worst["stopped"])),
                     reached=format_number(int(worst["reached"])),
                     share=format_percent(worst["stopped_share"]),
@@ -537,18 +537,18 @@ def _findings(result: Review, data: Dataset) -> list[str]:
             out.append(_("No change in win rate between periods is beyond noise (Holm-adjusted, 5%)."))
         for row in moved.tail(3).itertuples():
             group = " / ".join(
-                html.escape(str(getattr(row, c))) for c in moved.columns[: moved.columns.get_loc("period")]
+                markup.escape(str(getattr(row, c))) for c in moved.columns[: moved.columns.get_loc("period")]
             )
             out.append(
                 _(
                     "Win rate of {group} moved from {before} to {now} ({points}) in {period}: "
                     "beyond noise (adjusted p = {p})."
                 ).format(
-                    group="<b>" + (group or _("all deals")) + "</b>",
+                    group=markup.element_html("b", group or _("all deals")),  # group escaped above
                     before=format_percent(row.previous_value),
                     now=format_percent(row.value),
                     points=_points(row.value - row.previous_value),
-                    period=html.escape(str(row.period)),
+                    period=markup.escape(str(row.period)),
                     p=format_number(row.p_adjusted, decimals=3),
                 )
             )
@@ -567,12 +567,12 @@ def _findings(result: Review, data: Dataset) -> list[str]:
     if result.has("revenue_change"):
         out.extend(revenue_change_sentences(result.sections["revenue_change"]))
     out.extend(_money_findings(data))
-    out.extend(html.escape(note) for note in result.notes.get("review", []))
+    out.extend(markup.escape(note) for note in result.notes.get("review", []))
     for section, reason in result.skipped.items():
         name = _(SECTION_NAMES[section]) if section in SECTION_NAMES else section.replace("_", " ")
         out.append(
             _("Section {section} left out: {reason}").format(
-                section=f"<i>{html.escape(name)}</i>", reason=html.escape(reason)
+                section=markup.element_html("i", markup.escape(name)), reason=markup.escape(reason)
             )
         )
     return out
@@ -614,9 +614,9 @@ def revenue_change_sentences(table: pd.DataFrame) -> list[str]:
                 "Won revenue went from {before} in {previous} to {now} in {current} ({change}). By factor: {factors}."
             ).format(
                 before=_money(total["previous_value"], code),
-                previous=html.escape(total["previous_period"]),
+                previous=markup.escape(total["previous_period"]),
                 now=_money(total["current_value"], code),
-                current=html.escape(total["current_period"]),
+                current=markup.escape(total["current_period"]),
                 change=_signed_money(total["change"], code),
                 # TRANSLATORS: the separator between the factors of one sentence
                 factors=_("; ").join(said),
@@ -687,7 +687,7 @@ def _money_findings(data: Dataset) -> list[str]:
             _(
                 "Won revenue is in {count} currencies ({names}): every revenue figure is given per currency; "
                 "amounts of different currencies are never added."
-            ).format(count=len(found), names=html.escape(currency_names(found)))
+            ).format(count=len(found), names=markup.escape(currency_names(found)))
         )
     blank = int(won_without_amount(f).sum())
     if blank:
@@ -973,7 +973,7 @@ def on_track_sentences(
     clauses = [_revenue_clause(row) for row in table.to_dict("records")]
     out = [
         _("{period} ({start} to {end}) {status}: {clauses}.").format(
-            period=f"<b>{html.escape(first['period'])}</b>", start=start, end=last, status=status,
+            period=markup.bold(first["period"]), start=start, end=last, status=status,
             clauses=_("; ").join(clauses),
         )
     ]  # fmt: skip
@@ -989,12 +989,12 @@ def _revenue_clause(row: dict) -> str:
     code = row["currency"] if isinstance(row["currency"], str) else None
     won = _("won {amount}").format(amount=_money(row["won_revenue"], code))
     if pd.isna(row["target"]):
-        return won + " " + _("(no verdict: {reason})").format(reason=html.escape(str(row["note"])))
+        return won + " " + _("(no verdict: {reason})").format(reason=markup.escape(str(row["note"])))
     basis = row["target_basis"]
     against = (
         _("the {amount} quota").format(amount=_money(row["target"], code))
         if basis == "quota"
-        else _("{amount} in {basis}").format(amount=_money(row["target"], code), basis=html.escape(basis))
+        else _("{amount} in {basis}").format(amount=_money(row["target"], code), basis=markup.escape(basis))
     )
     gap = row["target"] - row["won_revenue"]
     if row["status"] == "complete":
@@ -1002,7 +1002,7 @@ def _revenue_clause(row: dict) -> str:
     else:
         rest = _("{amount} to go") if gap > 0 else _("{amount} above it already")
     rest = rest.format(amount=_money(abs(gap), code))
-    verdict = "<b>" + _(row["verdict"]) + "</b>" if isinstance(row["verdict"], str) else _("no verdict yet (see below)")
+    verdict = markup.bold(_(row["verdict"])) if isinstance(row["verdict"], str) else _("no verdict yet (see below)")
     return _("{won} against {target} ({attainment}), {rest}: {verdict}").format(
         won=won, target=against, attainment=format_percent(row["attainment"]), rest=rest, verdict=verdict
     )
@@ -1010,7 +1010,7 @@ def _revenue_clause(row: dict) -> str:
 
 def _pipeline_sentence(table: pd.DataFrame | None, reason: str | None) -> str:
     if table is None:
-        return _("Open pipeline: not measurable ({reason}).").format(reason=html.escape(reason or _("no open deal")))
+        return _("Open pipeline: not measurable ({reason}).").format(reason=markup.escape(reason or _("no open deal")))
     parts = []
     for code, rows in table.groupby("currency", dropna=False, sort=False):
         code = code if isinstance(code, str) else None
@@ -1026,7 +1026,7 @@ def _pipeline_sentence(table: pd.DataFrame | None, reason: str | None) -> str:
                 stalled = _(", {count} stalled{worth}").format(count=format_number(int(r["stalled"])), worth=worth)
             n = int(r["open"])
             deals = ngettext("{count} deal", "{count} deals", n).format(count=format_number(n))
-            stages.append(f"{html.escape(stage_label(r['stage']))}: {deals}, {value}{age}{stalled}")
+            stages.append(f"{markup.escape(stage_label(r['stage']))}: {deals}, {value}{age}{stalled}")
         total = int(rows["open"].sum())
         worth = ""
         if rows["open_value"].notna().any():
@@ -1046,10 +1046,10 @@ def _coverage_sentence(row: dict) -> str:
     left = _money(row["left_to_win"], code)
     if pd.isna(row["coverage"]):
         return _("Coverage of the {amount} left to win: not measurable ({reason}).").format(
-            amount=left, reason=html.escape(str(row["note"]))
+            amount=left, reason=markup.escape(str(row["note"]))
         )
     if not row["open"]:
-        return _("No open deal can close by the period's end: {reason}.").format(reason=html.escape(str(row["note"])))
+        return _("No open deal can close by the period's end: {reason}.").format(reason=markup.escape(str(row["note"])))
     return _(
         "Open deals weighted by their stage's win rate are worth {amount}: {coverage} of the {left} left to win "
         "(on track from {covered} coverage, at risk from {at_risk}, behind below)."

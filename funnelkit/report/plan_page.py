@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .. import markup
 from ..errors import ParameterError
 from ..i18n import N_, _
 from ..metrics.plan import split_plan
@@ -174,7 +175,7 @@ which become 7 won deals of about 1,429 USD each.'
         count=format_value(entry["needed"], Unit.COUNT), stage=_noun(entry["stage"])
     )
     text = _("To win {goal} ({dates}), you need about {needed}").format(
-        goal=f"<b>{goal}</b>", dates=period.dates, needed=f"<b>{needed}</b>"
+        goal=markup.element_html("b", goal), dates=period.dates, needed=markup.element_html("b", needed)
     )
     if len(total) > 1:
         text += _(", which become {count} won deals").format(count=format_value(won["needed"], Unit.COUNT))
@@ -471,7 +472,7 @@ def quota_sentence(total: pd.DataFrame | None, *, quota: float, period: QuotaPer
         "Quota: {amount} for {period} ({dates}), {why}. Rates and deal size are measured on every lead and deal in "
         "the data, {data_dates}."
     ).format(
-        amount=f"<b>{_money(quota, currency)}</b>", period=f"<b>{escape(period.label)}</b>", dates=period.dates,
+        amount=markup.element_html("b", _money(quota, currency)), period=markup.bold(period.label), dates=period.dates,
         why=escape(period.why), data_dates=_data_dates(data),
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .. import markup
 from ..errors import FunnelkitError
 from ..i18n import N_, _
 from ..safety import escape
@@ -58,12 +59,10 @@ class Section:
         """
         if self.reason is not None:
             said = _("This section is left out: {reason}.").format(reason=self.reason.rstrip("."))
-            return f"<p class='fk-note'>{escape(said)}</p>"
-        out = "".join(f"<p class='fk-note'>{escape(note)}</p>" for note in self.notes)
-        if self.warnings:
-            items = "".join(f"<li>{escape(w)}</li>" for w in self.warnings)
-            out += f"<ul class='fk-note'>{items}</ul>"
-        return out
+            return markup.note(said)
+        return "".join(markup.note(note) for note in self.notes) + markup.bullets_html(
+            (escape(w) for w in self.warnings), cls="fk-note"
+        )
 
 
 def attempt(compute: Callable[[], object], *, empty: str | None = None) -> Section:
@@ -181,10 +180,10 @@ def quota_html(headline: pd.DataFrame, *, quota: float, period: str | None, curr
         amount=f"{format_number(abs(left))}{unit}"
     )
     said = _("{period}: won {won} of the {quota} quota ({share}); {rest}.").format(
-        period="<b>" + escape(period or _("Latest period")) + "</b>", won=f"{format_number(won)}{unit}",
+        period=markup.bold(period or _("Latest period")), won=f"{format_number(won)}{unit}",
         quota=f"{format_number(quota)}{unit}", share=format_percent(won / quota), rest=rest,
     )  # fmt: skip
-    return f"<p class='fk-ontrack'>{said}</p>"
+    return markup.paragraph_html(said, cls="fk-ontrack")
 
 
 def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
@@ -194,7 +193,7 @@ def _currency_from_note(rows: pd.DataFrame) -> pd.Series:
 
 
 def _no_quota_line(reason: str) -> str:
-    return "<p class='fk-note'>" + escape(_("No quota line: {reason}.").format(reason=reason)) + "</p>"
+    return markup.note(_("No quota line: {reason}.").format(reason=reason))
 
 
 def on_track_html(review) -> str:
@@ -212,4 +211,4 @@ def on_track_html(review) -> str:
         An HTML paragraph: the period, its revenue against the target and the
         verdict first, then the open pipeline and its coverage.
     """
-    return "<p class='fk-ontrack'>" + " ".join(review.on_track_text) + "</p>"
+    return markup.paragraph_html(" ".join(review.on_track_text), cls="fk-ontrack")
