@@ -301,7 +301,7 @@ def _notes(sections: dict[str, pd.DataFrame], data: Dataset, start: str) -> dict
         if start == "opportunity":
             counted = _("Days are counted from {start}.").format(start=_(describe_start(data, start)))
         else:
-            counted = _("Days are counted from {start} (start={name}): the opportunities have no created date.")
+            counted = _("Days are counted from {start} (from_stage={name}): the opportunities have no created date.")
             counted = counted.format(start=_(describe_start(data, start)), name=repr(start))
         notes["time_to_close"] = [counted, *notes.get("time_to_close", [])]
     return notes

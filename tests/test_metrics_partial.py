@@ -370,7 +370,7 @@ def test_the_review_says_days_are_counted_from_the_lead(deals_without_created_da
         warnings.simplefilter("ignore", fk.SmallSampleWarning)
         result = fk.review(deals_without_created_date)
     assert result.notes["time_to_close"][1] == (  # [0]: the dates the section counts
-        "Days are counted from the lead's creation (start='lead'): the opportunities have no created date."
+        "Days are counted from the lead's creation (from_stage='lead'): the opportunities have no created date."
     )
     days = result.headline.set_index("measure").loc["Median days to close (closed deals)"]
     assert days["this_period"] == 64.0  # O1, closed in 2025 Q1, 64 days after its lead
@@ -413,7 +413,7 @@ def test_maven_time_to_close_counts_from_engaging(maven):
         fk.time_to_close(maven)
     result = fk.review(maven)
     assert result.notes["time_to_close"][1] == (  # [0]: the dates the section counts
-        "Days are counted from entry into engaging (start='engaging'): the opportunities have no created date."
+        "Days are counted from entry into engaging (from_stage='engaging'): the opportunities have no created date."
     )
     row = result.sections["time_to_close"]
     assert row["n"].sum() == 8300 and row["n_closed"].sum() == 4238 + 2473
@@ -427,7 +427,7 @@ def test_maven_time_to_close_counts_from_engaging(maven):
     ("files", "expected"),
     [
         (mql_by_status_files, "Over all time 1 of 3 (33%) reached SQL."),
-        (without_created_files, "Days are counted from the lead's creation (start='lead')"),
+        (without_created_files, "Days are counted from the lead's creation (from_stage='lead')"),
     ],
 )
 def test_the_funnel_review_renders_on_partial_exports(tmp_path, files, expected):
