@@ -244,3 +244,18 @@ def test_kaplan_meier_from_counts_equals_the_fit_on_rows():
         if len(closed_days):
             assert median_from_counts(counts["days"], counts["closed"]) == float(np.median(closed_days))
             assert quantile_from_counts(counts["days"], counts["closed"], 0.75) == float(np.quantile(closed_days, 0.75))
+
+
+def test_the_public_metrics_hand_an_engine_dataset_to_its_engine(tiny_engine):
+    # the same hand-worked numbers as above, through fk.<metric>(data) instead of data.<metric>()
+    table = fk.conversion(tiny_engine, from_stage="mql", to_stage="sql", by="source")
+    assert table[["source", "entered", "converted"]].values.tolist() == [["A", 2, 1], ["B", 3, 3]]
+    with pytest.warns(fk.SmallSampleWarning):
+        win = fk.win_rate(data=tiny_engine)
+    assert win[["won", "lost", "closed"]].iloc[0].tolist() == [2, 1, 3]
+    ttc = fk.time_to_close(tiny_engine).iloc[0]
+    assert (ttc["n"], ttc["n_closed"], ttc["median"]) == (4, 3, 30.0)
+    value = fk.lead_value(tiny_engine, by="source", matured_only=False)
+    assert value["won_revenue"].tolist() == [1000.0, 2000.0]
+    assert fk.km_curve(tiny_engine).equals(tiny_engine.km_curve())
+    assert fk.overall_conversion(tiny_engine).equals(tiny_engine.overall_conversion())

@@ -26,6 +26,7 @@ from ._common import (
     stage_pairs,
     to_timedelta,
 )
+from ._engines import runs_on_engines
 from ._money import currencies
 
 BASES = ("cohort", "period")
@@ -38,6 +39,7 @@ DROPOFF_UNITS = dict(reached=Unit.COUNT, stopped=Unit.COUNT, lost=Unit.COUNT, di
                      still_open=Unit.COUNT, stopped_share=Unit.RATE, lost_value=Unit.MONEY)  # fmt: skip
 
 
+@runs_on_engines
 def conversion(
     data: Dataset,
     *,
@@ -139,6 +141,7 @@ def conversion(
     return declare(pd.concat(parts, ignore_index=True), **CONVERSION_UNITS)
 
 
+@runs_on_engines
 def overall_conversion(data: Dataset, **options) -> pd.DataFrame:
     """First stage to won: :func:`conversion` for that one pair; same options and columns.
 

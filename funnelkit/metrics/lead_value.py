@@ -20,6 +20,7 @@ from ._common import (
     period_end,
     period_labels,
 )
+from ._engines import runs_on_engines
 from ._money import currencies, won_without_amount
 
 #: Units of the columns of :func:`lead_value`.
@@ -30,6 +31,7 @@ LEAD_VALUE_UNITS = dict(leads=Unit.COUNT, mqls=Unit.COUNT, won=Unit.COUNT, won_w
                         roi=Unit.RATIO)  # fmt: skip
 
 
+@runs_on_engines
 def lead_value(
     data: Dataset,
     *,

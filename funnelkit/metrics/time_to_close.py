@@ -23,6 +23,7 @@ from ._common import (
     own_dates,
     period_labels,
 )
+from ._engines import runs_on_engines
 
 #: Units of the columns of :func:`time_to_close`, :func:`km_curve` and :func:`stage_durations`.
 DURATION_UNITS = dict(n=Unit.COUNT, n_closed=Unit.COUNT, n_censored=Unit.COUNT, median=Unit.DAYS, q25=Unit.DAYS,
@@ -146,6 +147,7 @@ def _left_out_note(table: pd.DataFrame, left_out: list[str]) -> pd.DataFrame:
     return table
 
 
+@runs_on_engines
 @params.renamed(start="from_stage")
 def time_to_close(
     data: Dataset,
@@ -227,6 +229,7 @@ def time_to_close(
     return declare(_left_out_note(out, left_out), **DURATION_UNITS)
 
 
+@runs_on_engines
 @params.renamed(start="from_stage")
 def km_curve(data: Dataset, *, from_stage: str = "opportunity", by=None) -> pd.DataFrame:
     """Kaplan-Meier curve of time to close: share of deals still open after ``days``.

@@ -12,12 +12,14 @@ from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..units import Unit, declare
 from ._common import add_note, core, counted, date_window, days_between, group_keys, period_labels
+from ._engines import runs_on_engines
 
 #: Units of the columns of :func:`win_rate`.
 WIN_RATE_UNITS = dict(won=Unit.COUNT, lost=Unit.COUNT, closed=Unit.COUNT, stalled=Unit.COUNT, rate=Unit.RATE,
                       ci_low=Unit.RATE, ci_high=Unit.RATE, broad_rate=Unit.RATE)  # fmt: skip
 
 
+@runs_on_engines
 def win_rate(
     data: Dataset,
     *,
