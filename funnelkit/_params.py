@@ -114,6 +114,11 @@ def dataset(value):
     """The loaded data, checked to be a :class:`~funnelkit.Dataset`."""
     from .dataset import Dataset  # dataset imports the funnel; this module stays import-light
 
+    if type(value).__module__.startswith("funnelkit.engine"):
+        raise ParameterError(
+            "this measure does not run in an engine yet (conversion, win rate, lead value and time to close do): "
+            "it needs the data loaded with fk.load(...)"
+        )
     if not isinstance(value, Dataset):
         raise ParameterError(f"data must be a funnelkit Dataset, as fk.load(...) returns; got a {type(value).__name__}")
     return value
