@@ -19,7 +19,7 @@ from .. import _params as params
 from .. import stats
 from ..errors import NotMeasurableError
 from ..metrics._common import add_note, check_choice, date_origin, period_end, stage_pairs, to_timedelta
-from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_table
+from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_table, undated_step_reason
 from ..schema import Stages, stage_column
 from ..units import declare
 from ._common import fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
@@ -205,19 +205,7 @@ def _cohort_notes(out, unknown, census, a, b, window) -> pd.DataFrame:
 
 def _undated_reason(stages: Stages, census: dict, a: str, b: str) -> str:
     """Why a step has no cohorts: its entrants have no date of entry of their own."""
-    n, borrowed = census["n"], census["dated"]
-    if borrowed:
-        why = (
-            f"{n - borrowed:,} of {n:,} that reached {a} have no {a} date, and the dates of the other "
-            f"{borrowed:,} are borrowed from a later stage, so only those who moved on have one (a rate per "
-            f"cohort would read 100%)"
-        )
-    else:
-        why = f"none of the {n:,} that reached {a} has a {a} date"
-    return (
-        f"not measurable per period of entry: {why}; this row counts every entrant over all time, as "
-        f"dropoff does (period, start, end and window not applied). Cohorts need {date_origin(_Named(stages), a)}"
-    )
+    return undated_step_reason(census["n"], census["dated"], a, date_origin(_Named(stages), a))
 
 
 def _all_time_step(everyone, stages, a, b, by, period, reason) -> pd.DataFrame:

@@ -273,8 +273,14 @@ def _cohort_notes(out, unknown, dated, reached_all, a, b, window) -> pd.DataFram
 
 def _undated_reason(data: Dataset, everyone: pd.DataFrame, a: str, b: str) -> str:
     """Why a step has no cohorts: its entrants have no date of entry of their own."""
-    n = len(everyone)
     borrowed = int(everyone[stage_column(a)].notna().sum())
+    return undated_step_reason(len(everyone), borrowed, a, date_origin(data, a))
+
+
+def undated_step_reason(n: int, borrowed: int, a: str, origin: str) -> str:
+    """The note of a step counted over all time: ``n`` reached ``a``, ``borrowed`` of them with a later
+    stage's date; ``origin`` says where cohorts' dates come from (:func:`~funnelkit.metrics._common.date_origin`).
+    One text for both engines."""
     if borrowed:
         why = (
             f"{n - borrowed:,} of {n:,} that reached {a} have no {a} date, and the dates of the other "
@@ -285,7 +291,7 @@ def _undated_reason(data: Dataset, everyone: pd.DataFrame, a: str, b: str) -> st
         why = f"none of the {n:,} that reached {a} has a {a} date"
     return (
         f"not measurable per period of entry: {why}; this row counts every entrant over all time, as "
-        f"dropoff does (period, start, end and window not applied). Cohorts need {date_origin(data, a)}"
+        f"dropoff does (period, start, end and window not applied). Cohorts need {origin}"
     )
 
 
