@@ -30,6 +30,29 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FUNNELKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+#: test modules whose every test runs twice: with the pandas metrics and with the DuckDB engine under them
+ON_BOTH_ENGINES = ("test_metrics_", "test_review", "test_api_parameters", "test_maven_crm")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__.startswith(ON_BOTH_ENGINES) and "metric_engine" in metafunc.fixturenames:
+        metafunc.parametrize("metric_engine", ["pandas", "duckdb"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def metric_engine(request):
+    """Which engine runs the metrics on a loaded dataset (``FUNNELKIT_ENGINE``), for the modules above both."""
+    engine = getattr(request, "param", None)
+    before = os.environ.get("FUNNELKIT_ENGINE")
+    if engine is not None:
+        os.environ["FUNNELKIT_ENGINE"] = engine
+    yield engine
+    if before is None:
+        os.environ.pop("FUNNELKIT_ENGINE", None)
+    else:
+        os.environ["FUNNELKIT_ENGINE"] = before
+
+
 @pytest.fixture
 def data_dir() -> Path:
     return DATA

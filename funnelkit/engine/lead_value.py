@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 
 from .. import _params as params
-from ..errors import NotMeasurableError, ParameterError
-from ..metrics._common import add_note, counted
-from ..metrics.lead_value import LEAD_VALUE_UNITS
+from ..errors import ParameterError
+from ..metrics._common import add_note
+from ..metrics.lead_value import LEAD_VALUE_UNITS, require_leads, spend_per_source, split_currencies, with_costs
 from ..schema import stage_column
 from ..units import declare
 from ._common import fetch, group_keys, reached, sorted_groups
-from .periods import days_between, timestamp_literal
+from .periods import days_between, period_label, timestamp_literal
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -32,13 +32,15 @@ def lead_value(
     maturity_days: float | None = None,
     fiscal_year_start: int = 1,
 ) -> pd.DataFrame:
-    """:func:`funnelkit.lead_value` over an engine's funnel view, without ``spend`` (not yet on the engine).
+    """:func:`funnelkit.lead_value` over an engine's funnel view.
 
     Returns the same columns, numbers and notes as the in-memory metric: the
     ``by`` columns, ``currency``, ``leads``, ``mqls`` (when the funnel has an
     ``mql`` stage), ``won``, ``won_without_amount``, ``won_revenue``,
     ``revenue_per_lead``, ``revenue_per_mql``, ``avg_deal_size``,
-    ``matured_before``; ``note`` when leads without a created date were left
+    ``matured_before``, and with ``spend`` (a small pandas table, matched to
+    per-source, per-period lead counts that come back from the engine) the
+    cost columns; ``note`` when leads without a created date were left
     out. Raises :class:`~funnelkit.NotMeasurableError` as it does.
 
     Examples
@@ -47,13 +49,8 @@ def lead_value(
     >>> data.lead_value(by="source", matured_only=False)       # doctest: +SKIP
     """
     by = params.check_options(data, by=by, fiscal_year_start=fiscal_year_start).by
-    # spend_period only shapes spend, which the engine does not take yet: checked all the same
-    params.period(spend_period, name="spend_period", required=True)
+    spend_period = params.period(spend_period, name="spend_period", required=True)
     maturity_days = params.non_negative(maturity_days, name="maturity_days")
-    if spend is not None:
-        raise ParameterError(
-            "lead_value on an engine does not take spend yet; compute it on a loaded dataset (fk.lead_value)"
-        )
     funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
     for needed in ("amount", "currency"):
         if needed not in funnel.columns:
@@ -69,7 +66,35 @@ def lead_value(
             maturity_days = _typical_days_to_win(leads, first_at)
         cutoff = as_of - pd.Timedelta(days=maturity_days)
         leads = leads.filter(leads[first_at] <= timestamp_literal(cutoff))
+    costs = None
+    if spend is not None:
+        costs = spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff)
+    table = _sums(leads, by, stages, spend_period if costs is not None else None, fiscal_year_start, first_at)
+    if costs is not None:
+        table = _in_paid_periods(table, spend, costs)
+    left_out = require_leads(n_leads, n_dated, int(table["leads"].sum()), cutoff, paid=costs is not None)
+    agg = {c: "sum" for c in ("leads", "won", "won_without_amount", "won_revenue", "mqls") if c in table}
+    out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
+    out = split_currencies(table, by, out, _currencies(table))
+    # won deals without an amount count as won but stay out of revenue (as in funnelkit.lead_value)
+    with_amount = out["won"] - out["won_without_amount"]
+    out["won_revenue"] = out["won_revenue"].where((with_amount > 0) | (out["won"] == 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["revenue_per_lead"] = out["won_revenue"] / out["leads"].where(out["leads"] > 0)
+        if "mqls" in out:
+            out["revenue_per_mql"] = out["won_revenue"] / out["mqls"].where(out["mqls"] > 0)
+        out["avg_deal_size"] = out["won_revenue"] / with_amount.where(with_amount > 0)
+    out["matured_before"] = cutoff
+    if costs is not None:
+        out = with_costs(out, costs)
+    return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
+
+
+def _sums(leads: ir.Table, by, stages, spend_period, fiscal_year_start: int, first_at: str) -> pd.DataFrame:
+    """Leads, MQLs, won deals and revenue per group and currency (and per period of spend, with spend)."""
     keys = group_keys(leads, by)
+    if spend_period is not None:
+        keys["_spend_period"] = period_label(leads[first_at], spend_period, fiscal_year_start=fiscal_year_start)
     won = leads["is_won"]
     no_amount = won & leads["amount"].isnull()
     sums = {
@@ -83,49 +108,21 @@ def lead_value(
         sums["mqls"] = reached(leads, stages, "mql").cast("int64").sum()
     currency = ibis.ifelse(won, leads["currency"], ibis.null("string"))
     table = fetch(leads.group_by(**keys, _currency=currency).aggregate(**sums))
-    table = sorted_groups(table, [*by, "_currency"])
-    left_out = _require_leads(n_leads, n_dated, int(table["leads"].sum()), cutoff)
-    agg = {c: "sum" for c in ("leads", "won", "won_without_amount", "won_revenue", "mqls") if c in table}
-    out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
-    out = _split_currencies(table, by, out, _currencies(table))
-    # won deals without an amount count as won but stay out of revenue (as in funnelkit.lead_value)
-    with_amount = out["won"] - out["won_without_amount"]
-    out["won_revenue"] = out["won_revenue"].where((with_amount > 0) | (out["won"] == 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["revenue_per_lead"] = out["won_revenue"] / out["leads"].where(out["leads"] > 0)
-        if "mqls" in out:
-            out["revenue_per_mql"] = out["won_revenue"] / out["mqls"].where(out["mqls"] > 0)
-        out["avg_deal_size"] = out["won_revenue"] / with_amount.where(with_amount > 0)
-    out["matured_before"] = cutoff
-    return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
+    return sorted_groups(table, [*by, *(["_spend_period"] if spend_period else []), "_currency"])
+
+
+def _in_paid_periods(table: pd.DataFrame, spend: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+    """Rows of sources with spend only in the (kept) periods their spend covers (funnelkit.lead_value's rule)."""
+    paid = pd.MultiIndex.from_frame(costs[["source", "period"]])
+    in_paid_period = pd.MultiIndex.from_arrays([table["source"].astype("str"), table["_spend_period"]]).isin(paid)
+    without_spend = ~table["source"].isin(spend["source"].astype("str")).to_numpy()
+    return table[in_paid_period | without_spend].drop(columns="_spend_period").reset_index(drop=True)
 
 
 def _lead_counts(lead_rows: ir.Table, first_at: str) -> tuple[int, int]:
     """How many leads there are, and how many have a created date (one aggregate query)."""
     row = fetch(lead_rows.aggregate(n=lead_rows.count(), dated=lead_rows[first_at].notnull().cast("int64").sum()))
     return int(row["n"].iloc[0]), int(0 if pd.isna(row["dated"].iloc[0]) else row["dated"].iloc[0])
-
-
-def _require_leads(n_leads: int, n_dated: int, n_counted: int, cutoff) -> str:
-    """Stop when no lead is left to value, saying why (the words of :func:`funnelkit.lead_value`); else
-    what was left out, for the ``note``."""
-    undated = n_leads - n_dated
-    if not n_leads:
-        why = "this export has no leads (it holds opportunities only): load the leads export too"
-        raise NotMeasurableError(f"lead value is won revenue per lead, and {why}", missing=("leads",))
-    if not n_dated:
-        raise NotMeasurableError(
-            f"lead value counts leads from their creation, and none of the {counted(undated, 'lead')} has a created "
-            "date (created_at): map the leads' created date",
-            missing=("created_at",),
-        )
-    if not n_counted:
-        young = "" if pd.isna(cutoff) else f" before {cutoff:%Y-%m-%d} (long enough before as_of to have closed)"
-        fix = "pass matured_only=False (young leads then drag the value down) or a smaller maturity_days="
-        raise NotMeasurableError(
-            f"lead value has no lead to count: no lead was created{young}; {fix}", missing=("created_at",)
-        )
-    return f"{counted(undated, 'lead')} with no created date left out" if undated else ""
 
 
 def _currencies(table: pd.DataFrame) -> list:
@@ -141,24 +138,3 @@ def _typical_days_to_win(leads: ir.Table, first_at: str) -> float:
     lag = days_between(won["closed_at"], won[first_at])
     value = fetch(won.aggregate(q=lag.quantile(0.75)))["q"].iloc[0]
     return 0.0 if pd.isna(value) else float(value)
-
-
-def _split_currencies(table: pd.DataFrame, by: list[str], out: pd.DataFrame, found: list) -> pd.DataFrame:
-    """Revenue is never summed across currencies: with several, one row per group and currency (won deals
-    of no known currency on a row of their own), lead counts repeated on each row."""
-    if len(found) <= 1:
-        out.insert(len(by), "currency", found[0] if found else None)
-        return out
-    money = ["won", "won_without_amount", "won_revenue"]
-    revenue = (
-        table[table["won"] > 0]
-        .groupby([*by, "_currency"], dropna=False)[money]
-        .sum()
-        .reset_index()
-        .rename(columns={"_currency": "currency"})
-    )
-    counts = out.drop(columns=money)
-    merged = counts.merge(revenue, on=by, how="left") if by else counts.merge(revenue, how="cross")
-    merged[money] = merged[money].fillna(0)  # a group without won deals
-    merged[["won", "won_without_amount"]] = merged[["won", "won_without_amount"]].astype("int64")
-    return merged[[*by, "currency", *[c for c in out.columns if c not in by]]]

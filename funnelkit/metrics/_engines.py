@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+
+from ..dataset import Dataset
 
 
 def runs_on_engines(metric):
@@ -26,6 +29,10 @@ def runs_on_engines(metric):
     @functools.wraps(metric)
     def call(*args, **kwargs):
         data = args[0] if args else kwargs.get("data")
+        if os.environ.get("FUNNELKIT_ENGINE") == "duckdb" and isinstance(data, Dataset):
+            from ..engine.memory import in_duckdb
+
+            data = in_duckdb(data)
         if type(data).__module__.startswith("funnelkit.engine"):
             if not args:
                 kwargs.pop("data")

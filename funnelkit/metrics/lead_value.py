@@ -121,9 +121,11 @@ def lead_value(
         leads = leads[leads[first_at] <= cutoff]
     costs = None
     if spend is not None:
-        costs = _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff)
+        costs = spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff)
         leads = _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_year_start)
-    left_out = _require_leads(f, leads, first_at, cutoff, spend is not None)
+    all_leads = f[fn.ENTITY].eq("lead").to_numpy()
+    n_dated = int((all_leads & f[first_at].notna().to_numpy()).sum())
+    left_out = require_leads(int(all_leads.sum()), n_dated, len(leads), cutoff, paid=spend is not None)
     keys = group_keys(leads, by)
     won = leads[fn.IS_WON].astype(bool)
     table = keys.assign(
@@ -137,7 +139,7 @@ def lead_value(
         table["mqls"] = data.reached("mql")[leads.index].astype(int)
     agg = {c: "sum" for c in ("leads", "won", "won_without_amount", "won_revenue", "mqls") if c in table}
     out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
-    out = _split_currencies(table, by, out, currencies(leads[won]))
+    out = split_currencies(table, by, out, currencies(leads[won]))
     # won deals without an amount count as won but stay out of revenue: a group whose every
     # won deal lacks one has no revenue figure, not a revenue of 0
     with_amount = out["won"] - out["won_without_amount"]
@@ -149,24 +151,27 @@ def lead_value(
         out["avg_deal_size"] = out["won_revenue"] / with_amount.where(with_amount > 0)
     out["matured_before"] = cutoff
     if costs is not None:
-        out = _with_costs(out, costs)
+        out = with_costs(out, costs)
     return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
 
 
-def _require_leads(f: pd.DataFrame, leads: pd.DataFrame, first_at: str, cutoff, paid: bool) -> str:
-    """Stop when no lead is left to value, saying why; else what was left out, for the ``note``."""
-    all_leads = f[fn.ENTITY].eq("lead").to_numpy()
-    undated = int((all_leads & f[first_at].isna().to_numpy()).sum())
-    if not all_leads.any():
+def require_leads(n_leads: int, n_dated: int, n_counted: int, cutoff, *, paid: bool) -> str:
+    """Stop when no lead is left to value, saying why; else what was left out, for the ``note``.
+
+    ``n_leads`` leads in the export, ``n_dated`` of them with a created date,
+    ``n_counted`` left after the maturity cut-off and the spend's periods.
+    """
+    undated = n_leads - n_dated
+    if not n_leads:
         why = "this export has no leads (it holds opportunities only): load the leads export too"
         raise NotMeasurableError(f"lead value is won revenue per lead, and {why}", missing=("leads",))
-    if undated == int(all_leads.sum()):
+    if not n_dated:
         raise NotMeasurableError(
             f"lead value counts leads from their creation, and none of the {counted(undated, 'lead')} has a created "
             "date (created_at): map the leads' created date",
             missing=("created_at",),
         )
-    if not len(leads):
+    if not n_counted:
         young = "" if pd.isna(cutoff) else f" before {cutoff:%Y-%m-%d} (long enough before as_of to have closed)"
         if paid:
             why = f"no lead was created{young} in the periods the spend covers"
@@ -185,7 +190,7 @@ def _typical_days_to_win(leads: pd.DataFrame, first_at: str) -> float:
     return float(np.quantile(lags, 0.75)) if len(lags) else 0.0
 
 
-def _split_currencies(table, by, out, found: list) -> pd.DataFrame:
+def split_currencies(table, by, out, found: list) -> pd.DataFrame:
     """One row per group, or per group and currency when won revenue is in several (``found``)."""
     if len(found) <= 1:
         out.insert(len(by), fn.CURRENCY, found[0] if found else None)
@@ -207,7 +212,7 @@ def _split_currencies(table, by, out, found: list) -> pd.DataFrame:
     return merged[[*by, fn.CURRENCY, *[c for c in out.columns if c not in by]]]
 
 
-def _spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff) -> pd.DataFrame:
+def spend_per_source(spend, by, spend_period, fiscal_year_start, cutoff) -> pd.DataFrame:
     """Spend rows checked and, with a maturity cut-off, only periods that ended before it."""
     required = {fn.SOURCE, "period", "spend"}
     if not isinstance(spend, pd.DataFrame) or not required <= set(spend.columns):
@@ -249,7 +254,7 @@ def _leads_in_paid_periods(leads, spend, first_at, costs, spend_period, fiscal_y
     return leads[in_paid_period | without_spend]
 
 
-def _with_costs(out: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+def with_costs(out: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
     currencies = out[fn.CURRENCY].dropna().unique()
     if len(currencies) > 1:
         raise ParameterError(

@@ -1,0 +1,73 @@
+"""A loaded dataset's tables handed to an embedded DuckDB, so the engine's metrics run over them."""
+
+from __future__ import annotations
+
+import ibis
+import pyarrow as pa
+
+from .. import schema as s
+from ..dataset import Dataset
+from ._common import fetch, quiet_ibis
+from .dataset import EngineDataset
+from .funnel import status_positions
+from .source import _canonical
+
+
+def in_duckdb(data: Dataset) -> EngineDataset:
+    """``data``'s leads, opportunities and history as tables of an embedded DuckDB (one per dataset, kept).
+
+    The Arrow form of each table is registered with DuckDB, which scans it
+    in place; timestamps go in as microseconds, UTC, as
+    :func:`~funnelkit.engine.parquet.write_tables` writes them.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> engine = in_duckdb(fk.load("tests/data/salesforce_report", cache=False))  # doctest: +SKIP
+    >>> engine.win_rate(by="source")                                              # doctest: +SKIP
+    """
+    engine = data.__dict__.get("_duckdb_engine")
+    if engine is None:  # the dataset is frozen; its tables never change, so one engine per dataset serves
+        engine = _registered(data)
+        object.__setattr__(data, "_duckdb_engine", engine)
+    return engine
+
+
+def _registered(data: Dataset) -> EngineDataset:
+    backend = ibis.duckdb.connect()
+    backend.raw_sql("SET TimeZone = 'UTC'")
+    tables = {}
+    with quiet_ibis():
+        for name in ("leads", "opportunities", "history"):
+            frame = getattr(data, name)
+            if name == "history" and frame.empty:
+                continue
+            backend.con.register(f"funnelkit_{name}", _arrow(frame))
+            tables[name] = _canonical(backend.table(f"funnelkit_{name}"), name, {})
+    leads = tables["leads"]
+    positions = {}
+    if s.STATUS in leads.columns:
+        positions = status_positions(fetch(leads.select(s.STATUS).distinct())[s.STATUS], data.stages)
+    return EngineDataset(backend, tables, data.stages, data.as_of, positions)
+
+
+#: Arrow types of the canonical dtypes, for columns pandas holds as objects that are all missing
+_ARROW_TYPES = {s.TIMESTAMP: pa.timestamp("us", tz="UTC"), "bool": pa.bool_(), "float64": pa.float64()}
+_DECLARED = {**s.LEAD_COLUMNS, **s.OPPORTUNITY_COLUMNS}
+
+
+def _arrow(frame) -> pa.Table:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return pa.Table.from_arrays(
+        [_engine_type(name, column) for name, column in zip(table.column_names, table.columns, strict=True)],
+        names=table.column_names,
+    )
+
+
+def _engine_type(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Timestamps in microseconds, UTC (as in Parquet); an all-missing column typed as the model declares it."""
+    if pa.types.is_timestamp(column.type):
+        return column.cast(pa.timestamp("us", tz="UTC"))
+    if pa.types.is_null(column.type):
+        return column.cast(_ARROW_TYPES.get(_DECLARED.get(name), pa.string()))
+    return column
