@@ -202,10 +202,7 @@ def test_connect_errors_name_what_is_missing(tmp_path):
         fk.connect(42)
 
 
-def test_engine_refuses_what_it_does_not_do_yet(tiny_engine):
-    spend = pd.DataFrame({"source": ["A"], "period": ["2025 Q1"], "spend": [100.0]})
-    with pytest.raises(fk.ParameterError, match="does not take spend yet"):
-        tiny_engine.lead_value(spend=spend)
+def test_engine_refuses_a_by_column_the_data_lacks(tiny_engine):
     with pytest.raises(fk.ParameterError, match=r"by='region' is not a column of the data"):
         tiny_engine.win_rate(by="region")
 
