@@ -116,3 +116,15 @@ def funnel_sorted(frame: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(values):
             frame[column] = values.to_numpy(dtype="float64", na_value=float("nan"))
     return frame
+
+
+#: enga's metrics (drop-off, time in each stage, velocity, drift, mix decomposition, qualify)
+CALLS_A = [
+    ("dropoff", {}),
+    ("dropoff", {"by": "source"}),
+    ("dropoff", {"by": ["Source", "owner"]}),
+    ("stage_durations", {}),
+    ("stage_durations", {"by": "source"}),
+    ("stage_durations", {"by": ["owner", "source"]}),
+]
+CALLS += CALLS_A

@@ -12,6 +12,7 @@ from .. import schema as s
 from ..dataset import to_utc_timestamp
 from ..schema import Stages
 from . import conversion as _conversion
+from . import dropoff as _dropoff
 from . import lead_value as _lead_value
 from . import time_to_close as _time_to_close
 from . import win_rate as _win_rate
@@ -151,6 +152,9 @@ class EngineDataset:
     lead_value = _lead_value.lead_value
     time_to_close = _time_to_close.time_to_close
     km_curve = _time_to_close.km_curve
+    # enga: drop-off, time in each stage, velocity, drift, mix decomposition, qualify
+    dropoff = _dropoff.dropoff
+    stage_durations = _dropoff.stage_durations
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,106 @@
+"""Drop-off, time in each stage, velocity, drift, mix decomposition and qualify on the engine, worked by hand.
+
+The six-lead funnel of ``metrics_fixtures.tiny`` (its table is in that module's
+docstring) on DuckDB; every number below is counted from that table, not from
+the in-memory metric (tests/test_engine_duckdb.py compares the two on larger
+funnels through ``engine_cases.CALLS_A``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from engine_cases import assert_same, connected
+from metrics_fixtures import AS_OF, t, tiny
+
+import funnelkit as fk
+from funnelkit import schema as s
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tmp_path_factory):
+    return connected(tiny(), tmp_path_factory.mktemp("tiny_a"))
+
+
+def with_history() -> fk.Dataset:
+    """The tiny funnel with a stage history for O3 (L5's deal): opportunity 04-10, back to sql 04-12,
+    opportunity again 04-15."""
+    data = tiny()
+    history = pd.DataFrame(
+        {
+            s.ENTITY_ID: ["O3", "O3", "O3"],
+            s.ENTITY: ["opportunity"] * 3,
+            s.STAGE: ["opportunity", "sql", "opportunity"],
+            s.STAGE_LABEL: ["Proposal", "Qualification", "Proposal"],
+            s.AT: pd.Series([t("2025-04-10"), t("2025-04-12"), t("2025-04-15")], dtype=s.TIMESTAMP),
+            s.ORIGIN: ["history"] * 3,
+        }
+    )
+    return fk.Dataset(data.leads, data.opportunities, history, as_of=AS_OF)
+
+
+# ----------------------------------------------------------------------------------- dropoff --
+
+
+def test_dropoff_by_hand(tiny_engine):
+    table = fk.dropoff(tiny_engine)  # the public metric hands the engine's dataset to the engine
+    rows = table.set_index("stage")
+    # reached: all 6 leads; 5 MQLs (not L3); L1, L4, L5 (SQL skipped, filled) and L6 passed SQL and opportunity;
+    # L1 and L6 won
+    assert rows["reached"].tolist() == [6, 5, 4, 4, 2]
+    # stopped: L3 at lead, L2 (disqualified) at mql, none at sql, L4 (lost) and L5 (open) at opportunity
+    assert rows["stopped"].tolist() == [1, 1, 0, 2, 2]
+    assert rows.loc["opportunity", ["lost", "disqualified", "still_open"]].tolist() == [1, 0, 1]
+    assert rows.loc["mql", ["lost", "disqualified", "still_open"]].tolist() == [0, 1, 0]
+    assert rows.loc["lead", "still_open"] == 1 and rows.loc["won", "still_open"] == 0
+    assert rows["lost_value"].tolist() == [0.0, 0.0, 0.0, 500.0, 0.0]  # O2, lost for 500
+    assert rows["stopped_share"].tolist() == pytest.approx([1 / 6, 1 / 5, 0.0, 0.5, 1.0])
+
+
+def test_dropoff_by_source_by_hand(tiny_engine):
+    table = tiny_engine.dropoff(by="source")
+    a = table[table["source"] == "A"].set_index("stage")
+    b = table[table["source"] == "B"].set_index("stage")
+    assert a["reached"].tolist() == [3, 2, 1, 1, 1]  # L1-L3; L1, L2 MQLs; L1 on to won
+    assert b["reached"].tolist() == [3, 3, 3, 3, 1]  # L4-L6 all to opportunity; L6 won
+    assert b["stopped"].tolist() == [0, 0, 0, 2, 1]
+    assert list(table.columns[:2]) == ["source", "stage"]
+
+
+def test_dropoff_on_an_empty_funnel_says_there_is_nothing_to_count(tmp_path):
+    data = tiny()
+    empty = fk.Dataset(data.leads.iloc[:0], data.opportunities.iloc[:0], data.history, as_of=AS_OF)
+    with pytest.raises(fk.NotMeasurableError, match="holds no leads and no deals"):
+        connected(empty, tmp_path).dropoff()
+
+
+# --------------------------------------------------------------------------- stage durations --
+
+
+def test_stage_durations_by_hand(tiny_engine):
+    table = fk.stage_durations(tiny_engine).set_index("stage")
+    # lead -> mql: L1, L4, L5, L6 one day, L2 two days
+    assert table.loc["lead", ["n", "median", "q25", "q75"]].tolist() == [5, 1.0, 1.0, 1.0]
+    # mql -> sql: L1 4, L4 4, L6 2 days (L5 has no SQL date of its own): quartiles interpolate 2,4,4
+    assert table.loc["mql", ["n", "median", "q25", "q75"]].tolist() == [3, 4.0, 3.0, 4.0]
+    # sql -> opportunity: L1 5, L4 7, L6 1 day
+    assert table.loc["sql", ["n", "median", "q25", "q75"]].tolist() == [3, 5.0, 3.0, 6.0]
+    # opportunity -> won: O1 and O4, 30 days each
+    assert table.loc["opportunity", ["n", "median"]].tolist() == [2, 30.0]
+    assert table["backward_moves"].sum() == 0  # no stage history
+    by_source = tiny_engine.stage_durations(by="source")
+    a = by_source[(by_source["source"] == "A") & (by_source["stage"] == "lead")].iloc[0]
+    assert (a["n"], a["median"]) == (2, 1.5)  # L1 one day, L2 two
+
+
+def test_stage_durations_read_the_stage_history(tmp_path):
+    data = with_history()
+    engine = connected(data, tmp_path)
+    table = engine.stage_durations().set_index("stage")
+    # O3 went back from opportunity to sql once
+    assert table["backward_moves"].tolist() == [0, 0, 1, 0]
+    # L5's SQL entry now comes from its deal's history (04-12): mql -> sql adds 04-03 -> 04-12, 9 days;
+    # sql -> opportunity for L5 would be negative (opportunity first on 04-10) and is left out
+    assert table.loc["mql", ["n", "median"]].tolist() == [4, 4.0]  # 2, 4, 4, 9
+    assert table.loc["sql", "n"] == 3
+    assert_same(fk.stage_durations(data), table.reset_index())
