@@ -126,5 +126,23 @@ CALLS_A = [
     ("stage_durations", {}),
     ("stage_durations", {"by": "source"}),
     ("stage_durations", {"by": ["owner", "source"]}),
+    ("drift", {}),
+    ("drift", {"by": "source", "period": "M", "correction": "bh"}),
+    ("drift", {"metric": "conversion", "from_stage": "mql", "by": "source", "compare_to": "first"}),
+    ("drift", {"metric": "time_to_close", "period": "Q", "fiscal_year_start": 2}),
+    ("drift", {"metric": "time_to_close", "by": "owner"}),
+    ("mix_decomposition", {"current": "2025 Q2", "previous": "2025 Q1", "by": "source"}),
+    ("mix_decomposition", {"current": "2025 Q3", "previous": "2025 Q1", "by": "owner", "metric": "win_rate"}),
+    (
+        "mix_decomposition",
+        {
+            "current": "FY2026 Q1",
+            "previous": "FY2025 Q4",
+            "by": "source",
+            "fiscal_year_start": 4,
+            "from_stage": "sql",
+            "to_stage": "won",
+        },
+    ),
 ]
 CALLS += CALLS_A

@@ -8,6 +8,9 @@ funnels through ``engine_cases.CALLS_A``).
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import pandas as pd
 import pytest
 from engine_cases import assert_same, connected
@@ -104,3 +107,47 @@ def test_stage_durations_read_the_stage_history(tmp_path):
     assert table.loc["mql", ["n", "median"]].tolist() == [4, 4.0]  # 2, 4, 4, 9
     assert table.loc["sql", "n"] == 3
     assert_same(fk.stage_durations(data), table.reset_index())
+
+
+# --------------------------------------------------------------------------------------- drift --
+
+
+def test_drift_of_the_win_rate_by_hand(tiny_engine):
+    table = fk.drift(tiny_engine, period="Q")
+    # closed in Q1: O1 won, O2 lost; in Q2: O4 won
+    assert table["period"].tolist() == ["2025 Q1", "2025 Q2"]
+    assert table[["n", "successes"]].values.tolist() == [[2, 1], [1, 1]]
+    assert table["value"].tolist() == [0.5, 1.0]
+    assert table["change"].iloc[1] == 0.5
+    # two-proportion z-test, pooled rate 2/3: z = 0.5 / sqrt(2/3 * 1/3 * (1/2 + 1/1))
+    z = 0.5 / math.sqrt(2 / 3 * 1 / 3 * 1.5)
+    assert table["p_value"].iloc[1] == pytest.approx(2 * (1 - NormalDist().cdf(z)), rel=1e-9)
+    assert not table["significant"].any()
+
+
+def test_drift_of_time_to_close_by_hand(tiny_engine):
+    table = tiny_engine.drift(metric="time_to_close")
+    # from deal creation: Q1 closes O2 after 10 days and O1 after 30; Q2 closes O4 after 30
+    assert table[["period", "n", "value"]].values.tolist() == [["2025 Q1", 2, 20.0], ["2025 Q2", 1, 30.0]]
+    assert table["change"].iloc[1] == 10.0
+    # Mann-Whitney of [30] against [10, 30]: U = 1.5 of 2 pairs; with so few deals nothing is significant
+    assert table["p_value"].iloc[1] > 0.05
+
+
+# ---------------------------------------------------------------------------- mix decomposition --
+
+
+def test_mix_decomposition_by_hand(tiny_engine):
+    table = fk.mix_decomposition(tiny_engine, current="2025 Q2", previous="2025 Q1", by="source", metric="win_rate")
+    rows = table.set_index("source")
+    # Q1: A closes O1 (won), B closes O2 (lost): shares 1/2, 1/2, rates 1 and 0; Q2: only B closes O4 (won)
+    assert rows.loc["A", ["share_previous", "share_current", "rate_previous", "rate_current"]].tolist() == [
+        0.5, 0.0, 1.0, 1.0,  # A has no Q2 deal: it keeps its Q1 rate and weighs nothing
+    ]  # fmt: skip
+    assert rows.loc["B", ["share_previous", "share_current", "rate_previous", "rate_current"]].tolist() == [
+        0.5, 1.0, 0.0, 1.0,
+    ]  # fmt: skip
+    # mix: A (0 - 1/2) x 1 = -0.5, B (1 - 1/2) x 1/2 = 0.25; rate: B (1 - 0) x 3/4 = 0.75
+    assert rows["mix_effect"].tolist() == [-0.5, 0.25, -0.25]
+    assert rows["rate_effect"].tolist() == [0.0, 0.75, 0.75]
+    assert rows.loc["(total)", ["rate_previous", "rate_current", "total_change"]].tolist() == [0.5, 1.0, 0.5]

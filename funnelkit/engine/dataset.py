@@ -12,6 +12,7 @@ from .. import schema as s
 from ..dataset import to_utc_timestamp
 from ..schema import Stages
 from . import conversion as _conversion
+from . import drift as _drift
 from . import dropoff as _dropoff
 from . import lead_value as _lead_value
 from . import time_to_close as _time_to_close
@@ -155,6 +156,8 @@ class EngineDataset:
     # enga: drop-off, time in each stage, velocity, drift, mix decomposition, qualify
     dropoff = _dropoff.dropoff
     stage_durations = _dropoff.stage_durations
+    drift = _drift.drift
+    mix_decomposition = _drift.mix_decomposition
 
     def __repr__(self) -> str:
         return (
