@@ -144,5 +144,10 @@ CALLS_A = [
             "to_stage": "won",
         },
     ),
+    ("velocity", {}),
+    ("velocity", {"by": "source", "period": "M"}),
+    ("velocity", {"by": ["owner", "source"], "period": "Y", "fiscal_year_start": 7}),
+    ("velocity", {"by": "currency", "period": "W"}),
+    ("velocity", {"currency": "USD", "by": "owner"}),
 ]
 CALLS += CALLS_A

@@ -151,3 +151,35 @@ def test_mix_decomposition_by_hand(tiny_engine):
     assert rows["mix_effect"].tolist() == [-0.5, 0.25, -0.25]
     assert rows["rate_effect"].tolist() == [0.0, 0.75, 0.75]
     assert rows.loc["(total)", ["rate_previous", "rate_current", "total_change"]].tolist() == [0.5, 1.0, 0.5]
+
+
+# ------------------------------------------------------------------------------------ velocity --
+
+
+def test_velocity_by_hand(tiny_engine):
+    table = fk.velocity(tiny_engine)
+    # created in Q1: O1 (won 1,000 after 30 days), O2 (lost after 10); in Q2: O3 (open), O4 (won 2,000 after 30)
+    assert table["period"].tolist() == ["2025 Q1", "2025 Q2"]
+    assert table["currency"].tolist() == ["USD", "USD"]
+    counts = table[["opportunities", "won", "closed", "won_without_amount"]]
+    assert counts.values.tolist() == [[2, 1, 2, 0], [2, 1, 1, 0]]
+    assert table["avg_deal_size"].tolist() == [1000.0, 2000.0]
+    assert table["cycle_days"].tolist() == [20.0, 30.0]
+    assert table["win_rate"].tolist() == [0.5, 1.0]
+    # 2 x 1/2 x 1,000 / 20 days and 2 x 1 x 2,000 / 30 days
+    assert table["velocity_per_day"].tolist() == pytest.approx([50.0, 400 / 3])
+
+
+def test_velocity_in_one_of_two_currencies_by_hand(tmp_path):
+    data = tiny()
+    opps = data.opportunities.assign(currency=["USD", "EUR", "USD", "USD"])  # O2 (lost, 500) in euros
+    engine = connected(fk.Dataset(data.leads, opps, data.history, as_of=AS_OF), tmp_path)
+    with pytest.raises(fk.ParameterError, match=r"in 2 \(EUR, USD\): pass currency="):
+        engine.velocity()
+    table = engine.velocity(currency="USD")
+    # Q1 now holds O1 alone: 1 x 1 x 1,000 / 30 days
+    assert table[["period", "opportunities", "won", "closed"]].values.tolist() == [
+        ["2025 Q1", 1, 1, 1],
+        ["2025 Q2", 2, 1, 1],
+    ]
+    assert table["velocity_per_day"].tolist() == pytest.approx([1000 / 30, 400 / 3])

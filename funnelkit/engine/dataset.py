@@ -16,6 +16,7 @@ from . import drift as _drift
 from . import dropoff as _dropoff
 from . import lead_value as _lead_value
 from . import time_to_close as _time_to_close
+from . import velocity as _velocity
 from . import win_rate as _win_rate
 from ._common import fetch, quiet_ibis
 from .funnel import funnel, status_positions
@@ -158,6 +159,7 @@ class EngineDataset:
     stage_durations = _dropoff.stage_durations
     drift = _drift.drift
     mix_decomposition = _drift.mix_decomposition
+    velocity = _velocity.velocity
 
     def __repr__(self) -> str:
         return (
