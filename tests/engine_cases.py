@@ -149,5 +149,8 @@ CALLS_A = [
     ("velocity", {"by": ["owner", "source"], "period": "Y", "fiscal_year_start": 7}),
     ("velocity", {"by": "currency", "period": "W"}),
     ("velocity", {"currency": "USD", "by": "owner"}),
+    ("qualify", {"rule": "source == 'A' or source in ['C']"}),
+    ("qualify", {"rule": "source != 'B' and not (owner == 'bob')", "period": "M", "stage": "sql"}),
+    ("qualify", {"rule": "source not in ('A', 'B') | (owner != 'ann')", "period": "Y", "fiscal_year_start": 10}),
 ]
 CALLS += CALLS_A

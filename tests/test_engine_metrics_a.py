@@ -183,3 +183,45 @@ def test_velocity_in_one_of_two_currencies_by_hand(tmp_path):
         ["2025 Q2", 2, 1, 1],
     ]
     assert table["velocity_per_day"].tolist() == pytest.approx([1000 / 30, 400 / 3])
+
+
+# ------------------------------------------------------------------------------------- qualify --
+
+
+def test_qualify_by_hand(tiny_engine):
+    table = fk.qualify(tiny_engine, "employees >= 100")
+    rule = table[table["definition"] == "rule"]
+    # L2 (500, created Q1, no deal), L4 (300, Q1, lost deal), L6 (1,000, Q2, won deal)
+    assert rule[["period", "leads", "opportunities", "won"]].values.tolist() == [
+        ["2025 Q1", 2, 1, 0],
+        ["2025 Q2", 1, 1, 1],
+        ["(all)", 3, 2, 1],
+    ]
+    current = table[table["definition"] == "current"]
+    # MQLs by MQL date: L1, L2, L4 in Q1 (deals for L1, L4; L1 won), L5, L6 in Q2 (both deals; L6 won)
+    assert current[["period", "leads", "opportunities", "won"]].values.tolist() == [
+        ["2025 Q1", 3, 2, 1],
+        ["2025 Q2", 2, 2, 1],
+        ["(all)", 5, 4, 2],
+    ]
+    assert rule["to_opportunity_rate"].iloc[-1] == pytest.approx(2 / 3)
+    assert "note" not in table  # every selected lead has its date
+
+
+def test_qualify_rules_read_missing_values_as_pandas_does(tmp_path):
+    data = tiny()
+    leads = data.leads.assign(source=["A", "A", None, "B", "B", "B"])  # L3 without a source
+    unsourced = fk.Dataset(leads, data.opportunities, data.history, as_of=AS_OF)
+    engine = connected(unsourced, tmp_path)
+
+    def selected(rule) -> int:
+        table = engine.qualify(rule)
+        return int(table.loc[(table["definition"] == "rule") & (table["period"] == "(all)"), "leads"].iloc[0])
+
+    assert selected("source != 'A'") == 4  # L3 (no source) and L4-L6
+    assert selected("source == 'A'") == 2  # L1, L2
+    assert selected("source not in ['A'] & employees < 100") == 2  # L3 (20) and L5 (80)
+    assert selected(lambda t: t["employees"] > 400) == 2  # a function of the lead table: L2, L6
+    assert_same(fk.qualify(unsourced, "source != 'A'"), engine.qualify("source != 'A'"))
+    with pytest.raises(fk.ParameterError, match="cannot be evaluated on the lead table"):
+        engine.qualify("employes >= 100")

@@ -15,6 +15,7 @@ from . import conversion as _conversion
 from . import drift as _drift
 from . import dropoff as _dropoff
 from . import lead_value as _lead_value
+from . import qualify as _qualify
 from . import time_to_close as _time_to_close
 from . import velocity as _velocity
 from . import win_rate as _win_rate
@@ -160,6 +161,7 @@ class EngineDataset:
     drift = _drift.drift
     mix_decomposition = _drift.mix_decomposition
     velocity = _velocity.velocity
+    qualify = _qualify.qualify
 
     def __repr__(self) -> str:
         return (
