@@ -267,4 +267,6 @@ def test_the_review_runs_the_engine_metrics_and_says_why_the_others_are_left_out
     assert {"conversion", "win_rate", "time_to_close", "km", "lead_value"} <= set(result.sections)
     win = result.sections["win_rate_total"]
     assert win[["won", "lost"]].sum().tolist() == [2, 1]  # O1 and O4 won, O2 lost
-    assert result.skipped["dropoff"].startswith("this measure does not run in an engine yet")
+    assert result.sections["dropoff"]["reached"].tolist() == [6, 5, 4, 4, 2]  # worked out in test_engine_metrics_a
+    # whatever does not run in an engine yet says so (the list shrinks as metrics are ported)
+    assert all(reason.startswith("this measure does not run in an engine yet") for reason in result.skipped.values())

@@ -270,6 +270,7 @@ def km_curve(data: Dataset, *, from_stage: str = "opportunity", by=None) -> pd.D
     return declare(curve, **DURATION_UNITS)
 
 
+@runs_on_engines
 def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     """Days spent in each stage (first entry to the next stage's first entry) and backward moves.
 
