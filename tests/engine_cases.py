@@ -116,3 +116,16 @@ def funnel_sorted(frame: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(values):
             frame[column] = values.to_numpy(dtype="float64", na_value=float("nan"))
     return frame
+
+
+#: engb's metrics (issue 12, wave 3): the open pipeline and its stall lines, stalled deals, coverage, lost reasons,
+#: revenue change, SLA and plan, with the options that change their queries
+CALLS_B = [
+    ("pipeline", {}),
+    ("pipeline", {"by": "source"}),
+    ("pipeline", {"by": ["owner", "source"]}),
+    ("pipeline", {"as_of": "2026-06-30"}),
+    ("stalled_deals", {}),
+    ("stalled_deals", {"stage": "opportunity"}),
+]
+CALLS += CALLS_B

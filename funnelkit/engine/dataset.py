@@ -13,6 +13,7 @@ from ..dataset import to_utc_timestamp
 from ..schema import Stages
 from . import conversion as _conversion
 from . import lead_value as _lead_value
+from . import pipeline as _pipeline
 from . import time_to_close as _time_to_close
 from . import win_rate as _win_rate
 from ._common import fetch, quiet_ibis
@@ -151,6 +152,9 @@ class EngineDataset:
     lead_value = _lead_value.lead_value
     time_to_close = _time_to_close.time_to_close
     km_curve = _time_to_close.km_curve
+    # engb: the open pipeline, stalled deals, coverage, lost reasons, revenue change, SLA, plan
+    pipeline = _pipeline.pipeline
+    stalled_deals = _pipeline.stalled_deals
 
     def __repr__(self) -> str:
         return (

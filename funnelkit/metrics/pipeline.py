@@ -23,6 +23,7 @@ from ..i18n import _, ngettext
 from ..stats import SMALL_N
 from ..units import Unit, declare, format_number
 from ._common import core, days_between, group_keys
+from ._engines import runs_on_engines
 from .time_to_close import _first_entries
 
 #: column that says, on the rows that could not be measured in full, why
@@ -34,6 +35,7 @@ AT_RISK_AT = 0.75
 NO_CREATED_DATE = "no opportunity created date"
 
 
+@runs_on_engines
 def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     """Open deals by current stage: how many, their amount per currency, their age and what has stalled.
 
@@ -117,6 +119,7 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     )
 
 
+@runs_on_engines
 def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     """The open deals past their stage's stall line: which deals stalled where (a drop-off list).
 
@@ -163,7 +166,8 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     stalled = measures[measures["_stalled"].eq(1).to_numpy()]
     out = stalled.assign(days_over=stalled["days_in_stage"] - stalled["stall_line_days"])
     out = out.assign(_order=positions(out[s.STAGE], pd.Series(data.stages.names, dtype="str")))
-    out = out.sort_values(["_order", "days_over"], ascending=[True, False], kind="stable")
+    # ties by deal id, so the order does not depend on the rows' order (an engine's rows have none)
+    out = out.sort_values(["_order", "days_over", fn.OPPORTUNITY_ID], ascending=[True, False, True], kind="stable")
     columns = [fn.OPPORTUNITY_ID, fn.OWNER, fn.SOURCE, s.STAGE, fn.AMOUNT, fn.CURRENCY, "age_days", "stage_entered_at",
                "days_in_stage", "stall_line_days", "days_over"]  # fmt: skip
     return declare(

@@ -1,0 +1,137 @@
+"""engb's metrics on the engine (DuckDB), each on a table small enough to work out by hand.
+
+The pandas metrics must give the same numbers (tests/engine_cases.py compares
+them column for column on bigger funnels); here the numbers are worked out
+independently, in the comments.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+from engine_cases import assert_same, connected
+from metrics_fixtures import _column, t
+
+import funnelkit as fk
+from funnelkit import schema as s
+
+# ---- a three-stage deal funnel with stage history -------------------------------------------------------
+#
+# stages opportunity > proposal > won, as of 2025-06-30; no leads.
+#   deal  created  proposal  closed        amount  note
+#   O1    01-01    01-11     won 02-10     1,000   opportunity 10 days, proposal 30 days
+#   O2    02-01    02-21     lost 03-01      500   opportunity 20 days
+#   O3    03-01    (03-31)   won 04-10     2,000   history: opportunity 03-01, proposal 03-21, won 04-10
+#                                                  (its own dates are not read: 20 days, then 20 days)
+#   O4    05-01    -         open            400   at opportunity for 60 days
+#   O5    06-10    06-20     open            300   opportunity 10 days; at proposal for 10 days
+#   O6    06-25    -         open             -    at opportunity for 5 days, no amount
+#
+# Stall lines (75th percentile, linear): opportunity -> proposal over 10, 20, 20, 10 days: sorted 10 10 20 20,
+# position 0.75 * 3 = 2.25 -> 20. proposal -> won over O1 30 and O3 20: 20 + 0.75 * 10 = 27.5.
+# O4 (60 days > 20) has stalled, 40 days over; O6 (5) and O5 (10 < 27.5) have not.
+
+
+def deal_funnel() -> fk.Dataset:
+    opps = pd.DataFrame(
+        {
+            s.OPPORTUNITY_ID: ["O1", "O2", "O3", "O4", "O5", "O6"],
+            s.LEAD_ID: pd.Series([None] * 6, dtype="str"),
+            s.CREATED_AT: _column(["2025-01-01", "2025-02-01", "2025-03-01", "2025-05-01", "2025-06-10", "2025-06-25"]),
+            "proposal_at": _column(["2025-01-11", "2025-02-21", "2025-03-31", None, "2025-06-20", None]),
+            s.CLOSED_AT: _column(["2025-02-10", "2025-03-01", "2025-04-10", None, None, None]),
+            s.STAGE: ["won", "lost", "won", "opportunity", "proposal", "opportunity"],
+            s.STAGE_LABEL: ["Won", "Lost", "Won", "Open", "Proposal", "Open"],
+            s.IS_CLOSED: [True, True, True, False, False, False],
+            s.IS_WON: [True, False, True, False, False, False],
+            s.AMOUNT: [1000.0, 500.0, 2000.0, 400.0, 300.0, None],
+            s.CURRENCY: ["USD"] * 6,
+            s.SOURCE: ["A", "A", "B", "A", "B", "B"],
+            s.OWNER: ["ann"] * 6,
+            s.LOST_REASON: pd.Series([None, "Price", None, None, None, None], dtype="str"),
+        }
+    )
+    history = pd.DataFrame(
+        {
+            s.ENTITY_ID: ["O3", "O3", "O3"],
+            s.ENTITY: ["opportunity"] * 3,
+            s.STAGE: ["opportunity", "proposal", "won"],
+            s.STAGE_LABEL: ["Open", "Proposal", "Won"],
+            s.AT: _column(["2025-03-01", "2025-03-21", "2025-04-10"]),
+            s.ORIGIN: ["history"] * 3,
+        }
+    )
+    leads = pd.DataFrame({c: pd.Series(dtype=d) for c, d in s.LEAD_COLUMNS.items()})
+    stages = fk.Stages(names=("opportunity", "proposal", "won"))
+    return fk.Dataset(leads, opps, history, stages=stages, as_of=t("2025-06-30"))
+
+
+@pytest.fixture(scope="module")
+def deal_pair(tmp_path_factory):
+    data = deal_funnel()
+    return data, connected(data, tmp_path_factory.mktemp("deals"), stages=data.stages)
+
+
+def quiet(metric, data, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        return metric(data, **options)
+
+
+def test_pipeline_by_hand(deal_pair):
+    data, engine = deal_pair
+    table = fk.pipeline(engine)  # fk.pipeline hands the engine dataset to its engine
+    assert table["stage"].tolist() == ["opportunity", "proposal"]
+    assert table["open"].tolist() == [2, 1]  # O4, O6; O5
+    assert table["open_value"].tolist() == [400.0, 300.0]  # O6 has no amount
+    # ages: O4 60 days, O6 5 days -> median 32.5, q75 5 + 0.75 * 55 = 46.25; O5 20 days
+    assert table["median_age_days"].tolist() == [32.5, 20.0]
+    assert table["q75_age_days"].tolist() == [46.25, 20.0]
+    assert table["stall_line_days"].tolist() == [20.0, 27.5]
+    assert table["stalled"].tolist() == [1, 0]  # O4
+    assert table["stalled_value"].tolist() == [400.0, 0.0]
+    assert table["note"].tolist()[0] == "1 deal without an amount"
+    assert_same(fk.pipeline(data), table)
+
+
+def test_pipeline_by_source_and_a_later_as_of_by_hand(deal_pair):
+    data, engine = deal_pair
+    table = engine.pipeline(by="source", as_of="2025-07-30")
+    # A: O4 (90 days at opportunity); B: O6 (35 days at opportunity, over 20: stalled too) and O5 (40 > 27.5)
+    assert table[["source", "stage", "open", "stalled"]].values.tolist() == [
+        ["A", "opportunity", 1, 1],
+        ["B", "opportunity", 1, 1],
+        ["B", "proposal", 1, 1],
+    ]
+    assert table["stalled_value"].isna().tolist() == [False, True, False]  # O6's amount is unknown
+    assert_same(fk.pipeline(data, by="source", as_of="2025-07-30"), table)
+
+
+def test_stalled_deals_by_hand(deal_pair):
+    data, engine = deal_pair
+    table = fk.stalled_deals(engine)
+    assert table["opportunity_id"].tolist() == ["O4"]
+    row = table.iloc[0]
+    assert (row["stage"], row["amount"], row["days_in_stage"], row["stall_line_days"], row["days_over"]) == (
+        "opportunity",
+        400.0,
+        60.0,
+        20.0,
+        40.0,
+    )
+    assert row["stage_entered_at"] == pd.Timestamp("2025-05-01", tz="UTC")
+    assert_same(fk.stalled_deals(data), table)
+    assert engine.stalled_deals(stage="proposal").empty  # O5: 10 days, under 27.5
+
+
+def test_pipeline_errors_read_as_in_memory(tmp_path):
+    data = deal_funnel()
+    opps = data.opportunities.assign(is_closed=True)
+    closed = fk.Dataset(data.leads, opps, data.history, stages=data.stages, as_of=data.as_of)
+    engine = connected(closed, tmp_path, stages=closed.stages)
+    with pytest.raises(fk.NotMeasurableError, match=r"every deal of this export \(6 deals\) has closed"):
+        fk.pipeline(engine)
+    with pytest.raises(fk.ParameterError, match="stages where deals stay open"):
+        engine.stalled_deals(stage="won")
