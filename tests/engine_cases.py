@@ -127,5 +127,8 @@ CALLS_B = [
     ("pipeline", {"as_of": "2026-06-30"}),
     ("stalled_deals", {}),
     ("stalled_deals", {"stage": "opportunity"}),
+    ("coverage", {"target": 50_000, "period_end": "2025-12-31"}),
+    ("coverage", {"target": 50_000, "period_end": "2025-09-30"}),
+    ("coverage", {"target": 1e6, "period_start": "2025-10-01", "period_end": "2026-03-31", "currency": "USD"}),
 ]
 CALLS += CALLS_B

@@ -135,3 +135,39 @@ def test_pipeline_errors_read_as_in_memory(tmp_path):
         fk.pipeline(engine)
     with pytest.raises(fk.ParameterError, match="stages where deals stay open"):
         engine.stalled_deals(stage="won")
+
+
+def test_coverage_by_hand(deal_pair):
+    data, engine = deal_pair
+    table = fk.coverage(engine, target=5000, period_end="2025-06-30")  # 2025-04-01 to 06-30, as of 06-30
+    row = table.iloc[0]
+    # won in the quarter: O3 (2,000); open: O4 400 and O6 (no amount) at opportunity, O5 300 at proposal.
+    # Closed deals that reached opportunity: O1, O2, O3 (2 won); reached proposal: the same three -> 2/3 each.
+    assert (row["won_deals"], row["won_revenue"], row["left_to_win"], row["open"]) == (1, 2000.0, 3000.0, 3)
+    assert row["open_value"] == 700.0
+    assert row["weighted_pipeline"] == pytest.approx(700 * 2 / 3)
+    assert row["coverage"] == pytest.approx(700 * 2 / 3 / 3000)
+    assert row["verdict"] == "short"
+    assert row["note"] == (
+        "every open deal counted: the export has no expected close dates; 1 open deal without an amount, "
+        "not counted in the money; stage win rates rest on 3 closed deals (fewer than 20)"
+    )
+    assert_same(fk.coverage(data, target=5000, period_end="2025-06-30"), table)
+    ended = engine.coverage(target=5000, period_end="2025-03-31")  # O1 02-10 and O2 lost: 1,000 won, final
+    assert (ended["won_revenue"].iloc[0], ended["verdict"].iloc[0]) == (1000.0, "period ended")
+    assert_same(fk.coverage(data, target=5000, period_end="2025-03-31"), ended)
+
+
+def test_coverage_leaves_out_deals_expected_after_the_period_by_hand(tmp_path):
+    data = deal_funnel()
+    expected = _column([None, None, None, "2025-08-15", "2025-06-30", None])  # O4 after the quarter
+    opps = data.opportunities.assign(**{s.EXPECTED_CLOSE_AT: expected})
+    data = fk.Dataset(data.leads, opps, data.history, stages=data.stages, as_of=data.as_of)
+    engine = connected(data, tmp_path, stages=data.stages)
+    row = engine.coverage(target=5000, period_end="2025-06-30").iloc[0]
+    assert (row["open"], row["open_value"]) == (2, 300.0)  # O5 and O6 (no date: counted)
+    assert row["weighted_pipeline"] == pytest.approx(300 * 2 / 3)
+    assert row["note"].startswith("1 deal expected to close after the period left out of the pipeline")
+    assert_same(
+        fk.coverage(data, target=5000, period_end="2025-06-30"), engine.coverage(target=5000, period_end="2025-06-30")
+    )

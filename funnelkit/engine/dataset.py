@@ -155,6 +155,7 @@ class EngineDataset:
     # engb: the open pipeline, stalled deals, coverage, lost reasons, revenue change, SLA, plan
     pipeline = _pipeline.pipeline
     stalled_deals = _pipeline.stalled_deals
+    coverage = _pipeline.coverage
 
     def __repr__(self) -> str:
         return (

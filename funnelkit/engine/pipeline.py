@@ -19,11 +19,21 @@ import pandas as pd
 from .. import _params as params
 from .. import schema as s
 from ..errors import NotMeasurableError
-from ..metrics.pipeline import _as_of, _check_open_stage, _deals, _finish_pipeline, _no_stall_line
+from ..metrics.pipeline import (
+    _as_of,
+    _check_open_stage,
+    _deals,
+    _finish_pipeline,
+    _no_stall_line,
+    _period,
+    _positive_number,
+    coverage_table,
+    note_expected,
+)
 from ..schema import stage_column
 from ..units import Unit, declare
-from ._common import fetch, group_keys
-from .periods import days_between, days_until
+from ._common import fetch, group_keys, in_window, reached
+from .periods import days_between, days_until, timestamp_literal
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -121,10 +131,99 @@ def stalled_deals(data: EngineDataset, *, stage: str | None = None) -> pd.DataFr
     )
 
 
+def coverage(
+    data: EngineDataset, *, target, period_end, period_start=None, currency: str | None = None
+) -> pd.DataFrame:
+    """:func:`funnelkit.coverage` on the engine: deals counted and summed per stage and currency in the engine.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")                                      # doctest: +SKIP
+    >>> data.coverage(target=500_000, period_end="2025-06-30", currency="USD")    # doctest: +SKIP
+    """
+    target = _positive_number(target, "target")
+    start, end = _period(period_start, period_end)
+    notes: list[str] = []
+    f = data.funnel_table
+    won = f.filter(f[s.IS_WON] & in_window(f[s.CLOSED_AT], start, end))
+    won_money = _money_counts(won, [])
+    if data.as_of >= end:  # an ended period has nothing left to go: no open deal counts
+        open_money = won_money.iloc[:0].assign(**{s.STAGE: pd.Series(dtype="str")})
+    else:
+        open_money = _open_in_period(data, end, notes)
+    return coverage_table(
+        won_money,
+        open_money,
+        target=target,
+        start=start,
+        end=end,
+        as_of=data.as_of,
+        currency=currency,
+        notes=notes,
+        stage_win_rates=lambda: stage_win_rates(data),
+    )
+
+
+def _open_in_period(data: EngineDataset, end: pd.Timestamp, notes: list[str]) -> pd.DataFrame:
+    """Open deals that can close by ``end`` per stage, currency and whether priced (expected close dates decide)."""
+    deals = open_deals(data, data.as_of, None)
+    o = data.opportunities
+    dated = False
+    if s.EXPECTED_CLOSE_AT in o.columns:
+        dated = bool(fetch(o.aggregate(n=o[s.EXPECTED_CLOSE_AT].count()))["n"].fillna(0).iloc[0])
+    if dated:
+        expected = o.select(_opp=o[s.OPPORTUNITY_ID], _expected=o[s.EXPECTED_CLOSE_AT])
+        deals = deals.left_join(expected, deals[s.OPPORTUNITY_ID] == expected["_opp"])
+        later = ibis.coalesce(deals["_expected"] >= timestamp_literal(end, rounding="ceil"), False)
+    else:
+        later = ibis.literal(False)
+    counts = _money_counts(deals.mutate(_later=later), [s.STAGE, "_later"])
+    is_later = counts["_later"].astype(bool).to_numpy()
+    note_expected(
+        notes, open_deals=int(counts["deals"].sum()), dated=dated, later=int(counts.loc[is_later, "deals"].sum())
+    )
+    return counts[~is_later].drop(columns="_later").reset_index(drop=True)
+
+
+def _money_counts(deals: ir.Table, keys: list[str]) -> pd.DataFrame:
+    """:func:`funnelkit.metrics.pipeline.money_counts` in the engine: deals and amounts per keys, currency, priced."""
+    amount = deals[s.AMOUNT]
+    grouped = deals.group_by([*keys, s.CURRENCY, amount.notnull().name("_priced")])
+    out = fetch(grouped.aggregate(deals=deals.count(), value=amount.sum()))
+    return out.astype({"deals": "int64", "value": "float64", "_priced": "bool"})
+
+
+def stage_win_rates(data: EngineDataset) -> pd.DataFrame:
+    """Per stage where deals stay open: of the closed deals that reached it, the share won (one query).
+
+    Columns: ``stage``, ``won``, ``closed``, ``win_rate``, as
+    :func:`funnelkit.metrics.pipeline._stage_win_rates`.
+    """
+    names = list(data.stages.names)
+    open_stages = names[names.index(data.stages.opportunity) : -1]
+    f = data.funnel_table
+    sums = {}
+    for i, stage in enumerate(open_stages):
+        closed = reached(f, data.stages, stage) & f[s.IS_CLOSED]
+        sums[f"w{i}"] = (closed & f[s.IS_WON]).cast("int64").sum()
+        sums[f"c{i}"] = closed.cast("int64").sum()
+    row = fetch(f.aggregate(**sums)).fillna(0).iloc[0] if sums else {}
+    table = pd.DataFrame(
+        {
+            s.STAGE: open_stages,
+            "won": [int(row[f"w{i}"]) for i in range(len(open_stages))],
+            "closed": [int(row[f"c{i}"]) for i in range(len(open_stages))],
+        },
+        columns=[s.STAGE, "won", "closed"],
+    )
+    table["win_rate"] = (table["won"] / table["closed"].where(table["closed"] > 0)).astype(float)
+    return table
+
+
 # ---- open deals ----------------------------------------------------------------------------------------
 
 
-def open_deals(data: EngineDataset, as_of: pd.Timestamp, lines: pd.DataFrame) -> ir.Table:
+def open_deals(data: EngineDataset, as_of: pd.Timestamp, lines: pd.DataFrame | None) -> ir.Table:
     """The open deals as an engine table: their stage, age, days in the stage and whether they stalled.
 
     Columns: the funnel's, plus ``stage``, ``_order`` (its position),
@@ -137,8 +236,10 @@ def open_deals(data: EngineDataset, as_of: pd.Timestamp, lines: pd.DataFrame) ->
     at = deals["furthest_index"]
     entered = ibis.cases(*((at == i, deals[stage_column(n)]) for i, n in enumerate(names)),
                          else_=ibis.null(TIMESTAMP_UTC))  # fmt: skip
-    known = lines.dropna(subset=["stall_line_days"])
-    line_of = {stage: float(line) for stage, line in zip(known[s.STAGE], known["stall_line_days"], strict=True)}
+    line_of = {}
+    if lines is not None:  # without stall lines (coverage), no deal is judged
+        known = lines.dropna(subset=["stall_line_days"])
+        line_of = {stage: float(line) for stage, line in zip(known[s.STAGE], known["stall_line_days"], strict=True)}
     stage = at.substitute(dict(enumerate(names)), else_=ibis.null("string")).cast("string")
     deals = deals.mutate(
         **{s.STAGE: stage},
@@ -283,4 +384,4 @@ def _entries(ids, entity, stage, at, table: ir.Table) -> ir.Table:
     )
 
 
-__all__ = ["first_entries", "open_deals", "pipeline", "stall_lines", "stalled_deals"]
+__all__ = ["first_entries", "open_deals", "coverage", "pipeline", "stage_win_rates", "stall_lines", "stalled_deals"]
