@@ -130,5 +130,9 @@ CALLS_B = [
     ("coverage", {"target": 50_000, "period_end": "2025-12-31"}),
     ("coverage", {"target": 50_000, "period_end": "2025-09-30"}),
     ("coverage", {"target": 1e6, "period_start": "2025-10-01", "period_end": "2026-03-31", "currency": "USD"}),
+    ("lost_reasons", {}),
+    ("lost_reasons", {"by": "source", "top": 2}),
+    ("lost_reasons", {"period": "Q", "fiscal_year_start": 2}),
+    ("lost_reasons", {"by": ["owner", "currency"], "period": "M", "top": 1}),
 ]
 CALLS += CALLS_B

@@ -171,3 +171,90 @@ def test_coverage_leaves_out_deals_expected_after_the_period_by_hand(tmp_path):
     assert_same(
         fk.coverage(data, target=5000, period_end="2025-06-30"), engine.coverage(target=5000, period_end="2025-06-30")
     )
+
+
+# ---- lost deals -----------------------------------------------------------------------------------------
+#
+#   deal  reason      amount  currency  closed (lost)
+#   L1    "Price"       100   USD       2025-01-15
+#   L2    " Price "     200   USD       2025-02-10   (trimmed: Price)
+#   L3    "Timing"       50   USD       2025-04-05
+#   L4    (blank)         -   USD       2025-04-20
+#   L5    "Budget"       30   EUR       (no close date)
+#   W1    won, not counted
+
+
+def lost_funnel() -> fk.Dataset:
+    n = 6
+    opps = pd.DataFrame(
+        {
+            s.OPPORTUNITY_ID: ["L1", "L2", "L3", "L4", "L5", "W1"],
+            s.LEAD_ID: pd.Series([None] * n, dtype="str"),
+            s.CREATED_AT: _column(["2025-01-01"] * n),
+            s.CLOSED_AT: _column(["2025-01-15", "2025-02-10", "2025-04-05", "2025-04-20", None, "2025-03-01"]),
+            s.STAGE: ["lost"] * 5 + ["won"],
+            s.STAGE_LABEL: ["Lost"] * 5 + ["Won"],
+            s.IS_CLOSED: [True] * n,
+            s.IS_WON: [False] * 5 + [True],
+            s.AMOUNT: [100.0, 200.0, 50.0, None, 30.0, 999.0],
+            s.CURRENCY: ["USD", "USD", "USD", "USD", "EUR", "USD"],
+            s.SOURCE: ["A"] * n,
+            s.OWNER: ["ann"] * n,
+            s.LOST_REASON: pd.Series(["Price", " Price ", "Timing", "  ", "Budget", None], dtype="str"),
+        }
+    )
+    leads = pd.DataFrame({c: pd.Series(dtype=d) for c, d in s.LEAD_COLUMNS.items()})
+    stages = fk.Stages(names=("opportunity", "won"))
+    return fk.Dataset(leads, opps, empty_history(), stages=stages, as_of=t("2025-06-30"))
+
+
+def empty_history() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="str") for c in s.EVENT_COLUMNS}).astype({s.AT: s.TIMESTAMP})
+
+
+@pytest.fixture(scope="module")
+def lost_pair(tmp_path_factory):
+    data = lost_funnel()
+    return data, connected(data, tmp_path_factory.mktemp("lost"), stages=data.stages)
+
+
+def test_lost_reasons_by_hand(lost_pair):
+    data, engine = lost_pair
+    table = quiet(fk.lost_reasons, engine)
+    rows = table[["lost_reason", "lost", "lost_total", "currency", "lost_value"]].values.tolist()
+    # most lost first, ties by name, the blank reason last; money per currency
+    assert rows[:3] == [["Price", 2, 5, "USD", 300.0], ["Budget", 1, 5, "EUR", 30.0], ["Timing", 1, 5, "USD", 50.0]]
+    assert rows[3][:4] == ["(no reason given)", 1, 5, "USD"] and pd.isna(rows[3][4])
+    assert table["share"].tolist() == [0.4, 0.2, 0.2, 0.2]
+    assert table["note"].tolist()[3] == "1 lost deal without an amount, not in lost_value"
+    assert_same(quiet(fk.lost_reasons, data), table)
+
+
+def test_lost_reasons_top_and_period_by_hand(lost_pair):
+    data, engine = lost_pair
+    top = quiet(fk.lost_reasons, engine, top=1)
+    # Budget (EUR) and Timing (USD) fold into Other: 2 lost deals, one row per currency
+    assert top[["lost_reason", "lost", "currency", "lost_in_currency", "lost_value"]].values.tolist()[:3] == [
+        ["Price", 2, "USD", 2, 300.0],
+        ["Other", 2, "EUR", 1, 30.0],
+        ["Other", 2, "USD", 1, 50.0],
+    ]
+    assert_same(quiet(fk.lost_reasons, data, top=1), top)
+    by_quarter = quiet(fk.lost_reasons, engine, period="Q")
+    assert by_quarter[["period", "lost_reason", "lost", "lost_total"]].fillna("-").values.tolist() == [
+        ["2025 Q1", "Price", 2, 2],
+        ["2025 Q2", "Timing", 1, 2],
+        ["2025 Q2", "(no reason given)", 1, 2],
+        ["-", "Budget", 1, 1],
+    ]
+    assert by_quarter["note"].tolist()[3] == "1 lost deal without a close date, in no period"
+    assert_same(quiet(fk.lost_reasons, data, period="Q"), by_quarter)
+
+
+def test_lost_reasons_without_the_column_says_so(tmp_path):
+    data = lost_funnel()
+    opps = data.opportunities.drop(columns=[s.LOST_REASON])
+    data = fk.Dataset(data.leads, opps, data.history, stages=data.stages, as_of=data.as_of)
+    engine = connected(data, tmp_path, stages=data.stages)
+    with pytest.raises(fk.NotMeasurableError, match="this export has no lost reason column"):
+        fk.lost_reasons(engine)

@@ -13,6 +13,7 @@ from ..dataset import to_utc_timestamp
 from ..schema import Stages
 from . import conversion as _conversion
 from . import lead_value as _lead_value
+from . import lost_reasons as _lost_reasons
 from . import pipeline as _pipeline
 from . import time_to_close as _time_to_close
 from . import win_rate as _win_rate
@@ -156,6 +157,7 @@ class EngineDataset:
     pipeline = _pipeline.pipeline
     stalled_deals = _pipeline.stalled_deals
     coverage = _pipeline.coverage
+    lost_reasons = _lost_reasons.lost_reasons
 
     def __repr__(self) -> str:
         return (
