@@ -134,5 +134,8 @@ CALLS_B = [
     ("lost_reasons", {"by": "source", "top": 2}),
     ("lost_reasons", {"period": "Q", "fiscal_year_start": 2}),
     ("lost_reasons", {"by": ["owner", "currency"], "period": "M", "top": 1}),
+    ("revenue_change", {}),
+    ("revenue_change", {"period": "M", "by": "source"}),
+    ("revenue_change", {"current": "FY2025 Q3", "previous": "FY2025 Q1", "fiscal_year_start": 2, "by": "currency"}),
 ]
 CALLS += CALLS_B

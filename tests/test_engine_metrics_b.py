@@ -12,7 +12,7 @@ import warnings
 import pandas as pd
 import pytest
 from engine_cases import assert_same, connected
-from metrics_fixtures import _column, t
+from metrics_fixtures import _column, t, tiny
 
 import funnelkit as fk
 from funnelkit import schema as s
@@ -258,3 +258,33 @@ def test_lost_reasons_without_the_column_says_so(tmp_path):
     engine = connected(data, tmp_path, stages=data.stages)
     with pytest.raises(fk.NotMeasurableError, match="this export has no lost reason column"):
         fk.lost_reasons(engine)
+
+
+# ---- the revenue change on the six-lead funnel of metrics_fixtures --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    data = tiny()
+    return data, connected(data, tmp_path_factory.mktemp("tiny"))
+
+
+def test_revenue_change_by_hand(tiny_pair):
+    data, engine = tiny_pair
+    table = fk.revenue_change(engine)  # the latest quarter with a date, 2025 Q2, against 2025 Q1
+    # Q1: 4 leads (L1-L4), 2 opportunities (O1, O2), 1 won (O1, 1,000); Q2: 2 leads, 2 opportunities (O3, O4),
+    # 1 won (O4, 2,000). volume 4 -> 2, conversion 0.5 -> 1, win rate 0.5 -> 0.5, deal size 1,000 -> 2,000.
+    assert table["factor"].tolist() == ["volume", "conversion", "win_rate", "deal_size", "total"]
+    assert table["previous_value"].tolist() == [4.0, 0.5, 0.5, 1000.0, 1000.0]
+    assert table["current_value"].tolist() == [2.0, 1.0, 0.5, 2000.0, 2000.0]
+    # Shapley over volume (x0.5), conversion (x2), deal size (x2) from 1,000: volume averages
+    # (-500 + (-1000 - 1000) / 2 + -2000) / 3 = -3500 / 3; conversion and deal size (1000 + 1250 + 1000) / 3
+    assert table["contribution"].tolist() == pytest.approx([-3500 / 3, 3250 / 3, 0.0, 3250 / 3, 1000.0])
+    assert (table["previous_period"].iloc[0], table["current_period"].iloc[0]) == ("2025 Q1", "2025 Q2")
+    assert_same(fk.revenue_change(data), table)
+    by_source = engine.revenue_change(by="source")
+    assert by_source.loc[by_source["factor"] == "total", ["source", "contribution"]].values.tolist() == [
+        ["A", -1000.0],  # O1's 1,000 in Q1, nothing in Q2
+        ["B", 2000.0],  # O4's 2,000 in Q2
+    ]
+    assert_same(fk.revenue_change(data, by="source"), by_source)

@@ -15,6 +15,7 @@ from . import conversion as _conversion
 from . import lead_value as _lead_value
 from . import lost_reasons as _lost_reasons
 from . import pipeline as _pipeline
+from . import revenue_change as _revenue_change
 from . import time_to_close as _time_to_close
 from . import win_rate as _win_rate
 from ._common import fetch, quiet_ibis
@@ -158,6 +159,7 @@ class EngineDataset:
     stalled_deals = _pipeline.stalled_deals
     coverage = _pipeline.coverage
     lost_reasons = _lost_reasons.lost_reasons
+    revenue_change = _revenue_change.revenue_change
 
     def __repr__(self) -> str:
         return (
