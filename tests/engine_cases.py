@@ -7,8 +7,10 @@ every metric to return what the in-memory metric returns.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
+import numpy as np
 import pandas as pd
 from metrics_fixtures import random_funnel
 
@@ -69,7 +71,15 @@ def on_engine(engine, metric: str, options: dict) -> pd.DataFrame:
 
 
 def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
-    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9; the same declared units."""
+    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9; the same declared units.
+
+    A result of several tables (:class:`funnelkit.SLAResult`) is compared table by table.
+    """
+    if dataclasses.is_dataclass(expected):
+        assert type(got) is type(expected)
+        for field in dataclasses.fields(expected):
+            assert_same(getattr(expected, field.name), getattr(got, field.name))
+        return
     pd.testing.assert_frame_equal(expected.reset_index(drop=True), got.reset_index(drop=True), rtol=1e-9, atol=1e-12)
     # assert_frame_equal does not compare attrs, where each metric declares its columns' units
     assert units_of(got) == units_of(expected)
@@ -77,8 +87,21 @@ def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
 
 
 def random_data() -> fk.Dataset:
-    """The metrics tests' random funnel: skipped SQL dates and lead-less opportunities."""
-    return random_funnel(3000, seed=11, orphan_opportunities=60)
+    """The metrics tests' random funnel: skipped SQL dates and lead-less opportunities; first touches for the SLA."""
+    data = random_funnel(3000, seed=11, orphan_opportunities=60)
+    return with_touches(data)
+
+
+def with_touches(data: fk.Dataset) -> fk.Dataset:
+    """``data`` with a first sales touch (minutes to days after the MQL, to the second) on 80% of leads."""
+    rng = np.random.default_rng(7)
+    leads = data.leads.copy()
+    n = len(leads)
+    minutes = pd.to_timedelta(rng.exponential(240.0, n).round(), unit="min")
+    touched = rng.random(n) < 0.8
+    leads["first_touch_at"] = (leads["mql_at"] + minutes).where(touched).astype(leads["mql_at"].dtype)
+    leads["touches"] = rng.integers(0, 5, n).astype("float64")
+    return fk.Dataset(leads, data.opportunities, data.history, stages=data.stages, as_of=data.as_of)
 
 
 def sample_data(tmp_path) -> fk.Dataset:
@@ -137,5 +160,8 @@ CALLS_B = [
     ("revenue_change", {}),
     ("revenue_change", {"period": "M", "by": "source"}),
     ("revenue_change", {"current": "FY2025 Q3", "previous": "FY2025 Q1", "fiscal_year_start": 2, "by": "currency"}),
+    ("sla", {"mql_target": 60, "period": "M"}),
+    ("sla", {"mql_target": 200, "period": "Q", "by": "source", "touches_target": 2, "response_within": "2h"}),
+    ("sla", {"mql_target": 15, "period": "W", "by": ["owner"], "max_response": "3D", "fiscal_year_start": 4}),
 ]
 CALLS += CALLS_B

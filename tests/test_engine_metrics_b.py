@@ -288,3 +288,33 @@ def test_revenue_change_by_hand(tiny_pair):
         ["B", 2000.0],  # O4's 2,000 in Q2
     ]
     assert_same(fk.revenue_change(data, by="source"), by_source)
+
+
+def test_sla_by_hand(tiny_pair):
+    data, engine = tiny_pair
+    result = fk.sla(engine, mql_target=3, period="Q", touches_target=2)
+    # MQLs: L1 01-06, L2 01-12, L4 01-21 in Q1; L5 04-03, L6 04-06 in Q2. Band 2.7 to 3.3.
+    delivery = result.delivery
+    assert delivery[["period", "mqls", "status"]].values.tolist() == [["2025 Q1", 3, "within"], ["2025 Q2", 2, "under"]]
+    # first touch: L1 10 min, L2 20, L4 45, L5 2 days (2,880 min), L6 never; touches 3, 1, 4, 2, 0
+    row = result.response.iloc[0]
+    assert (row["mqls"], row["touched"], row["within_target"], row["within_max"], row["never_touched"]) == (
+        5,
+        4,
+        2,
+        3,
+        1,
+    )
+    assert row["followed_up"] == 3  # L1, L4, L5
+    assert row["median_minutes"] == 32.5  # (20 + 45) / 2
+    assert result.feedback.values.tolist() == [["No budget", 1]]  # L2
+    expected = fk.sla(data, mql_target=3, period="Q", touches_target=2)
+    assert_same(expected, result)
+    by_source = engine.sla(mql_target=3, period="Q", by="source").response
+    assert by_source[["source", "mqls", "within_target", "within_max", "median_minutes"]].values.tolist() == [
+        ["A", 2, 2, 2, 15.0],
+        ["B", 3, 0, 1, 1462.5],  # L4 45 and L5 2,880 minutes; L6 never touched
+    ]
+    assert_same(fk.sla(data, mql_target=3, period="Q", by="source"), engine.sla(mql_target=3, period="Q", by="source"))
+    with pytest.raises(fk.ParameterError, match="sla\\(\\) needs period="):
+        fk.sla(engine, mql_target=3)

@@ -16,6 +16,7 @@ from . import lead_value as _lead_value
 from . import lost_reasons as _lost_reasons
 from . import pipeline as _pipeline
 from . import revenue_change as _revenue_change
+from . import sla as _sla
 from . import time_to_close as _time_to_close
 from . import win_rate as _win_rate
 from ._common import fetch, quiet_ibis
@@ -160,6 +161,7 @@ class EngineDataset:
     coverage = _pipeline.coverage
     lost_reasons = _lost_reasons.lost_reasons
     revenue_change = _revenue_change.revenue_change
+    sla = _sla.sla
 
     def __repr__(self) -> str:
         return (
