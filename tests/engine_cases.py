@@ -163,5 +163,8 @@ CALLS_B = [
     ("sla", {"mql_target": 60, "period": "M"}),
     ("sla", {"mql_target": 200, "period": "Q", "by": "source", "touches_target": 2, "response_within": "2h"}),
     ("sla", {"mql_target": 15, "period": "W", "by": ["owner"], "max_response": "3D", "fiscal_year_start": 4}),
+    ("plan", {"quota": 500_000}),
+    ("plan", {"quota": 500_000, "by": "owner", "win_rate": 0.25, "lead_to_mql": 0.5}),
+    ("plan", {"quota": 200_000, "deal_size": 5_000, "currency": "USD", "by": "owner"}),
 ]
 CALLS += CALLS_B

@@ -318,3 +318,31 @@ def test_sla_by_hand(tiny_pair):
     assert_same(fk.sla(data, mql_target=3, period="Q", by="source"), engine.sla(mql_target=3, period="Q", by="source"))
     with pytest.raises(fk.ParameterError, match="sla\\(\\) needs period="):
         fk.sla(engine, mql_target=3)
+
+
+def test_plan_by_hand(tiny_pair):
+    data, engine = tiny_pair
+    with pytest.warns(fk.SmallSampleWarning, match="a measured rate of this plan"):
+        table = fk.plan(engine, quota=6000)
+    # win rate: O1, O2, O4 closed, 2 won; sql -> opportunity 4 of 4 (L1, L4, L5, L6); mql -> sql 4 of 5;
+    # lead -> mql 5 of 6. Deal size (1,000 + 2,000) / 2. Needed: 4 won, 6 opportunities, 6 SQLs,
+    # ceil(6 / 0.8) = 8 MQLs, ceil(8 / (5/6)) = 10 leads.
+    assert table["stage"].tolist() == ["won", "opportunity", "sql", "mql", "lead"]
+    assert table["needed"].tolist() == [4, 6, 6, 8, 10]
+    assert table["rate_to_next"].tolist()[1:] == pytest.approx([2 / 3, 1.0, 0.8, 5 / 6])
+    assert table["rate_n"].tolist()[1:] == [3, 4, 5, 6]
+    # median days to the win over O1 (L1) and O4 (L6): opportunity 30 and 30, sql 35 and 31, mql 39 and 33,
+    # lead 40 and 34
+    assert table["lead_time_days"].tolist() == [0.0, 30.0, 33.0, 36.0, 37.0]
+    assert table["note"].iloc[0] == "deal size: mean of 2 won deals in USD"
+    with pytest.warns(fk.SmallSampleWarning):
+        assert_same(fk.plan(data, quota=6000), table)
+    with pytest.warns(fk.SmallSampleWarning):
+        by_source = engine.plan(quota=6000, by="source", win_rate=0.5)
+    # the quota split by won revenue: A 1,000 of 3,000, B 2,000; each group's own deal size
+    assert by_source.loc[by_source["stage"] == "won", ["source", "quota", "needed"]].values.tolist() == [
+        ["A", 2000.0, 2],
+        ["B", 4000.0, 2],
+    ]
+    with pytest.warns(fk.SmallSampleWarning):
+        assert_same(fk.plan(data, quota=6000, by="source", win_rate=0.5), by_source)

@@ -15,6 +15,7 @@ from . import conversion as _conversion
 from . import lead_value as _lead_value
 from . import lost_reasons as _lost_reasons
 from . import pipeline as _pipeline
+from . import plan as _plan
 from . import revenue_change as _revenue_change
 from . import sla as _sla
 from . import time_to_close as _time_to_close
@@ -162,6 +163,7 @@ class EngineDataset:
     lost_reasons = _lost_reasons.lost_reasons
     revenue_change = _revenue_change.revenue_change
     sla = _sla.sla
+    plan = _plan.plan
 
     def __repr__(self) -> str:
         return (

@@ -87,7 +87,7 @@ def sla(
     label = period_label(mqls[f"{mql_stage}_at"], period, fiscal_year_start=fiscal_year_start)
     per_period = fetch(mqls.group_by(_period=label).aggregate(n=mqls.count()))
     counts = pd.Series(per_period["n"].astype("int64").to_numpy(), index=per_period["_period"].astype("str"))
-    first, last = (pd.Timestamp(row[k]).tz_convert("UTC").as_unit("ns") for k in ("first", "last"))
+    first, last = (_utc(row[k]) for k in ("first", "last"))
     delivery = _delivery(counts, first, last, data.as_of, mql_target, period, tolerance, fiscal_year_start)
     if undated:
         add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
@@ -97,6 +97,13 @@ def sla(
         response=declare(response, **RESPONSE_UNITS),
         feedback=declare(_feedback(mqls), mqls=Unit.COUNT),
     )
+
+
+def _utc(value) -> pd.Timestamp:
+    """A timestamp from an engine in UTC (Spark returns them without a zone, in the session's UTC)."""
+    moment = pd.Timestamp(value)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    return moment.as_unit("ns")
 
 
 def _response(mqls, mql_stage, within, longest, touches_target, by) -> pd.DataFrame:
