@@ -63,7 +63,9 @@ def connect(
     -------
     EngineDataset
         Offers :meth:`~EngineDataset.conversion`, ``overall_conversion``,
-        ``win_rate``, ``lead_value``, ``time_to_close`` and ``km_curve``,
+        ``win_rate``, ``lead_value``, ``time_to_close``, ``km_curve``,
+        ``pipeline``, ``stalled_deals``, ``coverage``, ``lost_reasons``,
+        ``revenue_change``, ``sla`` and ``plan``,
         returning the same DataFrames as :func:`funnelkit.conversion` and the
         others on a loaded dataset of the same rows.
 
