@@ -7,8 +7,10 @@ every metric to return what the in-memory metric returns.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
+import numpy as np
 import pandas as pd
 from metrics_fixtures import random_funnel
 
@@ -69,7 +71,15 @@ def on_engine(engine, metric: str, options: dict) -> pd.DataFrame:
 
 
 def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
-    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9; the same declared units."""
+    """Same columns, dtypes and rows; counts exactly, rates and days to 1e-9; the same declared units.
+
+    A result of several tables (:class:`funnelkit.SLAResult`) is compared table by table.
+    """
+    if dataclasses.is_dataclass(expected):
+        assert type(got) is type(expected)
+        for field in dataclasses.fields(expected):
+            assert_same(getattr(expected, field.name), getattr(got, field.name))
+        return
     pd.testing.assert_frame_equal(expected.reset_index(drop=True), got.reset_index(drop=True), rtol=1e-9, atol=1e-12)
     # assert_frame_equal does not compare attrs, where each metric declares its columns' units
     assert units_of(got) == units_of(expected)
@@ -77,8 +87,21 @@ def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
 
 
 def random_data() -> fk.Dataset:
-    """The metrics tests' random funnel: skipped SQL dates and lead-less opportunities."""
-    return random_funnel(3000, seed=11, orphan_opportunities=60)
+    """The metrics tests' random funnel: skipped SQL dates and lead-less opportunities; first touches for the SLA."""
+    data = random_funnel(3000, seed=11, orphan_opportunities=60)
+    return with_touches(data)
+
+
+def with_touches(data: fk.Dataset) -> fk.Dataset:
+    """``data`` with a first sales touch (minutes to days after the MQL, to the second) on 80% of leads."""
+    rng = np.random.default_rng(7)
+    leads = data.leads.copy()
+    n = len(leads)
+    minutes = pd.to_timedelta(rng.exponential(240.0, n).round(), unit="min")
+    touched = rng.random(n) < 0.8
+    leads["first_touch_at"] = (leads["mql_at"] + minutes).where(touched).astype(leads["mql_at"].dtype)
+    leads["touches"] = rng.integers(0, 5, n).astype("float64")
+    return fk.Dataset(leads, data.opportunities, data.history, stages=data.stages, as_of=data.as_of)
 
 
 def sample_data(tmp_path) -> fk.Dataset:
@@ -154,3 +177,31 @@ CALLS_A = [
     ("qualify", {"rule": "source not in ('A', 'B') | (owner != 'ann')", "period": "Y", "fiscal_year_start": 10}),
 ]
 CALLS += CALLS_A
+
+#: engb's metrics (issue 12, wave 3): the open pipeline and its stall lines, stalled deals, coverage, lost reasons,
+#: revenue change, SLA and plan, with the options that change their queries
+CALLS_B = [
+    ("pipeline", {}),
+    ("pipeline", {"by": "source"}),
+    ("pipeline", {"by": ["owner", "source"]}),
+    ("pipeline", {"as_of": "2026-06-30"}),
+    ("stalled_deals", {}),
+    ("stalled_deals", {"stage": "opportunity"}),
+    ("coverage", {"target": 50_000, "period_end": "2025-12-31"}),
+    ("coverage", {"target": 50_000, "period_end": "2025-09-30"}),
+    ("coverage", {"target": 1e6, "period_start": "2025-10-01", "period_end": "2026-03-31", "currency": "USD"}),
+    ("lost_reasons", {}),
+    ("lost_reasons", {"by": "source", "top": 2}),
+    ("lost_reasons", {"period": "Q", "fiscal_year_start": 2}),
+    ("lost_reasons", {"by": ["owner", "currency"], "period": "M", "top": 1}),
+    ("revenue_change", {}),
+    ("revenue_change", {"period": "M", "by": "source"}),
+    ("revenue_change", {"current": "FY2025 Q3", "previous": "FY2025 Q1", "fiscal_year_start": 2, "by": "currency"}),
+    ("sla", {"mql_target": 60, "period": "M"}),
+    ("sla", {"mql_target": 200, "period": "Q", "by": "source", "touches_target": 2, "response_within": "2h"}),
+    ("sla", {"mql_target": 15, "period": "W", "by": ["owner"], "max_response": "3D", "fiscal_year_start": 4}),
+    ("plan", {"quota": 500_000}),
+    ("plan", {"quota": 500_000, "by": "owner", "win_rate": 0.25, "lead_to_mql": 0.5}),
+    ("plan", {"quota": 200_000, "deal_size": 5_000, "currency": "USD", "by": "owner"}),
+]
+CALLS += CALLS_B

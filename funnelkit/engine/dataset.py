@@ -15,7 +15,12 @@ from . import conversion as _conversion
 from . import drift as _drift
 from . import dropoff as _dropoff
 from . import lead_value as _lead_value
+from . import lost_reasons as _lost_reasons
+from . import pipeline as _pipeline
+from . import plan as _plan
 from . import qualify as _qualify
+from . import revenue_change as _revenue_change
+from . import sla as _sla
 from . import time_to_close as _time_to_close
 from . import velocity as _velocity
 from . import win_rate as _win_rate
@@ -62,7 +67,9 @@ def connect(
     -------
     EngineDataset
         Offers :meth:`~EngineDataset.conversion`, ``overall_conversion``,
-        ``win_rate``, ``lead_value``, ``time_to_close`` and ``km_curve``,
+        ``win_rate``, ``lead_value``, ``time_to_close``, ``km_curve``,
+        ``pipeline``, ``stalled_deals``, ``coverage``, ``lost_reasons``,
+        ``revenue_change``, ``sla`` and ``plan``,
         returning the same DataFrames as :func:`funnelkit.conversion` and the
         others on a loaded dataset of the same rows.
 
@@ -162,6 +169,14 @@ class EngineDataset:
     mix_decomposition = _drift.mix_decomposition
     velocity = _velocity.velocity
     qualify = _qualify.qualify
+    # engb: the open pipeline, stalled deals, coverage, lost reasons, revenue change, SLA, plan
+    pipeline = _pipeline.pipeline
+    stalled_deals = _pipeline.stalled_deals
+    coverage = _pipeline.coverage
+    lost_reasons = _lost_reasons.lost_reasons
+    revenue_change = _revenue_change.revenue_change
+    sla = _sla.sla
+    plan = _plan.plan
 
     def __repr__(self) -> str:
         return (

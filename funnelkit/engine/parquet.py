@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..dataset import Dataset
+from ..schema import LOST_REASON, NO_LOST_REASON_COLUMN
 
 
 def write_tables(data: Dataset, folder: str | Path) -> Path:
@@ -34,6 +35,9 @@ def write_tables(data: Dataset, folder: str | Path) -> Path:
         frame = getattr(data, name)
         if name == "history" and frame.empty:
             continue
+        if name == "opportunities" and NO_LOST_REASON_COLUMN in data.notes:
+            # the loader filled the column it did not find: the Parquet says it is absent, as the export did
+            frame = frame.drop(columns=[LOST_REASON], errors="ignore")
         table = pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, folder / f"{name}.parquet", coerce_timestamps="us", allow_truncated_timestamps=False)
     return folder

@@ -13,6 +13,7 @@ from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..units import Unit, declare
 from ._common import core, group_keys, period_labels
+from ._engines import runs_on_engines
 
 #: the reason shown for a lost deal whose reason cell is blank (the export has the column)
 NO_REASON = "(no reason given)"
@@ -21,6 +22,7 @@ OTHER = "Other"
 NOTE = "note"
 
 
+@runs_on_engines
 def lost_reasons(
     data: Dataset,
     *,
@@ -90,28 +92,52 @@ def lost_reasons(
     if period:
         keys["period"] = period_labels(lost[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
     groups = list(keys.columns)
-    keys[fn.LOST_REASON] = _reasons(lost[fn.LOST_REASON], top)
     table = keys.assign(
-        _one=1, _currency=lost[fn.CURRENCY], _amount=lost[fn.AMOUNT], _no_amount=lost[fn.AMOUNT].isna().astype(int)
+        **{fn.LOST_REASON: _reasons(lost[fn.LOST_REASON])},
+        _currency=lost[fn.CURRENCY],
+        _amount=lost[fn.AMOUNT],
+        _no_amount=lost[fn.AMOUNT].isna().astype(int),
     )
-    counts = _counts(table, groups)
+    counts = (
+        table.groupby([*groups, fn.LOST_REASON, "_currency"], dropna=False)
+        .agg(n=("_no_amount", "size"), value=("_amount", "sum"), _priced=("_amount", "count"),
+             _no_amount=("_no_amount", "sum"))
+        .reset_index()
+    )  # fmt: skip
+    return reasons_table(counts, groups, top=top, period=period, undated=int(lost[fn.CLOSED_AT].isna().sum()))
+
+
+def reasons_table(counts: pd.DataFrame, groups: list[str], *, top, period, undated: int) -> pd.DataFrame:
+    """:func:`lost_reasons`' table from lost deals counted per group, reason and currency.
+
+    ``counts`` has the ``groups`` columns, ``lost_reason`` (trimmed; blanks
+    read "(no reason given)"), ``_currency``, ``n`` (lost deals), ``value``
+    (their amount), ``_priced`` and ``_no_amount`` (how many have an amount,
+    how many not): small enough to come back from an engine.
+    """
+    if top is not None:
+        counts = counts.assign(**{fn.LOST_REASON: _top_reasons(counts, top)})
+    per_reason = counts.groupby([*groups, fn.LOST_REASON], dropna=False)["n"].sum().rename("lost").reset_index()
+    if groups:
+        totals = counts.groupby(groups, dropna=False)["n"].sum().rename("lost_total").reset_index()
+        per_reason = per_reason.merge(totals, on=groups, how="left")
+    else:
+        per_reason = per_reason.assign(lost_total=int(counts["n"].sum()))
+    stats.add_rate(per_reason, "lost", "lost_total")  # small_sample: fewer than 20 lost deals in the group
+    per_reason = per_reason.rename(columns={"rate": "share"})
     # by="currency" already splits by currency
     per_currency = [] if fn.CURRENCY in groups else ["_currency"]
     money = (
-        table.groupby([*groups, fn.LOST_REASON, *per_currency], dropna=False)
-        .agg(
-            lost_in_currency=("_one", "size"),
-            lost_value=("_amount", "sum"),
-            _priced=("_amount", "count"),
-            _no_amount=("_no_amount", "sum"),
-        )  # fmt: skip
+        counts.groupby([*groups, fn.LOST_REASON, *per_currency], dropna=False)
+        .agg(lost_in_currency=("n", "sum"), lost_value=("value", "sum"), _priced=("_priced", "sum"),
+             _no_amount=("_no_amount", "sum"))
         .reset_index()
         .rename(columns={"_currency": fn.CURRENCY})
-    )
+    )  # fmt: skip
     money["lost_value"] = money["lost_value"].where(money["_priced"] > 0)
-    out = counts.merge(money, on=[*groups, fn.LOST_REASON], how="left")
+    out = per_reason.merge(money, on=[*groups, fn.LOST_REASON], how="left")
     out = _order(out, groups)
-    out = _notes(out, period, int(lost[fn.CLOSED_AT].isna().sum()))
+    out = _notes(out, period, undated)
     columns = [*groups, fn.LOST_REASON, "lost", "lost_total", "share", "ci_low", "ci_high", "small_sample",
                *([] if fn.CURRENCY in groups else [fn.CURRENCY]), "lost_in_currency", "lost_value",
                *([NOTE] if NOTE in out else [])]  # fmt: skip
@@ -136,29 +162,21 @@ def _require_reason_column(data: Dataset) -> None:
         )
 
 
-def _reasons(values: pd.Series, top: int | None) -> pd.Series:
-    """Each lost deal's reason as written (trimmed); blanks read "(no reason given)"; past ``top``, "Other"."""
+def _reasons(values: pd.Series) -> pd.Series:
+    """Each lost deal's reason as written (trimmed); blanks read "(no reason given)"."""
     text = values.astype("str").str.strip()
-    reasons = text.where(text.ne("") & text.notna(), NO_REASON)
-    if top is None:
-        return reasons
-    counts = reasons[reasons.ne(NO_REASON)].value_counts()
+    return text.where(text.ne("") & text.notna(), NO_REASON)
+
+
+def _top_reasons(counts: pd.DataFrame, top: int) -> pd.Series:
+    """``counts``' reasons with those past the ``top`` most frequent (over every group) read "Other"."""
+    reasons = counts[fn.LOST_REASON]
+    named = counts[reasons.ne(NO_REASON).to_numpy()]
+    totals = named.groupby(fn.LOST_REASON)["n"].sum().rename("count")
     # most lost deals first; ties by name, so the same data keeps the same reasons
-    ranked = counts.rename_axis("reason").reset_index().sort_values(["count", "reason"], ascending=[False, True])
+    ranked = totals.rename_axis("reason").reset_index().sort_values(["count", "reason"], ascending=[False, True])
     kept = set(ranked["reason"].head(top))
     return reasons.where(reasons.isin(kept) | reasons.eq(NO_REASON), OTHER)
-
-
-def _counts(table: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
-    """``lost`` per group and reason, with the group's total, share and Wilson interval."""
-    per_reason = table.groupby([*groups, fn.LOST_REASON], dropna=False)["_one"].size().rename("lost").reset_index()
-    if groups:
-        totals = table.groupby(groups, dropna=False)["_one"].size().rename("lost_total").reset_index()
-        counts = per_reason.merge(totals, on=groups, how="left")
-    else:
-        counts = per_reason.assign(lost_total=len(table))
-    stats.add_rate(counts, "lost", "lost_total")  # small_sample: fewer than 20 lost deals in the group
-    return counts.rename(columns={"rate": "share"})
 
 
 def _order(out: pd.DataFrame, groups: list[str]) -> pd.DataFrame:

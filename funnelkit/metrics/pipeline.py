@@ -23,6 +23,7 @@ from ..i18n import _, ngettext
 from ..stats import SMALL_N
 from ..units import Unit, declare, format_number
 from ._common import core, days_between, group_keys
+from ._engines import runs_on_engines
 from .time_to_close import _first_entries
 
 #: column that says, on the rows that could not be measured in full, why
@@ -34,6 +35,7 @@ AT_RISK_AT = 0.75
 NO_CREATED_DATE = "no opportunity created date"
 
 
+@runs_on_engines
 def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     """Open deals by current stage: how many, their amount per currency, their age and what has stalled.
 
@@ -117,6 +119,7 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     )
 
 
+@runs_on_engines
 def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     """The open deals past their stage's stall line: which deals stalled where (a drop-off list).
 
@@ -163,7 +166,8 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     stalled = measures[measures["_stalled"].eq(1).to_numpy()]
     out = stalled.assign(days_over=stalled["days_in_stage"] - stalled["stall_line_days"])
     out = out.assign(_order=positions(out[s.STAGE], pd.Series(data.stages.names, dtype="str")))
-    out = out.sort_values(["_order", "days_over"], ascending=[True, False], kind="stable")
+    # ties by deal id, so the order does not depend on the rows' order (an engine's rows have none)
+    out = out.sort_values(["_order", "days_over", fn.OPPORTUNITY_ID], ascending=[True, False, True], kind="stable")
     columns = [fn.OPPORTUNITY_ID, fn.OWNER, fn.SOURCE, s.STAGE, fn.AMOUNT, fn.CURRENCY, "age_days", "stage_entered_at",
                "days_in_stage", "stall_line_days", "days_over"]  # fmt: skip
     return declare(
@@ -177,6 +181,7 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     )
 
 
+@runs_on_engines
 def coverage(data: Dataset, *, target, period_end, period_start=None, currency: str | None = None) -> pd.DataFrame:
     """Are we on track? What is left to win this period against the open pipeline weighted by stage win rates.
 
@@ -238,17 +243,55 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
     params.check(data)
     target = _positive_number(target, "target")
     start, end = _period(period_start, period_end)
-    as_of = data.as_of
     notes: list[str] = []
     f = core(data, columns=[fn.IS_WON, fn.CLOSED_AT, fn.AMOUNT, fn.CURRENCY])
     won = f[(f[fn.IS_WON] & (f[fn.CLOSED_AT] >= start) & (f[fn.CLOSED_AT] < end)).to_numpy()]
-    _, measures = _open_deals(data, [], as_of)
+    _, measures = _open_deals(data, [], data.as_of)
+    measures = measures.iloc[:0] if data.as_of >= end else _expected_in_period(data, measures, end, notes)
+    return coverage_table(
+        money_counts(won, []),
+        money_counts(measures, [s.STAGE]),
+        target=target,
+        start=start,
+        end=end,
+        as_of=data.as_of,
+        currency=currency,
+        notes=notes,
+        stage_win_rates=lambda: _stage_win_rates(data),
+    )
+
+
+def money_counts(deals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Deals per ``keys``, currency and ``_priced`` (has an amount): ``deals`` and ``value`` (their amount)."""
+    frame = deals[[*keys, fn.CURRENCY]].assign(_priced=deals[fn.AMOUNT].notna().to_numpy(), _amount=deals[fn.AMOUNT])
+    grouped = frame.groupby([*keys, fn.CURRENCY, "_priced"], dropna=False)
+    return grouped.agg(deals=("_priced", "size"), value=("_amount", "sum")).reset_index()
+
+
+def coverage_table(
+    won: pd.DataFrame,
+    open_: pd.DataFrame,
+    *,
+    target: float,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    as_of: pd.Timestamp,
+    currency,
+    notes: list[str],
+    stage_win_rates,
+) -> pd.DataFrame:
+    """:func:`coverage`'s row from the won deals in the period and the open deals that can close in it.
+
+    ``won`` (per currency and ``_priced``) and ``open_`` (per stage, currency
+    and ``_priced``) are :func:`money_counts` tables, so the engine's
+    coverage builds them in the engine; ``stage_win_rates`` is called only
+    when there are open deals to weigh (see :func:`_stage_win_rates`).
+    """
     ended = as_of >= end
-    measures = measures.iloc[:0] if ended else _expected_in_period(data, measures, end, notes)
-    chosen = _one_currency(won, measures, currency, notes)
-    won, measures = _in_currency(won, chosen), _in_currency(measures, chosen)
-    won_revenue = float(won[fn.AMOUNT].sum())
-    _note_missing_amounts(int(won[fn.AMOUNT].isna().sum()), "won", notes)
+    chosen = _one_currency(won, open_, currency, notes)
+    won, open_ = _in_currency(won, chosen), _in_currency(open_, chosen)
+    won_revenue = float(won["value"].sum())
+    _note_missing_amounts(int(won.loc[~won["_priced"].astype(bool), "deals"].sum()), "won", notes)
     row = {
         "period_start": start,
         "period_end": end - pd.Timedelta(days=1),
@@ -256,7 +299,7 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         "days_left": max((end - as_of) / pd.Timedelta(days=1), 0.0),
         fn.CURRENCY: chosen,
         "target": target,
-        "won_deals": len(won),
+        "won_deals": int(won["deals"].sum()),
         "won_revenue": won_revenue,
         "attainment": won_revenue / target,
     }
@@ -268,13 +311,14 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         if as_of < start:
             notes.append(f"the period starts on {start:%Y-%m-%d}, after as_of ({as_of:%Y-%m-%d})")
         left = max(target - won_revenue, 0.0)
-        weighted = _weighted(data, measures, notes)
-        priced = measures[fn.AMOUNT].notna().any() or not len(measures)
-        row.update(left_to_win=left, open=len(measures), open_value=float(measures[fn.AMOUNT].sum()))
+        weighted = _weighted(open_, notes, stage_win_rates)
+        n_open = int(open_["deals"].sum())
+        priced = bool(open_["_priced"].astype(bool).any()) or not n_open
+        row.update(left_to_win=left, open=n_open, open_value=float(open_["value"].sum()))
         row.update(weighted_pipeline=weighted, coverage=weighted / left if left > 0 else np.nan)
         row["verdict"] = _verdict(row["coverage"], left)
         if not priced:  # open deals, none with an amount: the pipeline's value is unknown, not 0
-            notes.append(f"none of the {_deals(len(measures), 'open')} has an amount: the pipeline's value is unknown")
+            notes.append(f"none of the {_deals(n_open, 'open')} has an amount: the pipeline's value is unknown")
             row.update(open_value=np.nan, weighted_pipeline=np.nan, coverage=np.nan)
             row["verdict"] = "covered" if left == 0 else "not measurable"
         if left == 0:
@@ -488,29 +532,39 @@ def _expected_in_period(data: Dataset, measures: pd.DataFrame, end: pd.Timestamp
     """Open deals that can close in the period: without expected close dates in the export, all of them."""
     opps = data.opportunities
     if s.EXPECTED_CLOSE_AT not in opps or not opps[s.EXPECTED_CLOSE_AT].notna().any():
-        if len(measures):
-            notes.append(_("every open deal counted: the export has no expected close dates"))
+        note_expected(notes, open_deals=len(measures), dated=False, later=0)
         return measures
     at = positions(measures[fn.OPPORTUNITY_ID], opps[fn.OPPORTUNITY_ID])
     expected = opps[s.EXPECTED_CLOSE_AT].reset_index(drop=True).reindex(at)  # -1 (not found): no date
     later = (expected >= end).to_numpy()
-    if later.any():
-        later_count = int(later.sum())
+    note_expected(notes, open_deals=len(measures), dated=True, later=int(later.sum()))
+    return measures[~later]
+
+
+def note_expected(notes: list[str], *, open_deals: int, dated: bool, later: int) -> None:
+    """Say which open deals coverage counts: all (no expected close dates), or not those expected later."""
+    if not dated:
+        if open_deals:
+            notes.append(_("every open deal counted: the export has no expected close dates"))
+        return
+    if later:
         notes.append(
             ngettext(
                 "{count} deal expected to close after the period left out of the pipeline",
                 "{count} deals expected to close after the period left out of the pipeline",
-                later_count,
-            ).format(count=format_number(later_count))
+                later,
+            ).format(count=format_number(later))
         )
-    return measures[~later]
 
 
 def _one_currency(won: pd.DataFrame, open_: pd.DataFrame, currency, notes: list[str]) -> str | None:
-    """The one currency money is compared in: the deals' only one, or ``currency``; notes the deals left out."""
-    money = pd.concat([won[[fn.AMOUNT, fn.CURRENCY]], open_[[fn.AMOUNT, fn.CURRENCY]]], ignore_index=True)
-    money = money[money[fn.AMOUNT].notna().to_numpy()]  # a deal without an amount has no money in any currency
-    present = sorted(set(money[fn.CURRENCY].dropna()))
+    """The one currency money is compared in: the deals' only one, or ``currency``; notes the deals left out.
+
+    ``won`` and ``open_`` are :func:`money_counts` tables (deals per currency and whether they have an amount).
+    """
+    every = pd.concat([won[[fn.CURRENCY, "_priced", "deals"]], open_[[fn.CURRENCY, "_priced", "deals"]]])
+    money = every[every["_priced"].astype(bool).to_numpy()]  # a deal without an amount has no money in any currency
+    present = sorted(set(money.loc[money["deals"] > 0, fn.CURRENCY].dropna()))
     if currency is None:
         if len(present) > 1:
             raise ParameterError(
@@ -522,9 +576,8 @@ def _one_currency(won: pd.DataFrame, open_: pd.DataFrame, currency, notes: list[
         chosen = str(currency).strip().upper()
         if chosen not in present:
             raise ParameterError(f"currency={currency!r}: the won and open deals are in {present or 'no currency'}")
-    every = pd.concat([won[fn.CURRENCY], open_[fn.CURRENCY]], ignore_index=True)
-    others = int((every.notna() & every.ne(chosen)).sum())
-    unset = int(money[fn.CURRENCY].isna().sum()) if chosen is not None else 0
+    others = int(every.loc[(every[fn.CURRENCY].notna() & every[fn.CURRENCY].ne(chosen)).to_numpy(), "deals"].sum())
+    unset = int(money.loc[money[fn.CURRENCY].isna().to_numpy(), "deals"].sum()) if chosen is not None else 0
     if others:
         notes.append(f"{_deals(others)} in other currencies left out")
     if unset:
@@ -536,7 +589,7 @@ def _in_currency(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
     """The deals in ``currency``, and those with neither an amount nor a currency (deals, with no money)."""
     if currency is None:  # the export gives no currency at all: every deal, in its one unnamed currency
         return frame
-    unpriced = frame[fn.AMOUNT].isna().to_numpy() & frame[fn.CURRENCY].isna().to_numpy()
+    unpriced = ~frame["_priced"].astype(bool).to_numpy() & frame[fn.CURRENCY].isna().to_numpy()
     return frame[frame[fn.CURRENCY].eq(currency).fillna(False).to_numpy(dtype=bool) | unpriced]
 
 
@@ -565,28 +618,33 @@ def _stage_win_rates(data: Dataset) -> pd.DataFrame:
     return table
 
 
-def _weighted(data: Dataset, measures: pd.DataFrame, notes: list[str]) -> float:
-    """Sum of each open deal's amount times its stage's win rate (deals at a stage without one left out, noted)."""
-    if not len(measures):
+def _weighted(open_: pd.DataFrame, notes: list[str], stage_win_rates) -> float:
+    """Sum of each open deal's amount times its stage's win rate (deals at a stage without one left out, noted).
+
+    ``open_`` is a :func:`money_counts` table per stage; ``stage_win_rates`` gives :func:`_stage_win_rates`.
+    """
+    if not int(open_["deals"].sum()):
         return 0.0
-    rates = _stage_win_rates(data).set_index(s.STAGE)
-    rate = measures[s.STAGE].map(rates["win_rate"]).astype(float)
+    rates = stage_win_rates().set_index(s.STAGE)
+    rate = open_[s.STAGE].map(rates["win_rate"]).astype(float)
     if rate.isna().all():
         raise NotMeasurableError(
             "coverage weights each open deal by the win rate of its stage, and no deal has closed yet",
             missing=(fn.IS_CLOSED,),
         )
-    unrated = rate.isna()
+    unrated = rate.isna().to_numpy()
     if unrated.any():
-        stages = ", ".join(sorted(set(measures.loc[unrated, s.STAGE])))
-        notes.append(f"{_deals(int(unrated.sum()))} at {stages} left out: no closed deal reached that stage")
-    priced = measures[fn.AMOUNT].notna()
+        stages = ", ".join(sorted(set(open_.loc[unrated, s.STAGE])))
+        notes.append(
+            f"{_deals(int(open_.loc[unrated, 'deals'].sum()))} at {stages} left out: no closed deal reached that stage"
+        )
+    priced = open_["_priced"].astype(bool).to_numpy()
     if priced.any():  # with no amount at all, coverage says the pipeline's value is unknown
-        _note_missing_amounts(int((~priced & ~unrated).sum()), "open", notes)
-    used = rates.loc[sorted(set(measures.loc[~unrated, s.STAGE]))]
+        _note_missing_amounts(int(open_.loc[~priced & ~unrated, "deals"].sum()), "open", notes)
+    used = rates.loc[sorted(set(open_.loc[~unrated, s.STAGE]))]
     if int(used["closed"].min()) < SMALL_N:
         notes.append(f"stage win rates rest on {int(used['closed'].min()):,} closed deals (fewer than {SMALL_N})")
-    return float((measures[fn.AMOUNT] * rate).sum())
+    return float((open_["value"] * rate).sum())
 
 
 def _verdict(ratio: float, left: float) -> str:

@@ -18,6 +18,7 @@ from ..i18n import _
 from ..schema import stage_column
 from ..units import Unit, declare, format_number
 from ._common import by_columns, days_between, group_keys
+from ._engines import runs_on_engines
 from ._money import choose_currency, without_amount_note
 
 STEP_RATES = ("win_rate", "sql_to_opportunity", "mql_to_sql", "lead_to_mql")
@@ -28,6 +29,7 @@ PLAN_UNITS = dict(quota=Unit.MONEY, needed=Unit.COUNT, rate_to_next=Unit.RATE, r
                   value_per_unit=Unit.MONEY, lead_time_days=Unit.DAYS)  # fmt: skip
 
 
+@runs_on_engines
 def plan(
     data: Dataset | None = None,
     *,
@@ -107,34 +109,114 @@ def plan(
     for name, value in given.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1):
             raise ParameterError(f"{name} must be in (0, 1]; got {value!r}")
+    inputs = None if data is None else plan_inputs(data, by)
+    return plan_from(inputs, quota=quota, deal_size=deal_size, given=given, by=by, currency=currency)
+
+
+def plan_from(inputs: PlanInputs | None, *, quota, deal_size, given: dict, by: str | None, currency) -> pd.DataFrame:
+    """:func:`plan`'s table from the data's small summaries (:class:`PlanInputs`; None without data)."""
     money = _Money(currency)
-    if data is not None and (deal_size is None or by is not None):
-        money = _Money(*choose_currency(_won(data), currency, what="the plan's deal size and revenue mix"))
+    if inputs is not None and (deal_size is None or by is not None):
+        money = _Money(*choose_currency(inputs.won, currency, what="the plan's deal size and revenue mix"))
     if by is None:
-        return _warn_if_shaky(_reverse(quota, deal_size, given, data, None, money))
-    if data is None:
+        return _warn_if_shaky(_reverse(quota, deal_size, given, inputs, ALL, money))
+    if inputs is None:
         raise ParameterError("by= needs data to measure each group's mix and rates")
-    groups = group_keys(data.funnel, by_columns(data, by))[by]
-    won = _won(data)
-    in_currency = won.index if money.rows is None else won.index[money.rows]
-    revenue = won.loc[in_currency, fn.AMOUNT].groupby(groups[in_currency]).sum()
+    won = inputs.won if money.rows is None else inputs.won[money.rows]
+    revenue = won.groupby(GROUP)[fn.AMOUNT].sum()
     if revenue.sum() <= 0:
         raise ParameterError("by= splits the quota by won revenue, and this data has none")
     parts = []
     for group, won in revenue[revenue > 0].items():  # one reverse funnel per group
         share = won / revenue.sum()
-        part = _reverse(quota * share, deal_size, given, data, (groups == group).to_numpy(), money)
+        part = _reverse(quota * share, deal_size, given, inputs, group, money)
         part.insert(0, "quota", quota * share)
         part.insert(0, by, group)
         parts.append(part)
     return _warn_if_shaky(pd.concat(parts, ignore_index=True))
 
 
+#: the one group of a plan without ``by``
+ALL = "_all"
+GROUP = "_group"
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What :func:`plan` reads of the data, per ``by`` group (``_group``; :data:`ALL` without ``by``).
+
+    Attributes
+    ----------
+    stages : Stages
+    steps : DataFrame
+        ``_group``, ``step`` (a name of :data:`STEP_RATES`), ``n`` (entities the
+        rate rests on: those that reached the step's first stage, closed deals
+        for the win rate) and ``k`` (of them, those that reached the next stage, won).
+    won : DataFrame
+        Won deals per ``_group``, ``currency`` and ``_priced``: ``deals`` and
+        ``amount`` (their amounts' sum; missing where not priced).
+    lead_times : DataFrame
+        ``_group``, ``stage``, ``days`` (median days from the stage to won over won deals).
+    """
+
+    stages: object
+    steps: pd.DataFrame
+    won: pd.DataFrame
+    lead_times: pd.DataFrame
+
+
+def plan_inputs(data: Dataset, by: str | None) -> PlanInputs:
+    """:class:`PlanInputs` from a loaded dataset (the engine builds the same tables with queries)."""
+    f = data.funnel
+    group = group_keys(f, by_columns(data, by))[by] if by else pd.Series(ALL, index=f.index, dtype="str")
+    steps = []
+    for name in STEP_RATES:
+        a, b = _step_stages(data.stages, name)
+        if a is None:
+            continue
+        reached_a = data.reached(a).to_numpy()
+        if b == data.stages.won:  # closed deals only: open ones have not decided yet
+            rows, hits = reached_a & f[fn.IS_CLOSED].to_numpy(bool), f[fn.IS_WON].to_numpy(bool)
+        else:
+            rows, hits = reached_a, data.reached(b).to_numpy()
+        counts = pd.DataFrame({GROUP: group, "n": rows.astype(int), "k": (rows & hits).astype(int)})
+        steps.append(counts.groupby(GROUP, dropna=False).sum().reset_index().assign(step=name))
+    columns = [GROUP, "step", "n", "k"]
+    steps = pd.concat(steps, ignore_index=True)[columns] if steps else pd.DataFrame(columns=columns)
+    is_won = f[fn.IS_WON].to_numpy(dtype=bool)
+    won = f.loc[is_won, [fn.AMOUNT, fn.CURRENCY]].assign(**{GROUP: group[is_won]})
+    won = won.assign(_priced=won[fn.AMOUNT].notna(), deals=1)
+    won = won.groupby([GROUP, fn.CURRENCY, "_priced"], dropna=False).agg(
+        deals=("deals", "sum"), amount=(fn.AMOUNT, "sum")
+    )
+    won = won.reset_index()
+    won[fn.AMOUNT] = won[fn.AMOUNT].where(won["_priced"])
+    lead_times = []
+    won_at = f.loc[is_won, stage_column(data.stages.won)]
+    for stage in data.stages.names:
+        days = days_between(won_at, f.loc[is_won, stage_column(stage)])
+        medians = days.groupby(group[is_won], dropna=False).median()
+        lead_times.append(pd.DataFrame({GROUP: medians.index, "stage": stage, "days": medians.to_numpy()}))
+    lead_times = (
+        pd.concat(lead_times, ignore_index=True) if lead_times else pd.DataFrame(columns=[GROUP, "stage", "days"])
+    )
+    return PlanInputs(data.stages, steps, won, lead_times)
+
+
+def _step_stages(stages, name: str) -> tuple[str | None, str | None]:
+    """The funnel's stages of a plan step (its own opportunity stage), or (None, None) when it has not both."""
+    a, b = (stages.opportunity if stage == "opportunity" else stage for stage in STEP_STAGES[name])
+    if a not in stages.names or b not in stages.names:
+        return None, None
+    return a, b
+
+
 def _warn_if_shaky(table: pd.DataFrame) -> pd.DataFrame:
     """One SmallSampleWarning for the whole plan when a measured rate rests on few entities."""
     sizes = table["rate_n"].dropna()
     if len(sizes):
-        stats.warn_small(int(sizes.min()), "a measured rate of this plan (see rate_n)", stacklevel=4)
+        # warn_small, this, plan_from, plan, the engines' dispatch, then the caller
+        stats.warn_small(int(sizes.min()), "a measured rate of this plan (see rate_n)", stacklevel=6)
     return declare(table, **PLAN_UNITS)
 
 
@@ -143,48 +225,47 @@ class _Money:
     """The plan's currency and, when the data has several, which funnel rows are in it."""
 
     currency: str | None = None
-    rows: np.ndarray | None = None  # positions in the won deals of ``_won(data)``
+    rows: np.ndarray | None = None  # rows of :attr:`PlanInputs.won` in the currency
 
 
-def _won(data: Dataset) -> pd.DataFrame:
-    """Won deals of the funnel, with their amount and currency."""
-    return data.funnel.loc[data.funnel[fn.IS_WON].to_numpy(dtype=bool), [fn.AMOUNT, fn.CURRENCY]]
-
-
-def _measured_deal_size(data: Dataset, mask, money: _Money) -> tuple[float, str]:
-    """Mean amount of the won deals (of the group ``mask``, in the plan's currency), and the note saying
+def _measured_deal_size(inputs: PlanInputs, group, money: _Money) -> tuple[float, str]:
+    """Mean amount of the won deals (of ``group``, in the plan's currency), and the note saying
     how many it rests on and how many were left out for a blank amount."""
-    won = _won(data)
-    group = np.ones(len(won), dtype=bool) if mask is None else np.asarray(mask)[data.funnel[fn.IS_WON].to_numpy(bool)]
+    won = inputs.won
+    in_group = won[GROUP].eq(group).fillna(False).to_numpy(dtype=bool)
     in_currency = np.ones(len(won), dtype=bool) if money.rows is None else money.rows
-    amounts = won.loc[group & in_currency, fn.AMOUNT]
+    priced = won["_priced"].to_numpy(dtype=bool)
+    counted_deals = int(won.loc[in_group & in_currency & priced, "deals"].sum())
+    total = float(won.loc[in_group & in_currency & priced, fn.AMOUNT].sum())
     # a won deal without an amount often has no currency either: it is left out of every currency's mean
-    blank = int((group & won[fn.AMOUNT].isna().to_numpy() & (in_currency | won[fn.CURRENCY].isna().to_numpy())).sum())
-    if amounts.notna().sum() == 0:
+    blank_rows = in_group & ~priced & (in_currency | won[fn.CURRENCY].isna().to_numpy())
+    blank = int(won.loc[blank_rows, "deals"].sum())
+    if counted_deals == 0:
         raise ParameterError("deal_size cannot be measured: no won deal has an amount; give deal_size=")
-    counted = format_number(int(amounts.notna().sum()))
+    counted = format_number(counted_deals)
     if money.currency:
         note = _("deal size: mean of {count} won deals in {currency}").format(count=counted, currency=money.currency)
     else:
         note = _("deal size: mean of {count} won deals").format(count=counted)
     if blank:
         note += f"; {without_amount_note(blank)}"
-    return float(amounts.mean()), note
+    return total / counted_deals, note
 
 
-def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame:
+def _reverse(quota, deal_size, given, inputs: PlanInputs | None, group, money: _Money) -> pd.DataFrame:
     rates, basis, sizes = {}, {}, {}
     for name, value in given.items():
         if value is not None:
             rates[name], basis[name] = float(value), "given"
-        elif data is not None:
-            rates[name], sizes[name] = _measured(data, *STEP_STAGES[name], mask=mask)
+        elif inputs is not None:
+            rates[name], sizes[name] = _measured(inputs, name, group)
             basis[name] = "measured"
     note = None
+    data = inputs  # what the messages read of the data: its stages
     if deal_size is None:
-        if data is None:
+        if inputs is None:
             raise ParameterError("deal_size is required when no data is given to measure it from")
-        deal_size, note = _measured_deal_size(data, mask, money)
+        deal_size, note = _measured_deal_size(inputs, group, money)
     for required in ("win_rate", "sql_to_opportunity", "mql_to_sql"):
         if required in rates and rates[required] > 0:
             continue
@@ -213,7 +294,7 @@ def _reverse(quota, deal_size, given, data, mask, money: _Money) -> pd.DataFrame
     out = pd.DataFrame(rows, columns=["stage", "needed", "rate_to_next", "rate_basis", "rate_n"])
     out["rate_n"] = out["rate_n"].astype("Int64")
     out["value_per_unit"] = quota / out["needed"]
-    out["lead_time_days"] = [_lead_time(data, stage, mask) for stage in out["stage"]] if data is not None else np.nan
+    out["lead_time_days"] = [_lead_time(inputs, stage, group) for stage in out["stage"]] if inputs else np.nan
     out[fn.CURRENCY] = pd.Series(money.currency, index=out.index, dtype="str")
     out["note"] = pd.Series([note] + [None] * (len(out) - 1), index=out.index, dtype="str")
     return out
@@ -233,27 +314,19 @@ def _rate_needed(name: str, data, n: int | None, rate: float | None) -> Funnelki
     return NotMeasurableError(f"{name} cannot be measured from the data: {why}; give {name}=", missing=(name,))
 
 
-def _measured(data: Dataset, a: str, b: str, mask=None) -> tuple[float, int]:
-    """The all-time rate from stage ``a`` to ``b`` and how many entities it rests on."""
-    a, b = (data.stages.opportunity if stage == "opportunity" else stage for stage in (a, b))
-    if a not in data.stages.names or b not in data.stages.names:
-        return float("nan"), 0
-    reached_a = data.reached(a) if mask is None else data.reached(a) & mask
-    if b == data.stages.won:
-        # closed deals only: open ones have not decided yet
-        outcomes = data.funnel.loc[reached_a & data.funnel[fn.IS_CLOSED], fn.IS_WON]
-    else:
-        outcomes = data.reached(b)[reached_a]
-    return (float(outcomes.mean()) if len(outcomes) else float("nan")), len(outcomes)
+def _measured(inputs: PlanInputs, name: str, group) -> tuple[float, int]:
+    """The all-time rate of the step ``name`` in ``group`` and how many entities it rests on."""
+    steps = inputs.steps
+    row = steps[(steps["step"] == name).to_numpy() & steps[GROUP].eq(group).fillna(False).to_numpy(dtype=bool)]
+    n, k = int(row["n"].sum()), int(row["k"].sum())
+    return (k / n if n else float("nan")), n
 
 
-def _lead_time(data: Dataset, stage: str, mask=None) -> float:
-    stage = data.stages.opportunity if stage == "opportunity" else stage  # the funnel's own opportunity stage
-    if stage not in data.stages.names:
-        return float("nan")
-    won = data.funnel[data.funnel[fn.IS_WON].to_numpy() & (True if mask is None else mask)]
-    days = days_between(won[stage_column(data.stages.won)], won[stage_column(stage)])
-    return float(days.median()) if days.notna().any() else float("nan")
+def _lead_time(inputs: PlanInputs, stage: str, group) -> float:
+    stage = inputs.stages.opportunity if stage == "opportunity" else stage  # the funnel's own opportunity stage
+    times = inputs.lead_times
+    row = times[(times["stage"] == stage).to_numpy() & times[GROUP].eq(group).fillna(False).to_numpy(dtype=bool)]
+    return float(row["days"].iloc[0]) if len(row) and pd.notna(row["days"].iloc[0]) else float("nan")
 
 
 def split_plan(total: pd.DataFrame, by_group: pd.DataFrame, *, by: str) -> pd.DataFrame:

@@ -39,7 +39,8 @@ from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..units import ROW_UNIT, Unit, declare
 from ._common import core, group_keys, period_labels
-from ._money import NO_CURRENCY, currencies
+from ._engines import runs_on_engines
+from ._money import NO_CURRENCY
 
 NOTE = "note"
 #: the factors, in the order they multiply, and what each one counts
@@ -57,6 +58,7 @@ COLUMNS = [s.CURRENCY, "factor", "measure", ROW_UNIT, "previous_period", "curren
            "current_value", "change", "contribution"]  # fmt: skip
 
 
+@runs_on_engines
 def revenue_change(
     data: Dataset,
     *,
@@ -118,12 +120,9 @@ def revenue_change(
     first_col, opp_col = s.stage_column(data.stages.first), s.stage_column(data.stages.opportunity)
     with_leads = bool((f[s.ENTITY] == "lead").any()) and data.stages.first != data.stages.opportunity
     if not f[opp_col].notna().any():
-        raise NotMeasurableError(
-            "the revenue change counts opportunities by the period they were created in, and no opportunity "
-            f"has a date for entering the {data.stages.opportunity} stage",
-            missing=(opp_col,),
-        )
-    current, previous = _periods(f, [first_col, opp_col, s.CLOSED_AT], label, current, previous)
+        raise _no_dated_opportunity(data)
+    seen = set().union(*(set(label(f[c].dropna()).dropna()) for c in [first_col, opp_col, s.CLOSED_AT]))
+    current, previous = _periods(seen, current, previous)
     keys = group_keys(f, by) if by else pd.DataFrame(index=f.index)
     frame = keys.assign(
         _lead=label(f[first_col]).where(f[s.ENTITY].eq("lead")) if with_leads else pd.NA,
@@ -132,14 +131,48 @@ def revenue_change(
         _amount=f[s.AMOUNT],
         _currency=f[s.CURRENCY],
     )
-    won_any = frame["_won"].isin([current, previous])
+    priced = frame["_amount"].notna()
+    columns = {"_deal": (frame["_opp"].notna() | frame["_won"].notna()).to_numpy()}
+    for i, when in enumerate((previous, current)):
+        won = frame["_won"].eq(when).fillna(False).to_numpy(dtype=bool)
+        columns[f"leads{i}"] = frame["_lead"].eq(when).fillna(False).to_numpy(dtype=int) if with_leads else 0
+        columns[f"opportunities{i}"] = frame["_opp"].eq(when).fillna(False).to_numpy(dtype=int)
+        columns[f"won{i}"] = (won & priced.to_numpy()).astype(int)
+        columns[f"unpriced{i}"] = (won & ~priced.to_numpy()).astype(int)
+        columns[f"revenue{i}"] = frame["_amount"].where(won & priced.to_numpy(), 0.0)
+    counted = frame[[*by, "_currency"]].assign(**columns)
+    counts = counted.groupby([*by, "_currency", "_deal"], dropna=False).sum().reset_index()
+    return change_table(counts, by, with_leads=with_leads, previous=previous, current=current)
+
+
+def _no_dated_opportunity(data) -> NotMeasurableError:
+    opp_col = s.stage_column(data.stages.opportunity)
+    return NotMeasurableError(
+        "the revenue change counts opportunities by the period they were created in, and no opportunity "
+        f"has a date for entering the {data.stages.opportunity} stage",
+        missing=(opp_col,),
+    )
+
+
+def change_table(counts: pd.DataFrame, by: list[str], *, with_leads: bool, previous: str, current: str) -> pd.DataFrame:
+    """:func:`revenue_change`'s table from counts per ``by`` group, currency and whether the rows are deals.
+
+    ``counts`` has the ``by`` columns, ``_currency``, ``_deal`` and, for the
+    previous (0) and current (1) period, ``leads``, ``opportunities``,
+    ``won`` (won deals with an amount), ``unpriced`` (won without one) and
+    ``revenue``, each suffixed 0 or 1: small enough to come back from an engine.
+    """
+    won_any = (counts[["won0", "won1", "unpriced0", "unpriced1"]].sum(axis=1) > 0).to_numpy()
     if not won_any.any():
         raise NotMeasurableError(f"no deal was won in {previous} or {current}: there is no revenue to explain")
-    codes = currencies(f[won_any.to_numpy()].assign(amount=frame["_amount"], currency=frame["_currency"]))
+    priced = counts[(counts["won0"] + counts["won1"] > 0).to_numpy()]
+    codes: list = sorted(priced["_currency"].dropna().unique().tolist())
+    if priced["_currency"].isna().any():
+        codes.append(None)
     tables = []
     for code in codes or [None]:
-        in_code = _in_currency(frame, code, several=len(codes) > 1)
-        groups = frame[in_code].groupby(by, dropna=False, sort=True) if by else [((), frame[in_code])]
+        in_code = _in_currency(counts, code, several=len(codes) > 1)
+        groups = counts[in_code].groupby(by, dropna=False, sort=True) if by else [((), counts[in_code])]
         for key, rows in groups:
             table = _chain(rows, with_leads, previous, current, code)
             for column, value in zip(by, key if isinstance(key, tuple) else (key,), strict=True):
@@ -158,8 +191,9 @@ def revenue_change(
     )
 
 
-def _periods(f: pd.DataFrame, columns: list[str], label, current, previous) -> tuple[str, str]:
-    seen = sorted(set().union(*(set(label(f[c].dropna()).dropna()) for c in columns)))
+def _periods(seen: set, current, previous) -> tuple[str, str]:
+    """The periods to compare: ``current`` and ``previous``, or the latest dated period and the one before."""
+    seen = sorted(seen)
     if not seen:
         raise NotMeasurableError("nothing in the data is dated: there are no periods to compare")
     current = current or seen[-1]
@@ -174,29 +208,27 @@ def _periods(f: pd.DataFrame, columns: list[str], label, current, previous) -> t
     return current, previous
 
 
-def _in_currency(frame: pd.DataFrame, code, *, several: bool) -> np.ndarray:
+def _in_currency(counts: pd.DataFrame, code, *, several: bool) -> np.ndarray:
     """Rows in ``code``: with one currency every row (leads have none); with several, leads and the deals in it."""
     if not several:
-        return np.ones(len(frame), dtype=bool)
-    deal = frame["_opp"].notna() | frame["_won"].notna()
-    in_code = frame["_currency"].isna() if code is None else frame["_currency"].eq(code).fillna(False)
-    return (~deal | in_code).to_numpy(dtype=bool)
+        return np.ones(len(counts), dtype=bool)
+    in_code = counts["_currency"].isna() if code is None else counts["_currency"].eq(code).fillna(False)
+    return (~counts["_deal"].astype(bool) | in_code).to_numpy(dtype=bool)
 
 
 def _chain(rows: pd.DataFrame, with_leads: bool, previous: str, current: str, code) -> pd.DataFrame:
     """The factors of one group's won revenue in both periods and each factor's Shapley contribution."""
     notes = []
     counts = {}
-    for when in (previous, current):
-        won = rows["_won"].eq(when).fillna(False).to_numpy(dtype=bool)
-        priced = won & rows["_amount"].notna().to_numpy()
-        if (won & ~priced).any():
-            notes.append(f"{int((won & ~priced).sum()):,} won deals without an amount left out in {when}")
+    for i, when in enumerate((previous, current)):
+        unpriced = int(rows[f"unpriced{i}"].sum())
+        if unpriced:
+            notes.append(f"{unpriced:,} won deals without an amount left out in {when}")
         counts[when] = {
-            "leads": int(rows["_lead"].eq(when).fillna(False).sum()) if with_leads else None,
-            "opportunities": int(rows["_opp"].eq(when).fillna(False).sum()),
-            "won": int(priced.sum()),
-            "revenue": float(rows.loc[priced, "_amount"].sum()),
+            "leads": int(rows[f"leads{i}"].sum()) if with_leads else None,
+            "opportunities": int(rows[f"opportunities{i}"].sum()),
+            "won": int(rows[f"won{i}"].sum()),
+            "revenue": float(rows[f"revenue{i}"].sum()),
         }
     names = list(FACTORS) if with_leads else ["volume", "win_rate", "deal_size"]
     values = {when: _factors(c, with_leads) for when, c in counts.items()}

@@ -22,6 +22,7 @@ from ._common import (
     require_column,
     to_timedelta,
 )
+from ._engines import runs_on_engines
 
 STATUSES = ("under", "within", "over")
 #: The delivery table's verdict per period (one of :data:`STATUSES`): a result column that only shares its
@@ -87,6 +88,7 @@ class SLAResult:
 
 
 @params.renamed(mql_stage="stage")
+@runs_on_engines
 def sla(
     data: Dataset,
     *,
@@ -152,7 +154,10 @@ def sla(
             f"({mql_stage}_at; {undated:,} reached {mql_stage} by status alone): map the {mql_stage} date column",
             missing=(f"{mql_stage}_at",),
         )
-    delivery = _delivery(mqls[f"{mql_stage}_at"], data.as_of, mql_target, period, tolerance, fiscal_year_start)
+    mql_at = mqls[f"{mql_stage}_at"]
+    counts = period_labels(mql_at, period, fiscal_year_start=fiscal_year_start).value_counts()
+    delivery = _delivery(counts, mql_at.min(), mql_at.max(), data.as_of, mql_target, period, tolerance,
+                         fiscal_year_start)  # fmt: skip
     if undated:
         add_note(delivery, f"{counted(undated, 'lead')} reached {mql_stage} with no {mql_stage} date, in no period")
     response = _response(data, mqls, mql_stage, within, longest, touches_target, by)
@@ -163,12 +168,12 @@ def sla(
     )
 
 
-def _delivery(mql_at, as_of, target, period, tolerance, fiscal_year_start) -> pd.DataFrame:
-    labels = period_labels(mql_at, period, fiscal_year_start=fiscal_year_start)
-    last = mql_at.max() if pd.isna(as_of) else max(mql_at.max(), as_of)
+def _delivery(counts: pd.Series, first, last, as_of, target, period, tolerance, fiscal_year_start) -> pd.DataFrame:
+    """MQLs per period against the target, from ``counts`` (MQLs per period label) and the first and last MQL."""
+    last = last if pd.isna(as_of) else max(last, as_of)
     # a period without a single MQL is the worst miss of all: it is a row with 0, never a missing row
-    every = _every_period(mql_at.min(), last, period, fiscal_year_start)
-    counts = labels.value_counts().reindex(every, fill_value=0)
+    every = _every_period(first, last, period, fiscal_year_start)
+    counts = counts.reindex(every, fill_value=0)
     out = counts.rename_axis("period").reset_index(name="mqls")
     out["target"] = float(target)
     out["ratio"] = out["mqls"] / out["target"]
@@ -209,6 +214,11 @@ def _response(data, mqls, mql_stage, within, longest, touches_target, by) -> pd.
     else:
         out = table.agg(sums).to_frame().T
         out["median_minutes"] = table["_minutes"].median()
+    return _with_rates(out)
+
+
+def _with_rates(out: pd.DataFrame) -> pd.DataFrame:
+    """Each commitment's share of the MQLs, with its Wilson interval."""
     for column in ("within_target", "within_max", "never_touched", "followed_up"):
         if column in out:
             stats.add_rate(out, column, "mqls", prefix=f"{column}_")
@@ -222,4 +232,10 @@ def _feedback(mqls: pd.DataFrame) -> pd.DataFrame:
     reasons = rejected[fn.DISQUALIFY_REASON].fillna("(no reason given)") if fn.DISQUALIFY_REASON in rejected else None
     if reasons is None:
         return pd.DataFrame({"reason": ["(no reason given)"], "mqls": [len(rejected)]})
-    return reasons.value_counts().rename_axis("reason").reset_index(name="mqls")
+    return _feedback_table(reasons.value_counts())
+
+
+def _feedback_table(counts: pd.Series) -> pd.DataFrame:
+    """Rejected MQLs per reason, the most first; ties by reason, so the order does not depend on the rows'."""
+    out = counts.rename_axis("reason").reset_index(name="mqls")
+    return out.sort_values(["mqls", "reason"], ascending=[False, True], kind="stable").reset_index(drop=True)
