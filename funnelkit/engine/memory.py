@@ -10,6 +10,7 @@ from ..dataset import Dataset
 from ._common import fetch, quiet_ibis
 from .dataset import EngineDataset
 from .funnel import status_positions
+from .parquet import canonical_tables
 from .source import _canonical
 
 
@@ -38,10 +39,7 @@ def _registered(data: Dataset) -> EngineDataset:
     backend.raw_sql("SET TimeZone = 'UTC'")
     tables = {}
     with quiet_ibis():
-        for name in ("leads", "opportunities", "history"):
-            frame = getattr(data, name)
-            if name == "history" and frame.empty:
-                continue
+        for name, frame in canonical_tables(data).items():
             backend.con.register(f"funnelkit_{name}", _arrow(frame))
             tables[name] = _canonical(backend.table(f"funnelkit_{name}"), name, {})
     leads = tables["leads"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,13 +32,24 @@ def write_tables(data: Dataset, folder: str | Path) -> Path:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in canonical_tables(data).items():
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pq.write_table(table, folder / f"{name}.parquet", coerce_timestamps="us", allow_truncated_timestamps=False)
+    return folder
+
+
+def canonical_tables(data: Dataset) -> dict[str, pd.DataFrame]:
+    """A loaded dataset's tables as an engine should see them: ``leads``, ``opportunities``, ``history`` if any.
+
+    A column the loader filled because the export lacks it is left out, so
+    that the engine says it is absent, as the export did.
+    """
+    tables = {}
     for name in ("leads", "opportunities", "history"):
         frame = getattr(data, name)
         if name == "history" and frame.empty:
             continue
         if name == "opportunities" and NO_LOST_REASON_COLUMN in data.notes:
-            # the loader filled the column it did not find: the Parquet says it is absent, as the export did
             frame = frame.drop(columns=[LOST_REASON], errors="ignore")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, folder / f"{name}.parquet", coerce_timestamps="us", allow_truncated_timestamps=False)
-    return folder
+        tables[name] = frame
+    return tables

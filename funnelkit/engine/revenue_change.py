@@ -59,7 +59,7 @@ def revenue_change(
     current, previous = _periods(set(fetch(seen)["_label"].dropna()), current, previous)
 
     no_label = ibis.null("string")
-    lead = ibis.ifelse(f["entity"] == "lead", label(first_col), no_label) if with_leads else no_label
+    lead = ibis.ifelse(f["entity"] == "lead", label(first_col), no_label)
     opp = label(opp_col)
     won = ibis.ifelse(ibis.coalesce(f[s.IS_WON], False), label(s.CLOSED_AT), no_label)
     amount = f[s.AMOUNT]
@@ -67,13 +67,16 @@ def revenue_change(
     sums = {}
     for i, when in enumerate((previous, current)):
         won_then = ibis.coalesce(won == when, False)
-        sums[f"leads{i}"] = ibis.coalesce(lead == when, False).cast("int64").sum()
+        if with_leads:  # else no lead is counted (zeros are added below: a constant cannot be summed)
+            sums[f"leads{i}"] = ibis.coalesce(lead == when, False).cast("int64").sum()
         sums[f"opportunities{i}"] = ibis.coalesce(opp == when, False).cast("int64").sum()
         sums[f"won{i}"] = (won_then & priced).cast("int64").sum()
         sums[f"unpriced{i}"] = (won_then & ~priced).cast("int64").sum()
         sums[f"revenue{i}"] = ibis.ifelse(won_then & priced, amount, 0.0).sum()
     keys = {**group_keys(f, by), "_currency": f[s.CURRENCY], "_deal": opp.notnull() | won.notnull()}
     counts = fetch(f.group_by(**keys).aggregate(**sums))
+    if not with_leads:
+        counts = counts.assign(leads0=0, leads1=0)
     whole = {c: "int64" for c in sums if not c.startswith("revenue")}
     counts = counts.astype({**whole, "revenue0": "float64", "revenue1": "float64", "_deal": "bool"})
     return change_table(counts, by, with_leads=with_leads, previous=previous, current=current)
