@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from .._arrow import arrow, text_dtype
 from ..errors import AmbiguousDateError, ParameterError, Reason
 from ..schema import TIMESTAMP
+from . import _duck
 
 EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
 LATEST = pd.Timestamp("2100-01-01", tz="UTC")
@@ -29,6 +30,9 @@ LATEST = pd.Timestamp("2100-01-01", tz="UTC")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$")
 
 DATE_ORDERS = ("auto", "mdy", "dmy", "ymd")
+
+#: Read each date format in DuckDB (:func:`funnelkit.load._duck.strptime`) rather than Arrow.
+DATES_IN_DUCKDB = False
 
 
 @dataclass
@@ -375,6 +379,8 @@ def _strptime(text: pa.Array, fmt: str) -> pa.Array:
     as the year 26: such a cell is refused here and the ``%y`` format tried
     next reads it as 2026.
     """
+    if DATES_IN_DUCKDB:
+        return _duck.strptime(text, fmt)
     seconds = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
     if "%Y" in fmt and pc.less(pc.min(seconds), _YEAR_100).as_py():  # one pass, no copy, when none is
         seconds = pc.if_else(pc.less(seconds, _YEAR_100), _NO_TIME, seconds)
@@ -759,6 +765,27 @@ def clean_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     ids = values.str.strip()
     missing = (ids == "").to_numpy()
     return ids.where(~missing).astype("str"), missing
+
+
+def all_match(text: pd.Series, pattern: str, *, sample: int = 4096) -> bool:
+    """Whether every filled cell of ``text`` matches the RE2 ``pattern`` (empty columns: False).
+
+    pandas' ``str.fullmatch`` loops over the cells in Python (a third of a second per
+    column at 1M rows). Here Arrow's RE2 checks the first ``sample`` filled cells first,
+    which settles the usual text column at once, then the rest.
+
+    Examples
+    --------
+    >>> all_match(pd.Series(["12", None, "7"], dtype="str"), r"^\\d+$")
+    True
+    """
+    filled = arrow(text).drop_null()
+    if not len(filled):
+        return False
+    head, rest = filled[:sample], filled[sample:]
+    if not pc.all(pc.match_substring_regex(head, pattern)).as_py():
+        return False
+    return pc.all(pc.match_substring_regex(rest, pattern)).as_py() is not False
 
 
 def clean_text(values: pd.Series) -> pd.Series:
