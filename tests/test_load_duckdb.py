@@ -99,3 +99,39 @@ def test_an_unmapped_column_with_one_word_after_the_first_cells_checked_stays_te
     opps = fk.load(_deals(tmp_path, seats), cache=False).opportunities
     assert opps["seats"].tolist()[-2:] == ["3", "n/a"]
     assert int((opps["seats"] == "3").sum()) == 4999
+
+
+# ---------------------------------------------------------------- impossible dates --
+
+
+def test_an_impossible_calendar_date_is_quarantined_not_rolled_into_the_next_month(tmp_path):
+    # Arrow's strptime reads 02/30/2024 as 2024-03-01; DuckDB's try_strptime refuses it
+    path = tmp_path / "opportunities.csv"
+    path.write_text(
+        "Opportunity ID,Stage,Amount,Created Date,Close Date\n"
+        "006A,Closed Won,USD 10.00,02/30/2024,03/15/2024\n"
+        "006B,Closed Won,USD 10.00,02/13/2024,04/31/2025\n"
+        "006C,Closed Won,USD 10.00,02/29/2024,03/01/2024\n",
+        encoding="utf-8",
+    )
+    data = fk.load(path, cache=False)
+    assert data.opportunities["opportunity_id"].tolist() == ["006C"]
+    assert data.opportunities["created_at"].iloc[0] == pd.Timestamp("2024-02-29", tz="UTC")  # a leap day is a day
+    bad = data.quarantine.sort_values("line")
+    assert bad["line"].tolist() == [2, 3]
+    assert bad["value"].tolist() == ["02/30/2024", "04/31/2025"]
+    assert set(bad["reason"]) == {"bad_date"}
+    assert data.summary.balanced
+
+
+def test_duckdb_and_arrow_both_refuse_a_day_past_the_months_end():
+    cells = pa.array(["02/30/2024", "02/29/2025", "04/31/2025", "02/29/2024", "1/3/2024"], type=pa.large_string())
+    expected = [
+        None,
+        None,
+        None,
+        pd.Timestamp("2024-02-29").to_pydatetime(),
+        pd.Timestamp("2024-01-03").to_pydatetime(),
+    ]
+    assert _parse._strptime(cells, "%m/%d/%Y").to_pylist() == expected
+    assert _duck.strptime(cells, "%m/%d/%Y").to_pylist() == expected

@@ -384,7 +384,32 @@ def _strptime(text: pa.Array, fmt: str) -> pa.Array:
     seconds = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
     if "%Y" in fmt and pc.less(pc.min(seconds), _YEAR_100).as_py():  # one pass, no copy, when none is
         seconds = pc.if_else(pc.less(seconds, _YEAR_100), _NO_TIME, seconds)
-    return seconds
+    return _refuse_rolled_over(text, seconds, fmt)
+
+
+def _refuse_rolled_over(text: pa.Array, seconds: pa.Array, fmt: str) -> pa.Array:
+    """Null where Arrow's strptime rolled a day past the month's end over into the next month.
+
+    Arrow reads 02/30/2024 as 2024-03-01 and 04/31/2025 as 2025-05-01; such a cell is no
+    date (DuckDB's ``try_strptime`` refuses it too). A rolled-over day lands on the 1st to
+    3rd, so only those cells are checked: the day written (the first, second or third
+    number of the cell, where ``fmt`` puts ``%d``) must be the day read.
+    """
+    fields = re.findall(r"%[dmYy]", fmt)
+    if "%d" not in fields or len(fields) < 3:
+        return seconds
+    early = pc.less_equal(pc.day(seconds), 3).fill_null(False)
+    if not pc.any(early).as_py():
+        return seconds
+    at = pc.indices_nonzero(early)
+    written = pc.extract_regex(pc.take(text, at), r"^\D*(?P<f0>\d+)\D+(?P<f1>\d+)\D+(?P<f2>\d+)")
+    day = pc.cast(pc.struct_field(written, f"f{fields.index('%d')}"), pa.int64())
+    rolled = pc.not_equal(day, pc.day(pc.take(seconds, at))).fill_null(False).to_numpy(zero_copy_only=False)
+    if not rolled.any():
+        return seconds
+    mask = np.zeros(len(seconds), dtype=bool)
+    mask[at.to_numpy()[rolled]] = True
+    return pc.if_else(pa.array(mask), _NO_TIME, seconds)
 
 
 def _formats(order: str):
