@@ -63,7 +63,8 @@ def test_every_test_export_types_identically_in_duckdb_and_arrow(path, monkeypat
         pytest.skip("the file is refused before typing (its test checks the error)")
     for name in frame.columns:
         values = frame[name]
-        for order in ("mdy", "dmy", "ymd"):
+        # a column without a digit reads as no date in either engine: its dates are not compared
+        for order in ("mdy", "dmy", "ymd") if values.str.contains(r"\d", regex=True).any() else ():
             old = _dates(values, order, duck=False, monkeypatch=monkeypatch)
             new = _dates(values, order, duck=True, monkeypatch=monkeypatch)
             assert old[0].reset_index(drop=True).equals(new[0].reset_index(drop=True)), (name, order)
