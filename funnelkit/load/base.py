@@ -704,8 +704,7 @@ def _extra_column(values: pd.Series) -> pd.Series:
     lose digits as floats).
     """
     text = _parse.clean_text(values)
-    filled = text.dropna()
-    if len(filled) and bool(filled.str.fullmatch(_PLAIN_NUMBER).all()):
+    if _parse.all_match(text, _PLAIN_NUMBER):  # RE2 in Arrow: pandas' fullmatch loops in Python
         return pd.to_numeric(text.str.replace(",", "", regex=False)).astype("Float64")
     return text
 
