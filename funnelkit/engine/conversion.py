@@ -237,43 +237,54 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
     """Per step and group: ``entered``, ``converted``, ``_unknown`` (converted at an unknown time) and the
     Kaplan-Meier share converted by the step's horizon.
 
-    The product-limit estimate runs in the engine over the distinct durations up
-    to the horizon (later ones only count as at risk): at each such time ``t``,
-    ``n_t`` members are still at risk and ``d_t`` convert; the share converted
-    is ``1 - prod(1 - d_t / n_t)``, summed as logarithms. With no conversion
-    at all in a group it is 0, as :func:`funnelkit.stats.km_probability` says.
+    The product-limit estimate is ``1 - prod(1 - d_t / n_t)`` over the distinct
+    times ``t`` up to the horizon, where ``n_t`` members are still at risk and
+    ``d_t`` convert (later times only count as at risk); with no conversion at
+    all in a group it is 0, as :func:`funnelkit.stats.km_probability` says.
+    In a group where nobody is censored by the horizon (every cohort but those
+    still entering lately) the product telescopes, ``n_t - d_t`` being the next
+    ``n``: it is the share converted by the horizon, a plain count. Only the
+    other groups go through the distinct times, summing logarithms.
     """
     groups = ["_step", *by, *(["_period_key"] if period else [])]
-    firsts = {"_first_at": rows["_first_at"].min()} if period else {}
-    per_time = rows.group_by([*groups, "_t", "_within"]).aggregate(
-        _m=rows.count(),
-        _d=rows["_event"].sum(),
-        _c=rows["_converted"].sum(),
-        _u=rows["_unknown_flag"].sum(),
-        **firsts,
+    totals = rows.group_by(groups).aggregate(
+        entered=rows.count(),
+        converted=rows["_converted"].sum(),
+        _unknown=rows["_unknown_flag"].sum(),
+        _events=rows["_event"].sum(),
+        _events_by_horizon=(rows["_event"] * rows["_within"]).sum(),
+        **({"_first_at": rows["_first_at"].min()} if period else {}),
     )
+    censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
+    same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
+    km = _log_survival(rows.semi_join(censored, same_group), groups)
+    joined = totals.left_join(km, [totals[c].identical_to(km[c]) for c in groups]).select(
+        *totals.columns, "_log_survival", "_extinct"
+    )
+    if period:  # one label per group, not per row
+        joined = joined.mutate(period=period_label(joined["_first_at"], period, fiscal_year_start=fiscal_year_start))
+    out = fetch(joined)
+    through_times = out["_log_survival"].notna()
+    survival = out["_log_survival"].fillna(0.0).astype(float).map(math.exp)
+    survival = survival.where(out["_extinct"].fillna(0) == 0, 0.0)
+    converted_share = (1.0 - survival).where(through_times, out["_events_by_horizon"] / out["entered"])
+    out["cumulative_rate"] = converted_share.where(out["_events"].fillna(0) > 0, 0.0).astype(float)
+    return out[["_step", *by, *(["period"] if period else []), "entered", "converted", "_unknown", "cumulative_rate"]]
+
+
+def _log_survival(rows: ir.Table, groups: list[str]) -> ir.Table:
+    """Per group: the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon, and ``_extinct``
+    when some ``d_t = n_t`` (survival 0)."""
+    per_time = rows.group_by([*groups, "_t", "_within"]).aggregate(_m=rows.count(), _d=rows["_event"].sum())
     # at risk at t: every member whose time is t or later (one running sum, latest time first)
     from_latest = ibis.cumulative_window(group_by=groups, order_by=ibis.desc("_t"))
     per_time = per_time.mutate(_n=per_time["_m"].sum().over(from_latest))
     factor = (per_time["_n"] - per_time["_d"]).cast("float64") / per_time["_n"].cast("float64")
     counts_here = (per_time["_within"] == 1) & (per_time["_d"] > 0)
-    per_group = per_time.group_by(groups).aggregate(
-        entered=per_time["_m"].sum(),
-        converted=per_time["_c"].sum(),
-        _unknown=per_time["_u"].sum(),
-        _events=per_time["_d"].sum(),
+    return per_time.group_by(groups).aggregate(
         _log_survival=ibis.ifelse(counts_here & (factor > 0), factor.ln(), 0.0).sum(),
         _extinct=ibis.ifelse(counts_here & (factor <= 0), 1, 0).max(),
-        **({"_first_at": per_time["_first_at"].min()} if period else {}),
     )
-    if period:  # one label per group, not per row
-        label = period_label(per_group["_first_at"], period, fiscal_year_start=fiscal_year_start)
-        per_group = per_group.mutate(period=label)
-    out = fetch(per_group)
-    survival = out["_log_survival"].fillna(0.0).astype(float).map(math.exp)
-    survival = survival.where(out["_extinct"].fillna(0) == 0, 0.0)
-    out["cumulative_rate"] = (1.0 - survival).where(out["_events"].fillna(0) > 0, 0.0).astype(float)
-    return out[["_step", *by, *(["period"] if period else []), "entered", "converted", "_unknown", "cumulative_rate"]]
 
 
 def _cohort_table(counts, group_cols, as_of, a, b, fact, horizon, window, period, fiscal_year_start) -> pd.DataFrame:
