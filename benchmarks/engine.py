@@ -11,7 +11,8 @@ clock starts. The funnel view is built once per contender and timed apart
 (pandas ``data.funnel``; the engine's funnel table, kept in the engine; the
 peer's ``funnel`` temp table). Then the contenders run the headline metrics
 in turn, ``--repeat`` rounds alternating in one process, and the table shows
-the median of each. The engine's results are checked equal to pandas'.
+the median of each. The engine's results are checked equal to pandas' (to
+DuckDB's with ``--no-pandas``, which leaves the in-memory contender out).
 
 Headline metrics: conversion by source and quarter, win rate by source and
 quarter, lead value by source, time to close by source (Kaplan-Meier).
@@ -226,6 +227,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds (median reported)")
     parser.add_argument("--no-spark", action="store_true", help="leave Spark out")
+    parser.add_argument("--no-pandas", action="store_true",
+                        help="leave the in-memory metrics out (results then checked against DuckDB's)")  # fmt: skip
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (one process each)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # internal: measure one contender's memory
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -244,7 +247,10 @@ def main(argv=None) -> int:
 
     data = _load(args.leads, args.seed)
     folder = _parquet(data, args.leads, args.seed)
-    contenders = [Pandas(data), Engine("engine on DuckDB", fk.connect(folder, as_of=data.as_of))]
+    contenders = [
+        *([] if args.no_pandas else [Pandas(data)]),
+        Engine("engine on DuckDB", fk.connect(folder, as_of=data.as_of)),
+    ]
     if not args.no_spark:
         spark = _spark_session()
         tables = {name: str(folder / f"{name}.parquet") for name in ("leads", "opportunities")}
@@ -282,7 +288,8 @@ def main(argv=None) -> int:
 
     names = [c.name for c in [*contenders, peer]]
     width = max(len(label) for label in HEADLINE) + 2
-    print(f"\nheadline metrics at {args.leads:,} leads ({len(data.funnel):,} funnel rows), {os.cpu_count()} CPUs;")
+    rows = f"{args.leads:,} leads" if args.no_pandas else f"{args.leads:,} leads ({len(data.funnel):,} funnel rows)"
+    print(f"\nheadline metrics at {rows}, {os.cpu_count()} CPUs;")
     print(f"seconds of work, median of {args.repeat} alternating rounds (imports, start-up and loading excluded)\n")
     print(f"{'':<{width}}" + "".join(f"{n[:26]:>28}" for n in names))
     print(f"{'funnel view (once)':<{width}}" + "".join(f"{funnel_seconds[n]:>28.3f}" for n in names))
@@ -298,14 +305,15 @@ def main(argv=None) -> int:
     peer_total = totals[peer.name]
     print(f"{'ratio to the SQL peer':<{width}}" + "".join(f"{totals[n] / peer_total:>27.1f}x" for n in names))
     if not args.no_memory:
-        kinds = ["pandas", "duckdb", *([] if args.no_spark else ["spark"]), "peer"]
+        kinds = [*([] if args.no_pandas else ["pandas"]), "duckdb", *([] if args.no_spark else ["spark"]), "peer"]
         peaks = {
             n: _peak_in_child(k, folder, data.as_of, args.leads, args.seed) for n, k in zip(names, kinds, strict=True)
         }
         print(f"{'memory once ready (MB)':<{width}}" + "".join(f"{peaks[n][0] / 1e6:>28.0f}" for n in names))
         print(f"{'peak memory at work (MB)':<{width}}" + "".join(f"{peaks[n][1] / 1e6:>28.0f}" for n in names))
         print("(resident memory of the process and its children, Spark's JVM included; one fresh process each)")
-    print(f"\nengine results equal pandas': {all(agree.values())} {[k for k, v in agree.items() if not v]}")
+    reference = contenders[0].name
+    print(f"\nresults equal those of {reference}: {all(agree.values())} {[k for k, v in agree.items() if not v]}")
     return 0 if all(agree.values()) else 1
 
 

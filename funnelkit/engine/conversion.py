@@ -23,7 +23,7 @@ from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_tab
 from ..schema import Stages, stage_column
 from ..units import declare
 from ._common import fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
-from .periods import days_between, days_until
+from .periods import days_between, days_until, period_key, period_label
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -59,13 +59,12 @@ def conversion(
     window = to_timedelta(window, "window")
     pairs = stage_pairs(data, p.from_stage, p.to_stage)
     funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
-    _require_some_dates(funnel, stages, pairs)
-    parts = []
-    for a, b in pairs:
-        if basis == "cohort":
-            parts.append(_cohort_step(funnel, stages, as_of, a, b, window, by, period, start, end, fiscal_year_start))
-        else:
-            parts.append(_period_step(funnel, stages, a, b, by, period, start, end, fiscal_year_start))
+    facts = _step_facts(funnel, stages, pairs, start, end, cohorts=basis == "cohort")
+    _require_some_dates(stages, pairs, facts)
+    if basis == "cohort":
+        parts = _cohort_steps(funnel, stages, as_of, pairs, facts, window, by, period, start, end, fiscal_year_start)
+    else:
+        parts = [_period_step(funnel, stages, a, b, by, period, start, end, fiscal_year_start) for a, b in pairs]
     return declare(pd.concat(parts, ignore_index=True), **CONVERSION_UNITS)
 
 
@@ -89,13 +88,54 @@ class _Named:
         self.stages = stages
 
 
-def _require_some_dates(f: ir.Table, stages: Stages, pairs) -> None:
-    """Stop when no step has a dated entrant, with the words of :func:`funnelkit.conversion` (one query)."""
-    firsts = list(dict.fromkeys(a for a, _ in pairs))
-    dated = {a: (reached(f, stages, a) & stage_at(f, a).notnull()).cast("int64").sum() for a in firsts}
-    row = fetch(f.aggregate(**{f"_{i}": v for i, v in enumerate(dated.values())})).fillna(0).iloc[0]
-    if row.sum() > 0:
+def _number(condition: ir.BooleanValue) -> ir.IntegerValue:
+    return condition.cast("int64").sum()
+
+
+def _step_facts(f: ir.Table, stages: Stages, pairs, start, end, *, cohorts: bool) -> list[dict]:
+    """What every step needs to know before its groups are counted, in one aggregate query.
+
+    Per step ``a -> b``, of those who reached ``a``: how many (``n``), how many
+    dated, how many with a date of their own (``own``), how many reached ``b``;
+    for cohorts also of the entrants (dated, in the dates asked for): how many,
+    how many reached ``b``, the 75th percentile of their time to ``b``
+    (``horizon``) and the latest entry.
+    """
+    measures = {}
+    for i, (a, b) in enumerate(pairs):
+        everyone, a_at, b_at = reached(f, stages, a), stage_at(f, a), stage_at(f, b)
+        own = a_at.notnull() & ((f["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
+        measures |= {
+            f"n_{i}": _number(everyone),
+            f"dated_{i}": _number(everyone & a_at.notnull()),
+            f"own_{i}": _number(everyone & own),
+            f"reached_b_{i}": _number(everyone & reached(f, stages, b)),
+        }
+        if cohorts:
+            entrant = everyone & a_at.notnull() & in_window(a_at, start, end)
+            got_there = entrant & reached(f, stages, b)
+            measures |= {
+                f"entrants_{i}": _number(entrant),
+                f"converted_{i}": _number(got_there),
+                f"horizon_{i}": _clipped(days_between(b_at, a_at)).quantile(0.75, where=got_there),
+                f"latest_{i}": a_at.max(where=entrant),
+            }
+    row = fetch(f.aggregate(**measures)).iloc[0]
+    counts = ("n", "dated", "own", "reached_b", *(("entrants", "converted") if cohorts else ()))
+    facts = []
+    for i in range(len(pairs)):
+        fact = {name: 0 if pd.isna(row[f"{name}_{i}"]) else int(row[f"{name}_{i}"]) for name in counts}
+        if cohorts:
+            fact |= {"horizon": row[f"horizon_{i}"], "latest": row[f"latest_{i}"]}
+        facts.append(fact)
+    return facts
+
+
+def _require_some_dates(stages: Stages, pairs, facts: list[dict]) -> None:
+    """Stop when no step has a dated entrant, with the words of :func:`funnelkit.conversion`."""
+    if any(fact["dated"] for fact in facts):
         return
+    firsts = list(dict.fromkeys(a for a, _ in pairs))
     named = _Named(stages)
     origins = "; ".join(f"{a}: {date_origin(named, a)}" for a in firsts)
     raise NotMeasurableError(
@@ -106,65 +146,149 @@ def _require_some_dates(f: ir.Table, stages: Stages, pairs) -> None:
     )
 
 
-def _census(everyone: ir.Table, a: str, b: str, stages: Stages) -> dict[str, int]:
-    """Of those who reached ``a``: how many, how many dated, how many with a date of their own, how many reached b."""
-    a_at, b_at = stage_at(everyone, a), stage_at(everyone, b)
-    own = a_at.notnull() & ((everyone["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
-    row = fetch(
-        everyone.aggregate(
-            n=everyone.count(),
-            dated=a_at.notnull().cast("int64").sum(),
-            own=own.cast("int64").sum(),
-            reached_b=reached(everyone, stages, b).cast("int64").sum(),
-        )
-    ).fillna(0).iloc[0]  # fmt: skip
-    return {k: int(v) for k, v in row.items()}
+def _horizon(fact: dict, window) -> float:
+    """How long a step's cohorts are followed: the window, else the step's 75th-percentile time to convert."""
+    if window is not None:
+        return window.total_seconds() / 86400
+    if pd.isna(fact["horizon"]):  # no known step time: unknown when some converted
+        return np.nan if fact["converted"] else 0.0
+    return float(fact["horizon"])
 
 
-def _cohort_step(f, stages, as_of, a, b, window, by, period, start, end, fiscal_year_start) -> pd.DataFrame:
-    everyone = f.filter(reached(f, stages, a))
-    census = _census(everyone, a, b, stages)
-    if not census["n"]:
-        return _empty_step(a, b, by, period, f"no lead or deal reached {a}")
-    if census["dated"] < census["n"] and not census["own"]:
-        return _all_time_step(everyone, stages, a, b, by, period, _undated_reason(stages, census, a, b))
-    a_at = stage_at(everyone, a)
-    entrants = everyone.filter(a_at.notnull() & in_window(a_at, start, end))
-    a_at, b_at = stage_at(entrants, a), stage_at(entrants, b)
-    gap = days_between(b_at, a_at)
-    lag = ibis.ifelse(gap < 0, 0.0, gap)  # missing stays missing, as pandas' clip keeps NaN
-    got_there = reached(entrants, stages, b)
-    # reached b by status alone: converted, but when is unknown
-    unknown = got_there & lag.isnull()
+def _cohort_steps(f, stages, as_of, pairs, facts, window, by, period, start, end, fiscal_year_start) -> list:
+    """Every step's cohort table; the groups of all measurable steps are counted in one query."""
+    parts, horizons = {}, {}
+    for i, ((a, b), fact) in enumerate(zip(pairs, facts, strict=True)):
+        if not fact["n"]:
+            parts[i] = _empty_step(a, b, by, period, f"no lead or deal reached {a}")
+        elif fact["dated"] < fact["n"] and not fact["own"]:
+            everyone = f.filter(reached(f, stages, a))
+            parts[i] = _all_time_step(everyone, stages, a, b, by, period, _undated_reason(stages, fact, a, b))
+        elif not fact["entrants"]:
+            parts[i] = _empty_step(a, b, by, period, f"no lead or deal entered {a} in the dates asked for")
+        else:
+            horizons[i] = _horizon(fact, window)
+    if horizons:
+        rows = [_step_rows(f, stages, as_of, i, *pairs[i], h, window, by, period, start, end, fiscal_year_start)
+                for i, h in horizons.items()]  # fmt: skip
+        union = rows[0].union(*rows[1:]) if len(rows) > 1 else rows[0]
+        counts = _counts_and_km(union, by, period, fiscal_year_start)
+        group_cols = [*by, *(["period"] if period else [])]
+        for i, horizon in horizons.items():
+            step = counts[counts["_step"] == i].drop(columns="_step")
+            parts[i] = _cohort_table(step, group_cols, as_of, *pairs[i], facts[i], horizon, window, period,
+                                     fiscal_year_start)  # fmt: skip
+    return [parts[i] for i in range(len(pairs))]
+
+
+#: what :func:`_step_rows` gives each entrant besides its step and groups
+KM_COLUMNS = ("_t", "_within", "_event", "_converted", "_unknown_flag")
+
+
+def _step_rows(f, stages, as_of, i, a, b, horizon, window, by, period, start, end, fiscal_year_start) -> ir.Table:
+    """One row per entrant of step ``i`` (``a -> b``): its step, groups, time to conversion or to as_of
+    (``_t``; every time past the horizon in one bucket), and whether it converted (in the window)."""
+    a_at = stage_at(f, a)
+    entrants = f.filter(reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end))
+    a_at = stage_at(entrants, a)
+    keys = group_keys(entrants, by)
+    if period:  # grouped by a number; each group's label is read from its first entry (see _counts_and_km)
+        keys |= {"_period_key": period_key(a_at, period, fiscal_year_start=fiscal_year_start), "_first_at": a_at}
+    # built in stages, each reading the last one's columns: an expression written once is computed once
+    # (Ibis would repeat it at every use, a dozen times a row)
+    rows = entrants.select(
+        _step=ibis.literal(i, "int64"),
+        **keys,
+        _gap=days_between(stage_at(entrants, b), a_at),
+        _follow_up=days_until(as_of, a_at),
+        _got_there=reached(entrants, stages, b),
+    )
+    groups = ["_step", *keys]  # with _first_at, which is no group
+    rows = rows.select(*groups, "_follow_up", "_got_there", _lag=_clipped(rows["_gap"]))
+    # time to conversion, or to as_of for those who have not converted (yet)
+    known = rows["_got_there"] & rows["_lag"].notnull()
+    rows = rows.select(
+        *groups, "_got_there", "_lag", _duration=ibis.ifelse(known, rows["_lag"], _clipped(rows["_follow_up"]))
+    )
+    got_there, lag, duration = rows["_got_there"], rows["_lag"], rows["_duration"]
     converted = got_there
     if window is not None:
         converted = got_there & ibis.coalesce(lag <= window.total_seconds() / 86400, False)
-    # time to conversion, or to as_of for those who have not converted (yet)
-    follow_up = days_until(as_of, a_at)
-    duration = ibis.ifelse(got_there & lag.notnull(), lag, follow_up)
-    duration = ibis.ifelse(duration < 0, 0.0, duration)
-
-    scalars = fetch(
-        entrants.aggregate(
-            horizon=ibis.ifelse(got_there, lag, ibis.null("float64")).quantile(0.75),
-            latest=a_at.max(),
-            n=entrants.count(),
-            converted=got_there.cast("int64").sum(),
-        )
-    ).iloc[0]
-    if not scalars["n"]:
-        return _empty_step(a, b, by, period, f"no lead or deal entered {a} in the dates asked for")
-    if window is not None:
-        horizon = window.total_seconds() / 86400
-    elif pd.isna(scalars["horizon"]):  # no known step time: unknown when some converted
-        horizon = np.nan if scalars["converted"] else 0.0
-    else:
-        horizon = float(scalars["horizon"])
-
-    keys = with_period(group_keys(entrants, by), a_at, period, fiscal_year_start)
     km_horizon = 0.0 if np.isnan(horizon) else horizon  # every such group's cumulative rate is unknown anyway
-    counts = _counts_and_km(entrants, keys, converted, got_there, duration, km_horizon, unknown)
-    group_cols = list(keys)
+    within = duration <= km_horizon
+    return rows.select(
+        *groups,
+        # every duration past the horizon in one bucket: at risk, never a factor
+        _t=ibis.ifelse(within, duration, km_horizon + 1.0).cast("float64"),
+        _within=within.cast("int64"),
+        _event=got_there.cast("int64"),
+        _converted=converted.cast("int64"),
+        # reached b by status alone: converted, but when is unknown
+        _unknown_flag=(got_there & lag.isnull()).cast("int64"),
+    )
+
+
+def _clipped(days: ir.FloatingValue) -> ir.FloatingValue:
+    """Negative days as 0; a missing value stays missing, as pandas' clip keeps NaN."""
+    return ibis.ifelse(days < 0, 0.0, days)
+
+
+def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int) -> pd.DataFrame:
+    """Per step and group: ``entered``, ``converted``, ``_unknown`` (converted at an unknown time) and the
+    Kaplan-Meier share converted by the step's horizon.
+
+    The product-limit estimate is ``1 - prod(1 - d_t / n_t)`` over the distinct
+    times ``t`` up to the horizon, where ``n_t`` members are still at risk and
+    ``d_t`` convert (later times only count as at risk); with no conversion at
+    all in a group it is 0, as :func:`funnelkit.stats.km_probability` says.
+    In a group where nobody is censored by the horizon (every cohort but those
+    still entering lately) the product telescopes, ``n_t - d_t`` being the next
+    ``n``: it is the share converted by the horizon, a plain count. Only the
+    other groups go through the distinct times, summing logarithms.
+    """
+    groups = ["_step", *by, *(["_period_key"] if period else [])]
+    totals = rows.group_by(groups).aggregate(
+        entered=rows.count(),
+        converted=rows["_converted"].sum(),
+        _unknown=rows["_unknown_flag"].sum(),
+        _events=rows["_event"].sum(),
+        _events_by_horizon=(rows["_event"] * rows["_within"]).sum(),
+        **({"_first_at": rows["_first_at"].min()} if period else {}),
+    )
+    censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
+    same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
+    km = _log_survival(rows.semi_join(censored, same_group), groups)
+    joined = totals.left_join(km, [totals[c].identical_to(km[c]) for c in groups]).select(
+        *totals.columns, "_log_survival", "_extinct"
+    )
+    if period:  # one label per group, not per row
+        joined = joined.mutate(period=period_label(joined["_first_at"], period, fiscal_year_start=fiscal_year_start))
+    out = fetch(joined)
+    through_times = out["_log_survival"].notna()
+    survival = out["_log_survival"].fillna(0.0).astype(float).map(math.exp)
+    survival = survival.where(out["_extinct"].fillna(0) == 0, 0.0)
+    converted_share = (1.0 - survival).where(through_times, out["_events_by_horizon"] / out["entered"])
+    out["cumulative_rate"] = converted_share.where(out["_events"].fillna(0) > 0, 0.0).astype(float)
+    return out[["_step", *by, *(["period"] if period else []), "entered", "converted", "_unknown", "cumulative_rate"]]
+
+
+def _log_survival(rows: ir.Table, groups: list[str]) -> ir.Table:
+    """Per group: the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon, and ``_extinct``
+    when some ``d_t = n_t`` (survival 0)."""
+    per_time = rows.group_by([*groups, "_t", "_within"]).aggregate(_m=rows.count(), _d=rows["_event"].sum())
+    # at risk at t: every member whose time is t or later (one running sum, latest time first)
+    from_latest = ibis.cumulative_window(group_by=groups, order_by=ibis.desc("_t"))
+    per_time = per_time.mutate(_n=per_time["_m"].sum().over(from_latest))
+    factor = (per_time["_n"] - per_time["_d"]).cast("float64") / per_time["_n"].cast("float64")
+    counts_here = (per_time["_within"] == 1) & (per_time["_d"] > 0)
+    return per_time.group_by(groups).aggregate(
+        _log_survival=ibis.ifelse(counts_here & (factor > 0), factor.ln(), 0.0).sum(),
+        _extinct=ibis.ifelse(counts_here & (factor <= 0), 1, 0).max(),
+    )
+
+
+def _cohort_table(counts, group_cols, as_of, a, b, fact, horizon, window, period, fiscal_year_start) -> pd.DataFrame:
+    """A step's cohort table from its groups' counts: Wilson intervals, horizon, maturity and notes."""
     counts = sorted_groups(counts, group_cols)
     counts["cumulative_rate"] = counts["cumulative_rate"].where(counts["_unknown"] == 0)
     counts["converted"] = counts["converted"].astype("int64")
@@ -175,12 +299,12 @@ def _cohort_step(f, stages, as_of, a, b, window, by, period, start, end, fiscal_
         ends = period_end(counts["period"], period, fiscal_year_start=fiscal_year_start)
         counts["mature"] = (ends + pd.to_timedelta(horizon, unit="D") <= as_of).to_numpy()
     else:
-        latest = as_of if pd.isna(scalars["latest"]) else _utc(scalars["latest"])
+        latest = as_of if pd.isna(fact["latest"]) else _utc(fact["latest"])
         counts["mature"] = bool(latest + pd.to_timedelta(horizon, unit="D") <= as_of)
     counts.insert(0, "to_stage", b)
     counts.insert(0, "from_stage", a)
     out = counts[["from_stage", "to_stage", *group_cols, *COHORT_COLUMNS]].copy()
-    return _cohort_notes(out, counts["_unknown"].to_numpy(), census, a, b, window)
+    return _cohort_notes(out, counts["_unknown"].to_numpy(), fact, a, b, window)
 
 
 def _cohort_notes(out, unknown, census, a, b, window) -> pd.DataFrame:
@@ -218,56 +342,6 @@ def _all_time_step(everyone, stages, a, b, by, period, reason) -> pd.DataFrame:
     else:
         counts = fetch(everyone.aggregate(**sums)).fillna(0)
     return _step_table(counts.astype({"entered": "int64", "converted": "int64"}), a, b, by, period, reason)
-
-
-def _counts_and_km(entrants, keys: dict, converted, event, duration, horizon: float, unknown) -> pd.DataFrame:
-    """Per group: ``entered``, ``converted``, ``_unknown`` (converted at an unknown time) and the
-    Kaplan-Meier share converted by ``horizon``.
-
-    The product-limit estimate runs in the engine over the distinct durations up
-    to the horizon (later ones only count as at risk): at each such time ``t``,
-    ``n_t`` members are still at risk and ``d_t`` convert; the share converted
-    is ``1 - prod(1 - d_t / n_t)``, summed as logarithms. With no conversion
-    at all in a group it is 0, as :func:`funnelkit.stats.km_probability` says.
-    """
-    beyond = horizon + 1.0  # every duration past the horizon in one bucket: at risk, never a factor
-    rows = entrants.mutate(
-        **keys,
-        _t=ibis.ifelse(duration <= horizon, duration, beyond),
-        _event=event.cast("int64"),
-        _converted=converted.cast("int64"),
-        _unknown_flag=unknown.cast("int64"),
-    )
-    group_cols = list(keys)
-    per_time = rows.group_by([*group_cols, "_t"]).aggregate(
-        _m=rows.count(), _d=rows["_event"].sum(), _c=rows["_converted"].sum(), _u=rows["_unknown_flag"].sum()
-    )
-    running = ibis.cumulative_window(group_by=group_cols or None, order_by="_t")
-    whole = ibis.window(group_by=group_cols or None)
-    at_risk = per_time["_m"].sum().over(whole) - per_time["_m"].sum().over(running) + per_time["_m"]
-    per_time = per_time.mutate(_n=at_risk)
-    factor = (per_time["_n"] - per_time["_d"]).cast("float64") / per_time["_n"].cast("float64")
-    counts_here = (per_time["_t"] <= horizon) & (per_time["_d"] > 0)
-    aggregates = {
-        "entered": per_time["_m"].sum(),
-        "converted": per_time["_c"].sum(),
-        "_unknown": per_time["_u"].sum(),
-        "_events": per_time["_d"].sum(),
-        "_log_survival": ibis.ifelse(counts_here & (factor > 0), factor.ln(), 0.0).sum(),
-        "_extinct": ibis.ifelse(counts_here & (factor <= 0), 1, 0).max(),
-    }
-    grouped = per_time.group_by(group_cols).aggregate(**aggregates) if group_cols else per_time.aggregate(**aggregates)
-    out = fetch(grouped)
-    if out.empty or not group_cols:  # one row even when nobody entered, as the in-memory metric gives
-        out = out.reindex(range(1)) if out.empty else out
-    events = out["_events"].fillna(0)
-    survival = (out["_log_survival"].fillna(0.0).astype(float)).map(math.exp)
-    survival = survival.where(out["_extinct"].fillna(0) == 0, 0.0)
-    out["cumulative_rate"] = (1.0 - survival).where(events > 0, 0.0).astype(float)
-    out["entered"] = out["entered"].fillna(0)
-    out["converted"] = out["converted"].fillna(0)
-    out["_unknown"] = out["_unknown"].fillna(0)
-    return out[[*group_cols, "entered", "converted", "_unknown", "cumulative_rate"]]
 
 
 def _period_step(f, stages, a, b, by, period, start, end, fiscal_year_start) -> pd.DataFrame:

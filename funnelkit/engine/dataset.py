@@ -24,8 +24,8 @@ from . import sla as _sla
 from . import time_to_close as _time_to_close
 from . import velocity as _velocity
 from . import win_rate as _win_rate
-from ._common import fetch, quiet_ibis
-from .funnel import funnel, status_positions
+from ._common import fetch
+from .funnel import funnel, kept, status_positions
 from .source import open_tables
 
 
@@ -133,12 +133,12 @@ class EngineDataset:
 
     @cached_property
     def funnel_table(self) -> ir.Table:
-        """The funnel view as an Ibis table, computed once in the engine and kept there (a temporary table)."""
+        """The funnel view as an Ibis table, computed once in the engine and kept there (DuckDB: a temporary
+        Parquet file; elsewhere the engine's cache: see :func:`funnelkit.engine.funnel.kept`)."""
         view = funnel(
             self.leads, self.opportunities, self.stages, history=self.history, status_positions=self._positions
         )
-        with quiet_ibis():
-            return view.cache()
+        return kept(view, self.backend, self)
 
     @property
     def funnel(self) -> pd.DataFrame:

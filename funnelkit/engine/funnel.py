@@ -24,6 +24,10 @@ the in-memory view takes the first in file order).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping
 
 import ibis
@@ -31,6 +35,7 @@ import ibis.expr.types as ir
 
 from .. import schema as s
 from ..schema import Stages, stage_column
+from ._common import quiet_ibis
 
 #: the prefix of an opportunity's columns on a funnel row (as in the in-memory view)
 OPP = "opp__"
@@ -154,8 +159,10 @@ def _rows(leads: ir.Table, opps: ir.Table, stages: Stages, history: ir.Table | N
         **{c: lead_rows[c] for c in lead_cols},
         **{c: lead_rows[c] for c in opp_cols},
     )
-    claimed = lead_part.filter(lead_part[s.OPPORTUNITY_ID].notnull()).select(_claimed=s.OPPORTUNITY_ID).distinct()
-    orphans = o.anti_join(claimed, o[o_id] == claimed["_claimed"])
+    # The opportunities a lead row claims, read from the narrow pairing (lead ids only): read from lead_part, the
+    # engine would keep all of its wide rows in memory to read them twice (DuckDB materialises such a CTE).
+    claims = _pairing(leads, naming if o_lead in o.columns else None)
+    orphans = o.anti_join(claims, o[o_id] == claims["_claimed"])
     lead_schema = leads.schema()
     orphan_part = orphans.select(
         entity=ibis.literal("opportunity"),
@@ -311,3 +318,38 @@ def _status_index(rows: ir.Table, stages: Stages, positions: Mapping[str, int]) 
         cap = stages.names.index(stages.opportunity) - 1
         index = ibis.ifelse(not_converted, ibis.least(index, cap), index)
     return index
+
+
+def _pairing(leads: ir.Table, naming: ir.Table | None) -> ir.Table:
+    """Each lead's paired opportunity id (``_claimed``: its own, else the one naming it), from two narrow columns."""
+    ids = leads.select(*[c for c in (s.LEAD_ID, s.OPPORTUNITY_ID) if c in leads.columns])
+    own = ids[s.OPPORTUNITY_ID] if s.OPPORTUNITY_ID in ids.columns else ibis.null("string")
+    if naming is None:
+        return ids.select(_claimed=own).filter(lambda t: t["_claimed"].notnull())
+    joined = ids.left_join(naming, ids[s.LEAD_ID] == naming["_lead_key"])
+    claimed = (
+        ibis.coalesce(joined[s.OPPORTUNITY_ID], joined["_naming"])
+        if s.OPPORTUNITY_ID in ids.columns
+        else joined["_naming"]
+    )
+    return joined.select(_claimed=claimed).filter(lambda t: t["_claimed"].notnull())
+
+
+def kept(view: ir.Table, backend, owner) -> ir.Table:
+    """The funnel view computed once and kept for the metrics' queries, for as long as ``owner`` lives.
+
+    On DuckDB it is written to a Parquet file in a temporary folder (removed
+    with ``owner``) and read from there: held in memory as a table, its wide
+    text columns (names, e-mails, companies) would take twice the memory of
+    the whole query that builds it, and ten million leads would not fit; read
+    from a file, each query decompresses only the columns it uses. Elsewhere
+    (Spark, warehouses) the engine caches it its own way (Ibis ``cache``).
+    """
+    with quiet_ibis():
+        if backend.name != "duckdb":
+            return view.cache()
+        folder = tempfile.mkdtemp(prefix="funnelkit-funnel-")
+        weakref.finalize(owner, shutil.rmtree, folder, ignore_errors=True)
+        path = os.path.join(folder, "funnel.parquet")
+        backend.to_parquet(view, path)
+        return backend.read_parquet(path)
