@@ -116,8 +116,8 @@ def dataset(value):
 
     if type(value).__module__.startswith("funnelkit.engine"):
         raise ParameterError(
-            "this measure does not run in an engine yet (conversion, win rate, lead value and time to close do): "
-            "it needs the data loaded with fk.load(...)"
+            "this needs the data loaded with fk.load(...); on a dataset from fk.connect every public metric "
+            "and fk.review run in its engine"
         )
     if not isinstance(value, Dataset):
         raise ParameterError(f"data must be a funnelkit Dataset, as fk.load(...) returns; got a {type(value).__name__}")
