@@ -1,0 +1,323 @@
+"""What the funnel review asks of the funnel's rows, each question an aggregate query.
+
+The review's own figures (the headline, the dates each section counts, the
+on-track target) need a handful of facts about the rows: how many, the first
+and last date under a condition, counts and won revenue in two periods, the
+median days to close. Each is answered by one Ibis expression over the funnel
+view, so there is one implementation for both kinds of dataset:
+
+- a dataset from :func:`funnelkit.connect` asks its engine (``funnel_table``):
+  only aggregates come back, never the rows;
+- a loaded dataset hands the few funnel columns the questions read to an
+  embedded DuckDB (their Arrow form, scanned in place), which answers the same
+  expressions.
+
+Questions are grouped so that the review runs few queries: one for every
+count and first/last date (:attr:`ReviewFacts.overview`), one for the labels
+of the periods, one for the headline's counts, one grouped by currency for
+revenue, one for the middle days to close.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from . import funnel as fn
+from .dataset import Dataset
+from .engine._common import fetch, in_window, quiet_ibis
+from .engine.periods import epoch_seconds, period_label
+from .engine.time_to_close import start_options
+from .metrics._common import days_between
+from .schema import stage_column
+
+#: the funnel columns the review's questions read (with the stages' dates)
+COLUMNS = (
+    fn.ENTITY, fn.OPPORTUNITY_ID, fn.IS_CLOSED, fn.IS_WON, fn.IS_LOST, fn.CLOSED_AT, fn.AMOUNT, fn.CURRENCY,
+    fn.OPPORTUNITY_CREATED_AT, fn.SKIPPED_STAGES,
+)  # fmt: skip
+
+
+def funnel_table(data, extra=()) -> ir.Table:
+    """The funnel view as an Ibis table: an engine's own, or a loaded dataset's columns in an embedded DuckDB."""
+    if not isinstance(data, Dataset):
+        return data.funnel_table
+    from .engine.memory import _arrow  # Ibis is imported only when a review runs
+
+    f = data.funnel
+    wanted = [c for c in dict.fromkeys([*COLUMNS, *data.stages.columns, *extra]) if c in f.columns]
+    backend = ibis.duckdb.connect()
+    backend.raw_sql("SET TimeZone = 'UTC'")  # period labels are read in UTC, as pandas labels them
+    with quiet_ibis():
+        backend.con.register("funnelkit_review", _arrow(f[wanted]))
+        return backend.table("funnelkit_review")
+
+
+def _flag(table: ir.Table, column: str) -> ir.BooleanValue:
+    """A true/false column with a missing value read as false (as the review's pandas code read it)."""
+    return ibis.coalesce(table[column], False) if column in table.columns else ibis.literal(False)
+
+
+def _is(labels: ir.StringValue, label: str | None) -> ir.BooleanValue:
+    """Labels equal to ``label`` (none when there is no such period)."""
+    if label is None:
+        return labels.isnull() & ibis.literal(False)  # a column of false, to count over
+    return ibis.coalesce(labels == label, False)
+
+
+def _count(condition: ir.BooleanValue) -> ir.IntegerValue:
+    return condition.cast("int64").sum()
+
+
+class ReviewFacts:
+    """The facts about a dataset's funnel rows that the review states, fetched as aggregates.
+
+    Parameters
+    ----------
+    data : Dataset or EngineDataset
+    by : str, optional
+        A funnel column whose filled values are counted (the review's breakdown).
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> facts = ReviewFacts(fk.load("tests/data/salesforce_report", cache=False))  # doctest: +SKIP
+    >>> facts.overview["rows"]                                                      # doctest: +SKIP
+    """
+
+    def __init__(self, data, *, by: str | None = None):
+        self.data = data
+        self.stages = data.stages
+        self.by = by
+        self.table = funnel_table(data, [by] if by else [])
+
+    def has(self, column: str) -> bool:
+        return column in self.table.columns
+
+    @cached_property
+    def overview(self) -> pd.Series:
+        """Every count and first/last date the review needs, in one aggregate query.
+
+        ``rows``, ``deals`` (an opportunity id or closed), ``closed``, ``leads``,
+        ``closed_dated`` (closed with a close date), ``by_filled``; ``own_<stage>``
+        (entries with a date not borrowed from the next stage); ``first_<column>``/``last_<column>`` for each stage's
+        date and ``closed_at``; ``first_closed``/``last_closed`` (closed deals),
+        ``first_lost``/``last_lost``, ``first_lead``/``last_lead`` (the leads' first
+        stage); ``first_deal_<column>``/``last_deal_<column>`` and
+        ``closed_from_<column>`` (closed deals with a close date and that start)
+        for each column days to close can count from.
+        """
+        t = self.table
+        closed = _flag(t, fn.IS_CLOSED)
+        deal = t[fn.OPPORTUNITY_ID].notnull() | closed if self.has(fn.OPPORTUNITY_ID) else closed
+        dated_close = closed & t[fn.CLOSED_AT].notnull() if self.has(fn.CLOSED_AT) else ibis.literal(False)
+        asks = {
+            "rows": t.count(),
+            "deals": _count(deal),
+            "closed": _count(closed),
+            "leads": _count(t[fn.ENTITY] == "lead") if self.has(fn.ENTITY) else ibis.literal(0),
+            "closed_dated": _count(dated_close),
+        }
+        if self.by:
+            asks["by_filled"] = _count(t[self.by].notnull())
+        names = self.stages.names
+        for stage, after in zip(names[:-1], names[1:], strict=True):
+            at, later = stage_column(stage), stage_column(after)
+            if self.has(at):
+                differs = ibis.coalesce(t[at] != t[later], True) if self.has(later) else ibis.literal(True)
+                asks[f"own_{stage}"] = _count(t[at].notnull() & differs)
+        for column in (*self.stages.columns, fn.CLOSED_AT):
+            if self.has(column):
+                asks[f"first_{column}"], asks[f"last_{column}"] = t[column].min(), t[column].max()
+        if self.has(fn.CLOSED_AT):
+            lost = closed & _flag(t, fn.IS_LOST)
+            for name, where in (("closed", closed), ("lost", lost)):
+                asks[f"first_{name}"] = t[fn.CLOSED_AT].min(where=where)
+                asks[f"last_{name}"] = t[fn.CLOSED_AT].max(where=where)
+        first = stage_column(self.stages.first)
+        if self.has(first) and self.has(fn.ENTITY):
+            lead = t[fn.ENTITY] == "lead"
+            asks["first_lead"], asks["last_lead"] = t[first].min(where=lead), t[first].max(where=lead)
+        for column in self._start_columns():
+            asks[f"first_deal_{column}"] = t[column].min(where=deal)
+            asks[f"last_deal_{column}"] = t[column].max(where=deal)
+            asks[f"closed_from_{column}"] = _count(dated_close & t[column].notnull())
+        return fetch(t.aggregate(**asks)).iloc[0]
+
+    def _start_columns(self) -> list[str]:
+        return [c for c in dict.fromkeys((fn.OPPORTUNITY_CREATED_AT, *self.stages.columns)) if self.has(c)]
+
+    def count(self, name: str) -> int:
+        value = self.overview.get(name)
+        return 0 if value is None or pd.isna(value) else int(value)
+
+    def span(self, name: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last of the dates ``first_<name>``/``last_<name>`` of :attr:`overview`, or None."""
+        first, last = self.overview.get(f"first_{name}"), self.overview.get(f"last_{name}")
+        if first is None or pd.isna(first):
+            return None
+        return _utc(first), _utc(last)
+
+    def entries_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last stage entry of any stage."""
+        spans = [self.span(c) for c in self.stages.columns if self.has(c)]
+        spans = [s for s in spans if s is not None]
+        if not spans:
+            return None
+        return min(s[0] for s in spans), max(s[1] for s in spans)
+
+    def first_date(self) -> pd.Timestamp | None:
+        """The data's first date: the earliest stage entry or close date."""
+        firsts = [self.span(c) for c in (*self.stages.columns, fn.CLOSED_AT) if self.has(c)]
+        firsts = [s[0] for s in firsts if s is not None]
+        return min(firsts) if firsts else None
+
+    @cached_property
+    def default_start(self) -> str:
+        """What days to close count from by default (as :func:`funnelkit.metrics.time_to_close.default_start`)."""
+        for start, n in start_options(self.table, self.stages):
+            if n:
+                return start
+        return "opportunity"
+
+    def period_labels(self, period: str, fiscal_year_start: int) -> list[str]:
+        """The sorted labels of the periods the leads' creation falls in, or, without lead dates, deals' close."""
+        first = stage_column(self.stages.first)
+        column = first if self.has(first) and self.span(first) is not None else fn.CLOSED_AT
+        if not self.has(column):
+            return []
+        t = self.table.filter(self.table[column].notnull())
+        labels = t.select(label=period_label(t[column], period, fiscal_year_start=fiscal_year_start)).distinct()
+        return sorted(fetch(labels)["label"].tolist())
+
+    def headline_counts(self, period: str, fiscal_year_start: int, periods: tuple[str, str]) -> pd.Series:
+        """Entries of each stage with dates of its own (``<stage>_0``, ``<stage>_1``), closed and won deals
+        (``closed_0``...) in the two periods, in one aggregate query."""
+        t = self.table
+        label = lambda column: period_label(t[column], period, fiscal_year_start=fiscal_year_start)  # noqa: E731
+        asks = {}
+        names = self.stages.names
+        for stage in names[:-1]:
+            if self.count(f"own_{stage}"):
+                at = label(stage_column(stage))
+                for i, p in enumerate(periods):
+                    asks[f"{stage}_{i}"] = _count(_is(at, p))
+        if self.count("closed") and self.has(fn.CLOSED_AT):
+            closed_in = label(fn.CLOSED_AT)
+            closed = _flag(t, fn.IS_CLOSED) & t[fn.CLOSED_AT].notnull()
+            won = closed & _flag(t, fn.IS_WON)
+            for i, p in enumerate(periods):
+                asks[f"closed_{i}"] = _count(closed & _is(closed_in, p))
+                asks[f"won_{i}"] = _count(won & _is(closed_in, p))
+        if not asks:
+            return pd.Series(dtype="int64")
+        return fetch(t.aggregate(**asks)).fillna(0).astype("int64").iloc[0]
+
+    @cached_property
+    def _won_rows(self) -> ir.Table:
+        return self.table.filter(_flag(self.table, fn.IS_WON))
+
+    def won_money(self, period: str | None = None, fiscal_year_start: int = 1, periods=()) -> pd.DataFrame:
+        """Won deals per currency (one grouped query): ``with_amount``, ``blank`` (no amount), ``closed_amount``
+        (closed, dated, with an amount) and per period ``i`` of ``periods`` the closed, dated won deals
+        ``n_i``, those with an amount ``amounts_i``, their sum ``sum_i`` and those without ``blank_i``."""
+        t = self._won_rows
+        amount = t[fn.AMOUNT].notnull()
+        dated = _flag(t, fn.IS_CLOSED) & t[fn.CLOSED_AT].notnull()
+        asks = {
+            "with_amount": _count(amount),
+            "blank": _count(~amount),
+            "closed_amount": _count(dated & amount),
+        }
+        if periods:
+            closed_in = period_label(t[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
+            for i, p in enumerate(periods):
+                now = dated & _is(closed_in, p)
+                asks[f"n_{i}"] = _count(now)
+                asks[f"amounts_{i}"] = _count(now & amount)
+                asks[f"blank_{i}"] = _count(now & ~amount)
+                asks[f"sum_{i}"] = t[fn.AMOUNT].sum(where=now)
+        table = fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks))
+        return _by_currency(table)
+
+    def won_in_windows(self, windows: dict[str, tuple[pd.Timestamp, pd.Timestamp]]) -> pd.DataFrame:
+        """Won deals with a close date and an amount, per currency: ``deals`` (all of them), and per window
+        ``[start, end)`` the deals closed in it (``deals_<name>``) and their amounts' sum (``sum_<name>``)."""
+        t = self._won_rows
+        t = t.filter(t[fn.CLOSED_AT].notnull() & t[fn.AMOUNT].notnull())
+        asks = {"deals": t.count()}
+        for name, (start, end) in windows.items():
+            inside = in_window(t[fn.CLOSED_AT], start, end)
+            asks[f"deals_{name}"] = _count(inside)
+            asks[f"sum_{name}"] = t[fn.AMOUNT].sum(where=inside)
+        return _by_currency(fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks)))
+
+    def middle_days(self, period: str, fiscal_year_start: int, periods, start_column: str) -> dict[str, float]:
+        """Median days to close of the closed deals of each period (those with a start no later than the close).
+
+        The engine ranks the deals by days and returns only the middle one or
+        two per period; their days are worked out here as pandas works them
+        out, so the median is exactly pandas' (the mean of the two middle
+        values for an even count).
+        """
+        t = self.table
+        if not self.has(start_column):
+            return {}
+        t = t.filter(_flag(t, fn.IS_CLOSED) & t[fn.CLOSED_AT].notnull() & t[start_column].notnull())
+        t = t.select(
+            label=period_label(t[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start),
+            closed_at=t[fn.CLOSED_AT],
+            started=t[start_column],
+            seconds=epoch_seconds(t[fn.CLOSED_AT]) - epoch_seconds(t[start_column]),
+        )
+        t = t.filter(t["label"].isin([p for p in periods if p is not None]) & (t["seconds"] >= 0))
+        order = ibis.window(group_by=t["label"], order_by=[t["seconds"], t["closed_at"]])
+        ranked = t.mutate(rank=ibis.row_number().over(order), n=t.count().over(ibis.window(group_by=t["label"])))
+        middle = ranked.filter((ranked["rank"] == (ranked["n"] - 1) // 2) | (ranked["rank"] == ranked["n"] // 2))
+        rows = fetch(middle.select("label", "closed_at", "started", "rank"))
+        out = {}
+        for label, rows_in in rows.groupby("label"):
+            days = days_between(_utc_series(rows_in["closed_at"]), _utc_series(rows_in["started"]))
+            out[label] = float(np.median(days.to_numpy()))
+        return out
+
+
+def _by_currency(table: pd.DataFrame) -> pd.DataFrame:
+    """A per-currency result indexed by currency (``None`` for amounts that name none): sums (``sum_*``) as
+    floats (missing where no amount was summed), every other column a count."""
+    table = table.copy()
+    table["currency"] = table["currency"].astype(object).where(table["currency"].notna(), None)
+    table = table.set_index("currency")
+    for column in table.columns:
+        if not column.startswith("sum_"):
+            table[column] = table[column].fillna(0).astype("int64")
+    return table
+
+
+def _utc(value) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _utc_series(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+
+
+def in_currency(table: pd.DataFrame, code: str | None) -> pd.DataFrame:
+    """The row of a per-currency result for ``code`` (``None``: amounts naming no currency); none when absent."""
+    keep = [pd.isna(c) if code is None else (not pd.isna(c) and c == code) for c in table.index]
+    return table[np.asarray(keep, dtype=bool)]
+
+
+def currencies_found(table: pd.DataFrame, count: str) -> list[str | None]:
+    """The currencies (sorted; ``None`` last) whose ``count`` column is above zero, as
+    :func:`funnelkit.metrics._money.currencies` lists them."""
+    present = [None if pd.isna(c) else c for c, n in table[count].items() if n > 0]
+    return sorted(c for c in present if c is not None) + ([None] if None in present else [])
+
+
+__all__ = ["ReviewFacts", "currencies_found", "funnel_table", "in_currency"]
