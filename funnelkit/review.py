@@ -236,8 +236,9 @@ def review(
             lambda: revenue_change(data, period=period, current=current, previous=previous, **options),
         )
     _where_deals_are_lost(data, run, parts, period, top_reasons, options)
-    money = facts.won_money(period, fiscal_year_start, (current, previous)) if current else facts.won_money()
-    headline = _headline(data, facts, money, period, current, previous, fiscal_year_start)
+    spans = tuple(p and period_span(p, period, fiscal_year_start=fiscal_year_start) for p in (current, previous))
+    money = facts.won_money(spans if current else ())
+    headline = _headline(data, facts, money, spans, current, previous)
     sections = {name: part.value for name, part in parts.items() if part.ok and part.value is not None}
     skipped = {name: part.reason for name, part in parts.items() if not part.ok}
     notes = _notes(sections, data, start)
@@ -353,7 +354,7 @@ def _windows(
     start_column = _start_column(data, start)
     if facts.has(start_column):
         windows["time_to_close"] = span(
-            facts.span(f"deal_{start_column}"),
+            facts.span("deal_start"),
             N_("Deals that entered {stage} {start} to {end}; those still open are counted to {as_of}."),
             stage=stage_label(start), as_of=as_of,
         )  # fmt: skip
@@ -390,10 +391,14 @@ def _step_notes(table: pd.DataFrame) -> list[str]:
 
 def _last_two_periods(facts: ReviewFacts, period: str, fiscal_year_start: int) -> tuple[str | None, str | None]:
     """The latest two periods leads were created in (deals closed in, without lead dates)."""
-    labels = facts.period_labels(period, fiscal_year_start)
-    if len(labels) < 2:
-        return (labels[-1] if labels else None), None
-    return labels[-1], labels[-2]
+    column = facts.period_column()
+    last = facts.span(column) if column else None
+    if last is None:
+        return None, None
+    current = _label_of(last[1], period, fiscal_year_start)
+    # periods are labelled in time order: the one before is where the latest date before this one's start falls
+    before = facts.latest(column, before=period_span(current, period, fiscal_year_start=fiscal_year_start)[0])
+    return current, (None if before is None else _label_of(before, period, fiscal_year_start))
 
 
 def _mix(data, has_closed: bool, by, current, previous, period, fiscal_year_start) -> pd.DataFrame:
@@ -406,17 +411,14 @@ def _mix(data, has_closed: bool, by, current, previous, period, fiscal_year_star
     return mix_decomposition(data, from_stage=names[0], to_stage=names[1], **options)
 
 
-def _headline(
-    data: Dataset, facts: ReviewFacts, money: pd.DataFrame, period: str, current, previous, fiscal_year_start: int
-) -> pd.DataFrame:
-    """The five or six numbers that matter, this period against the previous one."""
+def _headline(data: Dataset, facts: ReviewFacts, money: pd.DataFrame, spans: tuple, current, previous) -> pd.DataFrame:
+    """The five or six numbers that matter, this period against the previous one (``spans``: their times)."""
     if current is None:
         reason = _("not measurable: no lead or deal has a date that places it in a period")
         return pd.DataFrame([(PERIODS_COMPARED, np.nan, np.nan, np.nan, reason)], columns=HEADLINE_COLUMNS)
     rows = []
     money_of: dict[str, str | None] = {}  # currency of each revenue row
-    periods = (current, previous)
-    counts = facts.headline_counts(period, fiscal_year_start, periods)
+    counts = facts.headline_counts(spans)
     for stage in data.stages.names[:-1]:
         # a stage whose every date was borrowed from the next (skipped) says nothing new
         if facts.count(f"own_{stage}"):
@@ -438,10 +440,8 @@ def _headline(
         for row in _revenue_rows(money):
             money_of[row[0]] = row[-1]
             rows.append(row[:-1])
-        start = _start_column(data, facts.default_start)
-        medians = facts.middle_days(period, fiscal_year_start, periods, start)
-        med_now, med_before = (medians.get(p, np.nan) for p in periods)
-        note = _days_note(data, facts, start)
+        med_now, med_before = facts.middle_days(spans, facts.start_column)
+        note = _days_note(data, facts)
         rows.append((MEDIAN_DAYS, med_now, med_before, med_now - med_before, note))
     if not rows:
         reason = _("not measurable: nothing this data holds is dated in {current} or {previous}").format(
@@ -493,9 +493,9 @@ def _revenue(won: pd.DataFrame, i: int) -> float:
     return 0.0 if not won[f"n_{i}"].sum() else np.nan
 
 
-def _days_note(data: Dataset, facts: ReviewFacts, start_column: str) -> str:
+def _days_note(data: Dataset, facts: ReviewFacts) -> str:
     """What the headline's days to close count from, or why there are none."""
-    if not facts.count(f"closed_from_{start_column}"):
+    if not facts.count("closed_with_start"):
         return _("not measurable: no closed deal has a start date (see the time-to-close section)")
     return _("from {start}; open deals are censored in the time-to-close section").format(
         start=_(describe_start(data, facts.default_start))

@@ -13,9 +13,10 @@ view, so there is one implementation for both kinds of dataset:
   expressions.
 
 Questions are grouped so that the review runs few queries: one for every
-count and first/last date (:attr:`ReviewFacts.overview`), one for the labels
-of the periods, one for the headline's counts, one grouped by currency for
-revenue, one for the middle days to close.
+count and first/last date (:attr:`ReviewFacts.overview`), one for the
+period before the latest, one for the headline's counts, one grouped by
+currency for revenue, one for the middle days to close. Periods are asked
+as time spans ``[start, end)``, never by labelling every row.
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ import pandas as pd
 
 from . import funnel as fn
 from .dataset import Dataset
-from .engine._common import fetch, in_window, quiet_ibis
-from .engine.periods import epoch_seconds, period_label
+from .engine._common import fetch, quiet_ibis
+from .engine.periods import epoch_seconds
 from .engine.time_to_close import start_options
 from .metrics._common import days_between
+from .metrics.time_to_close import _start_column
 from .schema import stage_column
+
+#: two periods, each ``(start, end)`` of ``[start, end)`` or None when there is no such period
+Periods = tuple
 
 #: the funnel columns the review's questions read (with the stages' dates)
 COLUMNS = (
@@ -62,14 +67,22 @@ def _flag(table: ir.Table, column: str) -> ir.BooleanValue:
     return ibis.coalesce(table[column], False) if column in table.columns else ibis.literal(False)
 
 
-def _is(labels: ir.StringValue, label: str | None) -> ir.BooleanValue:
-    """Labels equal to ``label`` (none when there is no such period)."""
-    if label is None:
-        return labels.isnull() & ibis.literal(False)  # a column of false, to count over
-    return ibis.coalesce(labels == label, False)
+def _within(table: ir.Table, column: str, span) -> ir.BooleanValue:
+    """Rows whose ``column`` falls in ``[start, end)``; none when there is no such period (``span`` None)."""
+    if span is None:
+        return table[column].isnull() & ibis.literal(False)  # a column of false, to count over
+    start, end = (_moment(x) for x in span)
+    return ibis.coalesce((table[column] >= start) & (table[column] < end), False)
+
+
+def _moment(value: pd.Timestamp) -> ir.TimestampScalar:
+    """A period's bound (a whole day, UTC) as text cast to a timestamp: engines read it once, where a timestamp
+    built from its parts (DuckDB's ``make_timestamptz``) is worked out again for every row."""
+    return ibis.literal(_utc(value).isoformat()).cast("timestamp('UTC')")
 
 
 def _count(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """How many rows meet ``condition`` (a missing value counts as not met)."""
     return condition.cast("int64").sum()
 
 
@@ -107,9 +120,9 @@ class ReviewFacts:
         (entries with a date not borrowed from the next stage); ``first_<column>``/``last_<column>`` for each stage's
         date and ``closed_at``; ``first_closed``/``last_closed`` (closed deals),
         ``first_lost``/``last_lost``, ``first_lead``/``last_lead`` (the leads' first
-        stage); ``first_deal_<column>``/``last_deal_<column>`` and
-        ``closed_from_<column>`` (closed deals with a close date and that start)
-        for each column days to close can count from.
+        stage); ``first_deal_start``/``last_deal_start`` (the deals' dates days to
+        close count from, :attr:`start_column`) and ``closed_with_start`` (closed
+        deals with a close date and that start).
         """
         t = self.table
         closed = _flag(t, fn.IS_CLOSED)
@@ -142,14 +155,11 @@ class ReviewFacts:
         if self.has(first) and self.has(fn.ENTITY):
             lead = t[fn.ENTITY] == "lead"
             asks["first_lead"], asks["last_lead"] = t[first].min(where=lead), t[first].max(where=lead)
-        for column in self._start_columns():
-            asks[f"first_deal_{column}"] = t[column].min(where=deal)
-            asks[f"last_deal_{column}"] = t[column].max(where=deal)
-            asks[f"closed_from_{column}"] = _count(dated_close & t[column].notnull())
+        column = self.start_column
+        if self.has(column):
+            asks["first_deal_start"], asks["last_deal_start"] = t[column].min(where=deal), t[column].max(where=deal)
+            asks["closed_with_start"] = _count(dated_close & t[column].notnull())
         return fetch(t.aggregate(**asks)).iloc[0]
-
-    def _start_columns(self) -> list[str]:
-        return [c for c in dict.fromkeys((fn.OPPORTUNITY_CREATED_AT, *self.stages.columns)) if self.has(c)]
 
     def count(self, name: str) -> int:
         value = self.overview.get(name)
@@ -184,35 +194,38 @@ class ReviewFacts:
                 return start
         return "opportunity"
 
-    def period_labels(self, period: str, fiscal_year_start: int) -> list[str]:
-        """The sorted labels of the periods the leads' creation falls in, or, without lead dates, deals' close."""
-        first = stage_column(self.stages.first)
-        column = first if self.has(first) and self.span(first) is not None else fn.CLOSED_AT
-        if not self.has(column):
-            return []
-        t = self.table.filter(self.table[column].notnull())
-        labels = t.select(label=period_label(t[column], period, fiscal_year_start=fiscal_year_start)).distinct()
-        return sorted(fetch(labels)["label"].tolist())
+    @property
+    def start_column(self) -> str:
+        """The funnel column of :attr:`default_start`."""
+        return _start_column(self.data, self.default_start)
 
-    def headline_counts(self, period: str, fiscal_year_start: int, periods: tuple[str, str]) -> pd.Series:
-        """Entries of each stage with dates of its own (``<stage>_0``, ``<stage>_1``), closed and won deals
-        (``closed_0``...) in the two periods, in one aggregate query."""
+    def period_column(self) -> str | None:
+        """What places the data in periods: the leads' creation (the first stage), or without any, deals' close."""
+        first = stage_column(self.stages.first)
+        if self.has(first) and self.span(first) is not None:
+            return first
+        return fn.CLOSED_AT if self.has(fn.CLOSED_AT) else None
+
+    def latest(self, column: str, *, before: pd.Timestamp) -> pd.Timestamp | None:
+        """The latest value of ``column`` earlier than ``before`` (one aggregate query), or None."""
         t = self.table
-        label = lambda column: period_label(t[column], period, fiscal_year_start=fiscal_year_start)  # noqa: E731
+        found = fetch(t.aggregate(latest=t[column].max(where=t[column] < _moment(before)))).iloc[0]["latest"]
+        return None if found is None or pd.isna(found) else _utc(found)
+
+    def headline_counts(self, periods: Periods) -> pd.Series:
+        """Entries of each stage with dates of its own (``<stage>_0``, ``<stage>_1``), closed and won deals
+        (``closed_0``...) in the two periods ``[start, end)`` (``None``: no such period), in one aggregate query."""
+        t = self.table
         asks = {}
-        names = self.stages.names
-        for stage in names[:-1]:
+        for stage in self.stages.names[:-1]:
             if self.count(f"own_{stage}"):
-                at = label(stage_column(stage))
-                for i, p in enumerate(periods):
-                    asks[f"{stage}_{i}"] = _count(_is(at, p))
-        if self.count("closed") and self.has(fn.CLOSED_AT):
-            closed_in = label(fn.CLOSED_AT)
-            closed = _flag(t, fn.IS_CLOSED) & t[fn.CLOSED_AT].notnull()
-            won = closed & _flag(t, fn.IS_WON)
-            for i, p in enumerate(periods):
-                asks[f"closed_{i}"] = _count(closed & _is(closed_in, p))
-                asks[f"won_{i}"] = _count(won & _is(closed_in, p))
+                for i, span in enumerate(periods):
+                    asks[f"{stage}_{i}"] = _count(_within(t, stage_column(stage), span))
+        if self.count("closed_dated"):
+            closed, won = _flag(t, fn.IS_CLOSED), _flag(t, fn.IS_CLOSED) & _flag(t, fn.IS_WON)
+            for i, span in enumerate(periods):
+                asks[f"closed_{i}"] = _count(closed & _within(t, fn.CLOSED_AT, span))
+                asks[f"won_{i}"] = _count(won & _within(t, fn.CLOSED_AT, span))
         if not asks:
             return pd.Series(dtype="int64")
         return fetch(t.aggregate(**asks)).fillna(0).astype("int64").iloc[0]
@@ -221,28 +234,25 @@ class ReviewFacts:
     def _won_rows(self) -> ir.Table:
         return self.table.filter(_flag(self.table, fn.IS_WON))
 
-    def won_money(self, period: str | None = None, fiscal_year_start: int = 1, periods=()) -> pd.DataFrame:
+    def won_money(self, periods: Periods = ()) -> pd.DataFrame:
         """Won deals per currency (one grouped query): ``with_amount``, ``blank`` (no amount), ``closed_amount``
-        (closed, dated, with an amount) and per period ``i`` of ``periods`` the closed, dated won deals
+        (closed, dated, with an amount) and per period ``i`` of ``periods`` the closed won deals
         ``n_i``, those with an amount ``amounts_i``, their sum ``sum_i`` and those without ``blank_i``."""
         t = self._won_rows
         amount = t[fn.AMOUNT].notnull()
-        dated = _flag(t, fn.IS_CLOSED) & t[fn.CLOSED_AT].notnull()
+        closed = _flag(t, fn.IS_CLOSED)
         asks = {
             "with_amount": _count(amount),
             "blank": _count(~amount),
-            "closed_amount": _count(dated & amount),
+            "closed_amount": _count(closed & t[fn.CLOSED_AT].notnull() & amount),
         }
-        if periods:
-            closed_in = period_label(t[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start)
-            for i, p in enumerate(periods):
-                now = dated & _is(closed_in, p)
-                asks[f"n_{i}"] = _count(now)
-                asks[f"amounts_{i}"] = _count(now & amount)
-                asks[f"blank_{i}"] = _count(now & ~amount)
-                asks[f"sum_{i}"] = t[fn.AMOUNT].sum(where=now)
-        table = fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks))
-        return _by_currency(table)
+        for i, span in enumerate(periods):
+            now = closed & _within(t, fn.CLOSED_AT, span)
+            asks[f"n_{i}"] = _count(now)
+            asks[f"amounts_{i}"] = _count(now & amount)
+            asks[f"blank_{i}"] = _count(now & ~amount)
+            asks[f"sum_{i}"] = t[fn.AMOUNT].sum(where=now)
+        return _by_currency(fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks)))
 
     def won_in_windows(self, windows: dict[str, tuple[pd.Timestamp, pd.Timestamp]]) -> pd.DataFrame:
         """Won deals with a close date and an amount, per currency: ``deals`` (all of them), and per window
@@ -250,39 +260,41 @@ class ReviewFacts:
         t = self._won_rows
         t = t.filter(t[fn.CLOSED_AT].notnull() & t[fn.AMOUNT].notnull())
         asks = {"deals": t.count()}
-        for name, (start, end) in windows.items():
-            inside = in_window(t[fn.CLOSED_AT], start, end)
+        for name, span in windows.items():
+            inside = _within(t, fn.CLOSED_AT, span)
             asks[f"deals_{name}"] = _count(inside)
             asks[f"sum_{name}"] = t[fn.AMOUNT].sum(where=inside)
         return _by_currency(fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks)))
 
-    def middle_days(self, period: str, fiscal_year_start: int, periods, start_column: str) -> dict[str, float]:
-        """Median days to close of the closed deals of each period (those with a start no later than the close).
+    def middle_days(self, periods: Periods, start_column: str) -> list[float]:
+        """Median days to close of the closed deals of each period (those with a start no later than the close);
+        missing for a period without any.
 
         The engine ranks the deals by days and returns only the middle one or
         two per period; their days are worked out here as pandas works them
         out, so the median is exactly pandas' (the mean of the two middle
         values for an even count).
         """
-        t = self.table
+        out = [np.nan] * len(periods)
         if not self.has(start_column):
-            return {}
+            return out
+        t = self.table
         t = t.filter(_flag(t, fn.IS_CLOSED) & t[fn.CLOSED_AT].notnull() & t[start_column].notnull())
+        which = ibis.cases(*((_within(t, fn.CLOSED_AT, span), i) for i, span in enumerate(periods)), else_=-1)
         t = t.select(
-            label=period_label(t[fn.CLOSED_AT], period, fiscal_year_start=fiscal_year_start),
+            which=which,
             closed_at=t[fn.CLOSED_AT],
             started=t[start_column],
             seconds=epoch_seconds(t[fn.CLOSED_AT]) - epoch_seconds(t[start_column]),
         )
-        t = t.filter(t["label"].isin([p for p in periods if p is not None]) & (t["seconds"] >= 0))
-        order = ibis.window(group_by=t["label"], order_by=[t["seconds"], t["closed_at"]])
-        ranked = t.mutate(rank=ibis.row_number().over(order), n=t.count().over(ibis.window(group_by=t["label"])))
+        t = t.filter((t["which"] >= 0) & (t["seconds"] >= 0))
+        order = ibis.window(group_by=t["which"], order_by=[t["seconds"], t["closed_at"]])
+        ranked = t.mutate(rank=ibis.row_number().over(order), n=t.count().over(ibis.window(group_by=t["which"])))
         middle = ranked.filter((ranked["rank"] == (ranked["n"] - 1) // 2) | (ranked["rank"] == ranked["n"] // 2))
-        rows = fetch(middle.select("label", "closed_at", "started", "rank"))
-        out = {}
-        for label, rows_in in rows.groupby("label"):
+        rows = fetch(middle.select("which", "closed_at", "started"))
+        for i, rows_in in rows.groupby("which"):
             days = days_between(_utc_series(rows_in["closed_at"]), _utc_series(rows_in["started"]))
-            out[label] = float(np.median(days.to_numpy()))
+            out[int(i)] = float(np.median(days.to_numpy()))
         return out
 
 
