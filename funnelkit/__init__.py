@@ -46,6 +46,7 @@ from .metrics import (
     velocity,
     win_rate,
 )
+from .metrics._engines import get_engine, set_engine
 from .report import RunResult, render_report
 from .review import Review, review
 from .safety import redact_dataset, to_csv_safe, to_excel_safe
@@ -94,6 +95,8 @@ __all__ = [
     # canonical tables already in an engine (DuckDB, Spark, Parquet)
     "connect",
     "EngineDataset",
+    "set_engine",
+    "get_engine",
     # metrics
     "conversion",
     "overall_conversion",

@@ -32,9 +32,10 @@ def isin(values: pd.Series, candidates) -> np.ndarray:
 def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Position in ``keys`` of each of ``values`` (-1 where absent): a hash lookup in Arrow.
 
-    ``keys`` should be unique; the first match counts.
+    ``keys`` should be unique; the first match counts. Missing keys keep their
+    place (so positions are rows of ``keys``) and match nothing.
     """
-    found = pc.index_in(arrow(values), value_set=arrow(keys.dropna()), skip_nulls=True)
+    found = pc.index_in(arrow(values), value_set=arrow(keys), skip_nulls=True)
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 

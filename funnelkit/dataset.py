@@ -12,7 +12,7 @@ import pandas as pd
 from . import schema as s
 from ._arrow import isin
 from .errors import ParameterError
-from .funnel import build_funnel, check_funnel, entry_times
+from .funnel import build_funnel, check_funnel, entry_times, first_stage_entries
 from .schema import Stages, stage_column
 
 
@@ -103,6 +103,15 @@ class Dataset:
         ``origin`` ("history" from history exports; "snapshot" derived from stage timestamps
         for entities without history). Built on first use: it repeats the tables' dates."""
         return snapshot_events(self.leads, self.opportunities, self.history, self.stages)
+
+    @cached_property
+    def stage_entries(self) -> pd.DataFrame:
+        """First entry time per stage (columns), for each row of :attr:`funnel` (same order), from :attr:`events`.
+
+        Unlike the funnel's stage columns, a stage the log has no date for
+        stays empty (it is not filled from the next stage's date).
+        """
+        return first_stage_entries(self.funnel, self.events, list(self.stages.names))
 
     def reached(self, stage: str) -> pd.Series:
         """Boolean mask over :attr:`funnel`: entities that reached ``stage``."""

@@ -396,3 +396,28 @@ def _coalesce(first: pd.Series | None, second: pd.Series | None, index, dtype="s
     if dtype == "str":
         return coalesce_text(first, second)
     return first.where(first.notna(), second).astype(dtype)
+
+
+def first_stage_entries(f: pd.DataFrame, ev: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """First entry time per stage (columns) for each row of the funnel view (same order), from the stage log.
+
+    An opportunity's entries belong to the lead it came from, so the lead's
+    SQL date and its opportunity's creation sit on one row. Ids are matched
+    with Arrow's hash lookup and the minimum taken over integer codes: this
+    runs over every stage event (1.7 million at 1M leads), where a pandas
+    group-by on the text ids took seconds.
+    """
+    stage = positions(ev["stage"], pd.Series(names, dtype="str"))  # -1: a stage not in the funnel
+    from_opportunity = (ev[ENTITY] == "opportunity").to_numpy(dtype=bool)
+    ids = ev[ENTITY_ID]
+    row = np.empty(len(ev), dtype=np.int64)  # -1: an event of no funnel row
+    row[from_opportunity] = positions(ids[from_opportunity], f[OPPORTUNITY_ID])
+    row[~from_opportunity] = positions(ids[~from_opportunity], f[ENTITY_ID])
+    at = ev["at"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    keep = (stage >= 0) & (row >= 0) & (at != np.iinfo(np.int64).min)
+    first = np.full((len(f), len(names)), np.iinfo(np.int64).max)
+    np.minimum.at(first, (row[keep], stage[keep]), at[keep])
+    first[first == np.iinfo(np.int64).max] = np.iinfo(np.int64).min  # NaT: the stage has no entry
+    return pd.DataFrame(
+        {name: pd.DatetimeIndex(first[:, i].view("datetime64[ns]")).tz_localize("UTC") for i, name in enumerate(names)}
+    ).astype(s.TIMESTAMP)

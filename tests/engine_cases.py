@@ -116,3 +116,41 @@ def funnel_sorted(frame: pd.DataFrame) -> pd.DataFrame:
         elif isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(values):
             frame[column] = values.to_numpy(dtype="float64", na_value=float("nan"))
     return frame
+
+
+#: enga's metrics (drop-off, time in each stage, velocity, drift, mix decomposition, qualify)
+CALLS_A = [
+    ("dropoff", {}),
+    ("dropoff", {"by": "source"}),
+    ("dropoff", {"by": ["Source", "owner"]}),
+    ("stage_durations", {}),
+    ("stage_durations", {"by": "source"}),
+    ("stage_durations", {"by": ["owner", "source"]}),
+    ("drift", {}),
+    ("drift", {"by": "source", "period": "M", "correction": "bh"}),
+    ("drift", {"metric": "conversion", "from_stage": "mql", "by": "source", "compare_to": "first"}),
+    ("drift", {"metric": "time_to_close", "period": "Q", "fiscal_year_start": 2}),
+    ("drift", {"metric": "time_to_close", "by": "owner"}),
+    ("mix_decomposition", {"current": "2025 Q2", "previous": "2025 Q1", "by": "source"}),
+    ("mix_decomposition", {"current": "2025 Q3", "previous": "2025 Q1", "by": "owner", "metric": "win_rate"}),
+    (
+        "mix_decomposition",
+        {
+            "current": "FY2026 Q1",
+            "previous": "FY2025 Q4",
+            "by": "source",
+            "fiscal_year_start": 4,
+            "from_stage": "sql",
+            "to_stage": "won",
+        },
+    ),
+    ("velocity", {}),
+    ("velocity", {"by": "source", "period": "M"}),
+    ("velocity", {"by": ["owner", "source"], "period": "Y", "fiscal_year_start": 7}),
+    ("velocity", {"by": "currency", "period": "W"}),
+    ("velocity", {"currency": "USD", "by": "owner"}),
+    ("qualify", {"rule": "source == 'A' or source in ['C']"}),
+    ("qualify", {"rule": "source != 'B' and not (owner == 'bob')", "period": "M", "stage": "sql"}),
+    ("qualify", {"rule": "source not in ('A', 'B') | (owner != 'ann')", "period": "Y", "fiscal_year_start": 10}),
+]
+CALLS += CALLS_A

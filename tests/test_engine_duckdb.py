@@ -202,10 +202,7 @@ def test_connect_errors_name_what_is_missing(tmp_path):
         fk.connect(42)
 
 
-def test_engine_refuses_what_it_does_not_do_yet(tiny_engine):
-    spend = pd.DataFrame({"source": ["A"], "period": ["2025 Q1"], "spend": [100.0]})
-    with pytest.raises(fk.ParameterError, match="does not take spend yet"):
-        tiny_engine.lead_value(spend=spend)
+def test_engine_refuses_a_by_column_the_data_lacks(tiny_engine):
     with pytest.raises(fk.ParameterError, match=r"by='region' is not a column of the data"):
         tiny_engine.win_rate(by="region")
 
@@ -270,4 +267,6 @@ def test_the_review_runs_the_engine_metrics_and_says_why_the_others_are_left_out
     assert {"conversion", "win_rate", "time_to_close", "km", "lead_value"} <= set(result.sections)
     win = result.sections["win_rate_total"]
     assert win[["won", "lost"]].sum().tolist() == [2, 1]  # O1 and O4 won, O2 lost
-    assert result.skipped["dropoff"].startswith("this measure does not run in an engine yet")
+    assert result.sections["dropoff"]["reached"].tolist() == [6, 5, 4, 4, 2]  # worked out in test_engine_metrics_a
+    # whatever does not run in an engine yet says so (the list shrinks as metrics are ported)
+    assert all(reason.startswith("this measure does not run in an engine yet") for reason in result.skipped.values())

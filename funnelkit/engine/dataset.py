@@ -12,8 +12,12 @@ from .. import schema as s
 from ..dataset import to_utc_timestamp
 from ..schema import Stages
 from . import conversion as _conversion
+from . import drift as _drift
+from . import dropoff as _dropoff
 from . import lead_value as _lead_value
+from . import qualify as _qualify
 from . import time_to_close as _time_to_close
+from . import velocity as _velocity
 from . import win_rate as _win_rate
 from ._common import fetch, quiet_ibis
 from .funnel import funnel, status_positions
@@ -151,6 +155,13 @@ class EngineDataset:
     lead_value = _lead_value.lead_value
     time_to_close = _time_to_close.time_to_close
     km_curve = _time_to_close.km_curve
+    # enga: drop-off, time in each stage, velocity, drift, mix decomposition, qualify
+    dropoff = _dropoff.dropoff
+    stage_durations = _dropoff.stage_durations
+    drift = _drift.drift
+    mix_decomposition = _drift.mix_decomposition
+    velocity = _velocity.velocity
+    qualify = _qualify.qualify
 
     def __repr__(self) -> str:
         return (

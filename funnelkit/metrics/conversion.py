@@ -368,6 +368,7 @@ def _period_step(data, a, b, by, period, start, end, fiscal_year_start) -> pd.Da
     return table
 
 
+@runs_on_engines
 def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
     """Where the funnel loses people: per stage, who stopped there and why.
 

@@ -12,6 +12,7 @@ from ..dataset import Dataset
 from ..errors import NotMeasurableError, ParameterError
 from ..units import Unit, declare
 from ._common import check_choice, days_between, group_keys, period_labels
+from ._engines import runs_on_engines
 from .conversion import conversion
 from .time_to_close import _start_column, default_start
 from .win_rate import win_rate
@@ -25,6 +26,7 @@ MIX_UNITS = dict(share_previous=Unit.RATE, share_current=Unit.RATE, rate_previou
                  mix_effect=Unit.POINTS, rate_effect=Unit.POINTS, total_change=Unit.POINTS)  # fmt: skip
 
 
+@runs_on_engines
 def drift(
     data: Dataset,
     *,
@@ -84,12 +86,18 @@ def drift(
     """
     p = params.check(data, by=by, period=params.period(period, required=True), from_stage=from_stage,
                      to_stage=to_stage, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    return drift_table(data, p, metric, alpha, correction, compare_to, durations=_durations_by_period)
+
+
+def drift_table(data, p, metric: str, alpha: float, correction: str, compare_to: str, *, durations) -> pd.DataFrame:
+    """:func:`drift` once its parameters are checked (``p``); ``durations(data, by, period, fiscal_year_start)``
+    gives time to close per group and period (``n``, ``value``, ``_sample``), on the rows or in an engine."""
     by, period, from_stage, to_stage, fiscal_year_start = p.by, p.period, p.from_stage, p.to_stage, p.fiscal_year_start
     metric = check_choice("metric", metric, METRICS)
     compare_to = check_choice("compare_to", compare_to, ("previous", "first"))
     correction = check_choice("correction", correction, tuple(stats.CORRECTIONS))
     if metric == "time_to_close":
-        table = _durations_by_period(data, by, period, fiscal_year_start)
+        table = durations(data, by, period, fiscal_year_start)
     else:
         table = _rates_by_period(data, metric, by, period, from_stage, to_stage, fiscal_year_start)
     if not len(table):
@@ -168,6 +176,7 @@ def _durations_by_period(data, by, period, fiscal_year_start) -> pd.DataFrame:
     return out
 
 
+@runs_on_engines
 def mix_decomposition(
     data: Dataset,
     *,
@@ -210,6 +219,12 @@ def mix_decomposition(
     """
     p = params.check(data, by=by, period=params.period(period, required=True), from_stage=from_stage,
                      to_stage=to_stage, fiscal_year_start=fiscal_year_start)  # fmt: skip
+    return mix_table(data, p, current, previous, metric)
+
+
+def mix_table(data, p, current: str, previous: str, metric: str) -> pd.DataFrame:
+    """:func:`mix_decomposition` once its parameters are checked (``p``): it reads only the rate tables of
+    the public metrics, so it runs wherever they run (a loaded dataset or an engine)."""
     by, period, from_stage, to_stage, fiscal_year_start = p.by, p.period, p.from_stage, p.to_stage, p.fiscal_year_start
     metric = check_choice("metric", metric, ("conversion", "win_rate"))
     if len(by) != 1:

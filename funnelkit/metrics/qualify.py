@@ -13,6 +13,7 @@ from ..errors import NotMeasurableError, ParameterError
 from ..schema import stage_column
 from ..units import Unit, declare
 from ._common import add_note, counted, period_labels
+from ._engines import runs_on_engines
 
 #: Units of the columns of :func:`qualify`.
 QUALIFY_UNITS = dict(leads=Unit.COUNT, opportunities=Unit.COUNT, won=Unit.COUNT, to_opportunity_rate=Unit.RATE,
@@ -20,6 +21,7 @@ QUALIFY_UNITS = dict(leads=Unit.COUNT, opportunities=Unit.COUNT, won=Unit.COUNT,
                      win_ci_low=Unit.RATE, win_ci_high=Unit.RATE)  # fmt: skip
 
 
+@runs_on_engines
 @params.renamed(mql_stage="stage")
 def qualify(
     data: Dataset, rule, *, period: str = params.DEFAULT_PERIOD, stage: str = "mql", fiscal_year_start: int = 1

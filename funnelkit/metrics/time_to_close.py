@@ -11,7 +11,7 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..i18n import N_
-from ..schema import TIMESTAMP, stage_column
+from ..schema import stage_column
 from ..units import Unit, declare
 from ._common import (
     add_note,
@@ -270,6 +270,7 @@ def km_curve(data: Dataset, *, from_stage: str = "opportunity", by=None) -> pd.D
     return declare(curve, **DURATION_UNITS)
 
 
+@runs_on_engines
 def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     """Days spent in each stage (first entry to the next stage's first entry) and backward moves.
 
@@ -305,7 +306,7 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
     """
     by = params.check(data, by=by).by
     f = data.funnel
-    entries = _first_entries(data).reindex(f[fn.ENTITY_ID].to_numpy())
+    entries = _first_entries(data)
     keys = group_keys(f, by).reset_index(drop=True)
     backward = _backward_moves(data)
     parts = []
@@ -335,21 +336,8 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
 
 
 def _first_entries(data: Dataset) -> pd.DataFrame:
-    """First entry time per funnel entity (rows) and stage (columns), from the stage log.
-
-    An opportunity's entries belong to the lead it came from, so the lead's
-    SQL date and its opportunity's creation sit on one row.
-    """
-    names = list(data.stages.names)
-    ev = data.events
-    ev = ev[ev["stage"].isin(names)]
-    f = data.funnel
-    paired = f[f[fn.OPPORTUNITY_ID].notna()]
-    entity_of_opportunity = pd.Series(paired[fn.ENTITY_ID].to_numpy(), index=paired[fn.OPPORTUNITY_ID].to_numpy())
-    from_opportunity = (ev[fn.ENTITY] == "opportunity").to_numpy()
-    entity = np.where(from_opportunity, ev[fn.ENTITY_ID].map(entity_of_opportunity), ev[fn.ENTITY_ID])
-    first = ev.assign(entity_id=entity).groupby([fn.ENTITY_ID, "stage"])["at"].min().unstack("stage")
-    return first.reindex(columns=names).astype(TIMESTAMP)  # an empty log leaves untyped columns
+    """First entry time per stage (columns) for each row of the funnel view: :attr:`Dataset.stage_entries`."""
+    return data.stage_entries
 
 
 def _quartiles(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..units import Unit, declare
 from ._common import add_note, core, counted, days_between, group_keys, period_labels
+from ._engines import runs_on_engines
 from ._money import choose_currency, won_without_amount
 
 #: Units of the columns of :func:`velocity`.
@@ -19,6 +20,7 @@ VELOCITY_UNITS = dict(opportunities=Unit.COUNT, won=Unit.COUNT, closed=Unit.COUN
                       velocity_per_day=Unit.MONEY)  # fmt: skip
 
 
+@runs_on_engines
 def velocity(
     data: Dataset,
     *,

@@ -62,6 +62,7 @@ from pathlib import Path
 from .. import i18n
 from ..errors import FunnelkitError, ParameterError, ReportError
 from ..i18n import _
+from ..metrics._engines import checked_engine
 from ..safety import ANSI_ESCAPE, CONTROL
 from ..units import format_value
 from ._checks import check_values
@@ -269,6 +270,8 @@ def render_report(
     checked = check_values({key: values[key] for key in given}, {**defaults, **values})
     values = {key: checked[key] for key in values}
     lang = report_language({**defaults, **values})
+    if "engine" in values:  # a typo stops here, before a kernel starts
+        checked_engine(values["engine"])
     with i18n.using_locale(lang):
         return _render(notebook, data, out, values, defaults, lang=lang, name=name, timeout=timeout,
                        kernel_name=kernel_name, progress=progress, private=private)  # fmt: skip

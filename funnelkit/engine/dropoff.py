@@ -1,0 +1,248 @@
+"""Drop-off and time in each stage on the engine: counts per stage and group, durations as counts per value.
+
+:func:`dropoff` is one aggregate query (a column per stage and count);
+:func:`stage_durations` reads the stage log (history plus the dates on the
+tables) in the engine, takes each entity's first entry per stage there, and
+brings back one row per step, group and distinct number of days, from which
+the quartiles are read in Python exactly as pandas reads them from the rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from .. import _params as params
+from .. import schema as s
+from ..errors import NotMeasurableError
+from ..metrics._common import add_note
+from ..metrics.conversion import DROPOFF_UNITS
+from ..metrics.time_to_close import DURATION_UNITS
+from ..schema import Stages, stage_column
+from ..units import declare
+from ._common import fetch, group_keys, reached, sorted_groups
+from .periods import days_between
+from .statistics import median_from_counts, quantile_from_counts
+
+if TYPE_CHECKING:
+    from .dataset import EngineDataset
+
+DROPOFF_COUNTS = ("reached", "stopped", "lost", "disqualified", "still_open")
+
+
+def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
+    """:func:`funnelkit.dropoff` on the engine: the same checks, columns, numbers and units.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")   # doctest: +SKIP
+    >>> data.dropoff(by="source")               # doctest: +SKIP
+    """
+    by = params.check_options(data, by=by).by
+    f = data.funnel_table
+    keys = group_keys(f, by)
+    # a status meaning disqualified counts as much as a disqualified date
+    has_flag = s.IS_DISQUALIFIED in f.columns
+    disqualified = ibis.coalesce(f[s.IS_DISQUALIFIED], False) if has_flag else ibis.literal(False)
+    sums = {"_rows": f.count()}
+    for i, stage in enumerate(data.stages.names):
+        here = reached(f, data.stages, stage)
+        stopped = here & (f["furthest_index"] == i)
+        lost = stopped & f["is_lost"]
+        disq = stopped & disqualified & ~f["is_lost"]
+        flags = {"reached": here, "stopped": stopped, "lost": lost, "disqualified": disq,
+                 "still_open": stopped & ~lost & ~disq & ~f["is_won"]}  # fmt: skip
+        sums.update({f"{name}_{i}": flag.cast("int64").sum() for name, flag in flags.items()})
+        sums[f"lost_value_{i}"] = ibis.ifelse(lost, ibis.coalesce(f["amount"], 0.0), 0.0).sum()
+    if by:
+        counts = sorted_groups(fetch(f.group_by(**keys).aggregate(**sums)), by)
+        # regrouped in pandas so the groups line up exactly as the in-memory metric aligns them
+        counts = counts.groupby(by, dropna=False).sum().reset_index()
+    else:
+        counts = fetch(f.aggregate(**sums)).fillna(0)
+    if not int(counts["_rows"].sum()):
+        raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")
+    parts = []
+    for i, stage in enumerate(data.stages.names):
+        names = [*DROPOFF_COUNTS, "lost_value"]
+        part = counts[[*by, *(f"{n}_{i}" for n in names)]].rename(columns={f"{n}_{i}": n for n in names})
+        part.insert(len(by), "stage", stage)
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    out = out.astype({c: "int64" for c in DROPOFF_COUNTS})
+    out["lost_value"] = out["lost_value"].astype(float) if _currency_count(f) <= 1 else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
+    return declare(out, **DROPOFF_UNITS)
+
+
+def _currency_count(f: ir.Table) -> int:
+    """How many currencies the amounts are in (amounts naming none count as one more), in one query."""
+    with_amount = f.filter(f["amount"].notnull())
+    row = fetch(
+        with_amount.aggregate(
+            named=with_amount["currency"].nunique(), unnamed=with_amount["currency"].isnull().cast("int64").sum()
+        )
+    ).fillna(0).iloc[0]  # fmt: skip
+    return int(row["named"]) + int(row["unnamed"] > 0)
+
+
+# ---------------------------------------------------------------- time in each stage --
+
+
+def stage_durations(data: EngineDataset, *, by=None) -> pd.DataFrame:
+    """:func:`funnelkit.stage_durations` on the engine: the same checks, columns, numbers, notes and units.
+
+    Examples
+    --------
+    >>> data = fk.connect("warehouse/funnel")   # doctest: +SKIP
+    >>> data.stage_durations(by="source")       # doctest: +SKIP
+    """
+    by = params.check_options(data, by=by).by
+    f, stages = data.funnel_table, data.stages
+    names = stages.names
+    entries = first_entries(data)
+    rows = f.left_join(entries, f["entity_id"] == entries["_entity"])
+    keys = group_keys(rows, by)
+    backward = backward_moves(data.history, stages)
+    parts = []
+    for a, b in zip(names[:-1], names[1:], strict=True):
+        days = days_between(rows[f"_first_{b}"], rows[f"_first_{a}"])
+        both = rows.filter(days >= 0)  # both dates present, in order
+        step = both.mutate(**group_keys(both, by), _days=days_between(both[f"_first_{b}"], both[f"_first_{a}"]))
+        counts = sorted_groups(fetch(step.group_by([*keys, "_days"]).aggregate(_n=step.count())), [*by, "_days"])
+        summary = _quartiles(counts, by)
+        summary.insert(len(by), "next_stage", b)
+        summary.insert(len(by), "stage", a)
+        summary["backward_moves"] = int(backward.get(a, 0))
+        parts.append(summary)
+    out = pd.concat(parts, ignore_index=True)
+    if not (out["n"] > 0).any():
+        raise NotMeasurableError(
+            "time in each stage needs two dated stages per lead or deal (the date it entered a stage and "
+            f"the date it entered the next), and no lead or deal in this export has both for any step of "
+            f"{' > '.join(names)}; map the stage date columns, or see fk.dropoff(data) for counts without dates",
+            missing=tuple(stage_column(n) for n in names),
+        )
+    unmeasured = out.groupby(["stage", "next_stage"], sort=False)["n"].transform("sum").to_numpy() == 0
+    for a, b in out.loc[unmeasured, ["stage", "next_stage"]].drop_duplicates().itertuples(index=False):
+        rows_here = (out["stage"] == a).to_numpy() & unmeasured
+        add_note(out, f"no lead or deal has dates of its own for both {a} and {b}", rows_here)
+    return declare(out, **DURATION_UNITS)
+
+
+def _quartiles(counts: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``n``, ``median``, ``q25``, ``q75`` per ``by`` group from counts per distinct ``_days``
+    (one row without ``by``; only groups with a measured entity with ``by``), as pandas gives them."""
+
+    def summary(group: pd.DataFrame) -> dict:
+        values, n = group["_days"], group["_n"]
+        return {
+            "n": int(n.sum()),
+            "median": median_from_counts(values, n),
+            "q25": quantile_from_counts(values, n, 0.25),
+            "q75": quantile_from_counts(values, n, 0.75),
+        }
+
+    if not by:
+        return pd.DataFrame({k: [v] for k, v in summary(counts).items()}).astype({"n": "int64"})
+    rows = []
+    for key, group in counts.groupby(by, dropna=False, sort=True):
+        rows.append({**dict(zip(by, key, strict=True)), **summary(group)})
+    frame = pd.DataFrame(rows, columns=[*by, "n", "median", "q25", "q75"])
+    # the group columns keep the dtypes pandas' groupby gives them
+    for column in by:
+        frame[column] = frame[column].astype(counts[column].dtype)
+    return frame.astype({"n": "int64", "median": "float64", "q25": "float64", "q75": "float64"})
+
+
+def stage_log(data: EngineDataset) -> ir.Table:
+    """The long stage log of :attr:`funnelkit.Dataset.events` as an engine table (``entity_id``, ``entity``,
+    ``stage``, ``at``): the history's entries, plus entries read from the tables' stage dates (a deal's only
+    where the history has no entry for it). The lost stage is left out: no duration is measured to it."""
+    stages = data.stages
+    history = data.history
+    parts = []
+    if history is not None:
+        parts.append(history.select(s.ENTITY_ID, s.ENTITY, s.STAGE, history[s.AT].cast("timestamp('UTC')")))
+        seen = history.select(_seen=history[s.ENTITY_ID]).distinct()
+    tables = (("lead", data.leads, s.LEAD_ID), ("opportunity", data.opportunities, s.OPPORTUNITY_ID))
+    for entity, table, id_col in tables:
+        if entity == "opportunity" and history is not None:
+            table = table.anti_join(seen, table[id_col] == seen["_seen"])
+        for name in stages.names:
+            stamps = _stage_stamps(table, entity, name, stages)
+            if stamps is None:
+                continue
+            part = table.select(
+                **{
+                    s.ENTITY_ID: table[id_col].cast("string"),
+                    s.ENTITY: ibis.literal(entity),
+                    s.STAGE: ibis.literal(name),
+                    s.AT: stamps.cast("timestamp('UTC')"),
+                }
+            )
+            parts.append(part.filter(part[s.AT].notnull()))
+    if not parts:
+        return None
+    log = parts[0]
+    for part in parts[1:]:
+        log = log.union(part)
+    return log.filter(log[s.STAGE].isin(list(stages.names)))
+
+
+def _stage_stamps(table: ir.Table, entity: str, name: str, stages: Stages) -> ir.TimestampValue | None:
+    """The date a table gives for entering ``name`` (a stage column, else a created or won close date)."""
+    column = stage_column(name)
+    stamps = table[column] if column in table.columns else None
+    fallback = None
+    if (name == stages.first and entity == "lead") or (name == stages.opportunity and entity == "opportunity"):
+        fallback = table[s.CREATED_AT]
+    elif name == stages.won and entity == "opportunity":
+        closed_at = table[s.CLOSED_AT]
+        fallback = ibis.ifelse(ibis.coalesce(table[s.IS_WON], False), closed_at, ibis.null(closed_at.type()))
+    if fallback is not None:
+        stamps = fallback if stamps is None else ibis.coalesce(stamps, fallback)
+    return stamps
+
+
+def first_entries(data: EngineDataset) -> ir.Table:
+    """First entry per funnel entity and stage (``_entity``, ``_first_<stage>``) from the stage log.
+
+    An opportunity's entries belong to the funnel entity it sits on, so a
+    lead's SQL date and its opportunity's creation are on one row.
+    """
+    f, names = data.funnel_table, data.stages.names
+    log = stage_log(data)
+    if log is None:
+        return f.select(_entity=f["entity_id"], **{f"_first_{n}": ibis.null("timestamp('UTC')") for n in names})
+    paired = f.filter(f[s.OPPORTUNITY_ID].notnull()).select(_opp=f[s.OPPORTUNITY_ID], _owner=f["entity_id"])
+    joined = log.left_join(paired, (log[s.ENTITY] == "opportunity") & (log[s.ENTITY_ID] == paired["_opp"]))
+    entity = ibis.ifelse(joined[s.ENTITY] == "opportunity", joined["_owner"], joined[s.ENTITY_ID])
+    joined = joined.mutate(_entity=entity)
+    joined = joined.filter(joined["_entity"].notnull())
+    return joined.group_by("_entity").aggregate(
+        **{f"_first_{n}": joined[s.AT].min(where=joined[s.STAGE] == n) for n in names}
+    )
+
+
+def backward_moves(history: ir.Table | None, stages: Stages) -> dict[str, int]:
+    """Returns to each stage from a later one, from stage history: per stage, how many (one small query).
+
+    Entries of one entity at the same moment are taken in funnel order (an
+    engine's table has no row order to keep).
+    """
+    if history is None:
+        return {}
+    names = list(stages.names)
+    ev = history.filter(history[s.STAGE].isin(names))
+    ev = ev.mutate(_index=ev[s.STAGE].substitute({n: i for i, n in enumerate(names)}, else_=-1).cast("int64"))
+    order = ibis.window(group_by=ev[s.ENTITY_ID], order_by=[ev[s.AT], ev["_index"]])
+    ev = ev.mutate(_before=ev["_index"].lag().over(order))
+    back = ev.filter(ev["_index"] < ev["_before"])
+    counts = fetch(back.group_by(s.STAGE).aggregate(_n=back.count()))
+    return {str(k): int(v) for k, v in zip(counts[s.STAGE], counts["_n"], strict=True)}
