@@ -9,6 +9,7 @@ as an empty chart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,10 +39,12 @@ from .metrics._money import NO_CURRENCY, currency_names
 from .metrics.pipeline import AT_RISK_AT, COVERED_AT
 from .metrics.time_to_close import _start_column, describe_start
 from .report.sections import Section, attempt
-from .review_facts import ReviewFacts, currencies_found, in_currency
 from .schema import stage_label
 from .stats import wilson
 from .units import Unit, declare, format_number, format_percent, format_value
+
+if TYPE_CHECKING:  # the facts are Ibis queries: Ibis is imported when a review runs, not with funnelkit
+    from .review_facts import ReviewFacts
 
 HEADLINE_COLUMNS = ["measure", "this_period", "previous_period", "change", "note"]
 
@@ -180,6 +183,8 @@ def review(
     ParameterError
         When ``by`` is not a column of the data.
     """
+    from .review_facts import ReviewFacts
+
     # the review's own figures are aggregate queries over the funnel (review_facts): only they come back
     facts = ReviewFacts(data, by=_checked_by(data, by))
     if not facts.count("rows"):
@@ -460,12 +465,12 @@ def _revenue_rows(won: pd.DataFrame) -> list[tuple]:
     left out of the sums and counted in the note; a period whose won deals all lack one has no revenue figure
     (not 0).
     """
-    found = currencies_found(won, "closed_amount")
+    found = _currencies_found(won, "closed_amount")
     left_out = [int(won[f"blank_{i}"].sum()) for i in (0, 1)]
     rows = []
     for code in found or [None]:
         if len(found) > 1:
-            in_code = in_currency(won, code)
+            in_code = _in_currency(won, code)
             measure = f"{WON_REVENUE} ({code or NO_CURRENCY})"
             others = currency_names([c for c in found if c != code])
             note = _("in {currency}; not added to {others}").format(currency=code or NO_CURRENCY, others=others)
@@ -685,7 +690,7 @@ def _money_findings(won: pd.DataFrame) -> list[str]:
     """Sentences about revenue figures: several currencies, won deals without an amount (``won``: the won deals
     per currency, :meth:`ReviewFacts.won_money`)."""
     out = []
-    found = currencies_found(won, "with_amount")
+    found = _currencies_found(won, "with_amount")
     if len(found) > 1:
         out.append(
             _(
@@ -803,6 +808,8 @@ def on_track(
      period      status  won_revenue  left_to_win  open verdict
     2025 Q1 in progress      12345.0       7655.0     0  behind
     """
+    from .review_facts import ReviewFacts
+
     return _on_track(
         data, ReviewFacts(data), period=period, current=current, quota=quota, currency=currency,
         fiscal_year_start=fiscal_year_start,
@@ -817,7 +824,7 @@ def _on_track(data, facts: ReviewFacts, *, period, current, quota, currency, fis
     earlier = _earlier_periods(start, period, fiscal_year_start)
     # won deals with a close date and an amount, per currency: in the period and in each earlier one
     won = facts.won_in_windows({"period": (start, end), **{name: span for name, span, *rest in earlier}})
-    found = currencies_found(won, "deals") or [None]
+    found = _currencies_found(won, "deals") or [None]
     notes: list[str] = []
     if quota is not None and len(found) > 1 and currency is None:
         notes.append(
@@ -831,7 +838,7 @@ def _on_track(data, facts: ReviewFacts, *, period, current, quota, currency, fis
     rows = []
     first = facts.first_date()
     for code in found:
-        deals = in_currency(won, code)
+        deals = _in_currency(won, code)
         rows.append(
             _on_track_row(data, deals, code, label, period, start, end, complete, quota, currency, earlier, first)
         )
@@ -958,6 +965,19 @@ def _comparison_target(deals: pd.DataFrame, earlier: list[tuple], first: pd.Time
                 since = ""
             return revenue, f"{words} ({label}{since})"
     return np.nan, pd.NA
+
+
+def _in_currency(table: pd.DataFrame, code: str | None) -> pd.DataFrame:
+    """The row of a per-currency result for ``code`` (``None``: amounts naming no currency); none when absent."""
+    keep = [pd.isna(c) if code is None else (not pd.isna(c) and c == code) for c in table.index]
+    return table[np.asarray(keep, dtype=bool)]
+
+
+def _currencies_found(table: pd.DataFrame, count: str) -> list[str | None]:
+    """The currencies (sorted; ``None`` last) whose ``count`` column is above zero, as
+    :func:`funnelkit.metrics._money.currencies` lists them."""
+    present = [None if pd.isna(c) else c for c, n in table[count].items() if n > 0]
+    return sorted(c for c in present if c is not None) + ([None] if None in present else [])
 
 
 def _money(value: float, code) -> str:

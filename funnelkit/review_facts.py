@@ -55,10 +55,14 @@ def funnel_table(data, extra=()) -> ir.Table:
 
     f = data.funnel
     wanted = [c for c in dict.fromkeys([*COLUMNS, *data.stages.columns, *extra]) if c in f.columns]
+    frame = f[wanted]
+    for column in extra:  # only whether they hold a value is asked: text keeps a column of mixed objects whole
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("string")
     backend = ibis.duckdb.connect()
-    backend.raw_sql("SET TimeZone = 'UTC'")  # period labels are read in UTC, as pandas labels them
+    backend.raw_sql("SET TimeZone = 'UTC'")  # dates compared and shown in UTC, as pandas holds them
     with quiet_ibis():
-        backend.con.register("funnelkit_review", _arrow(f[wanted]))
+        backend.con.register("funnelkit_review", _arrow(frame))
         return backend.table("funnelkit_review")
 
 
@@ -319,17 +323,4 @@ def _utc_series(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
 
 
-def in_currency(table: pd.DataFrame, code: str | None) -> pd.DataFrame:
-    """The row of a per-currency result for ``code`` (``None``: amounts naming no currency); none when absent."""
-    keep = [pd.isna(c) if code is None else (not pd.isna(c) and c == code) for c in table.index]
-    return table[np.asarray(keep, dtype=bool)]
-
-
-def currencies_found(table: pd.DataFrame, count: str) -> list[str | None]:
-    """The currencies (sorted; ``None`` last) whose ``count`` column is above zero, as
-    :func:`funnelkit.metrics._money.currencies` lists them."""
-    present = [None if pd.isna(c) else c for c, n in table[count].items() if n > 0]
-    return sorted(c for c in present if c is not None) + ([None] if None in present else [])
-
-
-__all__ = ["ReviewFacts", "currencies_found", "funnel_table", "in_currency"]
+__all__ = ["ReviewFacts", "funnel_table"]
