@@ -9,6 +9,8 @@ that reason.
 
 from __future__ import annotations
 
+import os
+import shutil
 import warnings
 
 import numpy as np
@@ -186,3 +188,33 @@ def test_an_engine_review_of_a_funnel_without_rows_says_there_is_nothing_to_revi
     empty = fk.Dataset(data.leads.iloc[:0], data.opportunities.iloc[:0], data.events, stages=data.stages, as_of=None)
     with pytest.raises(fk.NotMeasurableError, match="holds no leads and no deals"):
         fk.review(connected(empty, tmp_path))
+
+
+@pytest.mark.slow
+def test_the_review_on_spark_says_what_it_says_on_duckdb(tmp_path):
+    if os.environ.get("FUNNELKIT_ENGINE") == "duckdb":
+        pytest.skip(
+            "runs once: the metric engine of a loaded dataset (FUNNELKIT_ENGINE) does not change Spark's review"
+        )
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("no Java runtime (java not on PATH, JAVA_HOME unset): Spark cannot start")
+    spark_sql = pytest.importorskip("pyspark.sql", reason="PySpark is not installed (pip install 'funnelkit[spark]')")
+    spark = (
+        spark_sql.SparkSession.builder.master("local[2]")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    data = with_deals(tiny(), currency=["USD", "USD", "USD", "EUR"])  # two currencies: the grouped query too
+    try:
+        on_spark = quiet_review(connected(data, tmp_path / "spark", source=spark))
+    finally:
+        spark.stop()
+    on_duckdb = quiet_review(connected(data, tmp_path / "duckdb"))
+    pd.testing.assert_frame_equal(on_spark.headline, on_duckdb.headline)
+    pd.testing.assert_frame_equal(on_spark.on_track, on_duckdb.on_track)
+    assert on_spark.notes == on_duckdb.notes and on_spark.findings == on_duckdb.findings
+    days = on_spark.headline.set_index("measure").loc["Median days to close (closed deals)"]
+    assert days[["this_period", "previous_period"]].tolist() == [30.0, 20.0]  # worked out by hand above
