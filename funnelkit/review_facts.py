@@ -61,6 +61,9 @@ def funnel_table(data, extra=()) -> ir.Table:
             frame[column] = frame[column].astype("string")
     backend = ibis.duckdb.connect()
     backend.raw_sql("SET TimeZone = 'UTC'")  # dates compared and shown in UTC, as pandas holds them
+    # A pandas frame's Arrow form is one chunk per column: more threads only coordinate (measured at 1M leads:
+    # the review's queries take 0.4 s on one thread, 0.6 s on two)
+    backend.raw_sql("SET threads = 1")
     with quiet_ibis():
         backend.con.register("funnelkit_review", _arrow(frame))
         return backend.table("funnelkit_review")
@@ -76,7 +79,7 @@ def _within(table: ir.Table, column: str, span) -> ir.BooleanValue:
     if span is None:
         return table[column].isnull() & ibis.literal(False)  # a column of false, to count over
     start, end = (_moment(x) for x in span)
-    return ibis.coalesce((table[column] >= start) & (table[column] < end), False)
+    return (table[column] >= start) & (table[column] < end)  # a missing date is in no period
 
 
 def _moment(value: pd.Timestamp) -> ir.TimestampScalar:
@@ -85,9 +88,10 @@ def _moment(value: pd.Timestamp) -> ir.TimestampScalar:
     return ibis.literal(_utc(value).isoformat()).cast("timestamp('UTC')")
 
 
-def _count(condition: ir.BooleanValue) -> ir.IntegerValue:
-    """How many rows meet ``condition`` (a missing value counts as not met)."""
-    return condition.cast("int64").sum()
+def _count(table: ir.Table, condition: ir.BooleanValue) -> ir.IntegerValue:
+    """How many rows meet ``condition`` (a missing value counts as not met): ``COUNT(*) FILTER (WHERE ...)``,
+    cheaper for an engine than summing the condition as numbers."""
+    return table.count(where=condition)
 
 
 class ReviewFacts:
@@ -134,19 +138,19 @@ class ReviewFacts:
         dated_close = closed & t[fn.CLOSED_AT].notnull() if self.has(fn.CLOSED_AT) else ibis.literal(False)
         asks = {
             "rows": t.count(),
-            "deals": _count(deal),
-            "closed": _count(closed),
-            "leads": _count(t[fn.ENTITY] == "lead") if self.has(fn.ENTITY) else ibis.literal(0),
-            "closed_dated": _count(dated_close),
+            "deals": _count(t, deal),
+            "closed": _count(t, closed),
+            "leads": _count(t, t[fn.ENTITY] == "lead") if self.has(fn.ENTITY) else ibis.literal(0),
+            "closed_dated": _count(t, dated_close),
         }
         if self.by:
-            asks["by_filled"] = _count(t[self.by].notnull())
+            asks["by_filled"] = _count(t, t[self.by].notnull())
         names = self.stages.names
         for stage, after in zip(names[:-1], names[1:], strict=True):
             at, later = stage_column(stage), stage_column(after)
             if self.has(at):
                 differs = ibis.coalesce(t[at] != t[later], True) if self.has(later) else ibis.literal(True)
-                asks[f"own_{stage}"] = _count(t[at].notnull() & differs)
+                asks[f"own_{stage}"] = _count(t, t[at].notnull() & differs)
         for column in (*self.stages.columns, fn.CLOSED_AT):
             if self.has(column):
                 asks[f"first_{column}"], asks[f"last_{column}"] = t[column].min(), t[column].max()
@@ -162,7 +166,7 @@ class ReviewFacts:
         column = self.start_column
         if self.has(column):
             asks["first_deal_start"], asks["last_deal_start"] = t[column].min(where=deal), t[column].max(where=deal)
-            asks["closed_with_start"] = _count(dated_close & t[column].notnull())
+            asks["closed_with_start"] = _count(t, dated_close & t[column].notnull())
         return fetch(t.aggregate(**asks)).iloc[0]
 
     def count(self, name: str) -> int:
@@ -224,12 +228,12 @@ class ReviewFacts:
         for stage in self.stages.names[:-1]:
             if self.count(f"own_{stage}"):
                 for i, span in enumerate(periods):
-                    asks[f"{stage}_{i}"] = _count(_within(t, stage_column(stage), span))
+                    asks[f"{stage}_{i}"] = _count(t, _within(t, stage_column(stage), span))
         if self.count("closed_dated"):
             closed, won = _flag(t, fn.IS_CLOSED), _flag(t, fn.IS_CLOSED) & _flag(t, fn.IS_WON)
             for i, span in enumerate(periods):
-                asks[f"closed_{i}"] = _count(closed & _within(t, fn.CLOSED_AT, span))
-                asks[f"won_{i}"] = _count(won & _within(t, fn.CLOSED_AT, span))
+                asks[f"closed_{i}"] = _count(t, closed & _within(t, fn.CLOSED_AT, span))
+                asks[f"won_{i}"] = _count(t, won & _within(t, fn.CLOSED_AT, span))
         if not asks:
             return pd.Series(dtype="int64")
         return fetch(t.aggregate(**asks)).fillna(0).astype("int64").iloc[0]
@@ -246,15 +250,15 @@ class ReviewFacts:
         amount = t[fn.AMOUNT].notnull()
         closed = _flag(t, fn.IS_CLOSED)
         asks = {
-            "with_amount": _count(amount),
-            "blank": _count(~amount),
-            "closed_amount": _count(closed & t[fn.CLOSED_AT].notnull() & amount),
+            "with_amount": _count(t, amount),
+            "blank": _count(t, ~amount),
+            "closed_amount": _count(t, closed & t[fn.CLOSED_AT].notnull() & amount),
         }
         for i, span in enumerate(periods):
             now = closed & _within(t, fn.CLOSED_AT, span)
-            asks[f"n_{i}"] = _count(now)
-            asks[f"amounts_{i}"] = _count(now & amount)
-            asks[f"blank_{i}"] = _count(now & ~amount)
+            asks[f"n_{i}"] = _count(t, now)
+            asks[f"amounts_{i}"] = _count(t, now & amount)
+            asks[f"blank_{i}"] = _count(t, now & ~amount)
             asks[f"sum_{i}"] = t[fn.AMOUNT].sum(where=now)
         return _by_currency(fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks)))
 
@@ -266,7 +270,7 @@ class ReviewFacts:
         asks = {"deals": t.count()}
         for name, span in windows.items():
             inside = _within(t, fn.CLOSED_AT, span)
-            asks[f"deals_{name}"] = _count(inside)
+            asks[f"deals_{name}"] = _count(t, inside)
             asks[f"sum_{name}"] = t[fn.AMOUNT].sum(where=inside)
         return _by_currency(fetch(t.group_by(currency=t[fn.CURRENCY]).aggregate(**asks)))
 
