@@ -9,14 +9,14 @@ as an empty chart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from . import funnel as fn
 from . import markup
 from .dataset import Dataset
-from .errors import FunnelkitError, NotMeasurableError
+from .errors import FunnelkitError, NotMeasurableError, ParameterError
 from .i18n import N_, _, get_locale, ngettext
 from .metrics import (
     conversion,
@@ -34,14 +34,17 @@ from .metrics import (
     time_to_close,
     win_rate,
 )
-from .metrics._common import NOTE, _end_of, by_columns, days_between
-from .metrics._money import NO_CURRENCY, currencies, currency_names, won_without_amount
+from .metrics._common import NOTE, _end_of, by_columns
+from .metrics._money import NO_CURRENCY, currency_names
 from .metrics.pipeline import AT_RISK_AT, COVERED_AT
-from .metrics.time_to_close import _start_column, default_start, describe_start
+from .metrics.time_to_close import _start_column, describe_start
 from .report.sections import Section, attempt
-from .schema import stage_column, stage_label
+from .schema import stage_label
 from .stats import wilson
 from .units import Unit, declare, format_number, format_percent, format_value
+
+if TYPE_CHECKING:  # the facts are Ibis queries: Ibis is imported when a review runs, not with funnelkit
+    from .review_facts import ReviewFacts
 
 HEADLINE_COLUMNS = ["measure", "this_period", "previous_period", "change", "note"]
 
@@ -180,19 +183,21 @@ def review(
     ParameterError
         When ``by`` is not a column of the data.
     """
-    if not len(data.funnel):
+    from .review_facts import ReviewFacts
+
+    # the review's own figures are aggregate queries over the funnel (review_facts): only they come back
+    facts = ReviewFacts(data, by=_checked_by(data, by))
+    if not facts.count("rows"):
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to review")
     review_notes: list[str] = []
-    by = _breakdown(data, by, review_notes)
+    by = _breakdown(data, facts, by, review_notes)
     parts: dict[str, Section] = {}
     options = {"fiscal_year_start": fiscal_year_start}
 
     def run(name: str, compute, empty: str = N_("the data holds nothing for this section")) -> None:
         parts[name] = attempt(compute, empty=_(empty))
 
-    f = data.funnel
-    has_deals = bool(f["opportunity_id"].notna().any() or f["is_closed"].any())
-    has_closed = bool(f["is_closed"].any())
+    has_deals, has_closed = facts.count("deals") > 0, facts.count("closed") > 0
     no_closed = _("no deal in the data has closed yet") if has_deals else _("the data has no deals (opportunities)")
     run("dropoff", lambda: dropoff(data), N_("the data holds no funnel entities"))
     run(
@@ -205,13 +210,13 @@ def review(
         run("win_rate_total", lambda: win_rate(data, period=period, stall_days=stall_days, **options))
     else:
         parts["win_rate"] = Section(reason=no_closed)
-    start = default_start(data)
+    start = facts.default_start
     if has_closed:
         run("time_to_close", lambda: time_to_close(data, by=by, from_stage=start), N_("no deal has a start date"))
         run("km", lambda: km_curve(data, by=by, from_stage=start), N_("no deal has a start date"))
     else:
         parts["time_to_close"] = Section(reason=no_closed)
-    if not (f["entity"] == "lead").any():
+    if not facts.count("leads"):
         parts["lead_value"] = Section(
             reason=_("lead value needs leads linked to closed deals; this export has no leads")
         )
@@ -227,20 +232,22 @@ def review(
             lambda: drift(data, metric="win_rate", period=period, by=by, **options),
             N_("fewer than two periods of closed deals"),
         )
-    current, previous = _last_two_periods(data, period, fiscal_year_start)
+    current, previous = _last_two_periods(facts, period, fiscal_year_start)
     if current and previous and by:
-        run("mix", lambda: _mix(data, by, current, previous, period, fiscal_year_start))
+        run("mix", lambda: _mix(data, has_closed, by, current, previous, period, fiscal_year_start))
     if current and previous:
         run(
             "revenue_change",
             lambda: revenue_change(data, period=period, current=current, previous=previous, **options),
         )
     _where_deals_are_lost(data, run, parts, period, top_reasons, options)
-    headline = _headline(data, period, current, previous, fiscal_year_start)
+    spans = tuple(p and period_span(p, period, fiscal_year_start=fiscal_year_start) for p in (current, previous))
+    money = facts.won_money(spans if current else ())
+    headline = _headline(data, facts, money, spans, current, previous)
     sections = {name: part.value for name, part in parts.items() if part.ok and part.value is not None}
     skipped = {name: part.reason for name, part in parts.items() if not part.ok}
     notes = _notes(sections, data, start)
-    for name, window in _windows(data, sections, start, period, fiscal_year_start, current, previous).items():
+    for name, window in _windows(data, facts, sections, start, period, fiscal_year_start, current, previous).items():
         notes[name] = [window, *notes.get(name, [])]  # every table and chart says which dates it counts
     for name, part in parts.items():
         if part.ok and part.warnings:
@@ -251,18 +258,30 @@ def review(
     if pd.isna(data.as_of):
         result.on_track_text = [_("Whether we are on track is not measurable: {reason}.").format(reason=_(NO_DATES))]
     else:
-        result.on_track = on_track(data, period=period, current=current, quota=quota, currency=currency, **options)
+        result.on_track = _on_track(
+            data, facts, period=period, current=current, quota=quota, currency=currency, **options
+        )
         result.on_track_text = on_track_sentences(result.on_track, sections.get("pipeline"), skipped.get("pipeline"))
-    result.findings = _findings(result, data)
+    result.findings = _findings(result, data, money)
     return result
 
 
-def _breakdown(data: Dataset, by, notes: list[str]) -> str | None:
+def _checked_by(data: Dataset, by) -> str | None:
+    """The funnel column ``by`` names, for the facts to count; a name that is none is said by :func:`_breakdown`
+    (after the check for an empty funnel, as before)."""
+    try:
+        columns = by_columns(data, by)
+    except ParameterError:
+        return None
+    return columns[0] if len(columns) == 1 else None
+
+
+def _breakdown(data: Dataset, facts: ReviewFacts, by, notes: list[str]) -> str | None:
     """``by`` when the data fills it; ``None`` with a note when the export leaves the column empty."""
     if by is None:
         return None
     (column,) = by_columns(data, by)  # a name that is no column raises, as every metric does
-    if data.funnel[column].notna().any():
+    if facts.count("by_filled"):
         return column
     notes.append(
         _("This export does not fill the column {column}: the review is shown without a breakdown by {name}.").format(
@@ -307,37 +326,40 @@ def _notes(sections: dict[str, pd.DataFrame], data: Dataset, start: str) -> dict
     return notes
 
 
-def _windows(data: Dataset, sections: dict, start: str, period: str, fiscal_year_start: int, current, previous):
+def _windows(
+    data: Dataset,
+    facts: ReviewFacts,
+    sections: dict,
+    start: str,
+    period: str,
+    fiscal_year_start: int,
+    current,
+    previous,
+):
     """Per shown section, the dates it counts, in words ("Deals closed 2025-02-11 to 2025-05-09.")."""
-    f, as_of = data.funnel, format_value(data.as_of, Unit.TIMESTAMP)
+    as_of = format_value(data.as_of, Unit.TIMESTAMP)
 
-    def span(stamps: pd.Series, message: str, **extra) -> str | None:
-        stamps = stamps.dropna()
-        if stamps.empty:
+    def span(found: tuple | None, message: str, **extra) -> str | None:
+        if found is None:
             return None
-        first, last = (format_value(x, Unit.TIMESTAMP) for x in (stamps.min(), stamps.max()))
+        first, last = (format_value(x, Unit.TIMESTAMP) for x in found)
         return _(message).format(start=first, end=last, **extra)
 
-    closed = f[fn.CLOSED_AT].where(f[fn.IS_CLOSED].fillna(False).astype(bool))
-    entries = pd.concat([f[c] for c in data.stages.columns if c in f], ignore_index=True)
+    entries = facts.entries_span()
     windows = {
         "dropoff": span(entries, N_("Stage entries dated {start} to {end}.")),
         "conversion": span(entries, N_("Stage entries dated {start} to {end}.")),
-        "win_rate": span(closed, N_("Deals closed {start} to {end}.")),
-        "drift": span(closed, N_("Deals closed {start} to {end}.")),
-        "lost_reasons": span(
-            closed.where(f[fn.IS_LOST].fillna(False).astype(bool)), N_("Deals lost {start} to {end}.")
-        ),
-        "lead_value": span(
-            f[stage_column(data.stages.first)].where(f[fn.ENTITY].eq("lead")), N_("Leads created {start} to {end}.")
-        ),
+        "win_rate": span(facts.span("closed"), N_("Deals closed {start} to {end}.")),
+        "drift": span(facts.span("closed"), N_("Deals closed {start} to {end}.")),
+        "lost_reasons": span(facts.span("lost"), N_("Deals lost {start} to {end}.")),
+        "lead_value": span(facts.span("lead"), N_("Leads created {start} to {end}.")),
         "pipeline": _("Open deals as of {as_of}.").format(as_of=as_of),
         "stalled_deals": _("Open deals as of {as_of}.").format(as_of=as_of),
     }
     start_column = _start_column(data, start)
-    if start_column in f:
+    if facts.has(start_column):
         windows["time_to_close"] = span(
-            f[start_column].where(f[fn.OPPORTUNITY_ID].notna() | f[fn.IS_CLOSED].fillna(False).astype(bool)),
+            facts.span("deal_start"),
             N_("Deals that entered {stage} {start} to {end}; those still open are counted to {as_of}."),
             stage=stage_label(start), as_of=as_of,
         )  # fmt: skip
@@ -372,73 +394,59 @@ def _step_notes(table: pd.DataFrame) -> list[str]:
     return out
 
 
-def _last_two_periods(data: Dataset, period: str, fiscal_year_start: int) -> tuple[str | None, str | None]:
-    first_at = data.funnel[stage_column(data.stages.first)].dropna()
-    stamps = first_at if len(first_at) else data.funnel["closed_at"].dropna()
-    if stamps.empty:
+def _last_two_periods(facts: ReviewFacts, period: str, fiscal_year_start: int) -> tuple[str | None, str | None]:
+    """The latest two periods leads were created in (deals closed in, without lead dates)."""
+    column = facts.period_column()
+    last = facts.span(column) if column else None
+    if last is None:
         return None, None
-    labels = sorted(period_labels(stamps, period, fiscal_year_start=fiscal_year_start).dropna().unique())
-    if len(labels) < 2:
-        return (labels[-1] if labels else None), None
-    return labels[-1], labels[-2]
+    current = _label_of(last[1], period, fiscal_year_start)
+    # periods are labelled in time order: the one before is where the latest date before this one's start falls
+    before = facts.latest(column, before=period_span(current, period, fiscal_year_start=fiscal_year_start)[0])
+    return current, (None if before is None else _label_of(before, period, fiscal_year_start))
 
 
-def _mix(data, by, current, previous, period, fiscal_year_start) -> pd.DataFrame:
+def _mix(data, has_closed: bool, by, current, previous, period, fiscal_year_start) -> pd.DataFrame:
     """Mix vs rate split of the win rate's change (or the first step's, without closed deals)."""
     options = {"current": current, "previous": previous, "by": by, "period": period,
                "fiscal_year_start": fiscal_year_start}  # fmt: skip
-    if data.funnel["is_closed"].any():
+    if has_closed:
         return mix_decomposition(data, metric="win_rate", **options)
     names = data.stages.names
     return mix_decomposition(data, from_stage=names[0], to_stage=names[1], **options)
 
 
-def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: int) -> pd.DataFrame:
-    """The five or six numbers that matter, this period against the previous one."""
-    f = data.funnel
+def _headline(data: Dataset, facts: ReviewFacts, money: pd.DataFrame, spans: tuple, current, previous) -> pd.DataFrame:
+    """The five or six numbers that matter, this period against the previous one (``spans``: their times)."""
     if current is None:
         reason = _("not measurable: no lead or deal has a date that places it in a period")
         return pd.DataFrame([(PERIODS_COMPARED, np.nan, np.nan, np.nan, reason)], columns=HEADLINE_COLUMNS)
     rows = []
-    money: dict[str, str | None] = {}  # currency of each revenue row
-    label = lambda stamps: period_labels(stamps, period, fiscal_year_start=fiscal_year_start)  # noqa: E731
-
-    def count_row(name: str, stamps: pd.Series, note: str = "") -> None:
-        labels = label(stamps.dropna())
-        now, before = int((labels == current).sum()), int((labels == previous).sum())
-        rows.append((name, now, before, _change(now, before), note))
-
-    names = data.stages.names
-    for stage, after in zip(names[:-1], names[1:], strict=True):
-        at = f[stage_column(stage)]
+    money_of: dict[str, str | None] = {}  # currency of each revenue row
+    counts = facts.headline_counts(spans)
+    for stage in data.stages.names[:-1]:
         # a stage whose every date was borrowed from the next (skipped) says nothing new
-        own = at.notna() & (at != f[stage_column(after)])
-        if own.any():
-            count_row(STAGE_TITLES.get(stage, f"Entered {stage}"), at)
-    closed = f[f["is_closed"] & f["closed_at"].notna()]
-    if len(closed):
-        labels = label(closed["closed_at"])
-        now = closed[labels == current]
-        before = closed[labels == previous]
-        rate_now = now["is_won"].mean() if len(now) else np.nan
-        rate_before = before["is_won"].mean() if len(before) else np.nan
-        won_now = int(now["is_won"].sum())
-        low, high = wilson([won_now], [len(now)])
+        if facts.count(f"own_{stage}"):
+            now, before = int(counts[f"{stage}_0"]), int(counts[f"{stage}_1"])
+            rows.append((STAGE_TITLES.get(stage, f"Entered {stage}"), now, before, _change(now, before), ""))
+    if facts.count("closed_dated"):
+        closed_now, closed_before = int(counts["closed_0"]), int(counts["closed_1"])
+        won_now, won_before = int(counts["won_0"]), int(counts["won_1"])
+        rate_now = won_now / closed_now if closed_now else np.nan
+        rate_before = won_before / closed_before if closed_before else np.nan
+        low, high = wilson([won_now], [closed_now])
         interval = (
             _("; 95% CI {low}-{high}").format(low=format_percent(low[0]), high=format_percent(high[0]))
-            if len(now)
+            if closed_now
             else ""
         )
-        said = _("{won} won of {closed} closed").format(won=format_number(won_now), closed=format_number(len(now)))
+        said = _("{won} won of {closed} closed").format(won=format_number(won_now), closed=format_number(closed_now))
         rows.append((WIN_RATE, rate_now, rate_before, rate_now - rate_before, said + interval))
-        for row in _revenue_rows(closed[closed["is_won"].to_numpy(dtype=bool)], labels, current, previous):
-            money[row[0]] = row[-1]
+        for row in _revenue_rows(money):
+            money_of[row[0]] = row[-1]
             rows.append(row[:-1])
-        start = _start_column(data, default_start(data))
-        days = days_between(closed["closed_at"], closed[start])
-        med_now = days[(labels == current) & (days >= 0)].median()
-        med_before = days[(labels == previous) & (days >= 0)].median()
-        note = _days_note(data, days)
+        med_now, med_before = facts.middle_days(spans, facts.start_column)
+        note = _days_note(data, facts)
         rows.append((MEDIAN_DAYS, med_now, med_before, med_now - med_before, note))
     if not rows:
         reason = _("not measurable: nothing this data holds is dated in {current} or {previous}").format(
@@ -446,36 +454,35 @@ def _headline(data: Dataset, period: str, current, previous, fiscal_year_start: 
         )
         rows.append((PERIODS_COMPARED, np.nan, np.nan, np.nan, reason))
     out = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
-    out["currency"] = out["measure"].map(money).astype("str")
+    out["currency"] = out["measure"].map(money_of).astype("str")
     return out
 
 
-def _revenue_rows(won: pd.DataFrame, labels: pd.Series, current, previous) -> list[tuple]:
+def _revenue_rows(won: pd.DataFrame) -> list[tuple]:
     """Won revenue this period and the one before: one row, or one per currency (never added).
 
-    Won deals without an amount are left out of the sums and counted in the note; a
-    period whose won deals all lack one has no revenue figure (not 0).
+    ``won`` holds the won deals per currency (:meth:`ReviewFacts.won_money`). Won deals without an amount are
+    left out of the sums and counted in the note; a period whose won deals all lack one has no revenue figure
+    (not 0).
     """
-    labels = labels[won.index]
-    found = currencies(won)
-    blank = won["amount"].isna()
-    left_out = [int((blank & (labels == p)).sum()) for p in (current, previous)]
+    found = _currencies_found(won, "closed_amount")
+    left_out = [int(won[f"blank_{i}"].sum()) for i in (0, 1)]
     rows = []
     for code in found or [None]:
         if len(found) > 1:
-            in_code = won["currency"].isna() if code is None else won["currency"].eq(code).fillna(False)
+            in_code = _in_currency(won, code)
             measure = f"{WON_REVENUE} ({code or NO_CURRENCY})"
             others = currency_names([c for c in found if c != code])
             note = _("in {currency}; not added to {others}").format(currency=code or NO_CURRENCY, others=others)
         else:
-            in_code = pd.Series(True, index=won.index)
+            in_code = won
             measure = WON_REVENUE
             note = (
                 _("in {currency}").format(currency=code)
                 if code
                 else (_("the export names no currency") if found else "")
             )
-        now, before = (_revenue(won.loc[in_code & (labels == p), "amount"]) for p in (current, previous))
+        now, before = (_revenue(in_code, i) for i in (0, 1))
         if any(left_out):
             note += ("; " if note else "") + _(
                 "won deals without an amount left out: {now} this period, {before} before"
@@ -484,17 +491,19 @@ def _revenue_rows(won: pd.DataFrame, labels: pd.Series, current, previous) -> li
     return rows
 
 
-def _revenue(amounts: pd.Series) -> float:
-    """Sum of the amounts given; 0 without won deals, missing when no won deal has an amount."""
-    return float(amounts.sum()) if amounts.notna().any() or amounts.empty else np.nan
+def _revenue(won: pd.DataFrame, i: int) -> float:
+    """Sum of the amounts given in period ``i``; 0 without won deals, missing when no won deal has an amount."""
+    if won[f"amounts_{i}"].sum():
+        return float(won[f"sum_{i}"].sum())
+    return 0.0 if not won[f"n_{i}"].sum() else np.nan
 
 
-def _days_note(data: Dataset, days: pd.Series) -> str:
+def _days_note(data: Dataset, facts: ReviewFacts) -> str:
     """What the headline's days to close count from, or why there are none."""
-    if not days.notna().any():
+    if not facts.count("closed_with_start"):
         return _("not measurable: no closed deal has a start date (see the time-to-close section)")
     return _("from {start}; open deals are censored in the time-to-close section").format(
-        start=_(describe_start(data, default_start(data)))
+        start=_(describe_start(data, facts.default_start))
     )
 
 
@@ -502,7 +511,7 @@ def _change(now: float, before: float) -> float:
     return (now - before) / before if before else np.nan
 
 
-def _findings(result: Review, data: Dataset) -> list[str]:
+def _findings(result: Review, data: Dataset, money: pd.DataFrame) -> list[str]:
     """Sentences for the summary. Group names come from the CRM: they are escaped here."""
     out = []
     if result.period:
@@ -566,7 +575,7 @@ def _findings(result: Review, data: Dataset) -> list[str]:
         )
     if result.has("revenue_change"):
         out.extend(revenue_change_sentences(result.sections["revenue_change"]))
-    out.extend(_money_findings(data))
+    out.extend(_money_findings(money))
     out.extend(markup.escape(note) for note in result.notes.get("review", []))
     for section, reason in result.skipped.items():
         name = _(SECTION_NAMES[section]) if section in SECTION_NAMES else section.replace("_", " ")
@@ -677,11 +686,11 @@ def _signed_points(value: float) -> str:
     return ("+" if value >= 0 else "-") + format_number(abs(value), decimals=1)
 
 
-def _money_findings(data: Dataset) -> list[str]:
-    """Sentences about revenue figures: several currencies, won deals without an amount."""
-    f = data.funnel
+def _money_findings(won: pd.DataFrame) -> list[str]:
+    """Sentences about revenue figures: several currencies, won deals without an amount (``won``: the won deals
+    per currency, :meth:`ReviewFacts.won_money`)."""
     out = []
-    found = currencies(f[f["is_won"].to_numpy(dtype=bool)])
+    found = _currencies_found(won, "with_amount")
     if len(found) > 1:
         out.append(
             _(
@@ -689,7 +698,7 @@ def _money_findings(data: Dataset) -> list[str]:
                 "amounts of different currencies are never added."
             ).format(count=len(found), names=markup.escape(currency_names(found)))
         )
-    blank = int(won_without_amount(f).sum())
+    blank = int(won["blank"].sum())
     if blank:
         out.append(
             ngettext(
@@ -799,13 +808,23 @@ def on_track(
      period      status  won_revenue  left_to_win  open verdict
     2025 Q1 in progress      12345.0       7655.0     0  behind
     """
+    from .review_facts import ReviewFacts
+
+    return _on_track(
+        data, ReviewFacts(data), period=period, current=current, quota=quota, currency=currency,
+        fiscal_year_start=fiscal_year_start,
+    )  # fmt: skip
+
+
+def _on_track(data, facts: ReviewFacts, *, period, current, quota, currency, fiscal_year_start) -> pd.DataFrame:
     as_of = data.as_of
     label = current or _label_of(as_of, period, fiscal_year_start)
     start, end = period_span(label, period, fiscal_year_start=fiscal_year_start)
     complete = bool(as_of >= end)
-    f = data.funnel
-    won = f[f["is_won"].to_numpy(dtype=bool) & f["closed_at"].notna().to_numpy() & f["amount"].notna().to_numpy()]
-    found = currencies(won) or [None]
+    earlier = _earlier_periods(start, period, fiscal_year_start)
+    # won deals with a close date and an amount, per currency: in the period and in each earlier one
+    won = facts.won_in_windows({"period": (start, end), **{name: span for name, span, *rest in earlier}})
+    found = _currencies_found(won, "deals") or [None]
     notes: list[str] = []
     if quota is not None and len(found) > 1 and currency is None:
         notes.append(
@@ -817,11 +836,11 @@ def on_track(
     if quota is not None and currency is not None and len(found) > 1:
         found = [currency]
     rows = []
+    first = facts.first_date()
     for code in found:
-        in_code = won["currency"].isna() if code is None else won["currency"].eq(code).fillna(False)
-        deals = won[in_code.to_numpy(dtype=bool)]
+        deals = _in_currency(won, code)
         rows.append(
-            _on_track_row(data, deals, code, label, period, start, end, complete, quota, currency, fiscal_year_start)
+            _on_track_row(data, deals, code, label, period, start, end, complete, quota, currency, earlier, first)
         )
     out = pd.DataFrame(rows, columns=ON_TRACK_COLUMNS)
     if notes:
@@ -840,10 +859,9 @@ def on_track(
     )
 
 
-def _on_track_row(data, deals, code, label, period, start, end, complete, quota, currency, fys) -> dict:
+def _on_track_row(data, deals, code, label, period, start, end, complete, quota, currency, earlier, first) -> dict:
     as_of = data.as_of
-    in_period = (deals["closed_at"] >= start) & (deals["closed_at"] < end)
-    revenue = float(deals.loc[in_period.to_numpy(dtype=bool), "amount"].sum())
+    revenue = float(deals["sum_period"].sum())
     notes: list[str] = []
     if quota is not None:
         target, basis = float(quota), "quota"
@@ -853,7 +871,7 @@ def _on_track_row(data, deals, code, label, period, start, end, complete, quota,
                 _("the quota is in {quota}, but won revenue is in {revenue}").format(quota=currency, revenue=code)
             )
     else:
-        target, basis = _comparison_target(data, deals, start, period, fys)
+        target, basis = _comparison_target(deals, earlier, first)
         if pd.isna(target):
             notes.append(
                 _("no target: no quota was given and no earlier {period} has won revenue").format(
@@ -868,7 +886,7 @@ def _on_track_row(data, deals, code, label, period, start, end, complete, quota,
         "as_of": as_of,
         "days_left": 0.0 if complete else (end - as_of) / pd.Timedelta(days=1),
         "currency": code,
-        "won_deals": int(in_period.sum()),
+        "won_deals": int(deals["deals_period"].sum()),
         "won_revenue": revenue,
         "target": target,
         "target_basis": basis,
@@ -915,25 +933,31 @@ def _coverage_verdict(ratio: float):
     return AT_RISK if ratio >= AT_RISK_AT else BEHIND
 
 
-def _comparison_target(data: Dataset, deals: pd.DataFrame, start: pd.Timestamp, period: str, fys: int):
-    """Won revenue of the same period a year earlier (when the data covers it from its start), else of the
-    previous period; with the basis in words. Missing when neither has won revenue."""
+def _earlier_periods(start: pd.Timestamp, period: str, fys: int) -> list[tuple]:
+    """The periods a target can come from, in order: the same period a year earlier (not for years), the previous
+    one; each ``(name, (begin, end), label, words, a_year_earlier)``."""
     noun = _(PERIOD_NOUNS[period])
-    first = _first_date(data)
     candidates = []
     if period != "Y":
         candidates.append(
-            (start - pd.DateOffset(years=1), _("the same {period} a year earlier").format(period=noun), True)
+            ("year_earlier", start - pd.DateOffset(years=1), _("the same {period} a year earlier").format(period=noun))
         )
-    candidates.append((start - pd.Timedelta(days=1), _("the previous {period}").format(period=noun), False))
-    for moment, words, a_year_earlier in candidates:
+    candidates.append(("previous", start - pd.Timedelta(days=1), _("the previous {period}").format(period=noun)))
+    out = []
+    for name, moment, words in candidates:
         label = _label_of(moment, period, fys)
-        begin, stop = period_span(label, period, fiscal_year_start=fys)
+        out.append((name, period_span(label, period, fiscal_year_start=fys), label, words, name == "year_earlier"))
+    return out
+
+
+def _comparison_target(deals: pd.DataFrame, earlier: list[tuple], first: pd.Timestamp | None):
+    """Won revenue of the same period a year earlier (when the data covers it from its start), else of the
+    previous period; with the basis in words. Missing when neither has won revenue."""
+    for name, (begin, _stop), label, words, a_year_earlier in earlier:
         partial = first is not None and first.normalize() > begin
         if partial and a_year_earlier:
             continue  # the data starts inside that period: its revenue would be partial
-        closed = deals["closed_at"]
-        revenue = float(deals.loc[((closed >= begin) & (closed < stop)).to_numpy(dtype=bool), "amount"].sum())
+        revenue = float(deals[f"sum_{name}"].sum())
         if revenue > 0:
             if partial:
                 since = _(", from {day} when the data starts").format(day=format_value(first, Unit.TIMESTAMP))
@@ -943,10 +967,17 @@ def _comparison_target(data: Dataset, deals: pd.DataFrame, start: pd.Timestamp, 
     return np.nan, pd.NA
 
 
-def _first_date(data: Dataset) -> pd.Timestamp | None:
-    f = data.funnel
-    stamps = [f[c].min() for c in (*data.stages.columns, "closed_at") if c in f and f[c].notna().any()]
-    return min(stamps) if stamps else None
+def _in_currency(table: pd.DataFrame, code: str | None) -> pd.DataFrame:
+    """The row of a per-currency result for ``code`` (``None``: amounts naming no currency); none when absent."""
+    keep = [pd.isna(c) if code is None else (not pd.isna(c) and c == code) for c in table.index]
+    return table[np.asarray(keep, dtype=bool)]
+
+
+def _currencies_found(table: pd.DataFrame, count: str) -> list[str | None]:
+    """The currencies (sorted; ``None`` last) whose ``count`` column is above zero, as
+    :func:`funnelkit.metrics._money.currencies` lists them."""
+    present = [None if pd.isna(c) else c for c, n in table[count].items() if n > 0]
+    return sorted(c for c in present if c is not None) + ([None] if None in present else [])
 
 
 def _money(value: float, code) -> str:
