@@ -3,8 +3,7 @@
 The review's own figures (headline, the dates each section counts, the on-track target, the money findings) are
 aggregate queries (funnelkit/review_facts.py). Every test here makes ``EngineDataset.funnel`` (which brings every
 row to pandas) raise, so a review that pulled rows fails. The review of the engine's dataset must say what the
-review of the loaded dataset says; sections whose metric does not run in an engine yet are left out there with
-that reason.
+review of the loaded dataset says, section for section (every metric runs in the engine).
 """
 
 from __future__ import annotations
@@ -16,20 +15,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from engine_cases import connected, random_data, sample_data
+from engine_cases import assert_same, connected, random_data, sample_data
 from metrics_fixtures import t, tiny
 
 import funnelkit as fk
 from funnelkit.engine.dataset import EngineDataset
 
-NOT_IN_ENGINE = "this measure does not run in an engine yet"
-#: the opening words of the findings a section's table gives (left out when the engine cannot compute it yet)
-SECTION_FINDINGS = {
-    "dropoff": ("The funnel loses most",),
-    "drift": ("No change in win rate", "Win rate of "),
-    "mix": ("Of the overall change",),
-    "revenue_change": ("Won revenue went from",),
-}
 #: on-track columns that come from fk.coverage (the open pipeline weighed against what is left to win)
 COVERAGE_COLUMNS = ["open", "open_value", "weighted_pipeline", "coverage", "verdict", "note"]
 
@@ -62,37 +53,20 @@ def quiet_review(data, **options) -> fk.Review:
         return fk.review(data, **options)
 
 
-def engine_only_skips(loaded: fk.Review, engine: fk.Review) -> set[str]:
-    """Sections the engine leaves out because their metric does not run there yet (and only those)."""
-    extra = set(engine.skipped) - set(loaded.skipped)
-    for name in extra:
-        assert engine.skipped[name].startswith(NOT_IN_ENGINE), (name, engine.skipped[name])
-    for name, reason in loaded.skipped.items():
-        assert engine.skipped.get(name) == reason, name
-    return extra
-
-
-def without_sections(findings: list[str], sections: set[str]) -> list[str]:
-    """Findings less those the given sections' tables give, and the lines saying a section was left out."""
-    openings = tuple(o for name in sections for o in SECTION_FINDINGS.get(name, ()))
-    return [f for f in findings if not f.startswith(openings) and not f.startswith("Section <i>")]
-
-
 def assert_same_review(loaded: fk.Review, engine: fk.Review) -> None:
+    """Every metric runs in the engine: the same sections, tables, notes, findings and on-track table."""
     pd.testing.assert_frame_equal(engine.headline, loaded.headline, rtol=1e-12)
     assert (engine.period, engine.previous) == (loaded.period, loaded.previous)
-    skipped_here = engine_only_skips(loaded, engine)
-    for name in engine.sections:  # what each shown section counts (its dates) and says
-        assert engine.notes.get(name) == loaded.notes.get(name), name
-    assert engine.notes.get("review") == loaded.notes.get("review")
-    assert without_sections(engine.findings, skipped_here) == without_sections(loaded.findings, skipped_here)
+    assert engine.skipped == loaded.skipped
+    assert set(engine.sections) == set(loaded.sections)
+    for name, table in loaded.sections.items():
+        assert_same(table, engine.sections[name])
+    assert engine.notes == loaded.notes
+    assert engine.findings == loaded.findings
     got, expected = engine.on_track, loaded.on_track
     target = [c for c in expected.columns if c not in COVERAGE_COLUMNS]
     pd.testing.assert_frame_equal(got[target], expected[target], rtol=1e-12)
-    weighed = ~got["note"].astype(str).str.contains(NOT_IN_ENGINE)
-    pd.testing.assert_frame_equal(
-        got.loc[weighed, COVERAGE_COLUMNS], expected.loc[weighed, COVERAGE_COLUMNS], check_dtype=False
-    )
+    pd.testing.assert_frame_equal(got[COVERAGE_COLUMNS], expected[COVERAGE_COLUMNS], check_dtype=False)
 
 
 OPTIONS = [
