@@ -34,6 +34,7 @@ from .engine._common import fetch, quiet_ibis
 from .engine.periods import epoch_seconds
 from .engine.time_to_close import start_options
 from .metrics._common import days_between
+from .metrics._engines import get_engine
 from .metrics.time_to_close import _start_column
 from .schema import stage_column
 
@@ -51,7 +52,10 @@ def funnel_table(data, extra=()) -> ir.Table:
     """The funnel view as an Ibis table: an engine's own, or a loaded dataset's columns in an embedded DuckDB."""
     if not isinstance(data, Dataset):
         return data.funnel_table
-    from .engine.memory import _arrow  # Ibis is imported only when a review runs
+    from .engine.memory import _arrow, in_duckdb  # Ibis is imported only when a review runs
+
+    if get_engine() == "duckdb":  # the metrics run in the dataset's DuckDB: ask its funnel view too
+        return in_duckdb(data).funnel_table
 
     f = data.funnel
     wanted = [c for c in dict.fromkeys([*COLUMNS, *data.stages.columns, *extra]) if c in f.columns]

@@ -35,8 +35,8 @@ def test_the_switch_hands_a_loaded_dataset_to_duckdb(data, monkeypatch):
     assert int(table["closed"].sum()) == len(closed)  # every closed deal counted once, by an independent count
 
 
-def test_without_the_switch_no_engine_is_built(data, monkeypatch):
-    monkeypatch.delenv("FUNNELKIT_ENGINE", raising=False)
+def test_on_pandas_no_engine_is_built(data, monkeypatch):
+    monkeypatch.setenv("FUNNELKIT_ENGINE", "pandas")
     fresh = fk.Dataset(data.leads, data.opportunities, data.history, stages=data.stages, as_of=data.as_of)
     fk.win_rate(fresh)
     assert "_duckdb_engine" not in fresh.__dict__

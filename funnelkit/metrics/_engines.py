@@ -10,6 +10,8 @@ from ..errors import ParameterError
 
 #: engines that can run the metrics of a loaded dataset (``fk.load``); a dataset from ``fk.connect`` runs in its own
 ENGINES = ("pandas", "duckdb")
+#: DuckDB: at 1M leads the review takes 1.6 s there against 2.4 s in pandas, the headline metrics 0.6 s against 0.7 s
+DEFAULT_ENGINE = "duckdb"
 _chosen: str | None = None
 
 
@@ -23,7 +25,7 @@ def set_engine(engine: str | None) -> None:
         (registered once per dataset) and runs each metric there as
         relational expressions; ``"pandas"`` runs them in process. ``None``
         goes back to the ``FUNNELKIT_ENGINE`` environment variable, else
-        pandas. Both give identical tables (the test suite runs every metric
+        DuckDB. Both give identical tables (the test suite runs every metric
         test on both). A dataset from :func:`funnelkit.connect` always runs
         in its own engine.
 
@@ -35,9 +37,9 @@ def set_engine(engine: str | None) -> None:
     Examples
     --------
     >>> import funnelkit as fk
-    >>> fk.set_engine("duckdb")
+    >>> fk.set_engine("pandas")
     >>> fk.get_engine()
-    'duckdb'
+    'pandas'
     >>> fk.set_engine(None)
     """
     global _chosen
@@ -45,8 +47,8 @@ def set_engine(engine: str | None) -> None:
 
 
 def get_engine() -> str:
-    """The engine that runs the metrics of loaded datasets: :func:`set_engine`'s, ``FUNNELKIT_ENGINE``, or pandas."""
-    return _chosen or checked_engine(os.environ.get("FUNNELKIT_ENGINE") or "pandas", name="FUNNELKIT_ENGINE")
+    """The engine that runs the metrics of loaded datasets: :func:`set_engine`'s, ``FUNNELKIT_ENGINE``, or DuckDB."""
+    return _chosen or checked_engine(os.environ.get("FUNNELKIT_ENGINE") or DEFAULT_ENGINE, name="FUNNELKIT_ENGINE")
 
 
 def checked_engine(engine, *, name: str = "engine") -> str:
