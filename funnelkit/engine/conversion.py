@@ -22,7 +22,7 @@ from ..metrics._common import add_note, check_choice, date_origin, period_end, s
 from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_table, undated_step_reason
 from ..schema import Stages, stage_column
 from ..units import declare
-from ._common import fetch, group_keys, in_window, quiet_ibis, reached, sorted_groups, stage_at, with_period
+from ._common import fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
 from .periods import days_between, days_until, period_key, period_label
 
 if TYPE_CHECKING:
@@ -172,10 +172,6 @@ def _cohort_steps(f, stages, as_of, pairs, facts, window, by, period, start, end
         rows = [_step_rows(f, stages, as_of, i, *pairs[i], h, window, by, period, start, end, fiscal_year_start)
                 for i, h in horizons.items()]  # fmt: skip
         union = rows[0].union(*rows[1:]) if len(rows) > 1 else rows[0]
-        if ibis.get_backend(union).name != "duckdb":
-            # read three times below: Spark would compute every entrant's row three times (DuckDB shares it)
-            with quiet_ibis():
-                union = union.cache()
         counts = _counts_and_km(union, by, period, fiscal_year_start)
         group_cols = [*by, *(["period"] if period else [])]
         for i, horizon in horizons.items():
