@@ -19,9 +19,8 @@ import pandas as pd
 from .. import _params as params
 from .. import schema as s
 from ..errors import NotMeasurableError
-from ..metrics._common import add_note
 from ..metrics.conversion import DROPOFF_UNITS
-from ..metrics.time_to_close import DURATION_UNITS
+from ..metrics.time_to_close import durations_table
 from ..schema import Stages, stage_column
 from ..units import declare
 from ._common import fetch, group_keys, reached, sorted_groups
@@ -120,19 +119,7 @@ def stage_durations(data: EngineDataset, *, by=None) -> pd.DataFrame:
         summary.insert(len(by), "stage", a)
         summary["backward_moves"] = int(backward.get(a, 0))
         parts.append(summary)
-    out = pd.concat(parts, ignore_index=True)
-    if not (out["n"] > 0).any():
-        raise NotMeasurableError(
-            "time in each stage needs two dated stages per lead or deal (the date it entered a stage and "
-            f"the date it entered the next), and no lead or deal in this export has both for any step of "
-            f"{' > '.join(names)}; map the stage date columns, or see fk.dropoff(data) for counts without dates",
-            missing=tuple(stage_column(n) for n in names),
-        )
-    unmeasured = out.groupby(["stage", "next_stage"], sort=False)["n"].transform("sum").to_numpy() == 0
-    for a, b in out.loc[unmeasured, ["stage", "next_stage"]].drop_duplicates().itertuples(index=False):
-        rows_here = (out["stage"] == a).to_numpy() & unmeasured
-        add_note(out, f"no lead or deal has dates of its own for both {a} and {b}", rows_here)
-    return declare(out, **DURATION_UNITS)
+    return durations_table(parts, names)
 
 
 def _quartiles(counts: pd.DataFrame, by: list[str]) -> pd.DataFrame:

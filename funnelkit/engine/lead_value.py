@@ -6,15 +6,12 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
 
 from .. import _params as params
 from ..errors import ParameterError
-from ..metrics._common import add_note
-from ..metrics.lead_value import LEAD_VALUE_UNITS, require_leads, spend_per_source, split_currencies, with_costs
+from ..metrics.lead_value import require_leads, spend_per_source, value_table
 from ..schema import stage_column
-from ..units import declare
 from ._common import fetch, group_keys, reached, sorted_groups
 from .periods import days_between, period_label, timestamp_literal
 
@@ -73,21 +70,7 @@ def lead_value(
     if costs is not None:
         table = _in_paid_periods(table, spend, costs)
     left_out = require_leads(n_leads, n_dated, int(table["leads"].sum()), cutoff, paid=costs is not None)
-    agg = {c: "sum" for c in ("leads", "won", "won_without_amount", "won_revenue", "mqls") if c in table}
-    out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
-    out = split_currencies(table, by, out, _currencies(table))
-    # won deals without an amount count as won but stay out of revenue (as in funnelkit.lead_value)
-    with_amount = out["won"] - out["won_without_amount"]
-    out["won_revenue"] = out["won_revenue"].where((with_amount > 0) | (out["won"] == 0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["revenue_per_lead"] = out["won_revenue"] / out["leads"].where(out["leads"] > 0)
-        if "mqls" in out:
-            out["revenue_per_mql"] = out["won_revenue"] / out["mqls"].where(out["mqls"] > 0)
-        out["avg_deal_size"] = out["won_revenue"] / with_amount.where(with_amount > 0)
-    out["matured_before"] = cutoff
-    if costs is not None:
-        out = with_costs(out, costs)
-    return declare(add_note(out, left_out) if left_out else out, **LEAD_VALUE_UNITS)
+    return value_table(table, by, _currencies(table), cutoff=cutoff, costs=costs, left_out=left_out)
 
 
 def _sums(leads: ir.Table, by, stages, spend_period, fiscal_year_start: int, first_at: str) -> pd.DataFrame:

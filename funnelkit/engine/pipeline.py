@@ -20,6 +20,7 @@ from .. import _params as params
 from .. import schema as s
 from ..errors import NotMeasurableError
 from ..metrics.pipeline import (
+    PIPELINE_UNITS,
     _as_of,
     _check_open_stage,
     _deals,
@@ -79,17 +80,7 @@ def pipeline(data: EngineDataset, *, by=None, as_of=None) -> pd.DataFrame:
     out = out.astype({"open": "int64", "open_value": "float64", "median_age_days": "float64",
                       "q75_age_days": "float64", "stalled_value": "float64"})  # fmt: skip
     out["stall_line_days"] = out[s.STAGE].map(lines.set_index(s.STAGE)["stall_line_days"]).astype(float)
-    out = _finish_pipeline(out, lines, by)
-    return declare(
-        out,
-        open=Unit.COUNT,
-        open_value=Unit.MONEY,
-        stalled=Unit.COUNT,
-        median_age_days=Unit.DAYS,
-        q75_age_days=Unit.DAYS,
-        stall_line_days=Unit.DAYS,
-        stalled_value=Unit.MONEY,
-    )
+    return declare(_finish_pipeline(out, lines, by), **PIPELINE_UNITS)
 
 
 def stalled_deals(data: EngineDataset, *, stage: str | None = None) -> pd.DataFrame:

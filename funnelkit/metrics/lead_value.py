@@ -137,9 +137,19 @@ def lead_value(
     )
     if "mql" in data.stages.names:
         table["mqls"] = data.reached("mql")[leads.index].astype(int)
+    return value_table(table, by, currencies(leads[won]), cutoff=cutoff, costs=costs, left_out=left_out)
+
+
+def value_table(table: pd.DataFrame, by: list[str], found: list, *, cutoff, costs, left_out: str) -> pd.DataFrame:
+    """Lead value from per-row (or per-group) counts and sums: shared by the pandas metric and the engine's.
+
+    ``table`` has the ``by`` columns, ``_currency`` (of won deals), ``leads``,
+    ``won``, ``won_without_amount``, ``won_revenue`` and ``mqls`` (when the
+    funnel has an mql stage); ``found`` the currencies of won revenue.
+    """
     agg = {c: "sum" for c in ("leads", "won", "won_without_amount", "won_revenue", "mqls") if c in table}
     out = table.groupby(by, dropna=False).agg(agg).reset_index() if by else table.agg(agg).to_frame().T
-    out = split_currencies(table, by, out, currencies(leads[won]))
+    out = split_currencies(table, by, out, found)
     # won deals without an amount count as won but stay out of revenue: a group whose every
     # won deal lacks one has no revenue figure, not a revenue of 0
     with_amount = out["won"] - out["won_without_amount"]

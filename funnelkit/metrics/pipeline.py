@@ -106,17 +106,7 @@ def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
     out.insert(out.columns.get_loc("median_age_days") + 1, "q75_age_days", grouped["age_days"].quantile(0.75))
     out = out.reset_index()
     out["stall_line_days"] = out[s.STAGE].map(lines.set_index(s.STAGE)["stall_line_days"]).astype(float)
-    out = _finish_pipeline(out, lines, by)
-    return declare(
-        out,
-        open=Unit.COUNT,
-        open_value=Unit.MONEY,
-        stalled=Unit.COUNT,
-        median_age_days=Unit.DAYS,
-        q75_age_days=Unit.DAYS,
-        stall_line_days=Unit.DAYS,
-        stalled_value=Unit.MONEY,
-    )
+    return declare(_finish_pipeline(out, lines, by), **PIPELINE_UNITS)
 
 
 @runs_on_engines
@@ -259,6 +249,13 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         notes=notes,
         stage_win_rates=lambda: _stage_win_rates(data),
     )
+
+
+#: units of :func:`pipeline`'s columns (the engine's pipeline declares the same)
+PIPELINE_UNITS = {
+    "open": Unit.COUNT, "open_value": Unit.MONEY, "stalled": Unit.COUNT, "median_age_days": Unit.DAYS,
+    "q75_age_days": Unit.DAYS, "stall_line_days": Unit.DAYS, "stalled_value": Unit.MONEY,
+}  # fmt: skip
 
 
 def money_counts(deals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

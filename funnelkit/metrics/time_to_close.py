@@ -320,6 +320,11 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
         summary.insert(len(by), "stage", a)
         summary["backward_moves"] = int(backward.get(a, 0))
         parts.append(summary)
+    return durations_table(parts, names)
+
+
+def durations_table(parts: list[pd.DataFrame], names) -> pd.DataFrame:
+    """The steps' summaries as one table, a note on each step nobody has both dates for; shared with the engine."""
     out = pd.concat(parts, ignore_index=True)
     if not (out["n"] > 0).any():
         raise NotMeasurableError(
