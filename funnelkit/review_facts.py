@@ -52,7 +52,7 @@ def funnel_table(data, extra=()) -> ir.Table:
     """The funnel view as an Ibis table: an engine's own, or a loaded dataset's columns in an embedded DuckDB."""
     if not isinstance(data, Dataset):
         return data.funnel_table
-    from .engine.memory import _arrow, in_duckdb  # Ibis is imported only when a review runs
+    from .engine.memory import arrow_table, in_duckdb  # Ibis is imported only when a review runs
 
     if get_engine() == "duckdb":  # the metrics run in the dataset's DuckDB: ask its funnel view too
         return in_duckdb(data).funnel_table
@@ -69,7 +69,7 @@ def funnel_table(data, extra=()) -> ir.Table:
     # the review's queries take 0.4 s on one thread, 0.6 s on two)
     backend.raw_sql("SET threads = 1")
     with quiet_ibis():
-        backend.con.register("funnelkit_review", _arrow(frame))
+        backend.con.register("funnelkit_review", arrow_table(frame))
         return backend.table("funnelkit_review")
 
 

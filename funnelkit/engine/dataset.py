@@ -87,12 +87,15 @@ def connect(
         stages = Stages()
     elif not isinstance(stages, Stages):
         stages = Stages.from_config(stages)
-    leads = opened["leads"]
-    positions = {}
-    if s.STATUS in leads.columns:  # one row per distinct status label, mapped in Python
-        positions = status_positions(fetch(leads.select(s.STATUS).distinct())[s.STATUS], stages)
     moment = to_utc_timestamp(as_of) if as_of is not None else latest_timestamp(opened.values())
-    return EngineDataset(backend, opened, stages, moment, positions)
+    return EngineDataset(backend, opened, stages, moment, lead_status_positions(opened["leads"], stages))
+
+
+def lead_status_positions(leads: ir.Table, stages: Stages) -> dict:
+    """The funnel position each lead status label stands for: one row per distinct label, mapped in Python."""
+    if s.STATUS not in leads.columns:
+        return {}
+    return status_positions(fetch(leads.select(s.STATUS).distinct())[s.STATUS], stages)
 
 
 def latest_timestamp(tables) -> pd.Timestamp | None:
@@ -185,4 +188,4 @@ class EngineDataset:
         )
 
 
-__all__ = ["EngineDataset", "connect", "latest_timestamp"]
+__all__ = ["EngineDataset", "connect", "latest_timestamp", "lead_status_positions"]

@@ -7,9 +7,8 @@ import pyarrow as pa
 
 from .. import schema as s
 from ..dataset import Dataset
-from ._common import fetch, quiet_ibis
-from .dataset import EngineDataset
-from .funnel import status_positions
+from ._common import quiet_ibis
+from .dataset import EngineDataset, lead_status_positions
 from .parquet import canonical_tables
 from .source import _canonical
 
@@ -40,13 +39,9 @@ def _registered(data: Dataset) -> EngineDataset:
     tables = {}
     with quiet_ibis():
         for name, frame in canonical_tables(data).items():
-            backend.con.register(f"funnelkit_{name}", _arrow(frame))
+            backend.con.register(f"funnelkit_{name}", arrow_table(frame))
             tables[name] = _canonical(backend.table(f"funnelkit_{name}"), name, {})
-    leads = tables["leads"]
-    positions = {}
-    if s.STATUS in leads.columns:
-        positions = status_positions(fetch(leads.select(s.STATUS).distinct())[s.STATUS], data.stages)
-    return EngineDataset(backend, tables, data.stages, data.as_of, positions)
+    return EngineDataset(backend, tables, data.stages, data.as_of, lead_status_positions(tables["leads"], data.stages))
 
 
 #: Arrow types of the canonical dtypes, for columns pandas holds as objects that are all missing
@@ -54,7 +49,8 @@ _ARROW_TYPES = {s.TIMESTAMP: pa.timestamp("us", tz="UTC"), "bool": pa.bool_(), "
 _DECLARED = {**s.LEAD_COLUMNS, **s.OPPORTUNITY_COLUMNS}
 
 
-def _arrow(frame) -> pa.Table:
+def arrow_table(frame) -> pa.Table:
+    """``frame`` as Arrow as the engine reads it: timestamps in microseconds, UTC; all-missing columns typed."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     return pa.Table.from_arrays(
         [_engine_type(name, column) for name, column in zip(table.column_names, table.columns, strict=True)],

@@ -21,6 +21,7 @@ from .. import schema as s
 from ..errors import NotMeasurableError
 from ..metrics.pipeline import (
     PIPELINE_UNITS,
+    STALLED_UNITS,
     _as_of,
     _check_open_stage,
     _deals,
@@ -32,7 +33,7 @@ from ..metrics.pipeline import (
     note_expected,
 )
 from ..schema import stage_column
-from ..units import Unit, declare
+from ..units import declare
 from ._common import fetch, group_keys, in_window, reached
 from .periods import days_between, days_until, timestamp_literal
 
@@ -111,15 +112,7 @@ def stalled_deals(data: EngineDataset, *, stage: str | None = None) -> pd.DataFr
         out[column] = out[column].astype("str")
     for column in (s.AMOUNT, "age_days", "days_in_stage", "stall_line_days", "days_over"):
         out[column] = out[column].astype("float64")
-    return declare(
-        out,
-        age_days=Unit.DAYS,
-        stage_entered_at=Unit.TIMESTAMP,
-        amount=Unit.MONEY,
-        days_in_stage=Unit.DAYS,
-        stall_line_days=Unit.DAYS,
-        days_over=Unit.DAYS,
-    )
+    return declare(out, **STALLED_UNITS)
 
 
 def coverage(

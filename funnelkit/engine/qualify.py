@@ -19,19 +19,14 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from .. import _params as params
-from .. import stats
 from ..errors import NotMeasurableError, ParameterError
-from ..metrics._common import add_note, counted
-from ..metrics.qualify import QUALIFY_UNITS
+from ..metrics.qualify import qualify_table
 from ..schema import stage_column
-from ..units import declare
 from ._common import fetch, reached
 from .periods import period_label
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
-
-COUNTS = ["leads", "opportunities", "won"]
 
 
 @params.renamed(mql_stage="stage")
@@ -66,33 +61,18 @@ def qualify(
         "rule": (mask, leads[first]),
         "current": (reached(leads, data.stages, mql_stage), leads[stage_column(mql_stage)]),
     }
-    parts, undated = [], {}
+    counts = {}
     for name, (selected, when) in definitions.items():
         chosen = leads.filter(selected)
         label = period_label(chosen[when.get_name()], period, fiscal_year_start=fiscal_year_start)
-        counts = fetch(
+        counts[name] = fetch(
             chosen.group_by(period=label).aggregate(
                 leads=chosen.count(),
                 opportunities=reached(chosen, data.stages, data.stages.opportunity).cast("int64").sum(),
                 won=chosen["is_won"].cast("int64").sum(),
             )
         )
-        undated[name] = int(counts.loc[counts["period"].isna(), "leads"].sum())
-        dated = counts[counts["period"].notna()].astype({"period": "str"})
-        by_period = dated.groupby("period")[COUNTS].sum().reset_index()
-        overall = counts[COUNTS].sum().to_frame().T.assign(period="(all)")
-        both = pd.concat([by_period, overall], ignore_index=True)
-        both.insert(0, "definition", name)
-        parts.append(both)
-    out = pd.concat(parts, ignore_index=True)
-    out = out.astype({"leads": "int64", "opportunities": "int64", "won": "int64"})
-    stats.add_rate(out, "opportunities", "leads", prefix="to_opportunity_")
-    stats.add_rate(out, "won", "leads", prefix="win_")
-    for name, n in undated.items():
-        if n:
-            date = f"created date ({first})" if name == "rule" else f"{mql_stage} date ({stage_column(mql_stage)})"
-            add_note(out, f"{counted(n, 'lead')} with no {date}: in the (all) row only", out["definition"] == name)
-    return declare(out, **QUALIFY_UNITS)
+    return qualify_table(counts, first=first, mql_stage=mql_stage)
 
 
 def rule_mask(leads: ir.Table, rule) -> ir.BooleanValue:

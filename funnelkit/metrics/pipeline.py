@@ -34,6 +34,17 @@ COVERED_AT = 1.0
 AT_RISK_AT = 0.75
 NO_CREATED_DATE = "no opportunity created date"
 
+#: units of :func:`pipeline`'s columns (the engine's pipeline declares the same)
+PIPELINE_UNITS = {
+    "open": Unit.COUNT, "open_value": Unit.MONEY, "stalled": Unit.COUNT, "median_age_days": Unit.DAYS,
+    "q75_age_days": Unit.DAYS, "stall_line_days": Unit.DAYS, "stalled_value": Unit.MONEY,
+}  # fmt: skip
+#: units of :func:`stalled_deals`' columns (the engine's declares the same)
+STALLED_UNITS = {
+    "age_days": Unit.DAYS, "stage_entered_at": Unit.TIMESTAMP, "amount": Unit.MONEY, "days_in_stage": Unit.DAYS,
+    "stall_line_days": Unit.DAYS, "days_over": Unit.DAYS,
+}  # fmt: skip
+
 
 @runs_on_engines
 def pipeline(data: Dataset, *, by=None, as_of=None) -> pd.DataFrame:
@@ -160,15 +171,7 @@ def stalled_deals(data: Dataset, *, stage: str | None = None) -> pd.DataFrame:
     out = out.sort_values(["_order", "days_over", fn.OPPORTUNITY_ID], ascending=[True, False, True], kind="stable")
     columns = [fn.OPPORTUNITY_ID, fn.OWNER, fn.SOURCE, s.STAGE, fn.AMOUNT, fn.CURRENCY, "age_days", "stage_entered_at",
                "days_in_stage", "stall_line_days", "days_over"]  # fmt: skip
-    return declare(
-        out[columns].reset_index(drop=True),
-        age_days=Unit.DAYS,
-        stage_entered_at=Unit.TIMESTAMP,
-        amount=Unit.MONEY,
-        days_in_stage=Unit.DAYS,
-        stall_line_days=Unit.DAYS,
-        days_over=Unit.DAYS,
-    )
+    return declare(out[columns].reset_index(drop=True), **STALLED_UNITS)
 
 
 @runs_on_engines
@@ -249,13 +252,6 @@ def coverage(data: Dataset, *, target, period_end, period_start=None, currency: 
         notes=notes,
         stage_win_rates=lambda: _stage_win_rates(data),
     )
-
-
-#: units of :func:`pipeline`'s columns (the engine's pipeline declares the same)
-PIPELINE_UNITS = {
-    "open": Unit.COUNT, "open_value": Unit.MONEY, "stalled": Unit.COUNT, "median_age_days": Unit.DAYS,
-    "q75_age_days": Unit.DAYS, "stall_line_days": Unit.DAYS, "stalled_value": Unit.MONEY,
-}  # fmt: skip
 
 
 def money_counts(deals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -79,20 +79,36 @@ def qualify(
         "rule": (mask, f[first]),
         "current": (data.reached(mql_stage)[f.index], f[stage_column(mql_stage)]),
     }
-    parts = []
+    counts = {}
     for name, (selected, when) in definitions.items():
-        chosen = f[selected]
-        labels = period_labels(when[selected], period, fiscal_year_start=fiscal_year_start)
-        table = pd.DataFrame(
+        counts[name] = pd.DataFrame(
             {
-                "period": labels,
+                "period": period_labels(when[selected], period, fiscal_year_start=fiscal_year_start),
                 "leads": 1,
                 "opportunities": opp[selected].astype(int),
-                "won": chosen[fn.IS_WON].astype(int),
+                "won": f.loc[selected, fn.IS_WON].astype(int),
             }
         )
-        by_period = table.groupby("period").sum().reset_index()
-        overall = table[["leads", "opportunities", "won"]].sum().to_frame().T.assign(period="(all)")
+    return qualify_table(counts, first=first, mql_stage=mql_stage)
+
+
+#: what :func:`qualify` counts per definition and period
+COUNTS = ["leads", "opportunities", "won"]
+
+
+def qualify_table(counts: dict[str, pd.DataFrame], *, first: str, mql_stage: str) -> pd.DataFrame:
+    """Both definitions' rows per period and over all time, with rates and the undated notes.
+
+    ``counts`` holds, per definition (``rule``, ``current``), the :data:`COUNTS`
+    per row or per group with its ``period`` label (missing when the lead has
+    no date for it): shared by the pandas metric and the engine's.
+    """
+    parts, undated = [], {}
+    for name, table in counts.items():
+        undated[name] = int(table.loc[table["period"].isna(), "leads"].sum())
+        dated = table[table["period"].notna()].astype({"period": "str"})
+        by_period = dated.groupby("period")[COUNTS].sum().reset_index()
+        overall = table[COUNTS].sum().to_frame().T.assign(period="(all)")
         both = pd.concat([by_period, overall], ignore_index=True)
         both.insert(0, "definition", name)
         parts.append(both)
@@ -100,10 +116,8 @@ def qualify(
     out = out.astype({"leads": "int64", "opportunities": "int64", "won": "int64"})
     stats.add_rate(out, "opportunities", "leads", prefix="to_opportunity_")
     stats.add_rate(out, "won", "leads", prefix="win_")
-    for name, (selected, when) in definitions.items():
-        undated = int((selected & when.isna()).sum())
-        if undated:
+    for name, n in undated.items():
+        if n:
             date = f"created date ({first})" if name == "rule" else f"{mql_stage} date ({stage_column(mql_stage)})"
-            note = f"{counted(undated, 'lead')} with no {date}: in the (all) row only"
-            add_note(out, note, out["definition"] == name)
+            add_note(out, f"{counted(n, 'lead')} with no {date}: in the (all) row only", out["definition"] == name)
     return declare(out, **QUALIFY_UNITS)
