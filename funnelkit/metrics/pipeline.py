@@ -41,7 +41,7 @@ PIPELINE_UNITS = {
 }  # fmt: skip
 #: units of :func:`stalled_deals`' columns (the engine's declares the same)
 STALLED_UNITS = {
-    "age_days": Unit.DAYS, "stage_entered_at": Unit.TIMESTAMP, "amount": Unit.MONEY, "days_in_stage": Unit.DAYS,
+    "age_days": Unit.DAYS, "stage_entered_at": Unit.TIMESTAMP, fn.AMOUNT: Unit.MONEY, "days_in_stage": Unit.DAYS,
     "stall_line_days": Unit.DAYS, "days_over": Unit.DAYS,
 }  # fmt: skip
 
