@@ -154,7 +154,9 @@ COLUMNS = (N_("report"), N_("data"), N_("parameters"), N_("status"), N_("started
 
 def _page(out: Path, lang: str) -> str:
     runs = [(run_dir, read_run(run_dir)) for run_dir in run_folders(out)]
-    runs.sort(key=lambda item: (_started(*item), item[0].name), reverse=True)
+    # started_at is to the second: runs started within one second are told apart by when their folder
+    # last changed (a run writes its files in order), not by their random id suffix
+    runs.sort(key=lambda item: (_started(*item), item[0].stat().st_mtime_ns, item[0].name), reverse=True)
     latest = sorted(p.parent.name for p in out.glob("*/latest.html"))
     count = ngettext("{count} run, newest first; times in UTC.", "{count} runs, newest first; times in UTC.", len(runs))
     title, runs_heading = _e(_("funnelkit reports")), _e(_("Runs"))  # _() outside f-strings: the extractor skips those
