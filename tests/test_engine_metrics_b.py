@@ -230,6 +230,26 @@ def test_lost_reasons_by_hand(lost_pair):
     assert_same(quiet(fk.lost_reasons, data), table)
 
 
+def test_lost_reasons_are_trimmed_of_tabs_and_unicode_spaces_as_in_pandas(tmp_path):
+    plain = lost_funnel()
+    reasons = ["\tPrice\n", "\u00a0Price", "Timing\u3000", "\u2003", "Budget", None]
+    opps = plain.opportunities.assign(**{s.LOST_REASON: pd.Series(reasons, dtype="str")})
+    data = fk.Dataset(plain.leads, opps, plain.history, stages=plain.stages, as_of=plain.as_of)
+    engine = connected(data, tmp_path, stages=data.stages)
+    table = quiet(fk.lost_reasons, engine)
+    # the same reasons as " Price " and "  " give in test_lost_reasons_by_hand
+    assert table[["lost_reason", "lost"]].values.tolist() == [["Price", 2], ["Budget", 1], ["Timing", 1],
+                                                             ["(no reason given)", 1]]  # fmt: skip
+    assert_same(quiet(fk.lost_reasons, data), table)
+
+
+def test_the_engine_s_space_class_is_python_s_whitespace():
+    from funnelkit.engine.lost_reasons import SPACE_CLASS
+
+    listed = {chr(int(code, 16)) for code in SPACE_CLASS.strip("[]").replace("\\x{", " ").replace("}", "").split()}
+    assert listed == {c for c in map(chr, range(0x110000)) if c.isspace()}
+
+
 def test_lost_reasons_top_and_period_by_hand(lost_pair):
     data, engine = lost_pair
     top = quiet(fk.lost_reasons, engine, top=1)

@@ -16,6 +16,14 @@ from ._common import fetch, group_keys, with_period
 if TYPE_CHECKING:
     from .dataset import EngineDataset
 
+#: Python's whitespace (what pandas' ``str.strip`` removes: tabs, newlines, no-break and ideographic spaces, ...),
+#: as a character class both RE2 (DuckDB) and Java (Spark) read; SQL's TRIM removes spaces only
+SPACE_CLASS = (
+    r"[\x{9}\x{a}\x{b}\x{c}\x{d}\x{1c}\x{1d}\x{1e}\x{1f}\x{20}\x{85}\x{a0}\x{1680}\x{2000}\x{2001}\x{2002}"
+    r"\x{2003}\x{2004}\x{2005}\x{2006}\x{2007}\x{2008}\x{2009}\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+_SURROUNDING_SPACE = f"^{SPACE_CLASS}+|{SPACE_CLASS}+$"
+
 
 def lost_reasons(
     data: EngineDataset,
@@ -44,7 +52,7 @@ def lost_reasons(
     lost = f.filter(f["is_lost"])
     keys = with_period(group_keys(lost, by), lost[s.CLOSED_AT], period, fiscal_year_start)
     groups = list(keys)
-    text = lost[s.LOST_REASON].strip()
+    text = lost[s.LOST_REASON].re_replace(_SURROUNDING_SPACE, "")
     reason = ibis.ifelse(text.isnull() | (text == ""), NO_REASON, text)
     amount = lost[s.AMOUNT]
     grouped = lost.group_by(**keys, **{s.LOST_REASON: reason, "_currency": lost[s.CURRENCY]})
