@@ -330,11 +330,21 @@ def _percent(value: float, _position=None) -> str:
     return f"{percent:.0f}%" if abs(percent - round(percent)) < 1e-9 else f"{percent:.1f}%"
 
 
+#: at most this many steps between ticks on a count or money axis: "30,000,000" is wide, and
+#: matplotlib's default nine ticks ran into each other on a 30M-lead funnel
+WIDE_TICK_STEPS = 5
+#: tick steps people count in (1, 2, 5 times a power of ten: 10,000,000, not 8,000,000)
+ROUND_STEPS = (1, 2, 5, 10)
+
+
 def _format_axis(axis, unit: Unit | str | None, *, currency: str | None = None) -> None:
-    """Ticks of ``axis`` written by ``unit``; counts tick at whole numbers only."""
+    """Ticks of ``axis`` written by ``unit``; counts tick at whole numbers only, counts and money at few ticks."""
     axis.set_major_formatter(unit_formatter(unit, currency=currency))
-    if unit is not None and Unit(unit) is Unit.COUNT:
-        axis.set_major_locator(MaxNLocator(integer=True))
+    unit = Unit(unit) if unit is not None else None
+    if unit is Unit.COUNT:
+        axis.set_major_locator(MaxNLocator(nbins=WIDE_TICK_STEPS, steps=ROUND_STEPS, integer=True))
+    elif unit is Unit.MONEY:
+        axis.set_major_locator(MaxNLocator(nbins=WIDE_TICK_STEPS, steps=ROUND_STEPS))
 
 
 def _cell_text(value: float, unit: Unit) -> str:

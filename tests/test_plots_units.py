@@ -147,3 +147,20 @@ def test_lead_value_from_few_won_deals_is_flagged_as_in_the_tables():
                           "currency": ["USD"]})  # fmt: skip
     ax = plots.plot_lead_value(table)
     assert [t.get_text().strip() for t in ax.texts] == ["125 USD per lead (200 leads) (small sample: 4 won deals)"]
+
+
+@pytest.mark.parametrize("unit", ["count", "money"])
+def test_wide_tick_labels_of_a_30m_lead_axis_do_not_run_into_each_other(unit):
+    from funnelkit.plots import _format_axis
+
+    fig, ax = plt.subplots(figsize=(6.4, 3))
+    ax.set_xlim(0, 35_000_000)
+    _format_axis(ax.xaxis, unit, currency="USD")
+    fig.canvas.draw()
+    labels = [label for label in ax.get_xticklabels() if label.get_text()]
+    boxes = sorted((label.get_window_extent() for label in labels), key=lambda box: box.x0)
+    assert [label.get_text() for label in labels][:2] == (
+        ["0", "10,000,000"] if unit == "count" else ["0 USD", "10,000,000 USD"]
+    )
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:], strict=False))
+    plt.close(fig)
