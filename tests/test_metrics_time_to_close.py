@@ -123,3 +123,35 @@ def test_backward_moves_come_from_stage_history():
     table = fk.stage_durations(data).set_index("stage")
     assert table.loc["proposal", "backward_moves"] == 1  # negotiation -> proposal on 9 January
     assert table.loc["proposal", "median"] == 4.0  # first entries count: 1 Jan -> 5 Jan
+
+
+def test_stage_entries_at_the_same_moment_are_no_move_back_whatever_their_file_order():
+    opps = pd.DataFrame(
+        {
+            "opportunity_id": ["O1"],
+            "lead_id": pd.Series([None], dtype="str"),
+            "created_at": pd.Series([pd.Timestamp("2025-01-01", tz="UTC")]),
+            "closed_at": pd.Series([pd.Timestamp("2025-02-01", tz="UTC")]),
+            "stage": ["won"],
+            "stage_label": ["Won"],
+            "is_closed": [True],
+            "is_won": [True],
+            "amount": [1.0],
+            "currency": ["USD"],
+            "source": ["A"],
+            "owner": ["ann"],
+            "lost_reason": pd.Series([None], dtype="str"),
+        }
+    )
+    # proposal on 1 January; negotiation written before proposal, both on 5 January: a tie, not a move back
+    at = pd.to_datetime(["2025-01-01", "2025-01-05", "2025-01-05", "2025-02-01"], utc=True)
+    history = empty_events().reindex(range(4))
+    history = history.assign(
+        entity_id="O1", entity="opportunity", stage=["proposal", "negotiation", "proposal", "won"],
+        stage_label="x", at=at.astype("datetime64[ns, UTC]"), origin="history",
+    )  # fmt: skip
+    leads = pd.DataFrame({c: pd.Series(dtype=d) for c, d in fk.schema.LEAD_COLUMNS.items()})
+    stages = fk.Stages(names=("proposal", "negotiation", "won"), opportunity="proposal")
+    table = fk.stage_durations(fk.Dataset(leads, opps, history, stages=stages)).set_index("stage")
+    # in funnel order: proposal (1 Jan), proposal, negotiation (5 Jan), won; in file order it would be one move back
+    assert table["backward_moves"].to_dict() == {"proposal": 0, "negotiation": 0}

@@ -357,14 +357,19 @@ def _quartiles(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def _backward_moves(data: Dataset) -> pd.Series:
-    """Count of returns to each stage from a later one, from stage history events."""
+    """Count of returns to each stage from a later one, from stage history events.
+
+    Entries of one entity at the same moment are taken in funnel order, as
+    the engine takes them: the order rows happen to have in a file is no
+    evidence of a move back.
+    """
     ev = data.history
     ev = ev[ev["stage"].isin(data.stages.names)]
     if ev.empty:
         return pd.Series(dtype="int64")
     position = {name: i for i, name in enumerate(data.stages.names)}
-    ev = ev.sort_values([fn.ENTITY_ID, "at"], kind="stable")
-    index = ev["stage"].map(position).to_numpy()
+    ev = ev.assign(_position=ev["stage"].map(position)).sort_values([fn.ENTITY_ID, "at", "_position"], kind="stable")
+    index = ev["_position"].to_numpy()
     same = ev[fn.ENTITY_ID].to_numpy()[1:] == ev[fn.ENTITY_ID].to_numpy()[:-1]
     back = np.concatenate([[False], same & (index[1:] < index[:-1])])
     return ev.loc[back, "stage"].value_counts()
