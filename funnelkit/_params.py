@@ -169,7 +169,32 @@ def by(data, value) -> list[str]:
             raise ParameterError(
                 f"by={item!r} is not a column of the data; choose from {choices}{did_you_mean(item, choices)}"
             )
+    for column in out:
+        _check_labels(data, column)
     return out
+
+
+#: what pandas infers for a column whose values can label a group (text, numbers, dates, flags)
+_LABEL_KINDS = {
+    "string", "empty", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "categorical",
+    "datetime64", "datetime", "date", "timedelta64", "timedelta", "period",
+}  # fmt: skip
+
+
+def _check_labels(data, column: str) -> None:
+    """A loaded table's ``by`` column must hold labels: a dict or list in a cell cannot name a group."""
+    tables = [getattr(data, name, None) for name in ("leads", "opportunities")]
+    for table in tables:
+        if not isinstance(table, pd.DataFrame) or column not in table.columns or table[column].dtype != object:
+            continue
+        if pd.api.types.infer_dtype(table[column], skipna=True) in _LABEL_KINDS:
+            continue
+        odd = next((v for v in table[column] if not pd.api.types.is_scalar(v)), None)  # only on this rare path
+        if odd is not None:
+            raise ParameterError(
+                f"by={column!r}: the column holds {type(odd).__name__} values such as {str(odd)[:60]!r}, which "
+                "cannot name a group; group by a column of text, numbers or dates"
+            )
 
 
 def funnel_columns(data) -> list[str]:

@@ -101,6 +101,15 @@ def test_every_metric_runs_on_the_good_parameters_the_cases_start_from(data):
             call(metric, data, "data", data)
 
 
+@pytest.mark.parametrize("metric", [m for m in METRICS if "by" in accepted(m)])
+def test_a_by_column_of_dicts_is_a_parameter_error_not_a_crash(data, metric):
+    leads = data.leads.assign(meta=[{"tier": i % 2} for i in range(len(data.leads))])
+    odd = fk.Dataset(leads, data.opportunities, data.history, stages=data.stages, as_of=data.as_of)
+    with pytest.raises(fk.ParameterError) as err:
+        call(metric, odd, "by", "meta")
+    assert str(err.value).startswith("by='meta': the column holds dict values such as \"{'tier': 0}\"")
+
+
 def test_review_checks_by_as_the_metrics_do(data):
     with pytest.raises(fk.ParameterError) as from_review:
         fk.review(data, by="ownr")

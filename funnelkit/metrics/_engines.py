@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 
+from .. import _params as params
 from ..dataset import Dataset
 from ..errors import ParameterError
 
@@ -83,6 +84,8 @@ def runs_on_engines(metric):
         if isinstance(data, Dataset) and get_engine() == "duckdb":
             from ..engine.memory import in_duckdb
 
+            if kwargs.get("by") is not None:
+                params.by(data, kwargs["by"])  # checked on the pandas tables: a cell holding a dict names no group
             data = in_duckdb(data)
         if type(data).__module__.startswith("funnelkit.engine"):
             if not args:
