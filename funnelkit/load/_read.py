@@ -65,6 +65,7 @@ its row is quarantined (``excel_lost_digits``) and a note names the column.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import mmap
@@ -625,7 +626,15 @@ def _set_aside(reader: pacsv.CSVStreamingReader) -> pa.Table:
         ) from None
     finally:
         if name is not None:
-            os.unlink(name)  # the mapping keeps the file until the table is dropped
+            _remove_mapped(name)
+
+
+def _remove_mapped(name: str) -> None:
+    """Delete a file that is memory-mapped: at once where the mapping keeps it (POSIX), else when Python exits."""
+    try:
+        os.unlink(name)
+    except PermissionError:  # Windows refuses to delete a mapped file
+        atexit.register(lambda: os.path.exists(name) and os.unlink(name))
 
 
 def _mapped_text(path: Path) -> tuple[mmap.mmap, str] | None:
@@ -640,7 +649,8 @@ def _mapped_text(path: Path) -> tuple[mmap.mmap, str] | None:
         if encoding not in ("utf-8", "utf-8-sig"):
             return None
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    mapped.madvise(mmap.MADV_SEQUENTIAL)
+    if hasattr(mmap, "MADV_SEQUENTIAL"):  # read front to back: the system may read ahead and drop what was read
+        mapped.madvise(mmap.MADV_SEQUENTIAL)
     return mapped, encoding
 
 
