@@ -60,3 +60,51 @@ def test_quarterly_cohorts_censored_only_in_the_latest_by_hand(tmp_path):
     assert table["cumulative_rate"].tolist() == pytest.approx([0.6, 0.5], abs=1e-12)
     # Q1 ended 2025-04-01; 2.75 days later is before as_of: mature. Q2 ends 2025-07-01: not yet
     assert table["mature"].tolist() == [True, False]
+
+
+def test_shared_queries_run_each_question_once(tmp_path, monkeypatch):
+    from funnelkit.engine import _common
+
+    data = _connected(tmp_path)
+    runs = []
+    real_run = _common._run
+    monkeypatch.setattr(_common, "_run", lambda expr: runs.append(expr) or real_run(expr))
+    f = data.funnel_table
+    leads_by_source = f.group_by("source").aggregate(n=f.count()).order_by("source")
+    with _common.shared_queries():
+        first = _common.fetch(leads_by_source)
+        first.loc[0, "n"] = -1  # the caller's copy: the next answer is untouched
+        # built again from scratch, the same question: answered from the first run
+        again = _common.fetch(f.group_by("source").aggregate(n=f.count()).order_by("source"))
+    # by hand: sources A (L1-L4, L8) and B (L5-L7)
+    assert again.to_dict("records") == [{"source": "A", "n": 5}, {"source": "B", "n": 3}]
+    assert len(runs) == 1
+    _common.fetch(leads_by_source)  # outside, every question runs
+    assert len(runs) == 2
+
+
+def test_review_on_the_engine_asks_shared_questions_once(tmp_path, monkeypatch):
+    import importlib
+    import warnings
+
+    from engine_cases import connected, random_data
+
+    from funnelkit.engine import _common
+
+    review_module = importlib.import_module("funnelkit.review")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fk.SmallSampleWarning)
+        data = connected(random_data(), tmp_path)
+        asked = []
+        real_run = _common._run
+        monkeypatch.setattr(_common, "_run", lambda expr: asked.append(expr.op()) or real_run(expr))
+        plain = review_module.review.__wrapped__(data)  # every section asking on its own
+        asked_plain, asked[:] = list(asked), []
+        shared = fk.review(data)
+    # sections ask some of the same questions (stall lines, win rates by period): those reach DuckDB once
+    assert len(asked_plain) > len(set(asked_plain))
+    assert sorted(map(hash, asked)) == sorted(map(hash, set(asked_plain)))
+    pd.testing.assert_frame_equal(plain.headline, shared.headline)
+    assert plain.findings == shared.findings
+    for name, table in plain.sections.items():
+        pd.testing.assert_frame_equal(table, shared.sections[name])
