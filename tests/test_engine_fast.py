@@ -108,3 +108,41 @@ def test_review_on_the_engine_asks_shared_questions_once(tmp_path, monkeypatch):
     assert plain.findings == shared.findings
     for name, table in plain.sections.items():
         pd.testing.assert_frame_equal(table, shared.sections[name])
+
+
+def test_revenue_change_counts_periods_as_spans_to_the_second_by_hand(tmp_path):
+    def utc(text):
+        return pd.Timestamp(text, tz="UTC")
+
+    last_second_of_q1, first_of_q2 = utc("2025-03-31 23:59:59"), utc("2025-04-01")
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["L1", "L2", "L3", "L4", "L5"],
+            "created_at": [utc("2025-01-10"), utc("2025-02-01"), last_second_of_q1, first_of_q2, utc("2025-05-01")],
+            "opportunity_id": pd.Series(["O1", "O2", "O3", None, "O5"], dtype="string"),
+        }
+    )
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": pd.Series(["O1", "O2", "O3", "O5"], dtype="string"),
+            "lead_id": pd.Series(["L1", "L2", "L3", "L5"], dtype="string"),
+            "created_at": [utc("2025-01-20"), utc("2025-03-01"), first_of_q2, utc("2025-05-02")],
+            "closed_at": [utc("2025-02-15"), last_second_of_q1, first_of_q2, utc("2025-05-20")],
+            "is_closed": [True, True, True, True],
+            "is_won": [True, True, True, False],
+            "amount": [100.0, 200.0, 400.0, 50.0],
+            "currency": pd.Series(["EUR"] * 4, dtype="string"),
+        }
+    )
+    for name, frame in (("leads", leads), ("opportunities", opportunities)):
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    table = fk.connect(tmp_path, as_of="2025-06-01").revenue_change(period="Q").set_index("factor")
+    assert table[["previous_period", "current_period"]].drop_duplicates().values.tolist() == [["2025 Q1", "2025 Q2"]]
+    # Q1: leads L1-L3 (L3 in its last second), opportunities O1 and O2, both won (O2 in Q1's last second): 300
+    # Q2: leads L4 (its first moment) and L5, opportunities O3 and O5, O3 won at Q2's first moment: 400
+    values = table[["previous_value", "current_value"]]
+    assert values.loc["volume"].tolist() == [3, 2]
+    assert values.loc["conversion"].tolist() == pytest.approx([2 / 3, 2 / 2])
+    assert values.loc["win_rate"].tolist() == pytest.approx([2 / 2, 1 / 2])
+    assert values.loc["deal_size"].tolist() == pytest.approx([300 / 2, 400 / 1])
+    assert values.loc["total"].tolist() == pytest.approx([300.0, 400.0])
