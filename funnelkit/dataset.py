@@ -98,6 +98,18 @@ class Dataset:
         return check_funnel(build_funnel(self.leads, self.opportunities, self.history, self.stages), self.stages)
 
     @cached_property
+    def funnel_columns(self) -> list[str]:
+        """The columns of :attr:`funnel`, named without building it (the view of no rows has the same columns).
+
+        Parameter checks read these, so naming a ``by`` column never builds a
+        funnel view that the metrics, running on DuckDB, do not need.
+        """
+        if "funnel" in self.__dict__:
+            return list(self.funnel.columns)
+        empty = build_funnel(self.leads.iloc[:0], self.opportunities.iloc[:0], self.history.iloc[:0], self.stages)
+        return list(check_funnel(empty, self.stages).columns)
+
+    @cached_property
     def events(self) -> pd.DataFrame:
         """The long stage log: ``entity_id``, ``entity``, ``stage``, ``stage_label``, ``at``,
         ``origin`` ("history" from history exports; "snapshot" derived from stage timestamps

@@ -46,3 +46,26 @@ def test_hand_built_tables_with_object_ids_conform(data_dir):
     data = fk.Dataset(leads=leads, opportunities=pd.DataFrame())
     assert str(data.funnel["lead_id"].dtype) == "str"
     assert data.reached("lead").sum() == 2
+
+
+@pytest.mark.parametrize("folder", ["salesforce_report", "salesforce_api", "hubspot", "pipedrive", "../../data/sample"])
+def test_the_funnel_columns_are_named_without_building_the_view(data_dir, folder):
+    data = fk.load(data_dir / folder, cache=False)
+    named = data.funnel_columns
+    assert "funnel" not in data.__dict__
+    assert named == list(data.funnel.columns)
+    assert fk.load(data_dir / folder, cache=False).with_as_of("2030-01-01").funnel_columns == named
+
+
+def test_a_review_on_duckdb_never_builds_the_funnel_view_in_pandas(data_dir):
+    # at 30M leads the pandas view alone would take some 14 GB; the review's facts come from DuckDB
+    reviews = {}
+    for engine in ("duckdb", "pandas"):
+        data = fk.load(data_dir / "../../data/sample", cache=False)
+        fk.set_engine(engine)
+        try:
+            reviews[engine] = fk.review(data, period="Q", by="source")
+        finally:
+            fk.set_engine(None)
+        assert ("funnel" in data.__dict__) == (engine == "pandas")
+    pd.testing.assert_frame_equal(reviews["duckdb"].headline, reviews["pandas"].headline)

@@ -10,6 +10,7 @@ from ..dataset import Dataset
 from ._common import quiet_ibis
 from .dataset import EngineDataset, lead_status_positions
 from .parquet import canonical_tables
+from .resources import configure
 from .source import _canonical
 
 
@@ -36,6 +37,7 @@ def in_duckdb(data: Dataset) -> EngineDataset:
 def _registered(data: Dataset) -> EngineDataset:
     backend = ibis.duckdb.connect()
     backend.raw_sql("SET TimeZone = 'UTC'")
+    configure(backend)
     tables = {}
     with quiet_ibis():
         for name, frame in canonical_tables(data).items():

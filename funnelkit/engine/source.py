@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 from .. import schema as s
 from ..errors import ParameterError, SchemaError
 from ._common import quiet_ibis
+from .resources import configure
 
 TABLES = ("leads", "opportunities", "history")
 
@@ -39,7 +40,9 @@ def backend_of(source):
     if isinstance(source, str | Path) and Path(source).suffix in DUCKDB_SUFFIXES:
         if not Path(source).is_file():
             raise ParameterError(f"no DuckDB database at {source}")
-        return ibis.duckdb.connect(str(source), read_only=True)
+        backend = ibis.duckdb.connect(str(source), read_only=True)
+        configure(backend)
+        return backend
     return None
 
 
@@ -70,6 +73,7 @@ def _open_tables(source, *, tables: Mapping | None = None, mapping: Mapping | No
     if backend is None:
         wanted = {**_tables_of(source), **wanted}
         backend = ibis.duckdb.connect()  # Parquet files are read by an embedded DuckDB
+        configure(backend)
     opened = {}
     for name in TABLES:
         spec = wanted.get(name, name)

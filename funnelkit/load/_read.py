@@ -41,6 +41,20 @@ before the bulk of the file is parsed.
     marks a zip bomb once the member is past the floor. A workbook part past
     the floor of 64 MiB with a ratio over 100 is refused the same way.
 
+Large files
+-----------
+A plain UTF-8 CSV of ``SPILL_BYTES`` (1 GiB) or more is never read into
+memory: the file is memory-mapped, and its cells, parsed by Arrow's streaming
+reader, are set aside in an Arrow file in the temporary folder (``TMPDIR``)
+that is memory-mapped in turn and deleted at once (the mapping keeps it until
+the dataset is dropped). The text table pandas sees points into that mapping,
+so the pages behind it belong to the operating system's file cache, not to
+the process: a 7 GB export loads on a machine with less free memory than the
+file and its text take together. Scans over the bytes (quote parity, record
+ends, line numbers) go ``SCAN_WINDOW_BYTES`` at a time. Every check and
+result is the one of the in-memory read; a large file that is not UTF-8
+(Windows-1252) is read in memory as before.
+
 Excel numbers
 -------------
 Cells keep the text Excel shows where it matters for ids: a number with a
@@ -53,9 +67,11 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import os
 import re
 import stat
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +102,12 @@ ZIP_RATIO_FLOOR = 1 * GIB
 EXCEL_EXACT_DIGITS = 15
 #: Bytes of sheet XML counted at a time when checking the cell limit.
 SCAN_CHUNK_BYTES = 8 * MIB
+#: A plain UTF-8 CSV from this size up is memory-mapped and its text set aside on disk (see "Large files").
+SPILL_BYTES = 1 * GIB
+#: Bytes of a CSV scanned at a time for quotes, record ends and delimiters.
+SCAN_WINDOW_BYTES = 256 * MIB
+#: Arrow's block when the text is set aside: a 7 GB file in some hundred chunks, not thousands.
+SPILL_BLOCK_BYTES = 64 * MIB
 
 #: Lines a Salesforce report writes under its data ("Grand Totals (12 records)", ...).
 FOOTER_PATTERNS = re.compile(
@@ -452,6 +474,13 @@ def _header_end(path: Path | str, data: bytes) -> int:
 
 
 def _read_csv(path: Path) -> RawTable:
+    mapped = _mapped_text(path)
+    if mapped is not None:
+        data, encoding = mapped
+        try:
+            return _read_csv_text(path, data, encoding, label=str(path), spill=True)
+        except _NotUtf8:
+            del data  # not UTF-8 after all: read in memory as Windows-1252 below
     raw, label, member = _file_bytes(path)
     data, encoding = _decode_plan(label, raw)
     try:
@@ -468,14 +497,20 @@ class _NotUtf8(Exception):
     """Arrow met bytes that are not UTF-8 past the part of the file checked up front."""
 
 
-def _read_csv_text(path: Path, data: bytes, encoding: str, *, label: str, member: str = "") -> RawTable:
-    """Parse UTF-8 CSV bytes (``encoding`` names what the file was in; ``label`` names it in messages)."""
-    first_end = data.find(b"\n")
-    head_text = data[: first_end if first_end >= 0 else len(data)].decode("utf-8", "replace")
+def _read_csv_text(path: Path, data, encoding: str, *, label: str, member: str = "", spill: bool = False) -> RawTable:
+    """Parse UTF-8 CSV bytes (``encoding`` names what the file was in; ``label`` names it in messages).
+
+    ``data`` is ``bytes`` or, with ``spill``, a memory-mapped file whose
+    byte-order mark, if any, is still in place (Arrow skips the header row
+    it is part of); its text table is then set aside on disk (see "Large files").
+    """
+    head = bytes(data[: MAX_HEADER_BYTES + 4]).removeprefix(b"\xef\xbb\xbf")
+    first_end = head.find(b"\n")
+    head_text = head[: first_end if first_end >= 0 else len(head)].decode("utf-8", "replace")
     # the header may contain a quoted newline: csv reads the whole header record
     delimiter = "\t" if Path(member or path).suffix.lower() == ".tsv" else _sniff_delimiter(head_text)
-    header = _parse_header(label, data[: _header_end(label, data)].decode("utf-8", "replace"), delimiter)
-    if data.count(b'"') % 2:
+    header = _parse_header(label, head[: _header_end(label, head)].decode("utf-8", "replace"), delimiter)
+    if _count_byte(data, b'"') % 2:
         records = _RecordIndex(data, delimiter)
         raise InputFileError(
             f"{label}: line {records.start_lines[-1]}: the file ends inside a quoted field "
@@ -484,7 +519,7 @@ def _read_csv_text(path: Path, data: bytes, encoding: str, *, label: str, member
 
     data, footer_lines, footer_total = _split_footer(data, delimiter)
     try:
-        table, invalid = _parse_csv(data, header, delimiter)
+        table, invalid = _parse_csv(data, header, delimiter, spill=spill)
     except _ArrowFailed as failed:
         exc = failed.args[0]
         if "invalid UTF8" in str(exc) and encoding == "utf-8":
@@ -522,20 +557,23 @@ class _ArrowFailed(Exception):
     """Arrow could not parse the CSV (the Arrow error is the argument)."""
 
 
-def _parse_csv(data, header: list[str], delimiter: str):
+def _parse_csv(data, header: list[str], delimiter: str, *, spill: bool = False):
+    block_size = SPILL_BLOCK_BYTES if spill else None
     try:
-        return _arrow_csv(data, header, delimiter)
+        return _arrow_csv(data, header, delimiter, block_size=block_size, spill=spill)
     except pa.ArrowInvalid:
         # A record longer than Arrow's block (1 MiB by default, e.g. a very wide export):
         # read again with blocks that hold the longest record.
         records = _RecordIndex(data, delimiter)
         longest = int((records.ends - records.starts).max()) if len(records.ends) else 0
-        return _arrow_csv(data, header, delimiter, block_size=2 * longest + MIB)
+        return _arrow_csv(data, header, delimiter, block_size=max(2 * longest + MIB, block_size or 0), spill=spill)
 
 
-def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | None = None):
+def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | None = None, spill: bool = False):
     """Parse CSV bytes with Arrow, every column as text: ``(table, [(fields, text) of rows skipped])``.
 
+    With ``spill`` the table is read batch by batch into a memory-mapped
+    Arrow file (:func:`_set_aside`) instead of into memory.
     Raises ``pa.ArrowInvalid`` for a record longer than the block (the caller retries with
     a larger one) and :class:`_ArrowFailed` for anything else.
     """
@@ -548,20 +586,21 @@ def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | Non
     read_options = pacsv.ReadOptions(column_names=header, skip_rows=1)
     if block_size is not None:
         read_options.block_size = block_size
+    options = {
+        "read_options": read_options,
+        "parse_options": pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+        ),
+        "convert_options": pacsv.ConvertOptions(
+            # large_string is what pandas' str dtype holds: the conversion below copies nothing
+            column_types={h: pa.large_string() for h in header},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+    source = pa.BufferReader(pa.py_buffer(data))
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)),
-            read_options=read_options,
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                # large_string is what pandas' str dtype holds: the conversion below copies nothing
-                column_types={h: pa.large_string() for h in header},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        table = _set_aside(pacsv.open_csv(source, **options)) if spill else pacsv.read_csv(source, **options)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         if "straddl" in str(exc) and block_size is None:
             raise
@@ -569,8 +608,56 @@ def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | Non
     return table, invalid
 
 
-def _body(path: Path, delimiter: str, encoding: str) -> bytes:
-    """The file's data as UTF-8 bytes without its report footer (as parsed)."""
+def _set_aside(reader: pacsv.CSVStreamingReader) -> pa.Table:
+    """The batches of a streaming CSV read, in an Arrow file that is memory-mapped and deleted at once."""
+    name = None
+    try:
+        handle, name = tempfile.mkstemp(prefix="funnelkit-text-", suffix=".arrow")
+        os.close(handle)
+        with pa.OSFile(name, "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        return pa.ipc.open_file(pa.memory_map(name)).read_all()
+    except OSError as exc:
+        raise InputFileError(
+            f"the text of a large export could not be set aside in {tempfile.gettempdir()} ({exc}); "
+            "free some disk space there or point TMPDIR to a folder with room for about twice the file"
+        ) from None
+    finally:
+        if name is not None:
+            os.unlink(name)  # the mapping keeps the file until the table is dropped
+
+
+def _mapped_text(path: Path) -> tuple[mmap.mmap, str] | None:
+    """A plain UTF-8 CSV of ``SPILL_BYTES`` or more, memory-mapped, and its encoding; None for any other file."""
+    if path.stat().st_size < SPILL_BYTES or path.suffix.lower() in ZIP_SUFFIXES:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+        if head.startswith(b"PK\x03\x04"):
+            return None
+        encoding = _decode_plan(path, head)[1]  # refuses web pages and binary files as the in-memory read does
+        if encoding not in ("utf-8", "utf-8-sig"):
+            return None
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    mapped.madvise(mmap.MADV_SEQUENTIAL)
+    return mapped, encoding
+
+
+def _count_byte(data, byte: bytes) -> int:
+    """How often ``byte`` occurs in ``data`` (bytes or a mapping), ``SCAN_WINDOW_BYTES`` at a time."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    code = ord(byte)
+    return sum(
+        int(np.count_nonzero(buf[lo : lo + SCAN_WINDOW_BYTES] == code)) for lo in range(0, len(buf), SCAN_WINDOW_BYTES)
+    )
+
+
+def _body(path: Path, delimiter: str, encoding: str):
+    """The file's data as UTF-8 bytes (or a mapping of them) without its report footer (as parsed)."""
+    mapped = _mapped_text(path) if encoding in ("utf-8", "utf-8-sig") else None
+    if mapped is not None:
+        return _split_footer(mapped[0], delimiter)[0]
     raw, label, _ = _file_bytes(path)
     data = _legacy_decode(label, raw)[0] if encoding == "cp1252" else _decode_plan(label, raw)[0]
     return _split_footer(data, delimiter)[0]
@@ -612,15 +699,13 @@ class _RecordIndex:
     quoted field, so the parity rule holds).
     """
 
-    def __init__(self, data: bytes, delimiter: str):
+    def __init__(self, data, delimiter: str):
         buf = np.frombuffer(data, dtype=np.uint8)
-        # uint8 wraps at 256, which keeps the parity we need at an eighth of the memory
-        quotes = np.cumsum(buf == ord('"'), dtype=np.uint8)
-        newline_pos = np.flatnonzero(buf == ord("\n"))
-        outside = (quotes[newline_pos] % 2) == 0 if len(newline_pos) else np.zeros(0, bool)
-        ends = newline_pos[outside]
+        newline_pos, ends, fields = self._scan(buf, ord(delimiter))
         if len(data) and (not len(ends) or ends[-1] != len(data) - 1):
             ends = np.append(ends, len(data))
+        else:
+            fields = fields[:-1]  # no record is open after the last newline
         starts = np.concatenate(([0], ends[:-1] + 1))
         # physical line of each record start: newlines before it, plus one
         self.start_lines = np.searchsorted(newline_pos, starts) + 1
@@ -630,12 +715,38 @@ class _RecordIndex:
         ends_cr[inside] = buf[np.maximum(ends[inside] - 1, 0)] == ord("\r")
         content_len = content_len - ends_cr
         self.blank = content_len <= 0
-        delim_pos = np.flatnonzero(buf == ord(delimiter))
-        delim_pos = delim_pos[(quotes[delim_pos] % 2) == 0] if len(delim_pos) else delim_pos
-        owner = np.searchsorted(ends, delim_pos)
-        self.fields = np.bincount(owner, minlength=len(ends)) + 1
+        self.fields = fields + 1
         self.starts, self.ends = starts, ends
         self._data = data
+
+    @staticmethod
+    def _scan(buf: np.ndarray, delimiter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every newline, the record ends among them and the delimiters of each record (the last one still open).
+
+        ``SCAN_WINDOW_BYTES`` at a time, carrying the quote parity and the
+        open record's delimiters from one window to the next, so a scan of a
+        7 GB file holds a window's masks, not the file's.
+        """
+        none = np.zeros(0, np.int64)
+        newlines, ends, fields = [none], [none], []
+        parity, open_fields = 0, 0
+        for lo in range(0, len(buf), SCAN_WINDOW_BYTES):
+            window = buf[lo : lo + SCAN_WINDOW_BYTES]
+            # uint8 wraps at 256, which keeps the parity we need at an eighth of the memory
+            quotes = np.cumsum(window == ord('"'), dtype=np.uint8)
+            quotes += parity
+            at_newline = np.flatnonzero(window == ord("\n"))
+            window_ends = at_newline[(quotes[at_newline] % 2) == 0]
+            at_delimiter = np.flatnonzero(window == delimiter)
+            at_delimiter = at_delimiter[(quotes[at_delimiter] % 2) == 0]
+            counts = np.bincount(np.searchsorted(window_ends, at_delimiter), minlength=len(window_ends) + 1)
+            counts[0] += open_fields
+            newlines.append(at_newline + lo)
+            ends.append(window_ends + lo)
+            fields.append(counts[:-1])
+            open_fields, parity = int(counts[-1]), int(quotes[-1] % 2)
+        fields.append(np.array([open_fields]))
+        return np.concatenate(newlines), np.concatenate(ends), np.concatenate(fields).astype(np.int64)
 
     def text(self, i: int) -> str:
         return bytes(self._data[self.starts[i] : self.ends[i]]).decode("utf-8", "replace").rstrip("\r")
