@@ -16,6 +16,8 @@ DuckDB's with ``--no-pandas``, which leaves the in-memory contender out).
 
 Headline metrics: conversion by source and quarter, win rate by source and
 quarter, lead value by source, time to close by source (Kaplan-Meier).
+Then the whole funnel review (``fk.review``, every section), alternating the
+same way, for every contender but Spark.
 The SQL peer computes simpler versions of the same (counts, sums, a plain
 median) from ``duckdb_peer``'s queries: a floor for what an engine can do.
 """
@@ -23,6 +25,7 @@ median) from ``duckdb_peer``'s queries: a floor for what an engine can do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -116,7 +119,26 @@ class Pandas:
     def metric(self, metric, options):
         import funnelkit as fk
 
-        return getattr(fk, metric)(self.data, **options)
+        with _in_process():
+            return getattr(fk, metric)(self.data, **options)
+
+    def review(self):
+        import funnelkit as fk
+
+        with _in_process():
+            return fk.review(self.data)
+
+
+@contextlib.contextmanager
+def _in_process():
+    """The in-memory contender's metrics in pandas (a loaded dataset's run on DuckDB by default)."""
+    import funnelkit as fk
+
+    fk.set_engine("pandas")
+    try:
+        yield
+    finally:
+        fk.set_engine(None)
 
 
 class Engine:
@@ -129,6 +151,11 @@ class Engine:
 
     def metric(self, metric, options):
         return getattr(self.engine, metric)(**options)
+
+    def review(self):
+        import funnelkit as fk
+
+        return fk.review(self.engine)
 
 
 class Peer:
@@ -286,6 +313,15 @@ def main(argv=None) -> int:
             except AssertionError:
                 agree[(contender.name, label)] = False
 
+    # the whole funnel review, alternating as above (not on Spark: minutes a round)
+    reviewed = [c for c in contenders if "Spark" not in c.name]
+    review_times = {c.name: [] for c in reviewed}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(args.repeat):
+            for contender in reviewed:
+                review_times[contender.name].append(_timed(contender.review)[0])
+
     names = [c.name for c in [*contenders, peer]]
     width = max(len(label) for label in HEADLINE) + 2
     rows = f"{args.leads:,} leads" if args.no_pandas else f"{args.leads:,} leads ({len(data.funnel):,} funnel rows)"
@@ -304,6 +340,8 @@ def main(argv=None) -> int:
     print(f"{'headline metrics, total':<{width}}" + "".join(f"{totals[n]:>28.3f}" for n in names))
     peer_total = totals[peer.name]
     print(f"{'ratio to the SQL peer':<{width}}" + "".join(f"{totals[n] / peer_total:>27.1f}x" for n in names))
+    review_row = [f"{statistics.median(review_times[n]):>28.3f}" if n in review_times else f"{'':>28}" for n in names]
+    print(f"{'fk.review() (every section)':<{width}}" + "".join(review_row))
     if not args.no_memory:
         kinds = [*([] if args.no_pandas else ["pandas"]), "duckdb", *([] if args.no_spark else ["spark"]), "peer"]
         peaks = {

@@ -8,6 +8,7 @@ as an empty chart.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -136,6 +137,20 @@ class Review:
         return Section(self.sections.get(name), notes=tuple(self.notes.get(name, ())))
 
 
+def _sharing_queries(function):
+    """Run ``function`` with each distinct engine query answered once (sections ask some of the same)."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        from .engine._common import shared_queries  # Ibis is imported only when a review runs
+
+        with shared_queries():
+            return function(*args, **kwargs)
+
+    return run
+
+
+@_sharing_queries
 def review(
     data: Dataset,
     *,
@@ -744,6 +759,7 @@ def _label_of(moment: pd.Timestamp, period: str, fiscal_year_start: int) -> str:
     return str(period_labels(pd.Series([moment]), period, fiscal_year_start=fiscal_year_start).iloc[0])
 
 
+@_sharing_queries
 def on_track(
     data: Dataset,
     *,

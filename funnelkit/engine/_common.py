@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import warnings
 
 import ibis
@@ -71,9 +72,51 @@ def sorted_groups(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def fetch(expr: ir.Table) -> pd.DataFrame:
-    """Run an aggregate and bring its (small) result into pandas."""
+    """Run an aggregate and bring its (small) result into pandas.
+
+    Inside :func:`shared_queries`, a query asked again (the same expression)
+    is answered from the first answer, a copy, instead of running again.
+    """
+    memo = _SHARED.get()
+    if memo is None:
+        return _run(expr)
+    key = expr.op()  # Ibis operations compare by structure: the same question built twice is equal
+    if key not in memo:
+        memo[key] = _run(expr)
+    return memo[key].copy()
+
+
+def _run(expr: ir.Table) -> pd.DataFrame:
     with quiet_ibis():
         return expr.execute()
+
+
+#: the answers of the queries run so far inside :func:`shared_queries`, or None outside
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("funnelkit_shared_queries", default=None)
+
+
+@contextlib.contextmanager
+def shared_queries():
+    """Within: each distinct aggregate query runs once, its answer reused by whoever asks it again.
+
+    The review asks some questions in several sections (the stall lines for
+    the pipeline and for stalled deals; the win rate by period for its own
+    table, drift and mix). The tables do not change while it runs, so the
+    answers are kept until it ends. Nested uses share the outer answers.
+
+    Examples
+    --------
+    >>> with shared_queries():
+    ...     pass
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 @contextlib.contextmanager

@@ -169,10 +169,19 @@ def _cohort_steps(f, stages, as_of, pairs, facts, window, by, period, start, end
         else:
             horizons[i] = _horizon(fact, window)
     if horizons:
-        rows = [_step_rows(f, stages, as_of, i, *pairs[i], h, window, by, period, start, end, fiscal_year_start)
-                for i, h in horizons.items()]  # fmt: skip
-        union = rows[0].union(*rows[1:]) if len(rows) > 1 else rows[0]
-        counts = _counts_and_km(union, by, period, fiscal_year_start)
+
+        def step_rows(*, latest_only: bool) -> ir.Table:
+            return _union([
+                _step_rows(f, stages, as_of, i, *pairs[i], h, window, by, period, start, end, fiscal_year_start,
+                           since=_censoring_cutoff(as_of, h, period) if latest_only else None)
+                for i, h in horizons.items()
+            ])  # fmt: skip
+
+        # with periods, only the latest periods can hold someone censored by the horizon: the Kaplan-Meier pass
+        # reads just their rows (whole periods) from the funnel, not a kept copy of every entrant's row
+        narrow = bool(period) and as_of is not None
+        latest = step_rows(latest_only=True) if narrow else None
+        counts = _counts_and_km(step_rows(latest_only=False), latest, by, period, fiscal_year_start)
         group_cols = [*by, *(["period"] if period else [])]
         for i, horizon in horizons.items():
             step = counts[counts["_step"] == i].drop(columns="_step")
@@ -185,11 +194,32 @@ def _cohort_steps(f, stages, as_of, pairs, facts, window, by, period, start, end
 KM_COLUMNS = ("_t", "_within", "_event", "_converted", "_unknown_flag")
 
 
-def _step_rows(f, stages, as_of, i, a, b, horizon, window, by, period, start, end, fiscal_year_start) -> ir.Table:
+def _union(tables: list[ir.Table]) -> ir.Table:
+    return tables[0].union(*tables[1:]) if len(tables) > 1 else tables[0]
+
+
+#: the longest period of each kind, in days (a fiscal quarter spans at most 92)
+_LONGEST_PERIOD = {"W": 7, "M": 31, "Q": 92, "Y": 366}
+
+
+def _censoring_cutoff(as_of: pd.Timestamp, horizon: float, period: str) -> pd.Timestamp:
+    """A moment before the start of every period that can hold an entrant censored by the horizon.
+
+    Censored entrants entered at most ``horizon`` days before ``as_of``; their
+    period began at most one period's length earlier (a day more for rounding).
+    Periods that began before the cutoff are read whole or not at all.
+    """
+    km_horizon = 0.0 if np.isnan(horizon) else horizon
+    return as_of - pd.Timedelta(days=km_horizon + _LONGEST_PERIOD[period] + 1)
+
+
+def _step_rows(f, stages, as_of, i, a, b, horizon, window, by, period, start, end, fiscal_year_start, *,
+               since=None) -> ir.Table:  # fmt: skip
     """One row per entrant of step ``i`` (``a -> b``): its step, groups, time to conversion or to as_of
-    (``_t``; every time past the horizon in one bucket), and whether it converted (in the window)."""
+    (``_t``; every time past the horizon in one bucket), and whether it converted (in the window).
+    With ``since``, only the entrants from then on."""
     a_at = stage_at(f, a)
-    entrants = f.filter(reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end))
+    entrants = f.filter(reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end) & in_window(a_at, since))
     a_at = stage_at(entrants, a)
     keys = group_keys(entrants, by)
     if period:  # grouped by a number; each group's label is read from its first entry (see _counts_and_km)
@@ -233,7 +263,7 @@ def _clipped(days: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(days < 0, 0.0, days)
 
 
-def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int) -> pd.DataFrame:
+def _counts_and_km(rows: ir.Table, latest: ir.Table | None, by: list[str], period, fiscal_year_start: int):
     """Per step and group: ``entered``, ``converted``, ``_unknown`` (converted at an unknown time) and the
     Kaplan-Meier share converted by the step's horizon.
 
@@ -244,7 +274,9 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
     In a group where nobody is censored by the horizon (every cohort but those
     still entering lately) the product telescopes, ``n_t - d_t`` being the next
     ``n``: it is the share converted by the horizon, a plain count. Only the
-    other groups go through the distinct times, summing logarithms.
+    groups where someone is censored go through the distinct times, summing
+    logarithms: with periods, of the rows of the latest periods (``latest``:
+    whole groups, a superset of those); without, of the groups found censored.
     """
     groups = ["_step", *by, *(["_period_key"] if period else [])]
     totals = rows.group_by(groups).aggregate(
@@ -255,16 +287,18 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
         _events_by_horizon=(rows["_event"] * rows["_within"]).sum(),
         **({"_first_at": rows["_first_at"].min()} if period else {}),
     )
-    censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
-    same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
-    km = _log_survival(rows.semi_join(censored, same_group), groups)
+    if latest is None:
+        censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
+        same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
+        latest = rows.semi_join(censored, same_group)
+    km = _log_survival(latest, groups)
     joined = totals.left_join(km, [totals[c].identical_to(km[c]) for c in groups]).select(
-        *totals.columns, "_log_survival", "_extinct"
+        *totals.columns, "_log_survival", "_extinct", "_censored"
     )
     if period:  # one label per group, not per row
         joined = joined.mutate(period=period_label(joined["_first_at"], period, fiscal_year_start=fiscal_year_start))
     out = fetch(joined)
-    through_times = out["_log_survival"].notna()
+    through_times = out["_censored"].fillna(0) > 0
     survival = out["_log_survival"].fillna(0.0).astype(float).map(math.exp)
     survival = survival.where(out["_extinct"].fillna(0) == 0, 0.0)
     converted_share = (1.0 - survival).where(through_times, out["_events_by_horizon"] / out["entered"])
@@ -273,8 +307,8 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
 
 
 def _log_survival(rows: ir.Table, groups: list[str]) -> ir.Table:
-    """Per group: the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon, and ``_extinct``
-    when some ``d_t = n_t`` (survival 0)."""
+    """Per group: the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon, ``_extinct``
+    when some ``d_t = n_t`` (survival 0), and how many were censored by the horizon (``_censored``)."""
     per_time = rows.group_by([*groups, "_t", "_within"]).aggregate(_m=rows.count(), _d=rows["_event"].sum())
     # at risk at t: every member whose time is t or later (one running sum, latest time first)
     from_latest = ibis.cumulative_window(group_by=groups, order_by=ibis.desc("_t"))
@@ -284,6 +318,7 @@ def _log_survival(rows: ir.Table, groups: list[str]) -> ir.Table:
     return per_time.group_by(groups).aggregate(
         _log_survival=ibis.ifelse(counts_here & (factor > 0), factor.ln(), 0.0).sum(),
         _extinct=ibis.ifelse(counts_here & (factor <= 0), 1, 0).max(),
+        _censored=ibis.ifelse(per_time["_within"] == 1, per_time["_m"] - per_time["_d"], 0).sum(),
     )
 
 

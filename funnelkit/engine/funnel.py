@@ -351,5 +351,11 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
         folder = tempfile.mkdtemp(prefix="funnelkit-funnel-")
         weakref.finalize(owner, shutil.rmtree, folder, ignore_errors=True)
         path = os.path.join(folder, "funnel.parquet")
-        backend.to_parquet(view, path)
+        backend.to_parquet(view, path, row_group_size=KEPT_ROW_GROUP_ROWS)
         return backend.read_parquet(path)
+
+
+#: rows per row group of the kept funnel file: DuckDB's writer holds a row group of every column per thread until
+#: it is written, so DuckDB's default (122,880) made building the view the peak of a session (measured at 1M leads:
+#: 430 MB at work with the default, 330 MB with 30,000, the metrics as fast; 15,000 saved little more)
+KEPT_ROW_GROUP_ROWS = 30_000

@@ -9,9 +9,10 @@ import pandas as pd
 
 from .. import _params as params
 from .. import schema as s
+from ..metrics._common import _end_of
 from ..metrics.revenue_change import _no_dated_opportunity, _periods, change_table
-from ._common import fetch, group_keys
-from .periods import period_label
+from ._common import fetch, group_keys, in_window
+from .periods import period_key, period_label
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -28,9 +29,11 @@ def revenue_change(
 ) -> pd.DataFrame:
     """:func:`funnelkit.revenue_change` on the engine: the same options, checks, columns, numbers and notes.
 
-    Two small queries: the periods anything is dated in, then per ``by``
-    group, currency and kind of row the counts and won revenue of the two
-    periods compared; the Shapley split runs in Python on them.
+    Two small queries: the periods anything is dated in (grouped by a
+    number, each labelled once), then per ``by`` group, currency and kind of
+    row the counts and won revenue of the two periods compared, each period
+    asked as its span of time, never by labelling every row; the Shapley split
+    runs in Python on them.
 
     Examples
     --------
@@ -49,34 +52,47 @@ def revenue_change(
     if not int(totals["dated"]):
         raise _no_dated_opportunity(data)
 
-    def label(column: str):
-        return period_label(f[column], period, fiscal_year_start=fiscal_year_start)
-
     seen = None
     for column in (first_col, opp_col, s.CLOSED_AT):
-        labels = f.filter(f[column].notnull()).select(_label=label(column)).distinct()
+        dated = f.filter(f[column].notnull())
+        firsts = dated.group_by(_key=period_key(dated[column], period, fiscal_year_start=fiscal_year_start))
+        firsts = firsts.aggregate(_first=dated[column].min())
+        labels = firsts.select(_label=period_label(firsts["_first"], period, fiscal_year_start=fiscal_year_start))
         seen = labels if seen is None else seen.union(labels, distinct=True)
     current, previous = _periods(set(fetch(seen)["_label"].dropna()), current, previous)
 
-    no_label = ibis.null("string")
-    lead = ibis.ifelse(f["entity"] == "lead", label(first_col), no_label)
-    opp = label(opp_col)
-    won = ibis.ifelse(ibis.coalesce(f[s.IS_WON], False), label(s.CLOSED_AT), no_label)
+    def within(column: str, label: str):
+        return ibis.coalesce(in_window(f[column], *_span(label, period, fiscal_year_start)), False)  # no date: none
+
+    is_lead, is_won = f["entity"] == "lead", ibis.coalesce(f[s.IS_WON], False)
     amount = f[s.AMOUNT]
     priced = amount.notnull()
     sums = {}
     for i, when in enumerate((previous, current)):
-        won_then = ibis.coalesce(won == when, False)
+        won_then = is_won & within(s.CLOSED_AT, when)
         if with_leads:  # else no lead is counted (zeros are added below: a constant cannot be summed)
-            sums[f"leads{i}"] = ibis.coalesce(lead == when, False).cast("int64").sum()
-        sums[f"opportunities{i}"] = ibis.coalesce(opp == when, False).cast("int64").sum()
+            sums[f"leads{i}"] = (is_lead & within(first_col, when)).cast("int64").sum()
+        sums[f"opportunities{i}"] = within(opp_col, when).cast("int64").sum()
         sums[f"won{i}"] = (won_then & priced).cast("int64").sum()
         sums[f"unpriced{i}"] = (won_then & ~priced).cast("int64").sum()
         sums[f"revenue{i}"] = ibis.ifelse(won_then & priced, amount, 0.0).sum()
-    keys = {**group_keys(f, by), "_currency": f[s.CURRENCY], "_deal": opp.notnull() | won.notnull()}
+    # a deal row: dated in some period as an opportunity, or won with a close date
+    deal = f[opp_col].notnull() | (is_won & f[s.CLOSED_AT].notnull())
+    keys = {**group_keys(f, by), "_currency": f[s.CURRENCY], "_deal": deal}
     counts = fetch(f.group_by(**keys).aggregate(**sums))
     if not with_leads:
         counts = counts.assign(leads0=0, leads1=0)
     whole = {c: "int64" for c in sums if not c.startswith("revenue")}
     counts = counts.astype({**whole, "revenue0": "float64", "revenue1": "float64", "_deal": "bool"})
     return change_table(counts, by, with_leads=with_leads, previous=previous, current=current)
+
+
+#: how long each kind of period lasts, back from its end
+_LENGTH = {"W": pd.DateOffset(days=7), "M": pd.DateOffset(months=1), "Q": pd.DateOffset(months=3),
+           "Y": pd.DateOffset(years=1)}  # fmt: skip
+
+
+def _span(label: str, period: str, fiscal_year_start: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The labelled period as ``[start, end)`` (UTC)."""
+    end = _end_of(label, period, fiscal_year_start)
+    return end - _LENGTH[period], end
