@@ -205,3 +205,21 @@ CALLS_B = [
     ("plan", {"quota": 200_000, "deal_size": 5_000, "currency": "USD", "by": "owner"}),
 ]
 CALLS += CALLS_B
+
+
+def leads_only_engine(tmp_path, leads: pd.DataFrame, *, as_of: pd.Timestamp):
+    """A dataset connected over Parquet files of ``leads`` and no opportunities (for lead-stage engine tests)."""
+    no_stamps = pd.Series([], dtype="datetime64[us, UTC]")
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": pd.Series([], dtype="string"),
+            "lead_id": pd.Series([], dtype="string"),
+            "created_at": no_stamps,
+            "closed_at": no_stamps,
+            "is_closed": pd.Series([], dtype="bool"),
+            "is_won": pd.Series([], dtype="bool"),
+        }
+    )
+    for name, frame in (("leads", leads), ("opportunities", opportunities)):
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    return fk.connect(tmp_path, as_of=as_of)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-import funnelkit as fk
+from engine_cases import leads_only_engine
 
 AS_OF = pd.Timestamp("2025-06-01", tz="UTC")
 
@@ -30,20 +29,7 @@ def _connected(tmp_path):
             "opportunity_id": pd.Series([None] * 7, dtype="string"),
         }
     )
-    no_stamps = pd.Series([], dtype="datetime64[us, UTC]")
-    opportunities = pd.DataFrame(
-        {
-            "opportunity_id": pd.Series([], dtype="string"),
-            "lead_id": pd.Series([], dtype="string"),
-            "created_at": no_stamps,
-            "closed_at": no_stamps,
-            "is_closed": pd.Series([], dtype="bool"),
-            "is_won": pd.Series([], dtype="bool"),
-        }
-    )
-    for name, frame in (("leads", leads), ("opportunities", opportunities)):
-        frame.to_parquet(tmp_path / f"{name}.parquet")
-    return fk.connect(tmp_path, as_of=AS_OF)
+    return leads_only_engine(tmp_path, leads, as_of=AS_OF)
 
 
 def test_clean_and_censored_cohorts_by_hand(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from engine_cases import leads_only_engine
 
 import funnelkit as fk
 
@@ -30,20 +31,7 @@ def _connected(tmp_path):
             "opportunity_id": pd.Series([None] * 8, dtype="string"),
         }
     )
-    no_stamps = pd.Series([], dtype="datetime64[us, UTC]")
-    opportunities = pd.DataFrame(
-        {
-            "opportunity_id": pd.Series([], dtype="string"),
-            "lead_id": pd.Series([], dtype="string"),
-            "created_at": no_stamps,
-            "closed_at": no_stamps,
-            "is_closed": pd.Series([], dtype="bool"),
-            "is_won": pd.Series([], dtype="bool"),
-        }
-    )
-    for name, frame in (("leads", leads), ("opportunities", opportunities)):
-        frame.to_parquet(tmp_path / f"{name}.parquet")
-    return fk.connect(tmp_path, as_of=AS_OF)
+    return leads_only_engine(tmp_path, leads, as_of=AS_OF)
 
 
 def test_quarterly_cohorts_censored_only_in_the_latest_by_hand(tmp_path):

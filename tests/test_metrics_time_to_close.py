@@ -93,8 +93,9 @@ def test_stage_durations(data):
     assert by_source.loc[("B", "lead"), "n"] == 3
 
 
-def test_backward_moves_come_from_stage_history():
-    opps = pd.DataFrame(
+def _one_won_deal() -> pd.DataFrame:
+    """Opportunity O1: created 1 January 2025, won 1 February (no lead)."""
+    return pd.DataFrame(
         {
             "opportunity_id": ["O1"],
             "lead_id": pd.Series([None], dtype="str"),
@@ -111,6 +112,10 @@ def test_backward_moves_come_from_stage_history():
             "lost_reason": pd.Series([None], dtype="str"),
         }
     )
+
+
+def test_backward_moves_come_from_stage_history():
+    opps = _one_won_deal()
     at = pd.to_datetime(["2025-01-01", "2025-01-05", "2025-01-09", "2025-01-20", "2025-02-01"], utc=True)
     history = empty_events().reindex(range(5))
     history = history.assign(
@@ -126,23 +131,7 @@ def test_backward_moves_come_from_stage_history():
 
 
 def test_stage_entries_at_the_same_moment_are_no_move_back_whatever_their_file_order():
-    opps = pd.DataFrame(
-        {
-            "opportunity_id": ["O1"],
-            "lead_id": pd.Series([None], dtype="str"),
-            "created_at": pd.Series([pd.Timestamp("2025-01-01", tz="UTC")]),
-            "closed_at": pd.Series([pd.Timestamp("2025-02-01", tz="UTC")]),
-            "stage": ["won"],
-            "stage_label": ["Won"],
-            "is_closed": [True],
-            "is_won": [True],
-            "amount": [1.0],
-            "currency": ["USD"],
-            "source": ["A"],
-            "owner": ["ann"],
-            "lost_reason": pd.Series([None], dtype="str"),
-        }
-    )
+    opps = _one_won_deal()
     # proposal on 1 January; negotiation written before proposal, both on 5 January: a tie, not a move back
     at = pd.to_datetime(["2025-01-01", "2025-01-05", "2025-01-05", "2025-02-01"], utc=True)
     history = empty_events().reindex(range(4))
