@@ -130,3 +130,37 @@ def test_no_room_to_set_the_text_aside_is_an_error_naming_the_folder(tmp_path, l
     path.write_text('"Lead ID","Lead Source"\n"L1","Web"\n', encoding="utf-8")
     with pytest.raises(InputFileError, match=f"could not be set aside in {missing}.*TMPDIR"):
         read_table(path)
+
+
+def test_records_spanning_arrow_blocks_read_the_same(tmp_path, monkeypatch):
+    # 2,000 records with quoted newlines and doubled quotes, read in 4 KiB blocks: hundreds of block edges
+    notes = [f'"line one of {i}\nline ""two""\r\nthree"' for i in range(2000)]
+    rows = [f'"L{i}","{"Web" if i % 3 else "Event"}",{note}' for i, note in enumerate(notes)]
+    path = tmp_path / "leads.csv"
+    path.write_text('"Lead ID","Lead Source","Note"\n' + "\n".join(rows) + "\n", encoding="utf-8")
+    in_memory = read_table(path)
+    monkeypatch.setattr(_read, "SPILL_BYTES", 0)
+    monkeypatch.setattr(_read, "SCAN_WINDOW_BYTES", 1000)
+    monkeypatch.setattr(_read, "SPILL_BLOCK_BYTES", 4096)
+    as_large = read_table(path)
+    pd.testing.assert_frame_equal(as_large.frame, in_memory.frame)
+    assert as_large.frame["Note"].iloc[1999] == 'line one of 1999\nline "two"\r\nthree'
+    # each record takes three physical lines: record i starts on line 2 + 3 * i
+    assert as_large.lines.tolist() == in_memory.lines.tolist() == list(range(2, 6002, 3))
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_a_crlf_in_a_note_on_arrow_s_block_edge_is_kept(tmp_path, monkeypatch, spill):
+    # apache/arrow#51368: a quoted CRLF whose CR ends one input block lost its LF, silently
+    header = '"Lead ID","Note"\n'
+    block = _read.SPILL_BLOCK_BYTES if spill else _read.ARROW_BLOCK_BYTES
+    if spill:
+        monkeypatch.setattr(_read, "SPILL_BYTES", 0)
+        monkeypatch.setattr(_read, "SPILL_BLOCK_BYTES", block := 64 * 1024)
+    padding = "x" * (block - 1 - len(header) - len('"L1","'))  # the CR is the block's last byte
+    path = tmp_path / "leads.csv"
+    path.write_bytes(f'{header}"L1","{padding}\r\nafter"\n"L2","plain"\n'.encode())
+    assert path.read_bytes()[block - 1 : block + 1] == b"\r\n"
+    frame = read_table(path).frame
+    assert frame["Note"].str.len().tolist() == [len(padding) + 7, 5]
+    assert frame["Note"].iloc[0].endswith("x\r\nafter")

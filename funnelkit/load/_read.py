@@ -107,6 +107,8 @@ SCAN_CHUNK_BYTES = 8 * MIB
 SPILL_BYTES = 1 * GIB
 #: Bytes of a CSV scanned at a time for quotes, record ends and delimiters.
 SCAN_WINDOW_BYTES = 256 * MIB
+#: Arrow's own default block: the reader's unit of input
+ARROW_BLOCK_BYTES = 1 * MIB
 #: Arrow's block when the text is set aside: a 7 GB file in some hundred chunks, not thousands.
 SPILL_BLOCK_BYTES = 64 * MIB
 
@@ -585,8 +587,7 @@ def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | Non
         return "skip"
 
     read_options = pacsv.ReadOptions(column_names=header, skip_rows=1)
-    if block_size is not None:
-        read_options.block_size = block_size
+    read_options.block_size = _unsplit_block_size(data, block_size or ARROW_BLOCK_BYTES)
     options = {
         "read_options": read_options,
         "parse_options": pacsv.ParseOptions(
@@ -607,6 +608,23 @@ def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | Non
             raise
         raise _ArrowFailed(exc) from None
     return table, invalid
+
+
+def _unsplit_block_size(data, block_size: int) -> int:
+    """``block_size``, or the next size up, such that no block of ``data`` ends between a CR and its LF.
+
+    Arrow's CSV reader drops the LF of a CRLF inside a quoted value when one
+    input block ends with the CR and the next starts with the LF
+    (apache/arrow#51368, open in pyarrow 26): a multi-line note comes back a
+    byte short, without an error. Blocks start at multiples of the block size,
+    so moving the size by a byte or two keeps every CRLF whole.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    while True:
+        ends = np.arange(block_size, len(buf), block_size)
+        if not ((buf[ends - 1] == ord("\r")) & (buf[ends] == ord("\n"))).any():
+            return block_size
+        block_size += 1
 
 
 def _set_aside(reader: pacsv.CSVStreamingReader) -> pa.Table:
