@@ -164,3 +164,13 @@ def test_a_crlf_in_a_note_on_arrow_s_block_edge_is_kept(tmp_path, monkeypatch, s
     frame = read_table(path).frame
     assert frame["Note"].str.len().tolist() == [len(padding) + 7, 5]
     assert frame["Note"].iloc[0].endswith("x\r\nafter")
+
+
+def test_a_record_longer_than_the_block_is_read_again_with_a_larger_block(tmp_path, large):
+    # the fixture's block is 64 KiB; one note of 200 KB cannot fit in it
+    path = tmp_path / "leads.csv"
+    long_note = "n" * 200_000
+    path.write_text(f'"Lead ID","Note"\n"L1","short"\n"L2","{long_note}"\n"L3","end"\n', encoding="utf-8")
+    table = read_table(path)
+    assert table.frame["Note"].str.len().tolist() == [5, 200_000, 3]
+    assert table.lines.tolist() == [2, 3, 4]

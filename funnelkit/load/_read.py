@@ -561,15 +561,14 @@ class _ArrowFailed(Exception):
 
 
 def _parse_csv(data, header: list[str], delimiter: str, *, spill: bool = False):
-    block_size = SPILL_BLOCK_BYTES if spill else None
     try:
-        return _arrow_csv(data, header, delimiter, block_size=block_size, spill=spill)
+        return _arrow_csv(data, header, delimiter, spill=spill)
     except pa.ArrowInvalid:
         # A record longer than Arrow's block (1 MiB by default, e.g. a very wide export):
         # read again with blocks that hold the longest record.
         records = _RecordIndex(data, delimiter)
         longest = int((records.ends - records.starts).max()) if len(records.ends) else 0
-        return _arrow_csv(data, header, delimiter, block_size=max(2 * longest + MIB, block_size or 0), spill=spill)
+        return _arrow_csv(data, header, delimiter, block_size=2 * longest + MIB, spill=spill)
 
 
 def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | None = None, spill: bool = False):
@@ -587,7 +586,8 @@ def _arrow_csv(data, header: list[str], delimiter: str, *, block_size: int | Non
         return "skip"
 
     read_options = pacsv.ReadOptions(column_names=header, skip_rows=1)
-    read_options.block_size = _unsplit_block_size(data, block_size or ARROW_BLOCK_BYTES)
+    first_block = SPILL_BLOCK_BYTES if spill else ARROW_BLOCK_BYTES
+    read_options.block_size = _unsplit_block_size(data, max(block_size or 0, first_block))
     options = {
         "read_options": read_options,
         "parse_options": pacsv.ParseOptions(
