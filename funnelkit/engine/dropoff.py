@@ -20,7 +20,7 @@ from .. import _params as params
 from .. import schema as s
 from ..errors import NotMeasurableError
 from ..metrics.conversion import DROPOFF_UNITS
-from ..metrics.time_to_close import durations_table
+from ..metrics.time_to_close import durations_table, labelled_step
 from ..schema import Stages, stage_column
 from ..units import declare
 from ._common import fetch, group_keys, reached, sorted_groups
@@ -114,11 +114,7 @@ def stage_durations(data: EngineDataset, *, by=None) -> pd.DataFrame:
         both = rows.filter(days >= 0)  # both dates present, in order
         step = both.mutate(**group_keys(both, by), _days=days_between(both[f"_first_{b}"], both[f"_first_{a}"]))
         counts = sorted_groups(fetch(step.group_by([*keys, "_days"]).aggregate(_n=step.count())), [*by, "_days"])
-        summary = _quartiles(counts, by)
-        summary.insert(len(by), "next_stage", b)
-        summary.insert(len(by), "stage", a)
-        summary["backward_moves"] = int(backward.get(a, 0))
-        parts.append(summary)
+        parts.append(labelled_step(_quartiles(counts, by), by, a, b, backward))
     return durations_table(parts, names)
 
 

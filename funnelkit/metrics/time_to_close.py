@@ -315,12 +315,16 @@ def stage_durations(data: Dataset, *, by=None) -> pd.DataFrame:
         days = pd.Series(days_between(entries[b], entries[a]).to_numpy())
         ok = (days >= 0).to_numpy()  # both dates present, in order
         table = keys[ok].assign(_days=days[ok])
-        summary = _quartiles(table, by)
-        summary.insert(len(by), "next_stage", b)
-        summary.insert(len(by), "stage", a)
-        summary["backward_moves"] = int(backward.get(a, 0))
-        parts.append(summary)
+        parts.append(labelled_step(_quartiles(table, by), by, a, b, backward))
     return durations_table(parts, names)
+
+
+def labelled_step(summary: pd.DataFrame, by: list[str], stage: str, next_stage: str, backward) -> pd.DataFrame:
+    """One step's quartiles with its ``stage``, ``next_stage`` and ``backward_moves``; shared with the engine."""
+    summary.insert(len(by), "next_stage", next_stage)
+    summary.insert(len(by), "stage", stage)
+    summary["backward_moves"] = int(backward.get(stage, 0))
+    return summary
 
 
 def durations_table(parts: list[pd.DataFrame], names) -> pd.DataFrame:
