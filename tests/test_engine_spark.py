@@ -86,6 +86,22 @@ def test_metric_on_spark_equals_duckdb_and_pandas(engines, call):
     assert_same(in_memory(data, *call), got)
 
 
+def _cached_partitions(spark) -> list[tuple[int, int]]:
+    """(cached, all) partitions of every RDD Spark holds in its cache."""
+    infos = spark.sparkContext._jsc.sc().getRDDStorageInfo()
+    return [(info.numCachedPartitions(), info.numPartitions()) for info in infos]
+
+
+def test_funnel_view_is_cached_whole_on_spark_before_any_metric(spark, tmp_path):
+    data = random_funnel(300, seed=5)
+    engine = connected(data, tmp_path, source=spark)
+    before = len(_cached_partitions(spark))
+    engine.funnel_table  # what the first metric asks for: the view, kept in Spark's cache
+    after = _cached_partitions(spark)
+    assert len(after) == before + 1
+    assert all(cached == total > 0 for cached, total in after), after  # every partition computed, none left
+
+
 def test_funnel_view_with_stage_history_on_spark(spark, tmp_path):
     data = export_data("hubspot")  # history ("Date entered ...") decides stage times here
     engine = connected(data, tmp_path, source=spark)

@@ -343,11 +343,16 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
     text columns (names, e-mails, companies) would take twice the memory of
     the whole query that builds it, and ten million leads would not fit; read
     from a file, each query decompresses only the columns it uses. Elsewhere
-    (Spark, warehouses) the engine caches it its own way (Ibis ``cache``).
+    (Spark, warehouses) the engine caches it its own way (Ibis ``cache``)
+    and fills the cache at once: Spark's cache is lazy, and would otherwise
+    be built inside whichever metric reads it first (at 10M leads, a minute
+    of joins billed to that metric).
     """
     with quiet_ibis():
         if backend.name != "duckdb":
-            return view.cache()
+            cached = view.cache()
+            cached.count().execute()  # reads every partition, so every one is cached now
+            return cached
         folder = tempfile.mkdtemp(prefix="funnelkit-funnel-")
         weakref.finalize(owner, shutil.rmtree, folder, ignore_errors=True)
         path = os.path.join(folder, "funnel.parquet")
