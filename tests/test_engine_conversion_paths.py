@@ -43,3 +43,18 @@ def test_clean_and_censored_cohorts_by_hand(tmp_path):
     # A: at day 1, 1 of 4 at risk converts, at day 2, 1 of 3: 1 - 3/4 * 2/3 = 0.5, the plain 2 of 4 by day 3
     # B: L6 censored at half a day; day 1: 1 of 2 at risk, day 3: 1 of 1: 1 - 1/2 * 0 = 1 (the plain share, 2/3)
     assert table["cumulative_rate"].tolist() == pytest.approx([0.5, 1.0], abs=1e-12)
+
+
+def test_entrants_in_the_dates_asked_for_by_hand(tmp_path):
+    # from March on only B's leads entered: L5 (MQL after 1 day), L7 (after 3), L6 (half a day before as_of)
+    engine = _connected(tmp_path)
+    row = engine.conversion(from_stage="lead", to_stage="mql", start="2025-03-01").iloc[0]
+    assert (row["entered"], row["converted"]) == (3, 2)
+    assert row["horizon_days"] == 2.5  # the 75th percentile of 1 and 3 days: 1 + 0.75 * 2
+    # L6 censored at half a day; day 1: 1 of 2 at risk converts; L7's 3 days lie past the horizon
+    assert row["cumulative_rate"] == pytest.approx(0.5, abs=1e-12)
+    # the latest entrant (L6, half a day before as_of) is followed 0.5 of the 2.5 days: not final
+    assert not row["mature"]
+    before = engine.conversion(from_stage="lead", to_stage="mql", end="2025-03-01").iloc[0]
+    assert before[["entered", "converted", "horizon_days"]].tolist() == [4, 3, 6.0]  # of 1, 2 and 10 days
+    assert before["mature"]

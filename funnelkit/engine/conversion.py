@@ -59,7 +59,7 @@ def conversion(
     window = to_timedelta(window, "window")
     pairs = stage_pairs(data, p.from_stage, p.to_stage)
     funnel, stages, as_of = data.funnel_table, data.stages, data.as_of
-    facts = _step_facts(funnel, stages, pairs, start, end, cohorts=basis == "cohort")
+    facts = _step_facts(funnel, stages, pairs, start, end, cohorts=basis == "cohort", window=window)
     _require_some_dates(stages, pairs, facts)
     if basis == "cohort":
         parts = _cohort_steps(funnel, stages, as_of, pairs, facts, window, by, period, start, end, fiscal_year_start)
@@ -92,43 +92,99 @@ def _number(condition: ir.BooleanValue) -> ir.IntegerValue:
     return condition.cast("int64").sum()
 
 
-def _step_facts(f: ir.Table, stages: Stages, pairs, start, end, *, cohorts: bool) -> list[dict]:
-    """What every step needs to know before its groups are counted, in one aggregate query.
+def _step_facts(f: ir.Table, stages: Stages, pairs, start, end, *, cohorts: bool, window) -> list[dict]:
+    """What every step needs to know before its groups are counted.
 
     Per step ``a -> b``, of those who reached ``a``: how many (``n``), how many
-    dated, how many with a date of their own (``own``), how many reached ``b``;
-    for cohorts also of the entrants (dated, in the dates asked for): how many,
-    how many reached ``b``, the 75th percentile of their time to ``b``
-    (``horizon``) and the latest entry.
+    dated, how many with a date of their own (``own``; asked only where some
+    are undated), how many reached ``b``; for cohorts also of the entrants
+    (dated, in the dates asked for): how many, how many reached ``b``, the
+    latest entry and, without a ``window``, the 75th percentile of their time
+    to ``b`` (``horizon``).
+
+    Who reached a stage depends only on a row's entry and furthest stage, so
+    one query counts rows per pair of the two (a few dozen groups) with each
+    stage's dated entries and latest entry, and the steps' counts are sums of
+    those groups; the horizons are a second, grouped query.
     """
-    measures = {}
-    for i, (a, b) in enumerate(pairs):
-        everyone, a_at, b_at = reached(f, stages, a), stage_at(f, a), stage_at(f, b)
-        own = a_at.notnull() & ((f["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
-        measures |= {
-            f"n_{i}": _number(everyone),
-            f"dated_{i}": _number(everyone & a_at.notnull()),
-            f"own_{i}": _number(everyone & own),
-            f"reached_b_{i}": _number(everyone & reached(f, stages, b)),
-        }
-        if cohorts:
-            entrant = everyone & a_at.notnull() & in_window(a_at, start, end)
-            got_there = entrant & reached(f, stages, b)
-            measures |= {
-                f"entrants_{i}": _number(entrant),
-                f"converted_{i}": _number(got_there),
-                f"horizon_{i}": _clipped(days_between(b_at, a_at)).quantile(0.75, where=got_there),
-                f"latest_{i}": a_at.max(where=entrant),
-            }
-    row = fetch(f.aggregate(**measures)).iloc[0]
-    counts = ("n", "dated", "own", "reached_b", *(("entrants", "converted") if cohorts else ()))
-    facts = []
-    for i in range(len(pairs)):
-        fact = {name: 0 if pd.isna(row[f"{name}_{i}"]) else int(row[f"{name}_{i}"]) for name in counts}
-        if cohorts:
-            fact |= {"horizon": row[f"horizon_{i}"], "latest": row[f"latest_{i}"]}
-        facts.append(fact)
+    census = _census(f, stages, pairs, start, end)
+    facts = [_census_fact(census, stages, a, b) for a, b in pairs]
+    partly_dated = [i for i, fact in enumerate(facts) if fact["dated"] < fact["n"]]
+    if partly_dated:
+        _add_own_dates(f, stages, pairs, facts, partly_dated)
+    if cohorts:
+        timed = [i for i, fact in enumerate(facts) if fact["converted"]] if window is None else []
+        horizons = _horizons(f, stages, pairs, timed, start, end) if timed else {}
+        for i, fact in enumerate(facts):
+            fact["horizon"] = horizons.get(i, np.nan)
     return facts
+
+
+def _census(f: ir.Table, stages: Stages, pairs, start, end) -> pd.DataFrame:
+    """Rows per entry and furthest stage, with each step's first stage's dated entries, entrants (dated and in
+    the dates asked for) and latest entrant."""
+    measures = {"_rows": f.count()}
+    for a in dict.fromkeys(a for a, _ in pairs):
+        k, at = stages.index(a), stage_at(f, a)
+        asked = in_window(at, start, end) if start is not None or end is not None else None
+        measures |= {
+            f"_dated_{k}": at.count(),
+            f"_entrants_{k}": at.count(where=asked),
+            f"_latest_{k}": at.max(where=asked),
+        }
+    return fetch(f.group_by(["entry_index", "furthest_index"]).aggregate(**measures))
+
+
+def _census_fact(census: pd.DataFrame, stages: Stages, a: str, b: str) -> dict:
+    """A step's counts (:func:`_step_facts`) from the census groups that reached ``a``, and ``b``."""
+    i, j = stages.index(a), stages.index(b)
+    entry, furthest = census["entry_index"], census["furthest_index"]
+    reached_a = ((entry <= i) & (furthest >= i)).fillna(False).astype(bool)
+    reached_b = reached_a & ((entry <= j) & (furthest >= j)).fillna(False).astype(bool)
+    latest = census.loc[reached_a, f"_latest_{i}"].dropna()
+    return {
+        "n": int(census.loc[reached_a, "_rows"].sum()),
+        "dated": int(census.loc[reached_a, f"_dated_{i}"].sum()),
+        "own": 0,
+        "reached_b": int(census.loc[reached_b, "_rows"].sum()),
+        "entrants": int(census.loc[reached_a, f"_entrants_{i}"].sum()),
+        "converted": int(census.loc[reached_b, f"_entrants_{i}"].sum()),
+        "latest": latest.max() if len(latest) else pd.NaT,
+    }
+
+
+def _add_own_dates(f: ir.Table, stages: Stages, pairs, facts: list[dict], steps: list[int]) -> None:
+    """How many of those who reached a step's first stage entered it on a date of their own: dated, and not
+    on the same moment as the next stage when they skipped stages (that date was filled in from a later one)."""
+    measures = {}
+    for i in steps:
+        a, b = pairs[i]
+        a_at, b_at = stage_at(f, a), stage_at(f, b)
+        own = a_at.notnull() & ((f["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
+        measures[f"own_{i}"] = _number(reached(f, stages, a) & own)
+    row = fetch(f.aggregate(**measures)).iloc[0]
+    for i in steps:
+        facts[i]["own"] = 0 if pd.isna(row[f"own_{i}"]) else int(row[f"own_{i}"])
+
+
+def _horizons(f: ir.Table, stages: Stages, pairs, steps: list[int], start, end) -> dict[int, float]:
+    """Per step: the 75th percentile of the converted entrants' days from ``a`` to ``b`` (negative as 0)."""
+    times = []
+    for i in steps:
+        a, b = pairs[i]
+        a_at = stage_at(f, a)
+        converted = f.filter(
+            reached(f, stages, a) & reached(f, stages, b) & a_at.notnull() & in_window(a_at, start, end)
+        )
+        times.append(
+            converted.select(
+                _step=ibis.literal(i, "int64"),
+                _lag=_clipped(days_between(stage_at(converted, b), stage_at(converted, a))),
+            )
+        )
+    times = _union(times)
+    found = fetch(times.group_by("_step").aggregate(_horizon=times["_lag"].quantile(0.75)))
+    return {int(step): value for step, value in zip(found["_step"], found["_horizon"], strict=True)}
 
 
 def _require_some_dates(stages: Stages, pairs, facts: list[dict]) -> None:

@@ -21,7 +21,7 @@ from ..metrics.sla import (
 )
 from ..units import Unit, declare
 from ._common import fetch, group_keys, reached, sorted_groups
-from .periods import epoch_seconds, period_label
+from .periods import period_label, seconds_between
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -109,7 +109,7 @@ def _utc(value) -> pd.Timestamp:
 def _response(mqls, mql_stage, within, longest, touches_target, by) -> pd.DataFrame:
     """Per ``by`` group: MQLs, how many were touched, within the target and the maximum, and the median minutes."""
     touch_at = mqls[fn.FIRST_TOUCH_AT]
-    minutes = (epoch_seconds(touch_at) - epoch_seconds(mqls[f"{mql_stage}_at"])).cast("float64") / 60.0
+    minutes = seconds_between(touch_at, mqls[f"{mql_stage}_at"]) / 60.0
     touched = touch_at.notnull()
     sums = {
         "mqls": mqls.count(),
