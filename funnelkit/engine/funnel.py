@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import weakref
 from collections.abc import Mapping
 
@@ -35,6 +34,7 @@ import ibis.expr.types as ir
 
 from .. import schema as s
 from ..schema import Stages, stage_column
+from ..scratch import scratch_folder
 from ._common import quiet_ibis
 
 #: the prefix of an opportunity's columns on a funnel row (as in the in-memory view)
@@ -353,7 +353,7 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
             cached = view.cache()
             cached.count().execute()  # reads every partition, so every one is cached now
             return cached
-        folder = tempfile.mkdtemp(prefix="funnelkit-funnel-")
+        folder = scratch_folder("funnel")
         weakref.finalize(owner, shutil.rmtree, folder, ignore_errors=True)
         path = os.path.join(folder, "funnel.parquet")
         backend.to_parquet(view, path, row_group_size=KEPT_ROW_GROUP_ROWS)

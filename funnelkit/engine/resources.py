@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import weakref
+
+from ..scratch import scratch_folder
 
 #: the limit never goes below this, however little memory is free when the engine starts
 MIN_MEMORY_BYTES = 1 * 2**30
@@ -58,6 +59,6 @@ def configure(backend) -> None:
     limit = memory_limit()
     if limit is not None:
         backend.raw_sql(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
-    scratch = tempfile.mkdtemp(prefix="funnelkit-duckdb-")
+    scratch = scratch_folder("duckdb")
     backend.raw_sql(f"SET temp_directory = '{scratch.replace(chr(39), chr(39) * 2)}'")
     weakref.finalize(backend, shutil.rmtree, scratch, True)

@@ -83,6 +83,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import FunnelkitError, InputFileError, Reason, SchemaError
+from ..scratch import scratch_file
 
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -631,7 +632,7 @@ def _set_aside(reader: pacsv.CSVStreamingReader) -> pa.Table:
     """The batches of a streaming CSV read, in an Arrow file that is memory-mapped and deleted at once."""
     name = None
     try:
-        handle, name = tempfile.mkstemp(prefix="funnelkit-text-", suffix=".arrow")
+        handle, name = scratch_file("text", ".arrow")
         os.close(handle)
         with pa.OSFile(name, "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:
             for batch in reader:
