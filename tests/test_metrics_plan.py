@@ -59,6 +59,17 @@ def test_plan_rejects_impossible_rates():
         fk.plan(quota=0, deal_size=10)
 
 
+def test_a_plan_no_funnel_could_hold_is_refused_with_its_reason():
+    # found by the partial-export property test: a won deal of 5e-324 made 10,000 / deal size infinite
+    with pytest.raises(fk.NotMeasurableError, match=r"would need inf won deals.*average deal of 4.94066e-324"):
+        fk.plan(quota=10_000, deal_size=5e-324, win_rate=0.5, sql_to_opportunity=0.5, mql_to_sql=0.5)
+    with pytest.raises(fk.NotMeasurableError, match=r"would need 1e\+20 opportunities, .* a win_rate of 1e-16"):
+        fk.plan(quota=10_000, deal_size=1, win_rate=1e-16, sql_to_opportunity=0.5, mql_to_sql=0.5)
+    # 10**15 is the most a plan counts: exactly that many is a plan
+    table = fk.plan(quota=10**15, deal_size=1, win_rate=1, sql_to_opportunity=1, mql_to_sql=1)
+    assert table["needed"].tolist() == [10**15] * 4
+
+
 def test_plan_per_source_follows_the_current_mix(data):
     with pytest.warns(fk.SmallSampleWarning):
         table = fk.plan(quota=3_000, data=data, by="source").set_index(["source", "stage"])

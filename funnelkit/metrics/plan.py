@@ -252,6 +252,22 @@ def _measured_deal_size(inputs: PlanInputs, group, money: _Money) -> tuple[float
     return total / counted_deals, note
 
 
+#: more of anything than a funnel holds: a plan past it rests on a deal size or rate next to nothing
+MAX_PLANNED = 10**15
+_PLURAL = {"opportunity": "opportunities", "sql": "SQLs", "mql": "MQLs", "lead": "leads"}
+
+
+def _whole(wanted: float, what: str, because: str) -> int:
+    """``wanted`` rounded up to whole units (a hair over a whole number is that number), or a
+    :class:`~funnelkit.NotMeasurableError` when no funnel could hold it (a deal size or rate near 0)."""
+    if not wanted <= MAX_PLANNED:
+        raise NotMeasurableError(
+            f"the plan would need {wanted:.3g} {what}, more than any funnel holds, because of {because}: "
+            "check the amounts and rates it rests on, or give deal_size= or the rate"
+        )
+    return math.ceil(wanted - 1e-9)
+
+
 def _reverse(quota, deal_size, given, inputs: PlanInputs | None, group, money: _Money) -> pd.DataFrame:
     rates, basis, sizes = {}, {}, {}
     for name, value in given.items():
@@ -278,7 +294,7 @@ def _reverse(quota, deal_size, given, inputs: PlanInputs | None, group, money: _
             missing=(fn.AMOUNT,),
         )
 
-    deals = math.ceil(quota / deal_size - 1e-9)
+    deals = _whole(quota / deal_size, "won deals", f"an average deal of {deal_size:g}")
     rows = [("won", deals, None, None, None)]
     needed = deals
     for name, stage in (
@@ -289,7 +305,7 @@ def _reverse(quota, deal_size, given, inputs: PlanInputs | None, group, money: _
     ):
         if name not in rates or not rates[name] > 0:
             break
-        needed = math.ceil(needed / rates[name] - 1e-9)
+        needed = _whole(needed / rates[name], _PLURAL[stage], f"a {name} of {rates[name]:g}")
         rows.append((stage, needed, rates[name], basis[name], sizes.get(name)))
     out = pd.DataFrame(rows, columns=["stage", "needed", "rate_to_next", "rate_basis", "rate_n"])
     out["rate_n"] = out["rate_n"].astype("Int64")
