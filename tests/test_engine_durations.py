@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from funnelkit.engine._common import fetch, quiet_ibis
-from funnelkit.engine.periods import days_between, days_until, seconds_between
+from funnelkit.engine.periods import days_between, days_until, seconds_between, span_to_sort
 from funnelkit.metrics._common import days_between as pandas_days_between
 
 #: microseconds since 1970 where rounding each time first changes the duration (found by search)
@@ -67,3 +67,17 @@ def test_days_until_as_of_on_duckdb_equal_pandas(stamps):
     as_of = pd.Timestamp("2026-01-01 08:30:00.123456", tz="UTC")
     got = fetch(table.select(days=days_until(as_of, table["earlier"])))["days"]
     assert got.tolist() == ((as_of - frame["earlier"]).dt.total_seconds() / 86400.0).tolist()
+
+
+def test_a_percentile_of_spans_sorted_in_microseconds_is_pandas_percentile_of_days(stamps):
+    frame, table = stamps
+    span, to_days = span_to_sort(table["later"], table["earlier"])
+    days = pandas_days_between(frame["later"], frame["earlier"])
+    for q in (0.75, 0.5):
+        got = to_days(float(fetch(table.aggregate(q=span.quantile(q)))["q"].iloc[0]))
+        assert got == pytest.approx(days.quantile(q), rel=1e-12)
+    # 5 spans: the 75th percentile is the 4th time itself, to the bit
+    five = table.filter(table["earlier"].isin(frame["earlier"].iloc[:5].tolist()))
+    five_span, _ = span_to_sort(five["later"], five["earlier"])
+    got = to_days(float(fetch(five.aggregate(q=five_span.quantile(0.75)))["q"].iloc[0]))
+    assert got == days.iloc[:5].quantile(0.75) == sorted(days.iloc[:5])[3]

@@ -23,7 +23,7 @@ from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_tab
 from ..schema import Stages, stage_column
 from ..units import declare
 from ._common import fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
-from .periods import days_between, days_until, period_key, period_label
+from .periods import days_between, days_until, period_key, period_label, span_to_sort
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -168,23 +168,27 @@ def _add_own_dates(f: ir.Table, stages: Stages, pairs, facts: list[dict], steps:
 
 
 def _horizons(f: ir.Table, stages: Stages, pairs, steps: list[int], start, end) -> dict[int, float]:
-    """Per step: the 75th percentile of the converted entrants' days from ``a`` to ``b`` (negative as 0)."""
-    times = []
+    """Per step: the 75th percentile of the converted entrants' days from ``a`` to ``b`` (negative as 0).
+
+    Taken over the times in the unit the engine sorts fastest (:func:`span_to_sort`) and turned into
+    days once, not per row: the same days as over days (to the last digit where the percentile falls
+    between two times, which it interpolates).
+    """
+    times, to_days = [], float
     for i in steps:
         a, b = pairs[i]
         a_at = stage_at(f, a)
         converted = f.filter(
             reached(f, stages, a) & reached(f, stages, b) & a_at.notnull() & in_window(a_at, start, end)
         )
-        times.append(
-            converted.select(
-                _step=ibis.literal(i, "int64"),
-                _lag=_clipped(days_between(stage_at(converted, b), stage_at(converted, a))),
-            )
-        )
+        span, to_days = span_to_sort(stage_at(converted, b), stage_at(converted, a))
+        times.append(converted.select(_step=ibis.literal(i, "int64"), _span=ibis.ifelse(span < 0, 0, span)))
     times = _union(times)
-    found = fetch(times.group_by("_step").aggregate(_horizon=times["_lag"].quantile(0.75)))
-    return {int(step): value for step, value in zip(found["_step"], found["_horizon"], strict=True)}
+    found = fetch(times.group_by("_step").aggregate(_horizon=times["_span"].quantile(0.75)))
+    return {
+        int(step): np.nan if pd.isna(value) else to_days(float(value))
+        for step, value in zip(found["_step"], found["_horizon"], strict=True)
+    }
 
 
 def _require_some_dates(stages: Stages, pairs, facts: list[dict]) -> None:
