@@ -67,6 +67,14 @@ def _duckdb_timestamp(microseconds: dt.int64) -> dt.timestamp:
     """The plain timestamp ``microseconds`` after 1970 (DuckDB's ``make_timestamp``)."""
 
 
+@ibis.udf.scalar.builtin(name="date_diff")
+def _duckdb_date_diff(part: str, start: dt.timestamp, end: dt.timestamp) -> dt.int64:
+    """How many ``part`` boundaries (months) lie between two plain timestamps (DuckDB's ``date_diff``)."""
+
+
+_EPOCH_WALL_CLOCK = ibis.literal(pd.Timestamp("1970-01-01").to_pydatetime(), type="timestamp")
+
+
 def _utc_wall_clock(stamps: ir.TimestampValue) -> ir.TimestampValue:
     """The timestamps as UTC wall-clock times, whose calendar fields DuckDB reads without a time zone."""
     return _duckdb_timestamp(_duckdb_epoch_us(stamps)) if _on_duckdb(stamps) else stamps
@@ -156,7 +164,10 @@ def period_key(stamps: ir.TimestampValue, period: str, *, fiscal_year_start: int
     stamps = _utc_wall_clock(stamps)
     if period == "W":
         return stamps.truncate("W")
-    months = stamps.year().cast("int64") * 12 + stamps.month().cast("int64") - 1
+    if _on_duckdb(stamps):
+        months = _duckdb_date_diff("month", _EPOCH_WALL_CLOCK, stamps)
+    else:
+        months = stamps.year().cast("int64") * 12 + stamps.month().cast("int64") - 1
     if period == "M":
         return months
     # counted from the fiscal year's first month, so that a key changes where a fiscal quarter or year does
