@@ -11,6 +11,7 @@ import os
 import shutil
 
 import duckdb
+import pandas as pd
 import pytest
 from engine_cases import (
     CALLS,
@@ -20,10 +21,13 @@ from engine_cases import (
     export_data,
     funnel_sorted,
     in_memory,
+    leads_only_engine,
     on_engine,
     sample_data,
 )
 from metrics_fixtures import random_funnel
+
+import funnelkit as fk
 
 pytestmark = pytest.mark.slow
 
@@ -96,10 +100,33 @@ def test_funnel_view_is_cached_whole_on_spark_before_any_metric(spark, tmp_path)
     data = random_funnel(300, seed=5)
     engine = connected(data, tmp_path, source=spark)
     before = len(_cached_partitions(spark))
-    engine.funnel_table  # what the first metric asks for: the view, kept in Spark's cache
+    _ = engine.funnel_table  # what the first metric asks for: the view, kept in Spark's cache
     after = _cached_partitions(spark)
     assert len(after) == before + 1
     assert all(cached == total > 0 for cached, total in after), after  # every partition computed, none left
+
+
+def test_durations_between_times_with_fractions_of_a_second_equal_on_spark(spark, tmp_path):
+    # each lead enters 0.9 s past a second and becomes an MQL 0.1 s past one, a day and 1-3 s later:
+    # whole seconds (Spark's unix_timestamp) would make every gap 0.8 s longer
+    start, day, second = pd.Timestamp("2025-01-01", tz="UTC"), pd.Timedelta(days=1), pd.Timedelta(seconds=1)
+    created = [start + i * day + 0.9 * second for i in range(4)]
+    leads = pd.DataFrame({
+        "lead_id": [f"L{i}" for i in range(4)],
+        "created_at": pd.Series(created, dtype="datetime64[us, UTC]"),
+        "mql_at": pd.Series([at + day + (i + 1) * second - 0.8 * second for i, at in enumerate(created)],
+                            dtype="datetime64[us, UTC]"),
+        "opportunity_id": pd.Series([None] * 4, dtype="string"),
+    })  # fmt: skip
+    as_of = pd.Timestamp("2025-03-01", tz="UTC")
+    on_duckdb = leads_only_engine(tmp_path, leads, as_of=as_of)
+    tables = {p.stem: str(p) for p in tmp_path.glob("*.parquet")}
+    on_spark = fk.connect(spark, tables=tables, as_of=as_of)
+    call = {"from_stage": "lead", "to_stage": "mql"}
+    got, expected = on_spark.conversion(**call), on_duckdb.conversion(**call)
+    # gaps of a day and 0.2, 1.2, 2.2, 3.2 s: the 75th percentile is a day and 2.45 s
+    assert got["horizon_days"].iloc[0] == expected["horizon_days"].iloc[0] == pytest.approx(1 + 2.45 / 86400, abs=1e-12)
+    assert_same(expected, got)
 
 
 def test_funnel_view_with_stage_history_on_spark(spark, tmp_path):

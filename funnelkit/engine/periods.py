@@ -49,6 +49,20 @@ def epoch_seconds(stamps: ir.TimestampValue) -> ir.NumericValue:
     return stamps.epoch_seconds()
 
 
+def _microseconds(stamps: ir.TimestampValue) -> ir.IntegerValue | None:
+    """Microseconds since 1970, read exactly where the engine stores them so (DuckDB, Spark), else None.
+
+    (Ibis' portable ``epoch_seconds`` is whole seconds on Spark: a duration between two times with
+    fractions of a second would be off by up to a second there.)
+    """
+    engine = _engine_of(stamps)
+    if engine == "duckdb":
+        return _duckdb_epoch_us(stamps)
+    if engine == "pyspark":
+        return _spark_unix_micros(stamps)
+    return None
+
+
 # DuckDB: Ibis reads a UTC timestamp's seconds or calendar fields through a cast to a plain timestamp, a time
 # zone conversion that costs ten times the arithmetic (0.15 s per column and million rows). The same values
 # straight from the stored microseconds (the connection's time zone is UTC: see source.py):
@@ -60,6 +74,11 @@ def _duckdb_epoch(stamp) -> dt.float64:
 @ibis.udf.scalar.builtin(name="epoch_us")
 def _duckdb_epoch_us(stamp) -> dt.int64:
     """Microseconds since 1970 (DuckDB's ``epoch_us``)."""
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _spark_unix_micros(stamp) -> dt.int64:
+    """Microseconds since 1970 (Spark's ``unix_micros``)."""
 
 
 @ibis.udf.scalar.builtin(name="make_timestamp")
@@ -82,23 +101,30 @@ def _utc_wall_clock(stamps: ir.TimestampValue) -> ir.TimestampValue:
 
 def _on_duckdb(stamps: ir.Value) -> bool:
     """Whether the expression's tables live in DuckDB (where the functions above exist)."""
+    return _engine_of(stamps) == "duckdb"
+
+
+def _engine_of(stamps: ir.Value) -> str | None:
+    """The name of the backend whose tables a timestamp expression reads, or None."""
     if not stamps.type().is_timestamp():
-        return False
+        return None
     try:
-        return stamps._find_backend(use_default=True).name == "duckdb"
+        return stamps._find_backend(use_default=True).name
     except IbisError:  # tables of several backends, or none: the portable expressions
-        return False
+        return None
 
 
 def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
     """Seconds from ``earlier`` to ``later``, fractional.
 
-    On DuckDB, as pandas' ``total_seconds`` gives them: the whole microseconds
-    between the two, divided by a million (exact, and a third faster than
-    subtracting two fractional ``epoch`` values, which are rounded first).
+    On DuckDB and Spark, as pandas' ``total_seconds`` gives them: the whole
+    microseconds between the two, divided by a million (exact; on DuckDB also a
+    third faster than subtracting two fractional ``epoch`` values, which are
+    rounded first).
     """
-    if _on_duckdb(later) and _on_duckdb(earlier):
-        return (_duckdb_epoch_us(later) - _duckdb_epoch_us(earlier)).cast("float64") / MICROSECONDS_PER_SECOND
+    later_us, earlier_us = _microseconds(later), _microseconds(earlier)
+    if later_us is not None and earlier_us is not None:
+        return (later_us - earlier_us).cast("float64") / MICROSECONDS_PER_SECOND
     return (epoch_seconds(later) - epoch_seconds(earlier)).cast("float64")
 
 
@@ -106,10 +132,12 @@ def span_to_sort(later: ir.TimestampValue, earlier: ir.TimestampValue) -> tuple[
     """The time from ``earlier`` to ``later`` in the unit an engine sorts fastest, and what turns a value
     of it (an order statistic such as a quantile) into days exactly as :func:`days_between` computes them.
 
-    On DuckDB: whole microseconds (integers sort a third faster than fractional days); elsewhere days.
+    On DuckDB and Spark: whole microseconds (integers sort a third faster than fractional days);
+    elsewhere days.
     """
-    if _on_duckdb(later) and _on_duckdb(earlier):
-        return _duckdb_epoch_us(later) - _duckdb_epoch_us(earlier), _microseconds_to_days
+    later_us, earlier_us = _microseconds(later), _microseconds(earlier)
+    if later_us is not None and earlier_us is not None:
+        return later_us - earlier_us, _microseconds_to_days
     return days_between(later, earlier), float
 
 
@@ -128,8 +156,9 @@ def days_until(moment: pd.Timestamp, earlier: ir.TimestampValue) -> ir.FloatingV
         raise ParameterError(
             "these tables hold no timestamp, so there is no as_of to count to; give as_of= to connect()"
         )
-    if _on_duckdb(earlier):
-        microseconds = ibis.literal(_utc_microseconds(moment), "int64") - _duckdb_epoch_us(earlier)
+    earlier_us = _microseconds(earlier)
+    if earlier_us is not None:
+        microseconds = ibis.literal(_utc_microseconds(moment), "int64") - earlier_us
         return microseconds.cast("float64") / MICROSECONDS_PER_SECOND / SECONDS_PER_DAY
     return (ibis.literal(float(moment.timestamp())) - epoch_seconds(earlier).cast("float64")) / SECONDS_PER_DAY
 
