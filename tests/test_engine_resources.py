@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import gc
 import os
+import tempfile
 
 import ibis
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from engine_cases import leads_only_engine
 
 from funnelkit.engine import resources
 
@@ -45,3 +50,26 @@ def test_available_memory_is_read_from_the_system():
         assert 0 < available <= total
     else:
         assert available is None
+
+
+def test_the_kept_funnel_file_is_written_in_small_lz4_row_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the engine keeps its scratch
+    n, start = 65_000, pd.Timestamp("2025-01-01", tz="UTC")
+    created = pd.Series(start + pd.to_timedelta(np.arange(n), unit="min"), dtype="datetime64[us, UTC]")
+    leads = pd.DataFrame({
+        "lead_id": [f"L{i}" for i in range(n)],
+        "created_at": created,
+        "mql_at": created.where(np.arange(n) % 3 == 0) + pd.Timedelta(days=2),
+        "opportunity_id": pd.Series([None] * n, dtype="string"),
+    })  # fmt: skip
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    engine = leads_only_engine(tables, leads, as_of=start + pd.Timedelta(days=90))
+    _ = engine.funnel_table
+    (kept,) = tmp_path.glob("funnelkit-funnel-*/funnel.parquet")
+    metadata = pq.ParquetFile(kept).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    # 30,000 rounded up to DuckDB's vectors of 2,048 rows; DuckDB's default (122,880) would write one group here
+    assert sum(sizes) == n and len(sizes) >= 3 and max(sizes) <= 30_720
+    chunks = [metadata.row_group(i).column(j) for i in range(len(sizes)) for j in range(metadata.num_columns)]
+    assert {chunk.compression for chunk in chunks} == {"LZ4"}

@@ -356,7 +356,7 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
         folder = scratch_folder("funnel")
         weakref.finalize(owner, shutil.rmtree, folder, ignore_errors=True)
         path = os.path.join(folder, "funnel.parquet")
-        backend.to_parquet(view, path, row_group_size=KEPT_ROW_GROUP_ROWS)
+        backend.to_parquet(view, path, row_group_size=KEPT_ROW_GROUP_ROWS, compression=KEPT_COMPRESSION)
         return backend.read_parquet(path)
 
 
@@ -364,3 +364,7 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
 #: it is written, so DuckDB's default (122,880) made building the view the peak of a session (measured at 1M leads:
 #: 430 MB at work with the default, 330 MB with 30,000, the metrics as fast; 15,000 saved little more)
 KEPT_ROW_GROUP_ROWS = 30_000
+#: LZ4 for the kept funnel file: the metrics' queries read it 5% faster than DuckDB's default (Snappy) at the same
+#: size (10M leads: conversion's three queries 1.77 s on Snappy, 1.68 s on LZ4, 290 MB; uncompressed 1.63 s but
+#: 681 MB of TMPDIR; ZSTD 1.96 s, 179 MB)
+KEPT_COMPRESSION = "lz4"
