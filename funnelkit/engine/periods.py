@@ -10,6 +10,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis.common.exceptions import IbisError
 
+from ..dataset import to_utc_timestamp
 from ..errors import ParameterError
 from ..metrics._common import PERIODS, check_choice
 
@@ -141,7 +142,8 @@ def span_to_sort(later: ir.TimestampValue, earlier: ir.TimestampValue) -> tuple[
     return days_between(later, earlier), float
 
 
-def _microseconds_to_days(microseconds: float) -> float:
+def _microseconds_to_days(microseconds):
+    """Days from microseconds (a number or an engine expression), divided as pandas divides them."""
     return microseconds / MICROSECONDS_PER_SECOND / SECONDS_PER_DAY
 
 
@@ -159,15 +161,13 @@ def days_until(moment: pd.Timestamp, earlier: ir.TimestampValue) -> ir.FloatingV
     earlier_us = _microseconds(earlier)
     if earlier_us is not None:
         microseconds = ibis.literal(_utc_microseconds(moment), "int64") - earlier_us
-        return microseconds.cast("float64") / MICROSECONDS_PER_SECOND / SECONDS_PER_DAY
+        return _microseconds_to_days(microseconds.cast("float64"))
     return (ibis.literal(float(moment.timestamp())) - epoch_seconds(earlier).cast("float64")) / SECONDS_PER_DAY
 
 
 def _utc_microseconds(moment) -> int:
     """Microseconds since 1970 of a moment (naive values are UTC), rounded down to the microsecond."""
-    ts = pd.Timestamp(moment)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return (ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+    return (to_utc_timestamp(moment) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
 
 
 def timestamp_literal(value, *, rounding: str = "floor") -> ir.TimestampScalar:
@@ -176,8 +176,7 @@ def timestamp_literal(value, *, rounding: str = "floor") -> ir.TimestampScalar:
     Stored times are whole microseconds, so ``x <= t`` is ``x <= floor(t)`` and
     ``x < t`` or ``x >= t`` is the same with ``ceil(t)``: pick ``rounding`` to match.
     """
-    ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = to_utc_timestamp(value)
     ts = ts.ceil("us") if rounding == "ceil" else ts.floor("us")
     return ibis.literal(ts.to_pydatetime(), type="timestamp('UTC')")
 
