@@ -229,19 +229,18 @@ def _cohort_steps(f, stages, as_of, pairs, facts, window, by, period, start, end
         else:
             horizons[i] = _horizon(fact, window)
     if horizons:
+        entrants = {i: (*pairs[i], h) for i, h in horizons.items()}
 
-        def step_rows(*, latest_only: bool) -> ir.Table:
-            return _union([
-                _step_rows(f, stages, as_of, i, *pairs[i], h, window, by, period, start, end, fiscal_year_start,
-                           since=_censoring_cutoff(as_of, h, period) if latest_only else None)
-                for i, h in horizons.items()
-            ])  # fmt: skip
+        def rows(*, since: dict) -> ir.Table:
+            return _entrant_rows(f, stages, as_of, entrants, window, by, period, start, end, fiscal_year_start,
+                                 since=since)  # fmt: skip
 
         # with periods, only the latest periods can hold someone censored by the horizon: the Kaplan-Meier pass
-        # reads just their rows (whole periods) from the funnel, not a kept copy of every entrant's row
+        # reads just their rows (whole periods) from the funnel, not a kept copy of every entrant's row (a query
+        # reading one set of rows twice would have DuckDB keep them all)
         narrow = bool(period) and as_of is not None
-        latest = step_rows(latest_only=True) if narrow else None
-        counts = _counts_and_km(step_rows(latest_only=False), latest, by, period, fiscal_year_start)
+        latest = rows(since={i: _censoring_cutoff(as_of, h, period) for i, h in horizons.items()}) if narrow else None
+        counts = _counts_and_km(rows(since={}), latest, by, period, fiscal_year_start)
         group_cols = [*by, *(["period"] if period else [])]
         for i, horizon in horizons.items():
             step = counts[counts["_step"] == i].drop(columns="_step")
@@ -273,43 +272,54 @@ def _censoring_cutoff(as_of: pd.Timestamp, horizon: float, period: str) -> pd.Ti
     return as_of - pd.Timedelta(days=km_horizon + _LONGEST_PERIOD[period] + 1)
 
 
-def _step_rows(f, stages, as_of, i, a, b, horizon, window, by, period, start, end, fiscal_year_start, *,
-               since=None) -> ir.Table:  # fmt: skip
-    """One row per entrant of step ``i`` (``a -> b``): its step, groups, time to conversion or to as_of
-    (``_t``; every time past the horizon in one bucket), and whether it converted (in the window).
-    With ``since``, only the entrants from then on."""
-    a_at = stage_at(f, a)
-    entrants = f.filter(reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end) & in_window(a_at, since))
-    a_at = stage_at(entrants, a)
-    keys = group_keys(entrants, by)
-    if period:  # grouped by a number; each group's label is read from its first entry (see _counts_and_km)
-        keys |= {"_period_key": period_key(a_at, period, fiscal_year_start=fiscal_year_start), "_first_at": a_at}
+def _entrant_rows(f, stages, as_of, steps: dict, window, by, period, start, end, fiscal_year_start, *,
+                  since: dict) -> ir.Table:  # fmt: skip
+    """One row per entrant of each step ``i`` in ``steps`` (``i: (a, b, horizon)``): its step, groups, time to
+    conversion or to as_of (``_t``; every time past the step's horizon in one bucket), and whether it converted
+    (in the window). With a moment in ``since`` for a step, only its entrants from then on.
+
+    Each step reads its own stage columns; what follows is one pipeline over all steps' entrants (a step's
+    horizon is a column of its rows), so the query grows by a few lines per step, not by a copy of it all.
+    """
+    per_step = []
+    for i, (a, b, horizon) in steps.items():
+        a_at = stage_at(f, a)
+        entrants = f.filter(
+            reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end) & in_window(a_at, since.get(i))
+        )
+        a_at = stage_at(entrants, a)
+        keys = group_keys(entrants, by)
+        if period:  # grouped by a number; each group's label is read from its first entry (see _counts_and_km)
+            keys |= {"_period_key": period_key(a_at, period, fiscal_year_start=fiscal_year_start), "_first_at": a_at}
+        per_step.append(entrants.select(
+            _step=ibis.literal(i, "int64"),
+            **keys,
+            # every step's cumulative rate is unknown anyway where it has no horizon
+            _horizon=ibis.literal(0.0 if np.isnan(horizon) else float(horizon), "float64"),
+            _gap=days_between(stage_at(entrants, b), a_at),
+            _follow_up=days_until(as_of, a_at),
+            _got_there=reached(entrants, stages, b),
+        ))  # fmt: skip
+    rows = _union(per_step)
+    groups = [c for c in rows.columns if c not in ("_horizon", "_gap", "_follow_up", "_got_there")]
     # built in stages, each reading the last one's columns: an expression written once is computed once
     # (Ibis would repeat it at every use, a dozen times a row)
-    rows = entrants.select(
-        _step=ibis.literal(i, "int64"),
-        **keys,
-        _gap=days_between(stage_at(entrants, b), a_at),
-        _follow_up=days_until(as_of, a_at),
-        _got_there=reached(entrants, stages, b),
-    )
-    groups = ["_step", *keys]  # with _first_at, which is no group
-    rows = rows.select(*groups, "_follow_up", "_got_there", _lag=_clipped(rows["_gap"]))
+    rows = rows.select(*groups, "_horizon", "_follow_up", "_got_there", _lag=_clipped(rows["_gap"]))
     # time to conversion, or to as_of for those who have not converted (yet)
     known = rows["_got_there"] & rows["_lag"].notnull()
     rows = rows.select(
-        *groups, "_got_there", "_lag", _duration=ibis.ifelse(known, rows["_lag"], _clipped(rows["_follow_up"]))
-    )
-    got_there, lag, duration = rows["_got_there"], rows["_lag"], rows["_duration"]
+        *groups, "_horizon", "_got_there", "_lag",
+        _duration=ibis.ifelse(known, rows["_lag"], _clipped(rows["_follow_up"])),
+    )  # fmt: skip
+    got_there, lag, duration, horizon = rows["_got_there"], rows["_lag"], rows["_duration"], rows["_horizon"]
     converted = got_there
     if window is not None:
         converted = got_there & ibis.coalesce(lag <= window.total_seconds() / 86400, False)
-    km_horizon = 0.0 if np.isnan(horizon) else horizon  # every such group's cumulative rate is unknown anyway
-    within = duration <= km_horizon
+    within = duration <= horizon
     return rows.select(
         *groups,
         # every duration past the horizon in one bucket: at risk, never a factor
-        _t=ibis.ifelse(within, duration, km_horizon + 1.0).cast("float64"),
+        _t=ibis.ifelse(within, duration, horizon + 1.0).cast("float64"),
         _within=within.cast("int64"),
         _event=got_there.cast("int64"),
         _converted=converted.cast("int64"),
