@@ -23,7 +23,7 @@ from ..metrics.conversion import BASES, CONVERSION_UNITS, _empty_step, _step_tab
 from ..schema import Stages, stage_column
 from ..units import declare
 from ._common import fetch, group_keys, in_window, reached, sorted_groups, stage_at, with_period
-from .periods import days_between, days_until, period_key, period_label, span_to_sort
+from .periods import days_between, days_until, period_key, period_label, span_to_sort, timestamp_literal
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
@@ -230,17 +230,13 @@ def _cohort_steps(f, stages, as_of, pairs, facts, window, by, period, start, end
             horizons[i] = _horizon(fact, window)
     if horizons:
         entrants = {i: (*pairs[i], h) for i, h in horizons.items()}
-
-        def rows(*, since: dict) -> ir.Table:
-            return _entrant_rows(f, stages, as_of, entrants, window, by, period, start, end, fiscal_year_start,
-                                 since=since)  # fmt: skip
-
-        # with periods, only the latest periods can hold someone censored by the horizon: the Kaplan-Meier pass
-        # reads just their rows (whole periods) from the funnel, not a kept copy of every entrant's row (a query
-        # reading one set of rows twice would have DuckDB keep them all)
+        # with periods, only the latest periods can hold someone censored by the horizon: their rows (those
+        # from each step's cutoff on, whole periods) are counted per time for Kaplan-Meier, the others per group
         narrow = bool(period) and as_of is not None
-        latest = rows(since={i: _censoring_cutoff(as_of, h, period) for i, h in horizons.items()}) if narrow else None
-        counts = _counts_and_km(rows(since={}), latest, by, period, fiscal_year_start)
+        cutoffs = {i: _censoring_cutoff(as_of, h, period) for i, h in horizons.items()} if narrow else None
+        rows = _entrant_rows(f, stages, as_of, entrants, window, by, period, start, end, fiscal_year_start,
+                             cutoffs=cutoffs)  # fmt: skip
+        counts = _counts_and_km(rows, by, period, fiscal_year_start, narrow=narrow)
         group_cols = [*by, *(["period"] if period else [])]
         for i, horizon in horizons.items():
             step = counts[counts["_step"] == i].drop(columns="_step")
@@ -273,10 +269,10 @@ def _censoring_cutoff(as_of: pd.Timestamp, horizon: float, period: str) -> pd.Ti
 
 
 def _entrant_rows(f, stages, as_of, steps: dict, window, by, period, start, end, fiscal_year_start, *,
-                  since: dict) -> ir.Table:  # fmt: skip
+                  cutoffs: dict | None) -> ir.Table:  # fmt: skip
     """One row per entrant of each step ``i`` in ``steps`` (``i: (a, b, horizon)``): its step, groups, time to
     conversion or to as_of (``_t``; every time past the step's horizon in one bucket), and whether it converted
-    (in the window). With a moment in ``since`` for a step, only its entrants from then on.
+    (in the window). With ``cutoffs`` (step: moment), each row carries its step's (``_since``).
 
     Each step reads its own stage columns; what follows is one pipeline over all steps' entrants (a step's
     horizon is a column of its rows), so the query grows by a few lines per step, not by a copy of it all.
@@ -284,13 +280,13 @@ def _entrant_rows(f, stages, as_of, steps: dict, window, by, period, start, end,
     per_step = []
     for i, (a, b, horizon) in steps.items():
         a_at = stage_at(f, a)
-        entrants = f.filter(
-            reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end) & in_window(a_at, since.get(i))
-        )
+        entrants = f.filter(reached(f, stages, a) & a_at.notnull() & in_window(a_at, start, end))
         a_at = stage_at(entrants, a)
         keys = group_keys(entrants, by)
         if period:  # grouped by a number; each group's label is read from its first entry (see _counts_and_km)
             keys |= {"_period_key": period_key(a_at, period, fiscal_year_start=fiscal_year_start), "_first_at": a_at}
+        if cutoffs is not None:
+            keys["_since"] = timestamp_literal(cutoffs[i], rounding="ceil")
         per_step.append(entrants.select(
             _step=ibis.literal(i, "int64"),
             **keys,
@@ -333,7 +329,7 @@ def _clipped(days: ir.FloatingValue) -> ir.FloatingValue:
     return ibis.ifelse(days < 0, 0.0, days)
 
 
-def _counts_and_km(rows: ir.Table, latest: ir.Table | None, by: list[str], period, fiscal_year_start: int):
+def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int, *, narrow: bool):
     """Per step and group: ``entered``, ``converted``, ``_unknown`` (converted at an unknown time) and the
     Kaplan-Meier share converted by the step's horizon.
 
@@ -345,23 +341,37 @@ def _counts_and_km(rows: ir.Table, latest: ir.Table | None, by: list[str], perio
     still entering lately) the product telescopes, ``n_t - d_t`` being the next
     ``n``: it is the share converted by the horizon, a plain count. Only the
     groups where someone is censored go through the distinct times, summing
-    logarithms: with periods, of the rows of the latest periods (``latest``:
-    whole groups, a superset of those); without, of the groups found censored.
+    logarithms: with periods (``narrow``), the rows of the latest periods (from
+    their step's ``_since``: whole groups, a superset of those) are counted per
+    time in the same pass that counts the others per group; without, the rows
+    of the groups found censored.
     """
     groups = ["_step", *by, *(["_period_key"] if period else [])]
-    totals = rows.group_by(groups).aggregate(
-        entered=rows.count(),
-        converted=rows["_converted"].sum(),
-        _unknown=rows["_unknown_flag"].sum(),
-        _events=rows["_event"].sum(),
-        _events_by_horizon=(rows["_event"] * rows["_within"]).sum(),
+    counts = {
+        "entered": rows.count(),
+        "converted": rows["_converted"].sum(),
+        "_unknown": rows["_unknown_flag"].sum(),
+        "_events": rows["_event"].sum(),
+        "_events_by_horizon": (rows["_event"] * rows["_within"]).sum(),
         **({"_first_at": rows["_first_at"].min()} if period else {}),
-    )
-    if latest is None:
+    }
+    if narrow:  # the rows before their step's cutoff share one time (-1) per group: counted, never timed
+        recent = rows["_first_at"] >= rows["_since"]
+        per_time = rows.group_by(
+            *groups, _t=ibis.ifelse(recent, rows["_t"], -1.0), _within=ibis.ifelse(recent, rows["_within"], -1)
+        ).aggregate(**counts)
+        totals = per_time.group_by(groups).aggregate(**{
+            name: per_time[name].min() if name == "_first_at" else per_time[name].sum() for name in counts
+        })  # fmt: skip
+        timed = per_time.filter(per_time["_within"] >= 0)
+        timed = timed.select(*groups, "_t", "_within", _m=timed["entered"], _d=timed["_events"])
+    else:
+        totals = rows.group_by(groups).aggregate(**counts)
         censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
         same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
         latest = rows.semi_join(censored, same_group)
-    km = _log_survival(latest, groups)
+        timed = latest.group_by([*groups, "_t", "_within"]).aggregate(_m=latest.count(), _d=latest["_event"].sum())
+    km = _log_survival(timed, groups)
     joined = totals.left_join(km, [totals[c].identical_to(km[c]) for c in groups]).select(
         *totals.columns, "_log_survival", "_extinct", "_censored"
     )
@@ -376,10 +386,10 @@ def _counts_and_km(rows: ir.Table, latest: ir.Table | None, by: list[str], perio
     return out[["_step", *by, *(["period"] if period else []), "entered", "converted", "_unknown", "cumulative_rate"]]
 
 
-def _log_survival(rows: ir.Table, groups: list[str]) -> ir.Table:
-    """Per group: the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon, ``_extinct``
-    when some ``d_t = n_t`` (survival 0), and how many were censored by the horizon (``_censored``)."""
-    per_time = rows.group_by([*groups, "_t", "_within"]).aggregate(_m=rows.count(), _d=rows["_event"].sum())
+def _log_survival(per_time: ir.Table, groups: list[str]) -> ir.Table:
+    """Per group, from its members counted per time ``_t`` (``_m``, of whom ``_d`` converted; ``_within``
+    the horizon or not): the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon,
+    ``_extinct`` when some ``d_t = n_t`` (survival 0), and how many were censored by the horizon (``_censored``)."""
     # at risk at t: every member whose time is t or later (one running sum, latest time first)
     from_latest = ibis.cumulative_window(group_by=groups, order_by=ibis.desc("_t"))
     per_time = per_time.mutate(_n=per_time["_m"].sum().over(from_latest))
