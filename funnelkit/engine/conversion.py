@@ -364,13 +364,14 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
             name: per_time[name].min() if name == "_first_at" else per_time[name].sum() for name in counts
         })  # fmt: skip
         timed = per_time.filter(per_time["_within"] >= 0)
-        timed = timed.select(*groups, "_t", "_within", _m=timed["entered"], _d=timed["_events"])
     else:
         totals = rows.group_by(groups).aggregate(**counts)
         censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
         same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
         latest = rows.semi_join(censored, same_group)
-        timed = latest.group_by([*groups, "_t", "_within"]).aggregate(_m=latest.count(), _d=latest["_event"].sum())
+        timed = latest.group_by([*groups, "_t", "_within"]).aggregate(
+            entered=latest.count(), _events=latest["_event"].sum()
+        )
     km = _log_survival(timed, groups)
     joined = totals.left_join(km, [totals[c].identical_to(km[c]) for c in groups]).select(
         *totals.columns, "_log_survival", "_extinct", "_censored"
@@ -387,18 +388,18 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
 
 
 def _log_survival(per_time: ir.Table, groups: list[str]) -> ir.Table:
-    """Per group, from its members counted per time ``_t`` (``_m``, of whom ``_d`` converted; ``_within``
-    the horizon or not): the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon,
+    """Per group, from its members counted per time ``_t`` (``entered``, of whom ``_events`` converted;
+    ``_within`` the horizon or not): the sum of ``log(1 - d_t / n_t)`` over its distinct times up to the horizon,
     ``_extinct`` when some ``d_t = n_t`` (survival 0), and how many were censored by the horizon (``_censored``)."""
     # at risk at t: every member whose time is t or later (one running sum, latest time first)
     from_latest = ibis.cumulative_window(group_by=groups, order_by=ibis.desc("_t"))
-    per_time = per_time.mutate(_n=per_time["_m"].sum().over(from_latest))
-    factor = (per_time["_n"] - per_time["_d"]).cast("float64") / per_time["_n"].cast("float64")
-    counts_here = (per_time["_within"] == 1) & (per_time["_d"] > 0)
+    per_time = per_time.mutate(_n=per_time["entered"].sum().over(from_latest))
+    factor = (per_time["_n"] - per_time["_events"]).cast("float64") / per_time["_n"].cast("float64")
+    counts_here = (per_time["_within"] == 1) & (per_time["_events"] > 0)
     return per_time.group_by(groups).aggregate(
         _log_survival=ibis.ifelse(counts_here & (factor > 0), factor.ln(), 0.0).sum(),
         _extinct=ibis.ifelse(counts_here & (factor <= 0), 1, 0).max(),
-        _censored=ibis.ifelse(per_time["_within"] == 1, per_time["_m"] - per_time["_d"], 0).sum(),
+        _censored=ibis.ifelse(per_time["_within"] == 1, per_time["entered"] - per_time["_events"], 0).sum(),
     )
 
 
