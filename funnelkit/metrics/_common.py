@@ -113,10 +113,8 @@ def period_bounds(labels: pd.Series, stamps: pd.Series) -> pd.DataFrame:
 
 def period_end(labels: pd.Series, period: str, *, fiscal_year_start: int = 1) -> pd.Series:
     """Exclusive end of each labelled period, as a UTC timestamp."""
-    out = pd.Series(pd.NaT, index=labels.index, dtype="datetime64[ns, UTC]")
-    for label in labels.dropna().unique():  # one per distinct period
-        out[labels == label] = _end_of(label, period, fiscal_year_start)
-    return out
+    ends = {label: _end_of(label, period, fiscal_year_start) for label in labels.dropna().unique()}
+    return labels.map(ends).astype("datetime64[ns, UTC]")
 
 
 def _end_of(label: str, period: str, fiscal_year_start: int) -> pd.Timestamp:
