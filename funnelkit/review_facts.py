@@ -30,7 +30,7 @@ import pandas as pd
 
 from . import funnel as fn
 from .dataset import Dataset
-from .engine._common import fetch, quiet_ibis
+from .engine._common import fetch, calling_ibis
 from .engine.periods import epoch_seconds
 from .engine.time_to_close import start_options
 from .metrics._common import days_between
@@ -68,7 +68,7 @@ def funnel_table(data, extra=()) -> ir.Table:
     # A pandas frame's Arrow form is one chunk per column: more threads only coordinate (measured at 1M leads:
     # the review's queries take 0.4 s on one thread, 0.6 s on two)
     backend.raw_sql("SET threads = 1")
-    with quiet_ibis():
+    with calling_ibis():
         backend.con.register("funnelkit_review", arrow_table(frame))
         return backend.table("funnelkit_review")
 

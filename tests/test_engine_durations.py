@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funnelkit.engine._common import fetch, quiet_ibis
+from funnelkit.engine._common import fetch, calling_ibis
 from funnelkit.engine.periods import days_between, days_until, seconds_between, span_to_sort
 from funnelkit.metrics._common import days_between as pandas_days_between
 
@@ -38,7 +38,7 @@ def stamps():
     })  # fmt: skip
     backend = ibis.duckdb.connect()
     backend.raw_sql("SET TimeZone = 'UTC'")
-    with quiet_ibis():
+    with calling_ibis():
         return frame, backend.create_table("stamps", frame)
 
 

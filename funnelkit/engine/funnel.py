@@ -35,7 +35,7 @@ import ibis.expr.types as ir
 from .. import schema as s
 from ..schema import Stages, stage_column
 from ..scratch import scratch_folder
-from ._common import quiet_ibis
+from ._common import calling_ibis
 
 #: the prefix of an opportunity's columns on a funnel row (as in the in-memory view)
 OPP = "opp__"
@@ -348,7 +348,7 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
     be built inside whichever metric reads it first (at 10M leads, a minute
     of joins billed to that metric).
     """
-    with quiet_ibis():
+    with calling_ibis():
         if backend.name != "duckdb":
             cached = view.cache()
             cached.count().execute()  # reads every partition, so every one is cached now

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from .. import schema as s
 from ..dataset import Dataset
-from ._common import quiet_ibis
+from ._common import calling_ibis
 from .dataset import EngineDataset, lead_status_positions
 from .parquet import canonical_tables
 from .resources import configure
@@ -39,7 +39,7 @@ def _registered(data: Dataset) -> EngineDataset:
     backend.raw_sql("SET TimeZone = 'UTC'")
     configure(backend)
     tables = {}
-    with quiet_ibis():
+    with calling_ibis():
         for name, frame in canonical_tables(data).items():
             backend.con.register(f"funnelkit_{name}", arrow_table(frame))
             tables[name] = _canonical(backend.table(f"funnelkit_{name}"), name, {})

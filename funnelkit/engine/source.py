@@ -10,7 +10,7 @@ import ibis.expr.types as ir
 
 from .. import schema as s
 from ..errors import ParameterError, SchemaError
-from ._common import quiet_ibis
+from ._common import calling_ibis
 from .resources import configure
 
 TABLES = ("leads", "opportunities", "history")
@@ -47,7 +47,7 @@ def backend_of(source):
 
 
 def open_tables(source, *, tables: Mapping | None = None, mapping: Mapping | None = None):
-    with quiet_ibis():
+    with calling_ibis():
         return _open_tables(source, tables=tables, mapping=mapping)
 
 
