@@ -120,23 +120,24 @@ def shared_queries():
 
 
 @contextlib.contextmanager
-def calling_ibis():
+def calling_ibis(*, fuse_selects: bool = False):
     """How funnelkit calls Ibis: silent about known warnings raised inside Ibis 12 and PySpark 4.0 (not by
-    funnelkit or its users), and compiling without fusing selects.
+    funnelkit or its users), and compiling with ``ibis.options.sql.fuse_selects`` as asked (restored after).
 
     Ibis reads pandas' deprecated ``future.infer_string`` option on every result
     (pandas 3.1 warns) and calls DuckDB's ``fetch_arrow_table`` (DuckDB 1.5
     warns; 2.0 removed it, hence the pin below 2); PySpark's ``toPandas`` passes
     ``copy=`` to ``astype`` (pandas 3 warns).
 
-    Ibis merges each select into the one it reads where it can, weighing every
-    pair; DuckDB and Spark merge projections themselves when they plan, so the
-    engine leaves them (``ibis.options.sql.fuse_selects``, restored after): the
-    same queries and answers, compiled in less time (the funnel review at 1M
-    leads: 0.08 s of 1.3 s).
+    Fusing merges each select into the one it reads where it can, weighing
+    every pair; DuckDB and Spark merge projections themselves when they plan,
+    so the metrics' aggregate queries are compiled without it: the same
+    queries and answers in less time (the funnel review at 1M leads: 0.08 s
+    of 1.3 s). Writing the funnel view is the exception (see
+    :func:`funnelkit.engine.funnel.kept`).
     """
     fuse = ibis.options.sql.fuse_selects
-    ibis.options.sql.fuse_selects = False
+    ibis.options.sql.fuse_selects = fuse_selects
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The copy keyword is deprecated", module="pyspark")

@@ -347,8 +347,12 @@ def kept(view: ir.Table, backend, owner) -> ir.Table:
     and fills the cache at once: Spark's cache is lazy, and would otherwise
     be built inside whichever metric reads it first (at 10M leads, a minute
     of joins billed to that metric).
+
+    Its query is compiled with Ibis' selects fused: unfused, DuckDB wrote the
+    file faster but held 2.5 times the memory (1M leads: 770 MB at the peak,
+    against 310 MB).
     """
-    with calling_ibis():
+    with calling_ibis(fuse_selects=True):
         if backend.name != "duckdb":
             cached = view.cache()
             cached.count().execute()  # reads every partition, so every one is cached now
