@@ -1,6 +1,6 @@
 """Drop-off and time in each stage on the engine: counts per stage and group, durations as counts per value.
 
-:func:`dropoff` is one aggregate query (a column per stage and count);
+:func:`dropoff` is one grouped query (rows per entry and furthest stage and outcome);
 :func:`stage_durations` reads the stage log (history plus the dates on the
 tables) in the engine, takes each entity's first entry per stage there, and
 brings back one row per step, group and distinct number of days, from which
@@ -43,26 +43,24 @@ def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
     """
     by = params.check_options(data, by=by).by
     f = data.funnel_table
-    keys = group_keys(f, by)
     # a status meaning disqualified counts as much as a disqualified date
     has_flag = s.IS_DISQUALIFIED in f.columns
     disqualified = ibis.coalesce(f[s.IS_DISQUALIFIED], False) if has_flag else ibis.literal(False)
-    sums = {"_rows": f.count()}
-    for i, stage in enumerate(data.stages.names):
-        here = reached(f, data.stages, stage)
-        stopped = here & (f["furthest_index"] == i)
-        lost = stopped & f["is_lost"]
-        disq = stopped & disqualified & ~f["is_lost"]
-        flags = {"reached": here, "stopped": stopped, "lost": lost, "disqualified": disq,
-                 "still_open": stopped & ~lost & ~disq & ~f["is_won"]}  # fmt: skip
-        sums.update({f"{name}_{i}": flag.cast("int64").sum() for name, flag in flags.items()})
-        sums[f"lost_value_{i}"] = ibis.ifelse(lost, ibis.coalesce(f["amount"], 0.0), 0.0).sum()
+    # every count depends only on a row's entry and furthest stage and its outcome: the engine counts rows per
+    # such state (a few dozen per group), and each stage's counts are sums of states
+    states = {"_entry": f["entry_index"], "_furthest": f["furthest_index"], "_lost": f["is_lost"],
+              "_disqualified": disqualified, "_won": f["is_won"]}  # fmt: skip
+    census = fetch(
+        f.group_by(**group_keys(f, by), **states).aggregate(
+            _rows=f.count(), _lost_value=ibis.ifelse(f["is_lost"], ibis.coalesce(f["amount"], 0.0), 0.0).sum()
+        )
+    )
+    counts = _stage_counts(census, data.stages, by)
     if by:
-        counts = sorted_groups(fetch(f.group_by(**keys).aggregate(**sums)), by)
         # regrouped in pandas so the groups line up exactly as the in-memory metric aligns them
-        counts = counts.groupby(by, dropna=False).sum().reset_index()
+        counts = sorted_groups(counts, by).groupby(by, dropna=False).sum().reset_index()
     else:
-        counts = fetch(f.aggregate(**sums)).fillna(0)
+        counts = counts.sum().to_frame().T
     if not int(counts["_rows"].sum()):
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")
     parts = []
@@ -77,6 +75,28 @@ def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
     return declare(out, **DROPOFF_UNITS)
+
+
+def _stage_counts(census: pd.DataFrame, stages: Stages, by: list[str]) -> pd.DataFrame:
+    """Per census state: its rows counted in each stage's ``reached``, ``stopped``, ``lost``, ``disqualified``,
+    ``still_open`` and ``lost_value`` (``<count>_<stage index>``), with the engine's logic of missing values
+    (a state whose outcome is unknown counts in no outcome)."""
+    entry, furthest = census["_entry"].astype("Int64"), census["_furthest"].astype("Int64")
+    is_lost, is_won = census["_lost"].astype("boolean"), census["_won"].astype("boolean")
+    is_disqualified = census["_disqualified"].astype("boolean")
+    rows, lost_value = census["_rows"].to_numpy(dtype="int64"), census["_lost_value"].to_numpy(dtype=float)
+    counts = {column: census[column] for column in by} | {"_rows": rows}
+    for i in range(len(stages.names)):
+        here = (entry <= i) & (furthest >= i)
+        stopped = here & (furthest == i)
+        lost = stopped & is_lost
+        disqualified = stopped & is_disqualified & ~is_lost
+        flags = {"reached": here, "stopped": stopped, "lost": lost, "disqualified": disqualified,
+                 "still_open": stopped & ~lost & ~disqualified & ~is_won}  # fmt: skip
+        for name, flag in flags.items():
+            counts[f"{name}_{i}"] = np.where(flag.fillna(False).to_numpy(dtype=bool), rows, 0)
+        counts[f"lost_value_{i}"] = np.where(lost.fillna(False).to_numpy(dtype=bool), lost_value, 0.0)
+    return pd.DataFrame(counts, index=census.index)
 
 
 def _currency_count(f: ir.Table) -> int:
