@@ -339,12 +339,12 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
     all in a group it is 0, as :func:`funnelkit.stats.km_probability` says.
     In a group where nobody is censored by the horizon (every cohort but those
     still entering lately) the product telescopes, ``n_t - d_t`` being the next
-    ``n``: it is the share converted by the horizon, a plain count. Only the
-    groups where someone is censored go through the distinct times, summing
-    logarithms: with periods (``narrow``), the rows of the latest periods (from
-    their step's ``_since``: whole groups, a superset of those) are counted per
-    time in the same pass that counts the others per group; without, the rows
-    of the groups found censored.
+    ``n``: it is the share converted by the horizon, a plain count. One pass
+    counts the members of every group per distinct time (the groups' totals
+    are sums of those), and the product sums logarithms over them; with
+    periods (``narrow``), only the latest periods can hold someone censored,
+    and the rows before their step's cutoff (``_since``; the periods from it on
+    are read whole) share one time per group: counted, never timed.
     """
     groups = ["_step", *by, *(["_period_key"] if period else [])]
     counts = {
@@ -355,23 +355,15 @@ def _counts_and_km(rows: ir.Table, by: list[str], period, fiscal_year_start: int
         "_events_by_horizon": (rows["_event"] * rows["_within"]).sum(),
         **({"_first_at": rows["_first_at"].min()} if period else {}),
     }
-    if narrow:  # the rows before their step's cutoff share one time (-1) per group: counted, never timed
+    times = {"_t": rows["_t"], "_within": rows["_within"]}
+    if narrow:
         recent = rows["_first_at"] >= rows["_since"]
-        per_time = rows.group_by(
-            *groups, _t=ibis.ifelse(recent, rows["_t"], -1.0), _within=ibis.ifelse(recent, rows["_within"], -1)
-        ).aggregate(**counts)
-        totals = per_time.group_by(groups).aggregate(**{
-            name: per_time[name].min() if name == "_first_at" else per_time[name].sum() for name in counts
-        })  # fmt: skip
-        timed = per_time.filter(per_time["_within"] >= 0)
-    else:
-        totals = rows.group_by(groups).aggregate(**counts)
-        censored = rows.filter((rows["_within"] == 1) & (rows["_event"] == 0)).select(*groups).distinct()
-        same_group = [rows[c].identical_to(censored[c]) for c in groups]  # a missing by value is a group too
-        latest = rows.semi_join(censored, same_group)
-        timed = latest.group_by([*groups, "_t", "_within"]).aggregate(
-            entered=latest.count(), _events=latest["_event"].sum()
-        )
+        times = {name: ibis.ifelse(recent, value, -1) for name, value in times.items()}
+    per_time = rows.group_by(*groups, **times).aggregate(**counts)
+    totals = per_time.group_by(groups).aggregate(**{
+        name: per_time[name].min() if name == "_first_at" else per_time[name].sum() for name in counts
+    })  # fmt: skip
+    timed = per_time.filter(per_time["_within"] >= 0)
     km = _log_survival(timed, groups)
     joined = totals.left_join(km, [totals[c].identical_to(km[c]) for c in groups]).select(
         *totals.columns, "_log_survival", "_extinct", "_censored"
