@@ -30,7 +30,7 @@ import pandas as pd
 
 from . import funnel as fn
 from .dataset import Dataset
-from .engine._common import fetch, calling_ibis
+from .engine._common import calling_ibis, fetch
 from .engine.periods import epoch_seconds
 from .engine.time_to_close import start_options
 from .metrics._common import days_between

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funnelkit.engine._common import fetch, calling_ibis
+from funnelkit.engine._common import calling_ibis, fetch
 from funnelkit.engine.periods import days_between, days_until, seconds_between, span_to_sort
 from funnelkit.metrics._common import days_between as pandas_days_between
 

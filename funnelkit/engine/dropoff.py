@@ -23,7 +23,7 @@ from ..metrics.conversion import DROPOFF_UNITS
 from ..metrics.time_to_close import durations_table, labelled_step
 from ..schema import Stages, stage_column
 from ..units import declare
-from ._common import fetch, group_keys, reached, sorted_groups
+from ._common import fetch, group_keys, sorted_groups
 from .periods import days_between
 from .statistics import median_from_counts, quantile_from_counts
 
