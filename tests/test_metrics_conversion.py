@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from metrics_fixtures import random_funnel, tiny
 
 import funnelkit as fk
+from funnelkit import schema as s
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,40 @@ def test_dropoff(data):
     assert table.loc["mql", "disqualified"] == 1
     assert (table.loc["opportunity", "lost"], table.loc["opportunity", "still_open"]) == (1, 1)
     assert table.loc["opportunity", "lost_value"] == 500.0
+
+
+def _with_opportunities(change: dict) -> fk.Dataset:
+    """The tiny funnel with some opportunities' columns changed: ``{column: {opportunity id: value}}``."""
+    data = tiny()
+    opps = data.opportunities.copy()
+    for column, values in change.items():
+        for opportunity, value in values.items():
+            opps.loc[opps[s.OPPORTUNITY_ID] == opportunity, column] = value
+    return fk.Dataset(data.leads, opps, data.history, as_of=data.as_of)
+
+
+def test_dropoff_lost_value_leaves_out_lost_deals_without_an_amount_and_says_so():
+    # O2 (lost, L4, source B) loses its amount; O3 (L5, source B, open) is lost too, for 750
+    data = _with_opportunities({
+        s.AMOUNT: {"O2": float("nan")},
+        s.STAGE: {"O3": "lost"}, s.IS_CLOSED: {"O3": True}, s.CLOSED_AT: {"O3": pd.Timestamp("2025-04-20", tz="UTC")},
+    })  # fmt: skip
+    row = fk.dropoff(data).set_index("stage").loc["opportunity"]
+    assert (row["lost"], row["lost_value"]) == (2, 750.0)
+    assert row["note"] == "1 lost deal without an amount, not in lost_value"
+    by_source = fk.dropoff(data, by="source").set_index(["source", "stage"])
+    assert by_source.loc[("B", "opportunity"), "lost_value"] == 750.0
+    assert by_source.loc[("A", "opportunity"), "lost_value"] == 0.0  # nobody lost there: a true 0, no note
+    assert pd.isna(by_source.loc[("A", "opportunity"), "note"])
+
+
+def test_dropoff_lost_value_is_missing_where_no_lost_deal_has_an_amount():
+    data = _with_opportunities({s.AMOUNT: {"O2": float("nan")}})  # O2 is the only lost deal
+    table = fk.dropoff(data).set_index("stage")
+    assert table.loc["opportunity", "lost"] == 1
+    assert pd.isna(table.loc["opportunity", "lost_value"])  # unknown, never 0
+    assert table.loc["opportunity", "note"] == "1 lost deal without an amount, not in lost_value"
+    assert table.loc["won", "lost_value"] == 0.0 and pd.isna(table.loc["won", "note"])
 
 
 def test_opportunity_only_data_converts_from_its_own_first_stage():

@@ -19,18 +19,15 @@ import pandas as pd
 from .. import _params as params
 from .. import schema as s
 from ..errors import NotMeasurableError
-from ..metrics.conversion import DROPOFF_UNITS
+from ..metrics.conversion import DROPOFF_COUNTS, dropoff_table
 from ..metrics.time_to_close import durations_table, labelled_step
 from ..schema import Stages, stage_column
-from ..units import declare
 from ._common import fetch, group_keys, sorted_groups
 from .periods import days_between
 from .statistics import median_from_counts, quantile_from_counts
 
 if TYPE_CHECKING:
     from .dataset import EngineDataset
-
-DROPOFF_COUNTS = ("reached", "stopped", "lost", "disqualified", "still_open")
 
 
 def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
@@ -49,7 +46,7 @@ def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
     # every count depends only on a row's entry and furthest stage and its outcome: the engine counts rows per
     # such state (a few dozen per group), and each stage's counts are sums of states
     states = {"_entry": f["entry_index"], "_furthest": f["furthest_index"], "_lost": f["is_lost"],
-              "_disqualified": disqualified, "_won": f["is_won"]}  # fmt: skip
+              "_disqualified": disqualified, "_won": f["is_won"], "_priced": f["amount"].notnull()}  # fmt: skip
     census = fetch(
         f.group_by(**group_keys(f, by), **states).aggregate(
             _rows=f.count(), _lost_value=ibis.ifelse(f["is_lost"], ibis.coalesce(f["amount"], 0.0), 0.0).sum()
@@ -65,25 +62,20 @@ def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
         raise NotMeasurableError("the data holds no leads and no deals: there is no funnel to count")
     parts = []
     for i, stage in enumerate(data.stages.names):
-        names = [*DROPOFF_COUNTS, "lost_value"]
+        names = [*DROPOFF_COUNTS, "lost_value", "unpriced_lost"]
         part = counts[[*by, *(f"{n}_{i}" for n in names)]].rename(columns={f"{n}_{i}": n for n in names})
         part.insert(len(by), "stage", stage)
         parts.append(part)
-    out = pd.concat(parts, ignore_index=True)
-    out = out.astype({c: "int64" for c in DROPOFF_COUNTS})
-    out["lost_value"] = out["lost_value"].astype(float) if _currency_count(f) <= 1 else np.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
-    return declare(out, **DROPOFF_UNITS)
+    return dropoff_table(pd.concat(parts, ignore_index=True), currency_count=_currency_count(f))
 
 
 def _stage_counts(census: pd.DataFrame, stages: Stages, by: list[str]) -> pd.DataFrame:
     """Per census state: its rows counted in each stage's ``reached``, ``stopped``, ``lost``, ``disqualified``,
-    ``still_open`` and ``lost_value`` (``<count>_<stage index>``), with the engine's logic of missing values
-    (a state whose outcome is unknown counts in no outcome)."""
+    ``still_open``, ``lost_value`` and ``unpriced_lost`` (lost without an amount; ``<count>_<stage index>``),
+    with the engine's logic of missing values (a state whose outcome is unknown counts in no outcome)."""
     entry, furthest = census["_entry"].astype("Int64"), census["_furthest"].astype("Int64")
     is_lost, is_won = census["_lost"].astype("boolean"), census["_won"].astype("boolean")
-    is_disqualified = census["_disqualified"].astype("boolean")
+    is_disqualified, priced = census["_disqualified"].astype("boolean"), census["_priced"].astype("boolean")
     rows, lost_value = census["_rows"].to_numpy(dtype="int64"), census["_lost_value"].to_numpy(dtype=float)
     counts = {column: census[column] for column in by} | {"_rows": rows}
     for i in range(len(stages.names)):
@@ -96,6 +88,7 @@ def _stage_counts(census: pd.DataFrame, stages: Stages, by: list[str]) -> pd.Dat
         for name, flag in flags.items():
             counts[f"{name}_{i}"] = np.where(flag.fillna(False).to_numpy(dtype=bool), rows, 0)
         counts[f"lost_value_{i}"] = np.where(lost.fillna(False).to_numpy(dtype=bool), lost_value, 0.0)
+        counts[f"unpriced_lost_{i}"] = np.where((lost & ~priced).fillna(False).to_numpy(dtype=bool), rows, 0)
     return pd.DataFrame(counts, index=census.index)
 
 

@@ -16,6 +16,7 @@ from ._common import (
     add_note,
     check_choice,
     core,
+    counted,
     date_origin,
     date_window,
     days_between,
@@ -35,6 +36,8 @@ BASES = ("cohort", "period")
 CONVERSION_UNITS = dict(entered=Unit.COUNT, converted=Unit.COUNT, rate=Unit.RATE, ci_low=Unit.RATE, ci_high=Unit.RATE,
                         cumulative_rate=Unit.RATE, horizon_days=Unit.DAYS)  # fmt: skip
 #: Units of the columns of :func:`dropoff`.
+#: the counts of :func:`dropoff`, per group and stage
+DROPOFF_COUNTS = ("reached", "stopped", "lost", "disqualified", "still_open")
 DROPOFF_UNITS = dict(reached=Unit.COUNT, stopped=Unit.COUNT, lost=Unit.COUNT, disqualified=Unit.COUNT,
                      still_open=Unit.COUNT, stopped_share=Unit.RATE, lost_value=Unit.MONEY)  # fmt: skip
 
@@ -379,8 +382,10 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
         (furthest stage reached is this one), ``lost`` (closed lost),
         ``disqualified``, ``still_open`` (neither: may still move on),
         ``stopped_share`` (stopped / reached), ``lost_value`` (amount of the
-        deals lost at this stage, when amounts exist; missing when the data's
-        amounts are in several currencies, which are never added). ``reached``
+        deals lost at this stage; lost deals without an amount are left out
+        and counted in ``note``, and where none has one the value is missing,
+        never 0; missing too when the data's amounts are in several
+        currencies, which are never added). ``reached``
         needs no dates: a stage reached by status alone counts, so the share of
         one stage's ``reached`` that reached the next is the all-time rate of
         :func:`conversion` for that step.
@@ -410,14 +415,24 @@ def dropoff(data: Dataset, *, by=None) -> pd.DataFrame:
             disqualified=disq,
             still_open=stopped & ~lost & ~disq & ~f[fn.IS_WON],
             lost_value=f[fn.AMOUNT].where(lost, 0.0).fillna(0.0),
+            unpriced_lost=lost & f[fn.AMOUNT].isna(),
         )
         summed = table.groupby(by, dropna=False).sum().reset_index() if by else table.sum().to_frame().T
         summed.insert(len(by), "stage", stage)
         parts.append(summed)
-    out = pd.concat(parts, ignore_index=True)
-    for column in ("reached", "stopped", "lost", "disqualified", "still_open"):
-        out[column] = out[column].astype("int64")
-    out["lost_value"] = out["lost_value"].astype(float) if len(currencies(f)) <= 1 else np.nan
+    return dropoff_table(pd.concat(parts, ignore_index=True), currency_count=len(currencies(f)))
+
+
+def dropoff_table(counts: pd.DataFrame, *, currency_count: int) -> pd.DataFrame:
+    """The table of :func:`dropoff` from its counts per group and stage (as each engine counts them), with
+    ``unpriced_lost``, the lost deals without an amount: the lost value leaves them out and says so, and is
+    missing where no lost deal has an amount, or where the amounts are in several currencies (``currency_count``)."""
+    out = counts.astype({c: "int64" for c in (*DROPOFF_COUNTS, "unpriced_lost")})
+    unpriced = out.pop("unpriced_lost")
+    unknown_value = (out["lost"] > 0) & (unpriced == out["lost"])
+    out["lost_value"] = out["lost_value"].astype(float).where(~unknown_value) if currency_count <= 1 else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         out["stopped_share"] = np.where(out["reached"] > 0, out["stopped"] / out["reached"], np.nan)
+    for n in sorted(set(unpriced[unpriced > 0])):  # one note per distinct count, not per row
+        add_note(out, f"{counted(int(n), 'lost deal')} without an amount, not in lost_value", unpriced == n)
     return declare(out, **DROPOFF_UNITS)
