@@ -35,9 +35,9 @@ BASES = ("cohort", "period")
 #: Units of the columns of :func:`conversion` (and :func:`overall_conversion`).
 CONVERSION_UNITS = dict(entered=Unit.COUNT, converted=Unit.COUNT, rate=Unit.RATE, ci_low=Unit.RATE, ci_high=Unit.RATE,
                         cumulative_rate=Unit.RATE, horizon_days=Unit.DAYS)  # fmt: skip
-#: Units of the columns of :func:`dropoff`.
-#: the counts of :func:`dropoff`, per group and stage
+#: The counts of :func:`dropoff`, per group and stage.
 DROPOFF_COUNTS = ("reached", "stopped", "lost", "disqualified", "still_open")
+#: Units of the columns of :func:`dropoff`.
 DROPOFF_UNITS = dict(reached=Unit.COUNT, stopped=Unit.COUNT, lost=Unit.COUNT, disqualified=Unit.COUNT,
                      still_open=Unit.COUNT, stopped_share=Unit.RATE, lost_value=Unit.MONEY)  # fmt: skip
 
