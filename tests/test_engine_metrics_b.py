@@ -7,6 +7,7 @@ independently, in the comments.
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pandas as pd
@@ -366,3 +367,27 @@ def test_plan_by_hand(tiny_pair):
     ]
     with pytest.warns(fk.SmallSampleWarning):
         assert_same(fk.plan(data, quota=6000, by="source", win_rate=0.5), by_source)
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "wrong"),
+    [
+        ("2025 Q1", "2025 Q3", "current='2025 Q3'"),  # a quarter nothing is dated in
+        ("2024 Q4", "2025 Q2", "previous='2024 Q4'"),
+        ("2025 Q1", "2025Q2", "current='2025Q2'"),  # not a label funnelkit writes
+        ("2025  Q1", "2025 Q2", "previous='2025  Q1'"),  # the same quarter, but not as funnelkit labels it
+    ],
+)
+def test_revenue_change_of_named_periods_the_data_lacks_says_which_it_has(tiny_pair, previous, current, wrong):
+    data, engine = tiny_pair
+    said = f"{wrong} is not a period of this data; choose from ['2025 Q1', '2025 Q2']"
+    for dataset in (data, engine):
+        with pytest.raises(fk.ParameterError, match=re.escape(said)):
+            fk.revenue_change(dataset, previous=previous, current=current)
+
+
+def test_revenue_change_of_named_periods_is_the_latest_two_when_they_are(tiny_pair):
+    data, engine = tiny_pair
+    named = fk.revenue_change(engine, previous="2025 Q1", current="2025 Q2")
+    assert_same(fk.revenue_change(engine), named)
+    assert_same(fk.revenue_change(data, previous="2025 Q1", current="2025 Q2"), named)
