@@ -126,7 +126,11 @@ def peer_metrics(folder: str | Path, *, threads: int | None = None) -> dict[str,
 
 
 def duckdb_headline(folder) -> dict:
-    peer = peer_metrics(folder)
+    return headline_numbers(peer_metrics(folder))
+
+
+def headline_numbers(peer: dict[str, pd.DataFrame]) -> dict:
+    """The peer's tables as the headline numbers ``headline.compare`` checks against funnelkit's."""
     win = peer["win_rate"].assign(closed=lambda t: t["won"] + t["lost"])
     return {
         "conversion": peer["conversion"].to_dict("records"),
