@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .. import schema as s
-from .._arrow import arrow, isin
+from .._arrow import arrow, give_back_freed_memory, isin
 from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
@@ -106,10 +106,16 @@ def load(
         whole = _cache.get_dataset(keys, cache_dir)
         if whole is not None:
             return whole.with_as_of(as_of) if as_of is not None else whole
-    results = [r for path in files if (r := _load_file(path, source, config, ctx, cache, cache_dir)) is not None]
+    results = []
+    for path in files:
+        result = _load_file(path, source, config, ctx, cache, cache_dir)
+        give_back_freed_memory()  # each file's parse and typing leave freed pages the next steps would not reuse
+        if result is not None:
+            results.append(result)
     if not results:
         raise InputFileError(f"none of {[str(f) for f in files]} matches the mapping's file: patterns")
     data = assemble(results, ctx, as_of=as_of)
+    give_back_freed_memory()
     if cache:
         _cache.put_dataset(keys, data, cache_dir)
     return data
