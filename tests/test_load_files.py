@@ -14,6 +14,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from openpyxl import Workbook
 
@@ -494,3 +495,25 @@ def test_f_an_xlsx_without_a_dimension_has_its_rows_counted_while_read(tmp_path,
     assert str(err.value) == f"{undeclared}: the first sheet has more than Excel's 3 rows"
     monkeypatch.setattr(_read, "MAX_SHEET_ROWS", 4)
     assert summary_row(fk.load(undeclared, cache=False)) == (3, 3, 0)
+
+
+# ---- g: text cleaning, without a copy of a clean column ---------------------------------------------------
+
+
+def test_g_a_clean_text_column_is_kept_as_it_is_and_a_padded_one_is_trimmed():
+    from funnelkit.load import _parse
+
+    clean = pd.Series(["Acme", None, "Initech"], dtype="str")
+    assert _parse.clean_text(clean) is clean  # shared, not copied: the load would hold it twice
+    ids, missing = _parse.clean_ids(clean)
+    assert ids is clean and missing.tolist() == [False, False, False]
+    # any Unicode space around a value is trimmed (a no-break and an ideographic space, a tab), an empty cell
+    # and one of spaces only are missing
+    padded = pd.Series([" Acme", "\u3000Initech\u00a0", "\tGlobex", "", "   ", None], dtype="str")
+    text = _parse.clean_text(padded)
+    assert text.iloc[:3].tolist() == ["Acme", "Initech", "Globex"] and text.iloc[3:].isna().all()
+    ids, missing = _parse.clean_ids(padded)
+    assert ids.iloc[:3].tolist() == ["Acme", "Initech", "Globex"]
+    assert missing.tolist() == [False, False, False, True, True, False]  # a missing id is reported elsewhere
+    blank = pd.Series(["a", ""], dtype="str")  # nothing to trim, but an empty cell: not the column as it is
+    assert _parse.clean_text(blank).isna().tolist() == [False, True]
