@@ -517,3 +517,40 @@ def test_g_a_clean_text_column_is_kept_as_it_is_and_a_padded_one_is_trimmed():
     assert missing.tolist() == [False, False, False, True, True, False]  # a missing id is reported elsewhere
     blank = pd.Series(["a", ""], dtype="str")  # nothing to trim, but an empty cell: not the column as it is
     assert _parse.clean_text(blank).isna().tolist() == [False, True]
+
+
+def test_g_a_load_allocates_arrow_memory_from_the_system_and_restores_the_default_after(data_dir, monkeypatch):
+    import sys
+
+    import pyarrow as pa
+
+    loader = sys.modules["funnelkit.load._load"]
+    before, seen = pa.default_memory_pool().backend_name, []
+    real = loader.assemble
+
+    def assemble(*args, **kwargs):
+        seen.append(pa.default_memory_pool().backend_name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "assemble", assemble)
+    fk.load(data_dir / "salesforce_report", cache=False)
+    assert seen == ["system"]
+    assert pa.default_memory_pool().backend_name == before
+    with pytest.raises(fk.InputFileError):  # a load that fails restores it too
+        fk.load(data_dir / "no such folder", cache=False)
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_g_the_default_pool_comes_back_when_the_last_of_overlapping_loads_ends():
+    import pyarrow as pa
+
+    from funnelkit._arrow import allocating_from_the_system
+
+    before = pa.default_memory_pool().backend_name
+    first, second = allocating_from_the_system(), allocating_from_the_system()
+    first.__enter__()
+    second.__enter__()  # a second thread starts loading
+    first.__exit__(None, None, None)  # the first ends while the second still loads
+    assert pa.default_memory_pool().backend_name == "system"
+    second.__exit__(None, None, None)
+    assert pa.default_memory_pool().backend_name == before

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .. import schema as s
-from .._arrow import arrow, give_back_freed_memory, isin
+from .._arrow import allocating_from_the_system, arrow, give_back_freed_memory, isin
 from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
@@ -36,6 +36,7 @@ MIN_SCORE = 0.5
 DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES | ZIP_SUFFIXES
 
 
+@allocating_from_the_system()
 def load(
     *paths: str | Path,
     source: str = "auto",
