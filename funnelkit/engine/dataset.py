@@ -48,11 +48,15 @@ def connect(
         time zone must be UTC; Ibis sets it so), any Ibis backend
         (``ibis.duckdb.connect()``, a warehouse), a folder holding
         ``leads.parquet`` and ``opportunities.parquet`` (and optionally
-        ``history.parquet``; each a file or a folder of files), or a dict
-        ``{"leads": ..., "opportunities": ...}`` of Parquet paths or Ibis tables.
+        ``history.parquet``; each a file or a folder of files) or the Delta
+        Lake tables ``leads`` and ``opportunities`` (folders with a
+        ``_delta_log``; their current version is read, never the files of
+        rows later versions removed; DuckDB needs ``pip install
+        'funnelkit[delta]'``, Spark a session with Delta Lake), or a dict
+        ``{"leads": ..., "opportunities": ...}`` of Parquet or Delta paths or Ibis tables.
     tables : mapping, optional
         For a backend: ``{"leads": "crm.leads", ...}``, each a table name, a
-        Parquet path or an Ibis table. Default: the tables named ``leads``,
+        Parquet or Delta Lake path or an Ibis table. Default: the tables named ``leads``,
         ``opportunities`` and, when there is one, ``history``.
     mapping : mapping, optional
         Column names that differ from the canonical ones, per table:

@@ -1,4 +1,5 @@
-"""Where the canonical tables live: a DuckDB connection or file, a SparkSession, Parquet, any Ibis backend."""
+"""Where the canonical tables live: a DuckDB connection or file, a SparkSession, Parquet or Delta Lake, any Ibis
+backend."""
 
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ def _tables_of(source) -> dict:
                     break
         if "leads" not in found or "opportunities" not in found:
             raise ParameterError(
-                f"{folder} must hold leads.parquet and opportunities.parquet (files or folders of Parquet files); "
+                f"{folder} must hold leads.parquet and opportunities.parquet (files or folders of Parquet files) "
+                "or Delta Lake tables leads and opportunities; "
                 f"found {sorted(p.name for p in folder.iterdir())[:10]}"
             )
         return found
@@ -112,6 +114,8 @@ def _open(backend, name: str, spec, *, optional: bool) -> ir.Table | None:
         return spec
     if isinstance(spec, Path) or (isinstance(spec, str) and (spec.endswith(".parquet") or "/" in spec)):
         path = Path(spec)
+        if is_delta_table(path):
+            return _read_delta(backend, name, path)
         pattern = str(path / "*.parquet") if path.is_dir() else str(path)
         if not path.is_dir() and "*" not in str(path) and not path.exists():
             raise ParameterError(f"the {name} table's Parquet file {path} does not exist")
@@ -123,6 +127,52 @@ def _open(backend, name: str, spec, *, optional: bool) -> ir.Table | None:
             return None
         raise SchemaError(f"no table {spec!r} for the {name}; the backend has {sorted(backend.list_tables())[:20]}")
     return backend.table(spec)
+
+
+def is_delta_table(path: Path) -> bool:
+    """Whether ``path`` is a Delta Lake table: a folder with a transaction log (``_delta_log``)."""
+    return (path / "_delta_log").is_dir()
+
+
+def _read_delta(backend, name: str, path: Path) -> ir.Table:
+    """The current version of a Delta Lake table.
+
+    Read through its transaction log, never as a folder of Parquet files: the
+    folder also holds the files of rows that later versions deleted or
+    replaced (until the table is vacuumed), and counting them would count
+    those rows again. DuckDB scans the table's current files as an Arrow
+    dataset (the ``deltalake`` package: ``pip install 'funnelkit[delta]'``);
+    Spark reads it with its own Delta reader, which the session must have.
+    """
+    if backend.name == "duckdb":
+        try:
+            from deltalake import DeltaTable
+        except ImportError:
+            raise ParameterError(
+                f"{path} is a Delta Lake table; reading it needs the deltalake package: pip install 'funnelkit[delta]'"
+            ) from None
+        try:
+            current = DeltaTable(str(path)).to_pyarrow_dataset()
+        except Exception as exc:  # noqa: BLE001 - delta-rs' errors name no file; say which table and why
+            raise ParameterError(f"the {name} table {path} cannot be read as Delta Lake: {_first_line(exc)}") from exc
+        table_name = f"funnelkit_{name}"
+        backend.con.register(table_name, current)
+        return backend.table(table_name)
+    try:
+        return backend.read_delta(str(path), table_name=f"funnelkit_{name}")
+    except Exception as exc:  # noqa: BLE001 - Spark raises its JVM's errors; say what the session lacks
+        raise ParameterError(
+            f"{path} is a Delta Lake table, and the {backend.name} backend could not read it ({_first_line(exc)}). "
+            "On Spark, start the session with Delta Lake (the delta-spark package, "
+            "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension)"
+        ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    """The line of an error that says what went wrong: the Java exception's own, where Py4J wraps one."""
+    lines = [line.strip(" :") for line in str(exc).splitlines() if line.strip(" :")]
+    said = next((line for line in lines if "Exception: " in line), lines[0] if lines else type(exc).__name__)
+    return said.split("Exception: ", 1)[-1][:200]
 
 
 def _canonical(table: ir.Table, name: str, renames: Mapping) -> ir.Table:
