@@ -129,6 +129,18 @@ def connected(data: fk.Dataset, folder, source=None, **options):
     return fk.connect(source, tables=tables, as_of=data.as_of, **options)
 
 
+def write_delta(data: fk.Dataset, folder):
+    """``data``'s canonical tables as Delta Lake tables ``folder/leads``, ``folder/opportunities``... (deltalake)."""
+    import deltalake
+
+    from funnelkit.engine.memory import arrow_table
+    from funnelkit.engine.parquet import canonical_tables
+
+    for name, frame in canonical_tables(data).items():
+        deltalake.write_deltalake(folder / name, arrow_table(frame))  # timestamps in microseconds, as Delta holds
+    return folder
+
+
 def funnel_sorted(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows by entity id; a missing value in a column of mixed objects written one way (None)."""
     frame = frame.sort_values("entity_id", kind="stable").reset_index(drop=True)

@@ -12,7 +12,7 @@ import sys
 
 import pyarrow.dataset as ds
 import pytest
-from engine_cases import CALLS, assert_same, call_id, in_memory, on_engine, random_data
+from engine_cases import CALLS, assert_same, call_id, in_memory, on_engine, random_data, write_delta
 
 import funnelkit as fk
 from funnelkit.engine.memory import arrow_table
@@ -25,13 +25,6 @@ DELTA_CALLS = [call for call in CALLS if call_id(call) in {
     "conversion(basis=period, by=source, period=Q)", "win_rate(by=source, period=Q, stall_days=60)",
     "lead_value(by=source)", "time_to_close(by=source)", "km_curve(by=source)",
 }]  # fmt: skip
-
-
-def write_delta(data: fk.Dataset, folder):
-    """``data``'s canonical tables as Delta Lake tables ``folder/leads``, ``folder/opportunities``..."""
-    for name, frame in canonical_tables(data).items():
-        deltalake.write_deltalake(folder / name, arrow_table(frame))  # timestamps in microseconds, as Delta holds
-    return folder
 
 
 @pytest.fixture(scope="module")

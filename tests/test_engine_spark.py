@@ -24,6 +24,7 @@ from engine_cases import (
     leads_only_engine,
     on_engine,
     sample_data,
+    write_delta,
 )
 from metrics_fixtures import random_funnel
 
@@ -200,13 +201,8 @@ def test_headline_numbers_equal_a_plain_duckdb_sql_peer_on_both_engines(generate
 
 
 def test_a_delta_table_on_a_session_without_delta_lake_says_what_the_session_needs(spark, tmp_path):
-    deltalake = pytest.importorskip("deltalake", reason="deltalake is not installed (pip install 'funnelkit[delta]')")
-    from funnelkit.engine.memory import arrow_table
-    from funnelkit.engine.parquet import canonical_tables
-
-    data = random_funnel(50, seed=3)
-    for name, frame in canonical_tables(data).items():
-        deltalake.write_deltalake(tmp_path / name, arrow_table(frame))
+    pytest.importorskip("deltalake", reason="deltalake is not installed (pip install 'funnelkit[delta]')")
+    write_delta(random_funnel(50, seed=3), tmp_path)
     tables = {"leads": str(tmp_path / "leads"), "opportunities": str(tmp_path / "opportunities")}
     # this test session has no Delta Lake reader (its jars are not installed here): a clear error, not the JVM's
     said = r"leads is a Delta Lake table, and the pyspark backend could not read it \(\[DATA_SOURCE_NOT_FOUND\]"
