@@ -519,7 +519,9 @@ def test_g_a_clean_text_column_is_kept_as_it_is_and_a_padded_one_is_trimmed():
     assert _parse.clean_text(blank).isna().tolist() == [False, True]
 
 
-def test_g_a_load_allocates_arrow_memory_from_the_system_and_restores_the_default_after(data_dir, monkeypatch):
+def test_g_a_load_allocates_arrow_memory_from_the_system_and_restores_the_default_after(
+    data_dir, tmp_path, monkeypatch
+):
     import sys
 
     import pyarrow as pa
@@ -536,8 +538,10 @@ def test_g_a_load_allocates_arrow_memory_from_the_system_and_restores_the_defaul
     fk.load(data_dir / "salesforce_report", cache=False)
     assert seen == ["system"]
     assert pa.default_memory_pool().backend_name == before
-    with pytest.raises(fk.InputFileError):  # a load that fails restores it too
-        fk.load(data_dir / "no such folder", cache=False)
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("colour,size\nred,2\n")
+    with pytest.raises(fk.SchemaError, match="cannot tell which CRM export"):  # fails while parsing: restored too
+        fk.load(unknown, cache=False)
     assert pa.default_memory_pool().backend_name == before
 
 

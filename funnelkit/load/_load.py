@@ -36,7 +36,6 @@ MIN_SCORE = 0.5
 DATA_SUFFIXES = TEXT_SUFFIXES | EXCEL_SUFFIXES | ZIP_SUFFIXES
 
 
-@allocating_from_the_system()
 def load(
     *paths: str | Path,
     source: str = "auto",
@@ -107,18 +106,19 @@ def load(
         whole = _cache.get_dataset(keys, cache_dir)
         if whole is not None:
             return whole.with_as_of(as_of) if as_of is not None else whole
-    results = []
-    for path in files:
-        result = _load_file(path, source, config, ctx, cache, cache_dir)
-        give_back_freed_memory()  # each file's parse and typing leave freed pages the next steps would not reuse
-        if result is not None:
-            results.append(result)
-    if not results:
-        raise InputFileError(f"none of {[str(f) for f in files]} matches the mapping's file: patterns")
-    data = assemble(results, ctx, as_of=as_of)
-    give_back_freed_memory()
-    if cache:
-        _cache.put_dataset(keys, data, cache_dir)
+    with allocating_from_the_system():  # the parse's short-lived buffers go back to the system, not to a pool
+        results = []
+        for path in files:
+            result = _load_file(path, source, config, ctx, cache, cache_dir)
+            give_back_freed_memory()  # a file's parse and typing leave freed pages the next steps would not reuse
+            if result is not None:
+                results.append(result)
+        if not results:
+            raise InputFileError(f"none of {[str(f) for f in files]} matches the mapping's file: patterns")
+        data = assemble(results, ctx, as_of=as_of)
+        if cache:
+            _cache.put_dataset(keys, data, cache_dir)
+        give_back_freed_memory()
     return data
 
 
