@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from .. import schema as s
-from .._arrow import allocating_from_the_system, arrow, give_back_freed_memory, isin
+from .._arrow import arrow, give_back_freed_memory, isin
 from ..dataset import Dataset, LoadSummary, empty_history
 from ..errors import InputFileError, ParameterError, Reason, SchemaError
 from ..schema import Stages, stage_column
@@ -106,19 +106,18 @@ def load(
         whole = _cache.get_dataset(keys, cache_dir)
         if whole is not None:
             return whole.with_as_of(as_of) if as_of is not None else whole
-    with allocating_from_the_system():  # the parse's short-lived buffers go back to the system, not to a pool
-        results = []
-        for path in files:
-            result = _load_file(path, source, config, ctx, cache, cache_dir)
-            give_back_freed_memory()  # a file's parse and typing leave freed pages the next steps would not reuse
-            if result is not None:
-                results.append(result)
-        if not results:
-            raise InputFileError(f"none of {[str(f) for f in files]} matches the mapping's file: patterns")
-        data = assemble(results, ctx, as_of=as_of)
-        if cache:
-            _cache.put_dataset(keys, data, cache_dir)
-        give_back_freed_memory()
+    results = []
+    for path in files:
+        result = _load_file(path, source, config, ctx, cache, cache_dir)
+        give_back_freed_memory()  # a file's parse and typing leave freed pages the next steps would not reuse
+        if result is not None:
+            results.append(result)
+    if not results:
+        raise InputFileError(f"none of {[str(f) for f in files]} matches the mapping's file: patterns")
+    data = assemble(results, ctx, as_of=as_of)
+    if cache:
+        _cache.put_dataset(keys, data, cache_dir)
+    give_back_freed_memory()
     return data
 
 
