@@ -30,7 +30,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -70,12 +69,6 @@ def _warmed_up(seed: int) -> None:
         work(small)
 
 
-def _timed(work, folder: Path) -> tuple[float, object]:
-    started = time.perf_counter()
-    value = work(folder)
-    return time.perf_counter() - started, value
-
-
 def peak_of(name: str, folder: Path, seed: int) -> tuple[int, int]:
     """In this (fresh) process: resident memory once warmed up, and the peak while ``name`` works."""
     import engine
@@ -107,6 +100,7 @@ def main(argv=None) -> int:
         return 0
 
     import duckdb_peer
+    import engine
     import headline
     import run
 
@@ -116,7 +110,7 @@ def main(argv=None) -> int:
     results = {}
     for _ in range(args.repeat):
         for name, work in CONTENDERS.items():  # alternating: a slow moment hits both alike
-            took, results[name] = _timed(work, folder)
+            took, results[name] = engine._timed(lambda work=work: work(folder))
             seconds[name].append(took)
     data, _ = results["funnelkit"]
     ours, theirs = headline.funnelkit_headline(data)[0], duckdb_peer.headline_numbers(results["DuckDB SQL peer"])
