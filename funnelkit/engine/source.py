@@ -154,7 +154,7 @@ def _read_delta(backend, name: str, path: Path) -> ir.Table:
         try:
             current = DeltaTable(str(path)).to_pyarrow_dataset()
         except Exception as exc:  # noqa: BLE001 - delta-rs' errors name no file; say which table and why
-            raise ParameterError(f"the {name} table {path} cannot be read as Delta Lake: {_first_line(exc)}") from exc
+            raise ParameterError(f"the {name} table {path} cannot be read as Delta Lake: {_reason(exc)}") from exc
         table_name = f"funnelkit_{name}"
         backend.con.register(table_name, current)
         return backend.table(table_name)
@@ -162,13 +162,13 @@ def _read_delta(backend, name: str, path: Path) -> ir.Table:
         return backend.read_delta(str(path), table_name=f"funnelkit_{name}")
     except Exception as exc:  # noqa: BLE001 - Spark raises its JVM's errors; say what the session lacks
         raise ParameterError(
-            f"{path} is a Delta Lake table, and the {backend.name} backend could not read it ({_first_line(exc)}). "
+            f"{path} is a Delta Lake table, and the {backend.name} backend could not read it ({_reason(exc)}). "
             "On Spark, start the session with Delta Lake (the delta-spark package, "
             "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension)"
         ) from exc
 
 
-def _first_line(exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
     """The line of an error that says what went wrong: the Java exception's own, where Py4J wraps one."""
     lines = [line.strip(" :") for line in str(exc).splitlines() if line.strip(" :")]
     said = next((line for line in lines if "Exception: " in line), lines[0] if lines else type(exc).__name__)
