@@ -13,7 +13,8 @@ view, so there is one implementation for both kinds of dataset:
   expressions.
 
 Questions are grouped so that the review runs few queries: one for every
-count and first/last date (:attr:`ReviewFacts.overview`), one for the
+count and first/last date and the start days to close count from (the rows
+counted per combination of yes/no answers, :attr:`ReviewFacts.overview`), one for the
 period before the latest, one for the headline's counts, one grouped by
 currency for revenue, one for the middle days to close. Periods are asked
 as time spans ``[start, end)``, never by labelling every row.
@@ -33,7 +34,7 @@ from . import funnel as fn
 from .dataset import Dataset
 from .engine._common import calling_ibis, fetch
 from .engine.periods import epoch_seconds
-from .engine.time_to_close import start_options
+from .engine.time_to_close import is_deal, start_tests
 from .metrics._common import days_between
 from .metrics._engines import get_engine
 from .metrics.time_to_close import _start_column
@@ -135,8 +136,52 @@ class ReviewFacts:
         return column in self.table.columns
 
     @cached_property
+    def _tally(self) -> pd.DataFrame:
+        """The funnel's rows counted (``n``) per combination of the yes/no questions the review's counts ask, with
+        each date column's first and last (``first_<column>``, ``last_<column>``) in each combination.
+
+        Every count and first/last date of :attr:`overview` and the start options of
+        :attr:`default_start` is a sum, minimum or maximum over these groups (about ten
+        on a typical funnel): one grouped scan of the funnel, where a filtered aggregate
+        per fact tests every row once per fact (at 1M leads 0.065 s in DuckDB for what
+        took two queries and 0.09 s).
+        """
+        t = self.table
+        tests = {name: ibis.coalesce(test, False) for name, test in self._tests().items()}
+        dates = [c for c in (*self.stages.columns, fn.CLOSED_AT, fn.OPPORTUNITY_CREATED_AT) if self.has(c)]
+        ranges = {}
+        for column in dates:
+            ranges[f"first_{column}"], ranges[f"last_{column}"] = t[column].min(), t[column].max()
+        tally = fetch(t.group_by(**tests).aggregate(n=t.count(), **ranges))
+        return tally.astype({name: bool for name in tests})
+
+    def _tests(self) -> dict[str, ir.BooleanValue]:
+        """The yes/no questions of :attr:`_tally`, by name (a missing value reads as no)."""
+        t = self.table
+        closed = _flag(t, fn.IS_CLOSED)
+        tests = {"closed": closed, "lost": closed & _flag(t, fn.IS_LOST)}
+        tests["deal"] = t[fn.OPPORTUNITY_ID].notnull() | closed if self.has(fn.OPPORTUNITY_ID) else closed
+        tests["closed_dated"] = closed & t[fn.CLOSED_AT].notnull() if self.has(fn.CLOSED_AT) else ibis.literal(False)
+        if self.has(fn.ENTITY):
+            tests["lead"] = t[fn.ENTITY] == "lead"
+        if self.by:
+            tests["by_filled"] = t[self.by].notnull()
+        names = self.stages.names
+        for stage, after in zip(names[:-1], names[1:], strict=True):
+            at, later = stage_column(stage), stage_column(after)
+            if self.has(at):
+                differs = ibis.coalesce(t[at] != t[later], True) if self.has(later) else ibis.literal(True)
+                tests[f"own_{stage}"] = t[at].notnull() & differs
+        tests["start_deal"] = is_deal(t)
+        for name, own in start_tests(t, self.stages).items():
+            tests[f"start_{name}"] = own
+            column = _start_column(self.data, name)
+            tests[f"dated_{column}"] = t[column].notnull()
+        return tests
+
+    @cached_property
     def overview(self) -> pd.Series:
-        """Every count and first/last date the review needs, in one aggregate query.
+        """Every count and first/last date the review needs (from :attr:`_tally`).
 
         ``rows``, ``deals`` (an opportunity id or closed), ``closed``, ``leads``,
         ``closed_dated`` (closed with a close date), ``by_filled``; ``own_<stage>``
@@ -147,42 +192,35 @@ class ReviewFacts:
         close count from, :attr:`start_column`) and ``closed_with_start`` (closed
         deals with a close date and that start).
         """
-        t = self.table
-        closed = _flag(t, fn.IS_CLOSED)
-        deal = t[fn.OPPORTUNITY_ID].notnull() | closed if self.has(fn.OPPORTUNITY_ID) else closed
-        dated_close = closed & t[fn.CLOSED_AT].notnull() if self.has(fn.CLOSED_AT) else ibis.literal(False)
-        asks = {
-            "rows": t.count(),
-            "deals": _count(t, deal),
-            "closed": _count(t, closed),
-            "leads": _count(t, t[fn.ENTITY] == "lead") if self.has(fn.ENTITY) else ibis.literal(0),
-            "closed_dated": _count(t, dated_close),
-        }
-        if self.by:
-            asks["by_filled"] = _count(t, t[self.by].notnull())
-        names = self.stages.names
-        for stage, after in zip(names[:-1], names[1:], strict=True):
-            at, later = stage_column(stage), stage_column(after)
-            if self.has(at):
-                differs = ibis.coalesce(t[at] != t[later], True) if self.has(later) else ibis.literal(True)
-                asks[f"own_{stage}"] = _count(t, t[at].notnull() & differs)
+        tally = self._tally
+        every = pd.Series(True, index=tally.index)
+
+        def rows(where: pd.Series = every) -> int:
+            return int(tally.loc[where, "n"].sum())
+
+        def first_last(column: str, where: pd.Series = every) -> tuple:
+            return tally.loc[where, f"first_{column}"].min(), tally.loc[where, f"last_{column}"].max()
+
+        facts = {"rows": rows(), "deals": rows(tally["deal"]), "closed": rows(tally["closed"])}
+        facts["leads"] = rows(tally["lead"]) if "lead" in tally else 0
+        facts["closed_dated"] = rows(tally["closed_dated"])
+        for name in ("by_filled", *(f"own_{stage}" for stage in self.stages.names)):
+            if name in tally:
+                facts[name] = rows(tally[name])
         for column in (*self.stages.columns, fn.CLOSED_AT):
             if self.has(column):
-                asks[f"first_{column}"], asks[f"last_{column}"] = t[column].min(), t[column].max()
+                facts[f"first_{column}"], facts[f"last_{column}"] = first_last(column)
         if self.has(fn.CLOSED_AT):
-            lost = closed & _flag(t, fn.IS_LOST)
-            for name, where in (("closed", closed), ("lost", lost)):
-                asks[f"first_{name}"] = t[fn.CLOSED_AT].min(where=where)
-                asks[f"last_{name}"] = t[fn.CLOSED_AT].max(where=where)
+            facts["first_closed"], facts["last_closed"] = first_last(fn.CLOSED_AT, tally["closed"])
+            facts["first_lost"], facts["last_lost"] = first_last(fn.CLOSED_AT, tally["lost"])
         first = stage_column(self.stages.first)
-        if self.has(first) and self.has(fn.ENTITY):
-            lead = t[fn.ENTITY] == "lead"
-            asks["first_lead"], asks["last_lead"] = t[first].min(where=lead), t[first].max(where=lead)
+        if self.has(first) and "lead" in tally:
+            facts["first_lead"], facts["last_lead"] = first_last(first, tally["lead"])
         column = self.start_column
         if self.has(column):
-            asks["first_deal_start"], asks["last_deal_start"] = t[column].min(where=deal), t[column].max(where=deal)
-            asks["closed_with_start"] = _count(t, dated_close & t[column].notnull())
-        return fetch(t.aggregate(**asks)).iloc[0]
+            facts["first_deal_start"], facts["last_deal_start"] = first_last(column, tally["deal"])
+            facts["closed_with_start"] = rows(tally["closed_dated"] & tally[f"dated_{column}"])
+        return pd.Series(facts, dtype=object)
 
     def count(self, name: str) -> int:
         value = self.overview.get(name)
@@ -211,10 +249,13 @@ class ReviewFacts:
 
     @cached_property
     def default_start(self) -> str:
-        """What days to close count from by default (as :func:`funnelkit.metrics.time_to_close.default_start`)."""
-        for start, n in start_options(self.table, self.stages):
-            if n:
-                return start
+        """What days to close count from by default (as :func:`funnelkit.metrics.time_to_close.default_start`):
+        the first start of :func:`funnelkit.engine.time_to_close.start_options` some deal has a date of its own for."""
+        tally = self._tally
+        deals = tally[tally["start_deal"]]
+        for name in start_tests(self.table, self.stages):
+            if deals.loc[deals[f"start_{name}"], "n"].sum():
+                return name
         return "opportunity"
 
     @property

@@ -147,3 +147,20 @@ def test_garbage_collection_waits_for_the_end_of_the_review_and_is_left_as_it_wa
         assert "dropoff" in result.sections
     finally:
         gc.enable()
+
+
+def test_days_to_close_are_not_measurable_when_only_open_deals_have_a_start_date():
+    # deal creation is the start (one deal has it), but neither closed deal has one
+    data = deals([None, None, "2025-02-01"], ["2025-03-01", "2025-03-05", None], as_of="2025-04-01")
+    head = fk.review(data, period="Q").headline.set_index("measure")
+    days = head.loc["Median days to close (closed deals)"]
+    assert days["note"] == "not measurable: no closed deal has a start date (see the time-to-close section)"
+    assert days[["this_period", "previous_period"]].isna().all()
+
+
+def test_days_to_close_count_from_deal_creation_when_a_closed_deal_has_it():
+    data = deals([None, "2025-02-20", "2025-02-01"], ["2025-03-01", "2025-03-05", None], as_of="2025-04-01")
+    head = fk.review(data, period="Q").headline.set_index("measure")
+    days = head.loc["Median days to close (closed deals)"]
+    assert days["note"].startswith("from the opportunity's creation")
+    assert days["this_period"] == 13.0  # 2025-02-20 to 2025-03-05; the deal without a start is left out

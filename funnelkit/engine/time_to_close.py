@@ -42,23 +42,35 @@ def start_column(stages: Stages, start: str) -> str:
 
 
 def _deals(funnel: ir.Table) -> ir.Table:
+    return funnel.filter(is_deal(funnel))
+
+
+def is_deal(funnel: ir.Table) -> ir.BooleanValue:
+    """Whether a funnel row is a deal, for days to close: an opportunity id, a created date or a close."""
     f = funnel
-    return f.filter(f["opportunity_created_at"].notnull() | f["is_closed"] | f["opportunity_id"].notnull())
+    return f["opportunity_created_at"].notnull() | f["is_closed"] | f["opportunity_id"].notnull()
+
+
+def start_tests(funnel: ir.Table, stages: Stages) -> dict[str, ir.BooleanValue]:
+    """Each ``start=`` of :func:`start_options`, in funnel order, with the test of a row having a date of its own
+    for it (not one borrowed from the next stage); of the deals (:func:`is_deal`), those it counts."""
+    f = funnel
+    names = stages.names
+    tests = {"opportunity": f["opportunity_created_at"].notnull()}
+    for stage, later in zip(names[:-1], names[1:], strict=True):
+        if stage == stages.opportunity and stage != stages.first:
+            continue  # the opportunity stage's date is the deal's creation, listed above
+        name = "lead" if stage == stages.first and stage != stages.opportunity else stage
+        a_at, b_at = f[stage_column(stage)], f[stage_column(later)]
+        tests[name] = a_at.notnull() & ((f["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
+    return tests
 
 
 def start_options(funnel: ir.Table, stages: Stages) -> list[tuple[str, int]]:
     """:func:`funnelkit.metrics.time_to_close.start_options` in one aggregate query: each ``start=`` with how
     many deals have a date of their own for it (not one borrowed from the next stage), in funnel order."""
     deals = _deals(funnel)
-    names = stages.names
-    counts = {"opportunity": deals["opportunity_created_at"].notnull().cast("int64").sum()}
-    for stage, later in zip(names[:-1], names[1:], strict=True):
-        if stage == stages.opportunity and stage != stages.first:
-            continue  # the opportunity stage's date is the deal's creation, listed above
-        name = "lead" if stage == stages.first and stage != stages.opportunity else stage
-        a_at, b_at = deals[stage_column(stage)], deals[stage_column(later)]
-        own = a_at.notnull() & ((deals["skipped_stages"] == 0) | ibis.coalesce(a_at != b_at, True))
-        counts[name] = own.cast("int64").sum()
+    counts = {name: own.cast("int64").sum() for name, own in start_tests(deals, stages).items()}
     row = fetch(deals.aggregate(**counts)).fillna(0).iloc[0]
     return [(name, int(row[name])) for name in counts]
 
