@@ -34,7 +34,8 @@ def revenue_change(
 
     Small queries: per ``by`` group, currency and kind of row the counts and
     won revenue of the two periods compared, each period asked as its span of
-    time, never by labelling every row; before it, unless both periods are
+    time, never by labelling every row (without ``by``, of the rows dated in
+    either period only: at 1M leads 0.03 s instead of 0.06 s); before it, unless both periods are
     named, the periods anything is dated in (grouped by a number, each
     labelled once). Named periods are checked by the same counts (anything
     dated in each), and only a period the data lacks asks which there are,
@@ -62,11 +63,17 @@ def revenue_change(
     if not asked:
         current, previous = _periods(_seen(f, dates, period, fiscal_year_start), current, previous)
 
-    def within(column: str, label: str):
-        return ibis.coalesce(in_window(f[column], *_span(label, period, fiscal_year_start)), False)  # no date: none
+    spans = {label: _span(label, period, fiscal_year_start) for label in (previous, current)}
+    rows = f
+    if not by:  # rows dated in neither period add only zeros (with a breakdown they keep its groups in the table)
+        both = (min(start for start, _ in spans.values()), max(end for _, end in spans.values()))
+        rows = f.filter(reduce(or_, (ibis.coalesce(in_window(f[column], *both), False) for column in dates)))
 
-    is_lead, is_won = f["entity"] == "lead", ibis.coalesce(f[s.IS_WON], False)
-    amount = f[s.AMOUNT]
+    def within(column: str, label: str):
+        return ibis.coalesce(in_window(rows[column], *spans[label]), False)  # no date: in no period
+
+    is_lead, is_won = rows["entity"] == "lead", ibis.coalesce(rows[s.IS_WON], False)
+    amount = rows[s.AMOUNT]
     priced = amount.notnull()
     sums = {}
     for i, when in enumerate((previous, current)):
@@ -80,11 +87,11 @@ def revenue_change(
         if asked:  # whether the period asked for is one of the data's: anything dated in it
             sums[f"_dated{i}"] = reduce(or_, (within(column, when) for column in dates)).cast("int64").sum()
     # a deal row: dated in some period as an opportunity, or won with a close date
-    deal = f[opp_col].notnull() | (is_won & f[s.CLOSED_AT].notnull())
-    keys = {**group_keys(f, by), "_currency": f[s.CURRENCY], "_deal": deal}
-    counts = fetch(f.group_by(**keys).aggregate(**sums))
+    deal = rows[opp_col].notnull() | (is_won & rows[s.CLOSED_AT].notnull())
+    keys = {**group_keys(rows, by), "_currency": rows[s.CURRENCY], "_deal": deal}
+    counts = fetch(rows.group_by(**keys).aggregate(**sums))
     if asked and not (counts["_dated0"].sum() and counts["_dated1"].sum()):
-        _periods(_seen(f, dates, period, fiscal_year_start), current, previous)  # says which periods there are
+        _periods(_seen(f, dates, period, fiscal_year_start), current, previous)  # says which there are
     counts = counts.drop(columns=["_dated0", "_dated1"], errors="ignore")
     if not with_leads:
         counts = counts.assign(leads0=0, leads1=0)
