@@ -41,6 +41,7 @@ from .metrics._common import NOTE, _end_of, by_columns
 from .metrics._money import NO_CURRENCY, currency_names
 from .metrics.pipeline import AT_RISK_AT, COVERED_AT
 from .metrics.time_to_close import _start_column, describe_start
+from .metrics.win_rate import total_over_groups
 from .report.sections import Section, attempt
 from .schema import stage_label
 from .stats import wilson
@@ -246,7 +247,11 @@ def review(
     )
     if has_closed:
         run("win_rate", lambda: win_rate(data, by=by, period=period, stall_days=stall_days, **options))
-        run("win_rate_total", lambda: win_rate(data, period=period, stall_days=stall_days, **options))
+        by_group = parts["win_rate"]
+        if by and by_group.ok:  # the groups added up: the table win_rate gives without by
+            run("win_rate_total", lambda: total_over_groups(by_group.value))
+        else:
+            run("win_rate_total", lambda: win_rate(data, period=period, stall_days=stall_days, **options))
     else:
         parts["win_rate"] = Section(reason=no_closed)
     start = facts.default_start

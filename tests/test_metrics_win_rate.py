@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-from metrics_fixtures import closed_deals, tiny
+from metrics_fixtures import closed_deals, deals, random_funnel, tiny
 
 import funnelkit as fk
 
@@ -53,3 +54,52 @@ def test_wilson_interval_covers_the_true_win_rate_about_95_percent_of_the_time()
     assert len(table) == 200 and (table["closed"] == 2_000).all()
     coverage = np.mean((table["ci_low"] <= 0.3) & (table["ci_high"] >= 0.3))
     assert 0.90 <= coverage <= 0.99
+
+
+def _one_closed_without_a_date() -> fk.Dataset:
+    """Two deals closed in 2025 Q1 (one of them has lost its close date), two still open since Q1."""
+    data = deals(["2025-01-01", "2025-02-01", "2025-02-01", "2025-03-01"], ["2025-03-01", "2025-03-02", None, None],
+                 as_of="2025-07-15")  # fmt: skip
+    opportunities = data.opportunities.copy()
+    opportunities.loc[0, "closed_at"] = pd.NaT
+    opportunities.loc[[1, 3], "source"] = "B"
+    return fk.Dataset(data.leads, opportunities, data.events, stages=data.stages, as_of=data.as_of)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        tiny,
+        lambda: random_funnel(2000, seed=3),
+        # 2025 Q3 holds the two stalled deals and no close: a row without a rate
+        lambda: deals(
+            ["2025-01-01", "2025-02-01", "2025-02-01", "2025-03-01"],
+            ["2025-03-01", None, "2025-02-15", None],
+            as_of="2025-07-15",
+        ),  # fmt: skip
+        _one_closed_without_a_date,
+        # no open deal has a created date: stalled deals not measurable
+        lambda: deals([None, None, None], ["2025-03-01", None, None], as_of="2025-07-15"),
+    ],
+    ids=["tiny", "random", "stalled-only period", "undated close", "not measurable"],
+)
+def test_the_total_of_the_groups_is_the_win_rate_without_by(make):
+    from funnelkit.metrics.win_rate import total_over_groups
+
+    data = make()
+    for by in ("source", "owner"):
+        by_group = fk.win_rate(data, by=by, period="Q", stall_days=90)
+        total = fk.win_rate(data, period="Q", stall_days=90)
+        pd.testing.assert_frame_equal(total_over_groups(by_group), total)
+        assert total_over_groups(by_group).attrs == total.attrs
+
+
+def test_the_total_of_the_groups_by_hand():
+    from funnelkit.metrics.win_rate import total_over_groups
+
+    total = total_over_groups(fk.win_rate(_one_closed_without_a_date(), by="source", period="Q", stall_days=90))
+    assert total["period"].tolist()[:2] == ["2025 Q1", "2025 Q3"] and pd.isna(total["period"].iloc[2])
+    assert total[["won", "closed"]].to_numpy().tolist() == [[1, 1], [0, 0], [1, 1]]
+    assert total["stalled"].tolist() == [0, 2, 0]  # open since 2025-02-01 and 2025-03-01: over 90 days at as_of
+    assert np.isnan(total.loc[1, "rate"]) and total.loc[1, "broad_rate"] == 0.0
+    assert total.loc[2, "note"] == "1 closed deal with no close date, in no period (the row without a period)"

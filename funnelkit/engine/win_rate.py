@@ -13,7 +13,7 @@ from .. import _params as params
 from .. import stats
 from ..errors import NotMeasurableError
 from ..metrics._common import add_note, counted, period_labels
-from ..metrics.win_rate import WIN_RATE_UNITS, _day
+from ..metrics.win_rate import WIN_RATE_UNITS, _day, add_broad_rate
 from ..units import declare
 from ._common import fetch, group_keys, in_window, sorted_groups, with_period
 from .periods import days_until
@@ -140,9 +140,7 @@ def _broad(f, as_of, counts, by, period, stall_days, fiscal_year_start) -> pd.Da
     else:
         counts["stalled"] = int(fetch(stalled.aggregate(stalled=stalled.count()))["stalled"].iloc[0])
     counts["stalled"] = counts["stalled"].fillna(0).astype("Int64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = counts["closed"] + counts["stalled"].astype("float64")
-        counts["broad_rate"] = np.where(total > 0, counts["won"] / total, np.nan)
+    add_broad_rate(counts)
     if n_open - n_dated:
         add_note(counts, f"{counted(n_open - n_dated, 'open deal')} with no created date, not counted as stalled")
     return counts

@@ -11,7 +11,7 @@ from .. import stats
 from ..dataset import Dataset
 from ..errors import NotMeasurableError
 from ..units import Unit, declare
-from ._common import add_note, core, counted, date_window, days_between, group_keys, period_labels
+from ._common import NOTE, add_note, core, counted, date_window, days_between, group_keys, period_labels
 from ._engines import runs_on_engines
 
 #: Units of the columns of :func:`win_rate`.
@@ -160,10 +160,62 @@ def _broad(data, counts, by, period, stall_days, fiscal_year_start) -> pd.DataFr
     else:
         counts["stalled"] = len(stalled)
     counts["stalled"] = counts["stalled"].fillna(0).astype("Int64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = counts["closed"] + counts["stalled"].astype("float64")
-        counts["broad_rate"] = np.where(total > 0, counts["won"] / total, np.nan)
+    add_broad_rate(counts)
     undated = int((open_deals & ~dated).sum())
     if undated:
         add_note(counts, f"{counted(undated, 'open deal')} with no created date, not counted as stalled")
     return counts
+
+
+def add_broad_rate(counts: pd.DataFrame) -> pd.DataFrame:
+    """Add ``broad_rate`` = won / (closed + stalled) to ``counts`` (in place); missing where that is 0 or
+    ``stalled`` is (not measurable)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = counts["closed"] + counts["stalled"].astype("float64")
+        counts["broad_rate"] = np.where(total > 0, counts["won"] / total, np.nan)
+    return counts
+
+
+def total_over_groups(table: pd.DataFrame) -> pd.DataFrame:
+    """The win rate per period of the whole data, from :func:`win_rate`'s table of the same options with ``by``.
+
+    Counts add up over the groups of a period; rates and intervals are worked
+    out again from the sums. The notes of :func:`win_rate` are about a whole
+    period or all of the data (closed deals without a close date, open deals
+    without a created date), the same on every group's row of a period. So
+    the result is the table ``win_rate`` gives without ``by`` (the same
+    ``period``, ``stall_days``, ``start``, ``end``), without asking the data
+    again: the funnel review shows both.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`win_rate`'s table with ``by`` and ``period``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`win_rate` without the ``by`` columns, one row per period.
+
+    Examples
+    --------
+    >>> import funnelkit as fk
+    >>> data = fk.load("data/sample", cache=False)
+    >>> by_source = fk.win_rate(data, by="source", period="Q")
+    >>> total_over_groups(by_source).equals(fk.win_rate(data, period="Q"))
+    True
+    """
+    periods = table.groupby("period", dropna=False, sort=True)
+    out = periods[["won", "lost", "closed"]].sum().reset_index()
+    stats.add_rate(out, "won", "closed")
+    if "stalled" in table:  # missing on every row when not measurable, else counted on every row
+        out["stalled"] = periods["stalled"].sum(min_count=1).reset_index(drop=True).astype("Int64")
+        add_broad_rate(out)
+    some_closed = out["closed"] > 0
+    if not some_closed.all():  # a period with stalled deals only: no rate, as win_rate leaves it
+        for column in ("rate", "ci_low", "ci_high"):
+            out[column] = out[column].where(some_closed)
+        out["small_sample"] = out["small_sample"].astype(object).where(some_closed)
+    if NOTE in table:
+        out[NOTE] = periods[NOTE].first().reset_index(drop=True)
+    return declare(out, **WIN_RATE_UNITS)
