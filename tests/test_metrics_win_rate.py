@@ -76,7 +76,7 @@ def _one_closed_without_a_date() -> fk.Dataset:
             ["2025-01-01", "2025-02-01", "2025-02-01", "2025-03-01"],
             ["2025-03-01", None, "2025-02-15", None],
             as_of="2025-07-15",
-        ),  # fmt: skip
+        ),
         _one_closed_without_a_date,
         # no open deal has a created date: stalled deals not measurable
         lambda: deals([None, None, None], ["2025-03-01", None, None], as_of="2025-07-15"),
