@@ -57,10 +57,10 @@ def lead_value(
     lead_rows = f.filter(f["entity"] == "lead")
     leads = lead_rows.filter(lead_rows[first_at].notnull())
     cutoff = pd.NaT
-    n_leads, n_dated = _lead_counts(lead_rows, first_at)
+    n_leads, n_dated, typical_days_to_win = _lead_facts(lead_rows, first_at)
     if matured_only and n_dated:
         if maturity_days is None:
-            maturity_days = _typical_days_to_win(leads, first_at)
+            maturity_days = typical_days_to_win
         cutoff = as_of - pd.Timedelta(days=maturity_days)
         leads = leads.filter(leads[first_at] <= timestamp_literal(cutoff))
     costs = None
@@ -102,10 +102,21 @@ def _in_paid_periods(table: pd.DataFrame, spend: pd.DataFrame, costs: pd.DataFra
     return table[in_paid_period | without_spend].drop(columns="_spend_period").reset_index(drop=True)
 
 
-def _lead_counts(lead_rows: ir.Table, first_at: str) -> tuple[int, int]:
-    """How many leads there are, and how many have a created date (one aggregate query)."""
-    row = fetch(lead_rows.aggregate(n=lead_rows.count(), dated=lead_rows[first_at].notnull().cast("int64").sum()))
-    return int(row["n"].iloc[0]), int(0 if pd.isna(row["dated"].iloc[0]) else row["dated"].iloc[0])
+def _lead_facts(lead_rows: ir.Table, first_at: str) -> tuple[int, int, float]:
+    """How many leads there are, how many have a created date, and the 75th percentile of days from creation
+    to a won close of those (0 when nothing was won), in one aggregate query."""
+    created = lead_rows[first_at]
+    won = lead_rows["is_won"] & created.notnull()
+    lag = days_between(lead_rows["closed_at"], created)
+    row = fetch(
+        lead_rows.aggregate(
+            n=lead_rows.count(),
+            dated=created.notnull().cast("int64").sum(),
+            q=ibis.ifelse(won, lag, ibis.null("float64")).quantile(0.75),
+        )
+    ).iloc[0]
+    dated, typical = row["dated"], row["q"]
+    return int(row["n"]), int(0 if pd.isna(dated) else dated), 0.0 if pd.isna(typical) else float(typical)
 
 
 def _currencies(table: pd.DataFrame) -> list:
@@ -113,11 +124,3 @@ def _currencies(table: pd.DataFrame) -> list:
     with_amount = table[table["_won_with_amount"] > 0]["_currency"]
     found = sorted(with_amount.dropna().unique().tolist())
     return [*found, None] if with_amount.isna().any() else found
-
-
-def _typical_days_to_win(leads: ir.Table, first_at: str) -> float:
-    """75th percentile of days from lead creation to a won close (0 when nothing was won)."""
-    won = leads.filter(leads["is_won"])
-    lag = days_between(won["closed_at"], won[first_at])
-    value = fetch(won.aggregate(q=lag.quantile(0.75)))["q"].iloc[0]
-    return 0.0 if pd.isna(value) else float(value)
