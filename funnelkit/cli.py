@@ -99,7 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="notebook to run (default: notebooks/funnel_review.ipynb)",
     )
-    report.add_argument("--data", required=True, type=Path, help="export file or folder")
+    report.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="export file or folder; or a folder of canonical tables (Parquet, Delta Lake) or a DuckDB file, "
+        "read in place",
+    )
     report.add_argument("--out", default=Path("reports"), type=Path, help="reports folder")
     report.add_argument(
         "-p",

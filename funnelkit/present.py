@@ -8,6 +8,8 @@ and nbconvert renders with sanitizing on as a second guard.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from . import markup
@@ -413,7 +415,10 @@ def _headline_units(measure: str) -> tuple[Unit, Unit]:
 def load_summary_html(data) -> str:
     """Row accounting of the load, the notes it made and the notes about how values are displayed
     (:func:`funnelkit.safety.display_notes`: e.g. characters no installed font can draw), for the
-    data-quality section."""
+    data-quality section; for tables read in place (:func:`funnelkit.connect`), their rows and what
+    was and was not checked."""
+    if hasattr(data, "table_rows"):  # tables read in place (funnelkit.connect), not loaded
+        return _tables_summary_html(data)
     summary = data.summary.table
     keep = [c for c in ("file", "adapter", "table", "rows_read", "rows_kept", "rows_quarantined", "footer_lines")
             if c in summary]  # fmt: skip
@@ -429,6 +434,31 @@ def load_summary_html(data) -> str:
         + table_html(declare(reasons.rename_axis("reason").reset_index(name="values"), values=Unit.COUNT))
     )
     return table_html(shown, max_rows=len(shown) or 1) + quarantine + notes
+
+
+def _tables_summary_html(data) -> str:
+    """The data-quality section of canonical tables read in place: rows per table, and what was and was not
+    checked (no file was parsed: there is no row accounting of a load, no quarantine and no loader's note)."""
+    engine = ENGINE_NAMES.get(data.backend.name, data.backend.name)
+    if data.origin:
+        # TRANSLATORS: {engine} is DuckDB or Spark; {origin} the folder or database file the tables are in
+        said = _(
+            "Read in place by {engine} from {origin}: no export file was parsed, so no row or value was quarantined. "
+            "The tables' required columns were checked, and their dates are typed timestamps, read as UTC."
+        ).format(engine=engine, origin=Path(data.origin).name)
+    else:
+        said = _(
+            "Read in place by {engine}: no export file was parsed, so no row or value was quarantined. "
+            "The tables' required columns were checked, and their dates are typed timestamps, read as UTC."
+        ).format(engine=engine)
+    table_rows = data.table_rows
+    rows = pd.DataFrame({"table": table_rows["table"].map(_), "rows_read": table_rows["rows"]})
+    notes = markup.bullets_html((escape(n) for n in display_notes()), cls="fk-findings")
+    return table_html(declare(rows, rows_read=Unit.COUNT), max_rows=len(rows)) + markup.paragraph(said) + notes
+
+
+#: how the report names the engine an :class:`~funnelkit.engine.EngineDataset` runs on (Ibis backend names)
+ENGINE_NAMES = {"duckdb": "DuckDB", "pyspark": "Spark"}
 
 
 def review_html(result: Review) -> str:

@@ -167,7 +167,7 @@ def test_the_template_is_up_to_date_with_the_code_and_the_notebooks():
     assert on_disk - fresh == set(), "run `make i18n`: the template holds messages the sources no longer have"
     # the extractor reads Markdown cells whole, and the runner's notebooks are among them
     cells = {text for _, _, text in markdown_cells(ROOT)}
-    assert any(text.startswith("## Data quality\n\nRows read, kept and quarantined per file") for text in cells)
+    assert any(text.startswith("## Data quality\n\nWhere the numbers come from: for an export") for text in cells)
     plural = ("{count} run, newest first; times in UTC.", "{count} runs, newest first; times in UTC.")
     assert cells <= fresh and "{days} days" in fresh and plural in fresh
 
@@ -205,7 +205,10 @@ def test_markdown_cells_are_translated_and_other_cells_kept(tmp_path):
                               new_markdown_cell("## Mine")]), path)  # fmt: skip
     with i18n.using_locale("zh-TW"):
         cells = _runner.translated_notebook(path).cells
-    assert cells[0].source == "## 資料品質\n\n每個檔案讀取、保留與隔離的列數（三者一定對得上），以及載入時發現的情況。"
+    assert cells[0].source == (
+        "## 資料品質\n\n數字的來源：對於匯出檔案，是每個檔案讀取、保留與隔離的列數（三者一定對得上）"
+        "以及載入時發現的情況；對於就地讀取的表，是每張表的列數。"
+    )
     assert cells[1].source == "x = '## Data quality'" and cells[2].source == "## Mine"
 
 

@@ -16,7 +16,8 @@ from funnelkit.report import render_report
 pytestmark = pytest.mark.slow
 
 DATA_QUALITY = (
-    "## Data quality\n\nRows read, kept and quarantined per file (they always add up), and what the loader noticed."
+    "## Data quality\n\nWhere the numbers come from: for an export, the rows read, kept and quarantined per file (they "
+    "always add up) and what the loader noticed; for tables read in place, the rows of each table."
 )
 
 
@@ -93,5 +94,5 @@ def test_each_report_notebook_takes_lang_and_sets_the_locale_first(name):
     assert "fk.set_locale(lang)" in first_code.source
     # before anything that formats: the load and what follows it
     assert next(i for i, line in enumerate(calls) if "fk.set_locale(lang)" in line) < next(
-        i for i, line in enumerate(calls) if "fk.load(" in line
+        i for i, line in enumerate(calls) if "open_data(data_path" in line
     )

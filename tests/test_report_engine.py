@@ -32,7 +32,7 @@ def test_each_report_notebook_takes_engine_and_sets_it_before_loading(name):
     position = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     assert re.search(r'^engine = "duckdb"  # ', nb.cells[position].source, re.MULTILINE)
     first_code = next(c for c in nb.cells[position + 1 :] if c.cell_type == "code").source
-    assert 0 <= first_code.index("fk.set_engine(engine)") < first_code.index("fk.load(")
+    assert 0 <= first_code.index("fk.set_engine(engine)") < first_code.index("open_data(data_path")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cached_property
+from pathlib import Path
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -92,7 +93,10 @@ def connect(
     elif not isinstance(stages, Stages):
         stages = Stages.from_config(stages)
     moment = to_utc_timestamp(as_of) if as_of is not None else latest_timestamp(opened.values())
-    return EngineDataset(backend, opened, stages, moment, lead_status_positions(opened["leads"], stages))
+    data = EngineDataset(backend, opened, stages, moment, lead_status_positions(opened["leads"], stages))
+    if isinstance(source, str | Path):
+        data.origin = str(source)
+    return data
 
 
 def lead_status_positions(leads: ir.Table, stages: Stages) -> dict:
@@ -127,7 +131,11 @@ class EngineDataset:
     leads, opportunities, history : ibis Table (history is None when absent)
     stages : Stages
     as_of : pandas.Timestamp
+    origin : str or None
+        The folder or database file the tables were read from (None for a backend or session).
     """
+
+    origin: str | None = None
 
     def __init__(self, backend, tables: Mapping[str, ir.Table], stages: Stages, as_of, positions):
         self.backend = backend
@@ -155,6 +163,17 @@ class EngineDataset:
             if isinstance(frame[column].dtype, pd.DatetimeTZDtype) or column.endswith("_at"):
                 frame[column] = pd.to_datetime(frame[column], utc=True).astype(s.TIMESTAMP)
         return frame
+
+    @cached_property
+    def table_rows(self) -> pd.DataFrame:
+        """Rows per canonical table (``table``, ``rows``): one count query per table, run once."""
+        tables = {"leads": self.leads, "opportunities": self.opportunities, "history": self.history}
+        rows = [
+            (name, int(fetch(t.aggregate(rows=t.count()))["rows"].iloc[0]))
+            for name, t in tables.items()
+            if t is not None
+        ]
+        return pd.DataFrame(rows, columns=["table", "rows"])
 
     @property
     def funnel_columns(self) -> list[str]:

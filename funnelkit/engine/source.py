@@ -90,12 +90,7 @@ def _tables_of(source) -> dict:
         return dict(source)
     if isinstance(source, str | Path) and Path(source).is_dir():
         folder = Path(source)
-        found = {}
-        for name in TABLES:
-            for candidate in (folder / f"{name}.parquet", folder / name):
-                if candidate.exists():
-                    found[name] = candidate
-                    break
+        found = _tables_in(folder)
         if "leads" not in found or "opportunities" not in found:
             raise ParameterError(
                 f"{folder} must hold leads.parquet and opportunities.parquet (files or folders of Parquet files) "
@@ -107,6 +102,23 @@ def _tables_of(source) -> dict:
         "connect() takes a DuckDB connection or database file, a SparkSession, an Ibis backend, a folder of "
         f"Parquet files or a dict of tables; got {type(source).__name__}"
     )
+
+
+def _tables_in(folder: Path) -> dict[str, Path]:
+    """The canonical tables a folder holds, by name: ``<name>.parquet`` (a file or a folder of files) or a
+    folder ``<name>`` (of Parquet files, or a Delta Lake table)."""
+    found = {}
+    for name in TABLES:
+        for candidate in (folder / f"{name}.parquet", folder / name):
+            if candidate.exists():
+                found[name] = candidate
+                break
+    return found
+
+
+def holds_tables(folder: Path) -> bool:
+    """Whether ``folder`` holds the canonical tables :func:`funnelkit.connect` needs (leads and opportunities)."""
+    return {"leads", "opportunities"} <= set(_tables_in(folder))
 
 
 def _open(backend, name: str, spec, *, optional: bool) -> ir.Table | None:

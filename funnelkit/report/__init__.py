@@ -6,6 +6,7 @@ cells carry no logic.
 """
 
 from ._checks import check_values
+from ._data import open_data
 from ._index import write_index
 from ._runner import (
     RunKilled,
@@ -31,6 +32,7 @@ __all__ = [
     "export_html",
     "notebook_parameters",
     "on_track_html",
+    "open_data",
     "quota_html",
     "record_run_facts",
     "render_report",

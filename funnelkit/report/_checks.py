@@ -80,6 +80,11 @@ def check_values(given: dict[str, object], values: dict[str, object]) -> dict[st
             out[name] = rule(name, value)
         elif isinstance(value, float) and not math.isfinite(value):
             raise ParameterError(f"parameter {name}: {value!r} is not a number; give a finite number")
+    if "data_path" in out:  # options tables read in place cannot honour: said before a kernel starts
+        from ._data import check_options
+
+        check_options(out["data_path"], **{name: out.get(name, none) for name, none in LOAD_ARGUMENTS.items()},
+                      redact=bool(out.get("redact", False)))  # fmt: skip
     needs_data = [name for name in given if _needs_data(name) and not _empty(out.get(name))]
     if needs_data:
         data = _load_like_the_notebook(out)
@@ -113,8 +118,9 @@ def _date_order(name, value):
 
 def _source(name, value):
     from ..load import ADAPTERS
+    from ._data import TABLES
 
-    return choose(name, value, ["auto", *sorted(ADAPTERS)], what="an adapter")
+    return choose(name, value, ["auto", *sorted(ADAPTERS), TABLES], what="an adapter, or tables read in place")
 
 
 def _fiscal_year_start(name, value):
@@ -219,37 +225,53 @@ def _needs_data(name: str) -> bool:
 
 
 def _load_like_the_notebook(values: dict[str, object]):
-    """The dataset as the report notebooks load it (``fk.load(data_path, source=..., mapping=... or None, ...)``)."""
-    from ..load import load
+    """The dataset as the report notebooks open it (:func:`funnelkit.report.open_data` with their parameters)."""
+    from ._data import open_data
 
-    options = {}
-    for name, none in LOAD_ARGUMENTS.items():
-        value = values.get(name, none)
-        options[name] = none if _empty(value) else value
-    return load(values["data_path"], **options)
+    options = {name: values.get(name, none) for name, none in LOAD_ARGUMENTS.items()}
+    return open_data(values["data_path"], **options)
 
 
 def groupable_columns(data) -> list[str]:
     """Funnel columns a report can break down by: text columns the data fills (not ids or timestamps)."""
-    funnel = data.funnel
-    out = []
-    for column in funnel.columns:
-        if column.endswith(("_id", "_at", "_index")):
-            continue
-        series = funnel[column]
-        text = isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series)
-        if text and series.notna().any():
-            out.append(column)
-    return sorted(out)
+    return sorted(column for column, filled in _text_columns(data).items() if filled)
+
+
+def _text_columns(data) -> dict[str, bool]:
+    """The funnel's text columns (not ids or timestamps), each with whether the data fills it; on an engine, one
+    aggregate query (no row comes to Python)."""
+    if not hasattr(data, "funnel_table"):  # loaded: the funnel is in pandas
+        funnel = data.funnel
+        return {
+            column: bool(funnel[column].notna().any())
+            for column in funnel.columns
+            if not column.endswith(("_id", "_at", "_index"))
+            and (isinstance(funnel[column].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(funnel[column]))
+        }
+    from ..engine._common import fetch
+
+    table = data.funnel_table
+    schema = table.schema()
+    text = [c for c in table.columns if not c.endswith(("_id", "_at", "_index")) and schema[c].is_string()]
+    if not text:
+        return {}
+    filled = fetch(table.aggregate(**{f"_{i}": table[c].count() for i, c in enumerate(text)})).iloc[0]
+    return {column: bool(filled[f"_{i}"]) for i, column in enumerate(text)}
+
+
+def _funnel_columns(data) -> list[str]:
+    return data.funnel_columns if hasattr(data, "funnel_table") else list(data.funnel.columns)
 
 
 def _check_by(name: str, value, data) -> str:
-    allowed = groupable_columns(data)
+    text_columns = _text_columns(data)
+    allowed = sorted(column for column, filled in text_columns.items() if filled)
+    columns = _funnel_columns(data)
     text = str(value).strip()
-    if text not in data.funnel.columns and text.lower() not in {c.lower() for c in allowed}:
+    if text not in columns and text.lower() not in {c.lower() for c in allowed}:
         return choose(name, text, allowed, what="a column of this data")
-    if text in data.funnel.columns and text not in allowed:
-        kind = "empty in this data" if data.funnel[text].isna().all() else "not a text column to group by"
+    if text in columns and text not in allowed:
+        kind = "empty in this data" if text in text_columns else "not a text column to group by"
         raise ParameterError(f"parameter {name}: {text!r} is {kind}; choose from {allowed}")
     return choose(name, text, allowed)
 

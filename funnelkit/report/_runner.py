@@ -213,7 +213,8 @@ def render_report(
     notebook : path
         A notebook with a cell tagged ``parameters`` that declares ``data_path``.
     data : path
-        Export file or folder; passed to the notebook as an absolute ``data_path``.
+        Export file or folder, or canonical tables read in place (see
+        :func:`funnelkit.report.open_data`); passed to the notebook as an absolute ``data_path``.
     out : path
         Reports folder.
     parameters : dict
@@ -1010,19 +1011,29 @@ def record_run_facts(data) -> None:
     target = os.environ.get(FACTS_ENV)
     if not target:
         return  # run interactively, not by the runner
-    summary = data.summary.table
-    facts = {
-        "as_of": str(data.as_of),
-        "rows": {
+    Path(target).write_text(json.dumps(_run_facts(data)))
+    _label_figures()
+
+
+def _run_facts(data) -> dict:
+    """The row accounting and as-of of a run: of the load, or of tables read in place (rows read only: nothing
+    was parsed, so nothing was kept or quarantined by funnelkit)."""
+    facts: dict = {"as_of": str(data.as_of)}
+    if not hasattr(data, "table_rows"):  # loaded, not tables read in place
+        summary = data.summary.table
+        facts["rows"] = {
             "read": int(summary["rows_read"].sum()),
             "kept": int(summary["rows_kept"].sum()),
             "quarantined": int(summary["rows_quarantined"].sum()),
             "footer_lines": int(summary["footer_lines"].sum()),
-        },
-        "tables": {"leads": len(data.leads), "opportunities": len(data.opportunities)},
-    }
-    Path(target).write_text(json.dumps(facts))
-    _label_figures()
+        }
+        facts["tables"] = {"leads": len(data.leads), "opportunities": len(data.opportunities)}
+    else:
+        rows = dict(zip(data.table_rows["table"], data.table_rows["rows"].astype(int).tolist(), strict=True))
+        facts["rows"] = {"read": sum(rows.values())}
+        facts["tables"] = rows
+        facts["read_in_place"] = data.backend.name
+    return facts
 
 
 def figure_title(figure) -> str:
