@@ -263,13 +263,24 @@ def test_each_notebook_takes_date_order_and_tz_and_passes_them_to_load(name):
     assert given == {"date_order": "mdy", "tz": "Europe/Berlin"}
 
     cells = nbformat.read(notebook, as_version=4).cells
-    calls = [
+    calls = [  # the notebooks open their data with funnelkit.report.open_data, which loads an export with them
         node
         for cell in cells
-        if cell.cell_type == "code" and "fk.load(" in cell.source
+        if cell.cell_type == "code" and "open_data(" in cell.source
         for node in ast.walk(ast.parse(cell.source))
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load"
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "open_data"
     ]
     assert len(calls) == 1
     passed = {k.arg: k.value.id for k in calls[0].keywords if isinstance(k.value, ast.Name)}
     assert passed["date_order"] == "date_order" and passed["tz"] == "tz"
+
+
+def test_the_notebooks_data_opener_reads_an_export_in_the_date_order_and_time_zone_given(tmp_path):
+    from funnelkit.report import open_data
+
+    path = salesforce_opportunities(tmp_path / "opportunities.csv", [("006A", "02/03/24 09:15 AM", "05/06/25")])
+    with pytest.raises(fk.AmbiguousDateError):
+        open_data(path, date_order=None)
+    berlin = open_data(path, date_order="dmy", tz="Europe/Berlin", mapping="", as_of="")
+    assert berlin.opportunities["created_at"].iloc[0] == utc("2024-03-02 08:15")  # 09:15 CET is 08:15 UTC
+    assert open_data(path, date_order="mdy").opportunities["closed_at"].iloc[0] == utc("2025-05-06")
