@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from ..errors import ParameterError
+from ._data import TABLES, check_options, is_empty, open_data
 
 PERIODS = ("W", "M", "Q", "Y")
 DATE_ORDERS = ("auto", "mdy", "dmy", "ymd")
@@ -76,16 +77,14 @@ def check_values(given: dict[str, object], values: dict[str, object]) -> dict[st
     for name in given:
         value = out.get(name)
         rule = _RULES.get(name)
-        if rule is not None and not _empty(value):
+        if rule is not None and not is_empty(value):
             out[name] = rule(name, value)
         elif isinstance(value, float) and not math.isfinite(value):
             raise ParameterError(f"parameter {name}: {value!r} is not a number; give a finite number")
     if "data_path" in out:  # options tables read in place cannot honour: said before a kernel starts
-        from ._data import check_options
-
         check_options(out["data_path"], **{name: out.get(name, none) for name, none in LOAD_ARGUMENTS.items()},
                       redact=bool(out.get("redact", False)))  # fmt: skip
-    needs_data = [name for name in given if _needs_data(name) and not _empty(out.get(name))]
+    needs_data = [name for name in given if _needs_data(name) and not is_empty(out.get(name))]
     if needs_data:
         data = _load_like_the_notebook(out)
         for name in needs_data:
@@ -118,7 +117,6 @@ def _date_order(name, value):
 
 def _source(name, value):
     from ..load import ADAPTERS
-    from ._data import TABLES
 
     return choose(name, value, ["auto", *sorted(ADAPTERS), TABLES], what="an adapter, or tables read in place")
 
@@ -209,10 +207,6 @@ _RULES: dict[str, Callable[[str, object], object]] = {
 }
 
 
-def _empty(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 # ---------------------------------------------------------------- rules on the data --
 
 
@@ -226,8 +220,6 @@ def _needs_data(name: str) -> bool:
 
 def _load_like_the_notebook(values: dict[str, object]):
     """The dataset as the report notebooks open it (:func:`funnelkit.report.open_data` with their parameters)."""
-    from ._data import open_data
-
     options = {name: values.get(name, none) for name, none in LOAD_ARGUMENTS.items()}
     return open_data(values["data_path"], **options)
 

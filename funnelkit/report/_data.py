@@ -62,7 +62,8 @@ def open_data(
     Raises
     ------
     ParameterError
-        An option tables cannot honour, or a path that holds neither an export nor tables.
+        An option tables cannot honour (:func:`check_options`); what the path
+        holds raises as :func:`funnelkit.load` or :func:`funnelkit.connect` do.
 
     Examples
     --------
@@ -71,7 +72,7 @@ def open_data(
     'Dataset'
     """
     given = {"mapping": mapping, "date_order": date_order, "tz": tz, "as_of": as_of, "currency": currency}
-    given = {name: None if _empty(value) else value for name, value in given.items()}
+    given = {name: None if is_empty(value) else value for name, value in given.items()}
     if is_tables(data_path, source):
         check_options(data_path, source=source, redact=redact, **given)
         from ..engine import connect
@@ -118,7 +119,7 @@ def check_options(data_path, *, source: str = "auto", redact: bool = False, **op
     """
     if not is_tables(data_path, source):
         return
-    refused = [name for name in _TEXT_OPTIONS if not _empty(options.get(name))]
+    refused = [name for name in _TEXT_OPTIONS if not is_empty(options.get(name))]
     if refused:
         raise ParameterError(
             f"{' and '.join(refused)}: {Path(data_path).name} is read in place as canonical tables, whose columns "
@@ -131,5 +132,6 @@ def check_options(data_path, *, source: str = "auto", redact: bool = False, **op
         )
 
 
-def _empty(value) -> bool:
+def is_empty(value) -> bool:
+    """Whether a parameter's value means "not given": None, or text of spaces only (a notebook's ``mapping = ""``)."""
     return value is None or (isinstance(value, str) and not value.strip())
