@@ -67,6 +67,13 @@ def test_auto_reads_a_folder_of_tables_or_a_duckdb_file_in_place_and_an_export_a
         assert data.win_rate(period="Q").equals(fk.win_rate(export, period="Q"))
     with pytest.raises(fk.InputFileError, match="crm_tables: the folder holds no CSV, Excel or zipped CSV exports"):
         open_data(tables, source="salesforce_report")  # an adapter named: read as an export, which it is not
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "leads.parquet").write_bytes((tables / "leads.parquet").read_bytes())
+    with pytest.raises(
+        fk.ParameterError, match=r"half must hold leads.parquet and opportunities.parquet .* found \['leads.parquet'\]"
+    ):
+        open_data(half)  # tables, one missing: said as such, not as a folder without an export
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def _tables_of(source) -> dict:
         return dict(source)
     if isinstance(source, str | Path) and Path(source).is_dir():
         folder = Path(source)
-        found = _tables_in(folder)
+        found = tables_in(folder)
         if "leads" not in found or "opportunities" not in found:
             raise ParameterError(
                 f"{folder} must hold leads.parquet and opportunities.parquet (files or folders of Parquet files) "
@@ -104,7 +104,7 @@ def _tables_of(source) -> dict:
     )
 
 
-def _tables_in(folder: Path) -> dict[str, Path]:
+def tables_in(folder: Path) -> dict[str, Path]:
     """The canonical tables a folder holds, by name: ``<name>.parquet`` (a file or a folder of files) or a
     folder ``<name>`` (of Parquet files, or a Delta Lake table)."""
     found = {}
@@ -114,11 +114,6 @@ def _tables_in(folder: Path) -> dict[str, Path]:
                 found[name] = candidate
                 break
     return found
-
-
-def holds_tables(folder: Path) -> bool:
-    """Whether ``folder`` holds the canonical tables :func:`funnelkit.connect` needs (leads and opportunities)."""
-    return {"leads", "opportunities"} <= set(_tables_in(folder))
 
 
 def _open(backend, name: str, spec, *, optional: bool) -> ir.Table | None:

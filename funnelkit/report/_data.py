@@ -39,7 +39,7 @@ def open_data(
         or a DuckDB database file holding them.
     source : str
         An adapter name, ``"auto"`` (an adapter chosen by the export's columns;
-        a folder holding canonical tables and no export, or a DuckDB file, is
+        a folder holding no export and canonical tables, or a DuckDB file, is
         read in place as ``"tables"``), or ``"tables"``.
     mapping, date_order, tz : optional
         As :func:`funnelkit.load`; they read text, so tables refuse them.
@@ -87,7 +87,7 @@ def open_data(
 
 def is_tables(data_path, source: str = "auto") -> bool:
     """Whether :func:`open_data` reads ``data_path`` in place as canonical tables (``source`` ``"tables"``, or
-    ``"auto"`` on a DuckDB database file or a folder holding canonical tables and no export)."""
+    ``"auto"`` on a DuckDB database file, or a folder holding no export and some canonical table)."""
     if source == TABLES:
         return True
     if source != "auto":
@@ -103,9 +103,9 @@ def is_tables(data_path, source: str = "auto") -> bool:
         return path.suffix.lower() in DUCKDB_SUFFIXES
     if not path.is_dir() or any(p.is_file() and p.suffix.lower() in DATA_SUFFIXES for p in path.iterdir()):
         return False
-    from ..engine.source import holds_tables
+    from ..engine.source import tables_in
 
-    return holds_tables(path)
+    return bool(tables_in(path))  # any canonical table: connect then says which one is missing
 
 
 def check_options(data_path, *, source: str = "auto", redact: bool = False, **options) -> None:
