@@ -201,3 +201,15 @@ def test_bad_parameters_name_the_parameter(data):
         fk.conversion(data, from_stage="demo", to_stage="won")
     with pytest.raises(fk.ParameterError, match="must come after"):
         fk.conversion(data, from_stage="sql", to_stage="mql")
+
+
+def test_dropoff_lost_value_is_missing_when_an_amount_names_no_currency_and_others_do():
+    """An amount without a currency beside amounts in USD is a second, unknown currency: no sum across them
+    (a loaded export quarantines such a cell; tables read in place by the engine can hold one)."""
+    data = tiny()
+    lost = data.opportunities["opportunity_id"] == "O2"  # the one lost deal: 500
+    for currency, value in ((None, None), ("USD", 500.0)):
+        opportunities = data.opportunities.assign(currency=data.opportunities["currency"].where(~lost, currency))
+        changed = fk.Dataset(data.leads, opportunities, data.events, stages=data.stages, as_of=data.as_of)
+        at_opportunity = fk.dropoff(changed).set_index("stage").loc["opportunity", "lost_value"]
+        assert pd.isna(at_opportunity) if value is None else at_opportunity == value

@@ -45,8 +45,10 @@ def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
     disqualified = ibis.coalesce(f[s.IS_DISQUALIFIED], False) if has_flag else ibis.literal(False)
     # every count depends only on a row's entry and furthest stage and its outcome: the engine counts rows per
     # such state (a few dozen per group), and each stage's counts are sums of states
+    priced = f["amount"].notnull()
     states = {"_entry": f["entry_index"], "_furthest": f["furthest_index"], "_lost": f["is_lost"],
-              "_disqualified": disqualified, "_won": f["is_won"], "_priced": f["amount"].notnull()}  # fmt: skip
+              "_disqualified": disqualified, "_won": f["is_won"], "_priced": priced,
+              "_currency": ibis.ifelse(priced, f["currency"], ibis.null("string"))}  # fmt: skip
     census = fetch(
         f.group_by(**group_keys(f, by), **states).aggregate(
             _rows=f.count(), _lost_value=ibis.ifelse(f["is_lost"], ibis.coalesce(f["amount"], 0.0), 0.0).sum()
@@ -66,7 +68,7 @@ def dropoff(data: EngineDataset, *, by=None) -> pd.DataFrame:
         part = counts[[*by, *(f"{n}_{i}" for n in names)]].rename(columns={f"{n}_{i}": n for n in names})
         part.insert(len(by), "stage", stage)
         parts.append(part)
-    return dropoff_table(pd.concat(parts, ignore_index=True), currency_count=_currency_count(f))
+    return dropoff_table(pd.concat(parts, ignore_index=True), currency_count=_currency_count(census))
 
 
 def _stage_counts(census: pd.DataFrame, stages: Stages, by: list[str]) -> pd.DataFrame:
@@ -92,15 +94,10 @@ def _stage_counts(census: pd.DataFrame, stages: Stages, by: list[str]) -> pd.Dat
     return pd.DataFrame(counts, index=census.index)
 
 
-def _currency_count(f: ir.Table) -> int:
-    """How many currencies the amounts are in (amounts naming none count as one more), in one query."""
-    with_amount = f.filter(f["amount"].notnull())
-    row = fetch(
-        with_amount.aggregate(
-            named=with_amount["currency"].nunique(), unnamed=with_amount["currency"].isnull().cast("int64").sum()
-        )
-    ).fillna(0).iloc[0]  # fmt: skip
-    return int(row["named"]) + int(row["unnamed"] > 0)
+def _currency_count(census: pd.DataFrame) -> int:
+    """How many currencies the amounts are in (amounts naming none count as one more), from the census states."""
+    currencies = census.loc[census["_priced"].astype("boolean").fillna(False).to_numpy(dtype=bool), "_currency"]
+    return int(currencies.nunique(dropna=True)) + int(currencies.isna().any())
 
 
 # ---------------------------------------------------------------- time in each stage --
