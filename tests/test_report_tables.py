@@ -8,6 +8,7 @@ import re
 
 import duckdb
 import pytest
+from engine_cases import write_delta
 from test_report_screenshots import visible_text
 
 import funnelkit as fk
@@ -52,18 +53,20 @@ def test_the_funnel_review_of_the_tables_reads_as_the_review_of_the_export(table
     assert manifest["read_in_place"] == "duckdb"
 
 
-def test_auto_reads_a_folder_of_tables_or_a_duckdb_file_in_place_and_an_export_as_an_export(tables, tmp_path):
+def test_auto_reads_tables_parquet_delta_or_duckdb_in_place_and_an_export_as_an_export(tables, tmp_path):
     database = tmp_path / "crm.duckdb"
     with duckdb.connect(str(database)) as con:
         for name in ("leads", "opportunities"):
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{tables / f'{name}.parquet'}')")
-    in_folder, in_file, export = open_data(tables), open_data(database), open_data(SAMPLE)
-    assert isinstance(in_folder, fk.EngineDataset) and isinstance(in_file, fk.EngineDataset)
+    export = open_data(SAMPLE)
+    delta = write_delta(export, tmp_path / "lake")
+    in_folder, in_file, in_lake = open_data(tables), open_data(database), open_data(delta)
+    assert all(isinstance(data, fk.EngineDataset) for data in (in_folder, in_file, in_lake))
     assert isinstance(export, fk.Dataset)
     assert in_folder.table_rows.to_dict("list") == {"table": ["leads", "opportunities"], "rows": [6000, 531]}
-    assert in_file.table_rows["rows"].tolist() == [6000, 531]
-    assert in_folder.as_of == in_file.as_of == export.as_of
-    for data in (in_folder, in_file):
+    assert in_file.table_rows["rows"].tolist() == in_lake.table_rows["rows"].tolist()[:2] == [6000, 531]
+    assert in_folder.as_of == in_file.as_of == in_lake.as_of == export.as_of
+    for data in (in_folder, in_file, in_lake):
         assert data.win_rate(period="Q").equals(fk.win_rate(export, period="Q"))
     with pytest.raises(fk.InputFileError, match="crm_tables: the folder holds no CSV, Excel or zipped CSV exports"):
         open_data(tables, source="salesforce_report")  # an adapter named: read as an export, which it is not
