@@ -19,6 +19,20 @@ def test_validate_prints_accounting_and_exits_zero(data_dir, capsys):
     assert "6 leads, 3 opportunities" in out
 
 
+def test_validate_reads_canonical_tables_in_place_as_the_report_does(data_dir, tmp_path, capsys):
+    from funnelkit.engine.parquet import write_tables
+
+    tables = write_tables(fk.load(data_dir / "salesforce_report", cache=False), tmp_path / "crm_tables")
+    assert main(["validate", str(tables)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Read in place: <funnelkit.EngineDataset on duckdb")
+    rows = [line.split() for line in out.splitlines()[2:5]]
+    assert rows == [["table", "rows"], ["leads", "6"], ["opportunities", "3"]]  # the export's 6 and 3 data rows
+    assert "No export file was parsed, so nothing was quarantined" in out
+    assert main(["validate", str(tables), "--date-order", "dmy"]) == 1  # no export text to read dates from
+    assert "date_order: crm_tables is read in place as canonical tables" in capsys.readouterr().err
+
+
 def test_validate_shows_quarantined_rows(data_dir, tmp_path, capsys):
     export = tmp_path / "export"
     shutil.copytree(data_dir / "salesforce_report", export)
