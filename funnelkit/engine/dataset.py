@@ -93,10 +93,8 @@ def connect(
     elif not isinstance(stages, Stages):
         stages = Stages.from_config(stages)
     moment = to_utc_timestamp(as_of) if as_of is not None else latest_timestamp(opened.values())
-    data = EngineDataset(backend, opened, stages, moment, lead_status_positions(opened["leads"], stages))
-    if isinstance(source, str | Path):
-        data.origin = str(source)
-    return data
+    origin = str(source) if isinstance(source, str | Path) else None
+    return EngineDataset(backend, opened, stages, moment, lead_status_positions(opened["leads"], stages), origin=origin)
 
 
 def lead_status_positions(leads: ir.Table, stages: Stages) -> dict:
@@ -135,10 +133,9 @@ class EngineDataset:
         The folder or database file the tables were read from (None for a backend or session).
     """
 
-    origin: str | None = None
-
-    def __init__(self, backend, tables: Mapping[str, ir.Table], stages: Stages, as_of, positions):
+    def __init__(self, backend, tables: Mapping[str, ir.Table], stages: Stages, as_of, positions, *, origin=None):
         self.backend = backend
+        self.origin: str | None = origin
         self.leads = tables["leads"]
         self.opportunities = tables["opportunities"]
         self.history = tables.get("history")
